@@ -1,0 +1,80 @@
+# SPDX-License-Identifier: GPL-2.0
+# hvkit: thin wrapper around Kbuild (see Kbuild) and the test runner.
+#
+#   make [modules]           build every module for KERNELRELEASE
+#   make install             modules_install into updates/hvkit + hvkitctl
+#   make dkms-install        dkms add/build/install for KERNELRELEASE
+#   make check               the whole test suite (README)
+#   make check-quick         W=1 build + stock-kernel VM suite
+#   make demo                boot a VM with every module and show them
+#   make sparse | style      static checks
+#
+# DKMS builds for other kernels by passing KERNELRELEASE= and KDIR=; this
+# file never assumes it runs on the kernel it builds for.
+
+KERNELRELEASE ?= $(shell uname -r)
+KDIR ?= /lib/modules/$(KERNELRELEASE)/build
+VERSION := $(shell sed -n 's/^PACKAGE_VERSION="\(.*\)"$$/\1/p' dkms.conf)
+CHECKPATCH ?= $(KDIR)/scripts/checkpatch.pl
+COMPAT_H := compat/generated/hvkit_config.h
+DKMS_SRC := /usr/src/hvkit-$(VERSION)
+
+# Our C sources and headers, for checkpatch.
+SOURCES = $(shell find kram kvm_hybrid guest_pvtimer guest_idlepoll \
+	vfio_preserve include compat tools selftests/tests selftests/kunit bench \
+	-name '*.[ch]' ! -path 'compat/generated/*' ! -name '*.mod.c' 2>/dev/null)
+
+all: modules tools
+
+# The probes are re-run whenever the kernel tree they ran against changes.
+$(COMPAT_H): compat/conftest.sh $(wildcard compat/probes/*) FORCE
+	@if [ ! -f $@ ] || ! head -n1 $@ | grep -qF "for $(KDIR):" || \
+	    [ -n "$$(find compat/probes compat/conftest.sh -newer $@)" ]; then \
+		echo "  PROBE   $(KDIR)"; compat/conftest.sh $(KDIR) $@; fi
+
+modules: $(COMPAT_H)
+	$(MAKE) -C $(KDIR) M=$(CURDIR) modules
+
+sparse: $(COMPAT_H)
+	$(MAKE) -C $(KDIR) M=$(CURDIR) C=2 modules
+
+style:
+	@test -x $(CHECKPATCH) || { echo "no checkpatch.pl at $(CHECKPATCH) (set CHECKPATCH=)"; exit 1; }
+	$(CHECKPATCH) --strict --no-tree --terse --show-types -f $(SOURCES)
+
+tools:
+	$(MAKE) -C tools/hvkitctl
+
+install: modules tools
+	$(MAKE) -C $(KDIR) M=$(CURDIR) INSTALL_MOD_DIR=updates/hvkit modules_install
+	depmod -a $(KERNELRELEASE)
+	$(MAKE) -C tools/hvkitctl install
+
+# Copy the clean source to /usr/src/hvkit-VERSION and let DKMS build it.
+dkms-install:
+	rm -rf $(DKMS_SRC)
+	mkdir -p $(DKMS_SRC)
+	rsync -a --exclude .git --exclude selftests/out --exclude compat/generated \
+		--exclude '*.o' --exclude '*.ko' --exclude '*.mod' --exclude '*.mod.c' \
+		--exclude '.*.cmd' --exclude Module.symvers --exclude modules.order \
+		./ $(DKMS_SRC)/
+	-dkms remove hvkit/$(VERSION) --all
+	dkms add hvkit/$(VERSION)
+	dkms build hvkit/$(VERSION) -k $(KERNELRELEASE)
+	dkms install --force hvkit/$(VERSION) -k $(KERNELRELEASE)
+
+check:
+	selftests/run.sh check
+
+check-quick:
+	selftests/run.sh quick
+
+demo:
+	selftests/run.sh demo
+
+clean:
+	$(MAKE) -C $(KDIR) M=$(CURDIR) clean || true
+	$(MAKE) -C tools/hvkitctl clean
+	rm -rf compat/generated selftests/out
+
+.PHONY: all modules sparse style tools install dkms-install check check-quick demo clean FORCE

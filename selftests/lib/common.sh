@@ -1,0 +1,29 @@
+# SPDX-License-Identifier: GPL-2.0
+# Shared settings for the hvkit VM test scripts. Sourced, never run.
+#
+# Everything downloaded or built outside the checkout lives in $HVKIT_CACHE
+# (default ~/.cache/hvkit): the Debian kernel package, the debug kernel, the
+# kselftest headers. Nothing is installed into the running system's kernel.
+
+HVKIT_TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+HVKIT_CACHE=${HVKIT_CACHE:-$HOME/.cache/hvkit}
+HVKIT_OUT=${HVKIT_OUT:-$HVKIT_TOP/selftests/out}
+# The Debian kernel ABI the stock suite boots: the one linux-headers-amd64
+# points to. Override with HVKIT_KVER=6.1.0-NN-amd64.
+: "${HVKIT_KVER:=}"
+
+log() { printf '[hvkit %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+
+# stock_kver: the Debian kernel release (e.g. 6.1.0-56-amd64).
+stock_kver() {
+	if [ -z "$HVKIT_KVER" ]; then
+		HVKIT_KVER=$(apt-cache depends linux-headers-amd64 2>/dev/null |
+			sed -n 's/.*Depends: linux-headers-\(6\.1\.[0-9-]*-amd64\)$/\1/p' | head -n1)
+		[ -n "$HVKIT_KVER" ] || die "cannot tell the Debian kernel version (apt-get update?)"
+	fi
+	echo "$HVKIT_KVER"
+}
+
+# sha of a set of files, used as a cache key.
+files_hash() { cat "$@" | sha256sum | cut -c1-16; }

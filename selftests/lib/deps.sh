@@ -1,0 +1,28 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# Install what building and testing hvkit needs on a Debian 12 machine.
+# Nothing here installs or boots a kernel on this machine: the kernel image
+# is only downloaded and unpacked into the cache (stock-kernel.sh).
+set -euo pipefail
+. "$(dirname "$0")/common.sh"
+
+pkgs="build-essential bc bison flex libelf-dev libssl-dev cpio kmod xz-utils
+rsync dwarves qemu-system-x86 qemu-utils busybox-static dkms kexec-tools
+sparse linux-source-6.1 linux-headers-amd64"
+missing=
+for p in $pkgs; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
+		missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+	[ "$(id -u)" = 0 ] || die "need root to install:$missing"
+	log "installing:$missing"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	# shellcheck disable=SC2086
+	apt-get install -y -qq --no-install-recommends $missing >/dev/null
+fi
+kver=$(stock_kver)
+if ! dpkg-query -W -f='${Status}' "linux-headers-$kver" 2>/dev/null | grep -q 'install ok installed'; then
+	apt-get install -y -qq --no-install-recommends "linux-headers-$kver" >/dev/null
+fi

@@ -1,0 +1,176 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+# PID 1 of every hvkit test VM (busybox sh). It reads /hvkit/group.env, which
+# the host wrote for this test group, loads the modules, runs the tests and
+# reports to the host:
+#   - results, as flat TAP lines, go to $RESULT_DEV (the second serial port,
+#     a file on the host), each line prefixed "HVKIT: ";
+#   - the last line is "HVKIT: done pass=N fail=N skip=N boots=N";
+#   - everything else (kernel log, test output) goes to the console.
+# A test listed as "kexec:<name>" runs "<name> stage1", then this script
+# repacks the root filesystem (carrying its state in /hvkit/state), kexecs
+# into /boot/vmlinuz with "hvkit.stage=2" and, after the jump, runs
+# "<name> stage2" and the remaining tests. See selftests/README.md.
+
+export PATH=/hvkit/bin:/hvkit/tests:/usr/sbin:/usr/bin:/sbin:/bin
+export LD_LIBRARY_PATH=/hvkit/lib
+mkdir -p /proc /sys /dev /tmp /run
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev 2>/dev/null
+mount -t debugfs debugfs /sys/kernel/debug
+mount -t tmpfs tmpfs /tmp
+mount -t tmpfs tmpfs /run
+mkdir -p /dev/pts && mount -t devpts devpts /dev/pts
+echo 1 >/proc/sys/kernel/panic_on_warn
+
+. /hvkit/group.env
+: "${RESULT_DEV:=/dev/ttyS1}"
+: "${TEST_TIMEOUT:=600}"
+STATE=/hvkit/state
+
+[ -c "$RESULT_DEV" ] || RESULT_DEV=/dev/console
+report() { echo "HVKIT: $*" >"$RESULT_DEV"; echo "HVKIT: $*"; }
+
+# Counters and progress survive a kexec through $STATE.
+pass=0 fail=0 skip=0 n=0 boots=1 next=1 resume=
+[ -f "$STATE" ] && . "$STATE"
+save_state() {
+	printf 'pass=%s fail=%s skip=%s n=%s boots=%s next=%s resume=%s\n' \
+		"$pass" "$fail" "$skip" "$n" "$boots" "$next" "$1" >"$STATE"
+}
+
+result() { # result ok|fail|skip name [reason]
+	n=$((n + 1))
+	case "$1" in
+	ok) pass=$((pass + 1)); report "ok $n $2" ;;
+	skip) skip=$((skip + 1)); report "ok $n $2 # SKIP ${3:-}" ;;
+	*) fail=$((fail + 1)); report "not ok $n $2${3:+ # $3}" ;;
+	esac
+}
+
+finish() {
+	if [ -w /sys/kernel/debug/kmemleak ]; then
+		echo scan >/sys/kernel/debug/kmemleak
+		sleep 1
+		echo scan >/sys/kernel/debug/kmemleak
+		if [ -s /sys/kernel/debug/kmemleak ]; then
+			cat /sys/kernel/debug/kmemleak
+			result fail "$GROUP/kmemleak" "leaks reported (see console)"
+		else
+			result ok "$GROUP/kmemleak"
+		fi
+	fi
+	report "done pass=$pass fail=$fail skip=$skip boots=$boots"
+	sync
+	poweroff -f
+}
+
+# run_test NAME [ARG]: run one test program, turn its TAP subtests (or its
+# exit status) into result lines. Exit 4 = skipped (kselftest KSFT_SKIP).
+run_test() {
+	name=$1
+	out=/tmp/test.out
+	echo "=== hvkit test $GROUP/$name $2"
+	timeout "$TEST_TIMEOUT" "$name" $2 >"$out" 2>&1
+	rc=$?
+	cat "$out"
+	had=0
+	# Leaf TAP lines of kselftest programs: "ok N name" / "not ok N name".
+	while IFS= read -r line; do
+		case "$line" in
+		"ok "[0-9]*" # SKIP"*|"ok "[0-9]*"# SKIP"*)
+			had=1; result skip "$GROUP/$name/${line#ok [0-9]* }" ;;
+		"ok "[0-9]*)
+			had=1; sub=${line#ok }; result ok "$GROUP/$name/${sub#* }" ;;
+		"not ok "[0-9]*)
+			had=1; sub=${line#not ok }; result fail "$GROUP/$name/${sub#* }" ;;
+		esac
+	done <"$out"
+	case "$rc" in
+	0) [ $had = 1 ] || result ok "$GROUP/$name$2" ;;
+	4) [ $had = 1 ] || result skip "$GROUP/$name$2" "exit 4" ;;
+	124|143) result fail "$GROUP/$name$2" "timeout after ${TEST_TIMEOUT}s" ;;
+	*) result fail "$GROUP/$name$2" "exit status $rc" ;;
+	esac
+	return $rc
+}
+
+do_kexec() { # do_kexec TEST-INDEX
+	save_state "$1"
+	echo "=== hvkit: kexec into the next boot (test $1)"
+	# The next kernel gets the same root filesystem, state included.
+	(cd / && find . -xdev ! -path './tmp/*' ! -path './run/*' | cpio -o -H newc 2>/dev/null) |
+		gzip -1 >/tmp/next.cpio.gz
+	cmdline="$(sed 's/ hvkit\.stage=[0-9]*//' /proc/cmdline) hvkit.stage=$((boots + 1))"
+	if ! kexec -s -l /boot/vmlinuz --initrd=/tmp/next.cpio.gz --command-line="$cmdline"; then
+		rm -f "$STATE"
+		result fail "$GROUP/kexec-load" "kexec -s -l failed"
+		return 1
+	fi
+	sync
+	kexec -e
+	result fail "$GROUP/kexec-exec" "kexec -e returned"
+	rm -f "$STATE"
+	return 1
+}
+
+if [ -n "$resume" ]; then
+	boots=$((boots + 1))
+	echo "=== hvkit: boot $boots after kexec, resuming at test $resume"
+else
+	report "group $GROUP kernel $(uname -r)"
+	if [ -w /sys/kernel/debug/kmemleak ]; then
+		# Forget what boot itself left behind; the final scan is ours.
+		echo scan >/sys/kernel/debug/kmemleak
+		echo clear >/sys/kernel/debug/kmemleak
+	fi
+fi
+
+# Kernel modules the tests need; built in on the debug kernel.
+for m in $KMODS; do
+	[ -d "/sys/module/$m" ] || modprobe "$m" ||
+		result fail "$GROUP/modprobe $m (kernel module)"
+done
+
+for m in $MODULES; do
+	if modprobe "$m"; then
+		[ -n "$resume" ] || result ok "$GROUP/modprobe $m"
+	else
+		result fail "$GROUP/modprobe $m"
+	fi
+done
+
+i=0
+for t in $TESTS; do
+	i=$((i + 1))
+	[ "$i" -lt "$next" ] && continue
+	case "$t" in
+	kexec:*)
+		t=${t#kexec:}
+		if [ "$resume" = "$i" ]; then
+			resume=
+			rm -f "$STATE"
+			run_test "$t" stage2
+		else
+			next=$i
+			run_test "$t" stage1 && do_kexec "$i"
+		fi
+		;;
+	*)
+		run_test "$t"
+		;;
+	esac
+done
+
+# Every module must unload cleanly (reverse order).
+rev=
+for m in $MODULES; do rev="$m $rev"; done
+for m in $rev; do
+	if modprobe -r "$m"; then
+		result ok "$GROUP/modprobe -r $m"
+	else
+		result fail "$GROUP/modprobe -r $m"
+	fi
+done
+finish

@@ -1,0 +1,398 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# hvkit test runner: builds, boots real kernels under QEMU (TCG) and counts
+# results. Entry points (the root Makefile calls these):
+#
+#   selftests/run.sh check         everything: static checks, DKMS, stock,
+#                                  nested and debug suites (make check)
+#   selftests/run.sh quick         W=1 build + stock suite (make check-quick)
+#   selftests/run.sh demo          boot one VM with every module loaded and
+#                                  print "hvkitctl status" (make demo)
+#   selftests/run.sh static        W=1 build, sparse, checkpatch
+#   selftests/run.sh dkms          real dkms add/build/install for the
+#                                  Debian kernel
+#   selftests/run.sh stock|nested|debug [GROUP...]
+#                                  one suite, optionally only some groups
+#
+# The last line is "hvkit: N passed, N failed, N skipped"; the exit status
+# is non-zero when anything failed. Logs: selftests/out/<kernel>-<group>/.
+# How groups and tests are declared: selftests/README.md.
+set -uo pipefail
+. "$(dirname "$0")/lib/common.sh"
+LIB=$HVKIT_TOP/selftests/lib
+
+PASS=0 FAIL=0 SKIP=0
+FAILED=()
+
+count() { # count ok|fail|skip NAME [why]
+	case "$1" in
+	ok) PASS=$((PASS + 1)); echo "ok - $2" ;;
+	skip) SKIP=$((SKIP + 1)); echo "ok - $2 # SKIP ${3:-}" ;;
+	*) FAIL=$((FAIL + 1)); FAILED+=("$2"); echo "not ok - $2${3:+ # $3}" ;;
+	esac
+}
+
+summary() {
+	echo
+	if [ ${#FAILED[@]} -gt 0 ]; then
+		echo "Failed:"
+		printf '  %s\n' "${FAILED[@]}"
+	fi
+	echo "hvkit: $PASS passed, $FAIL failed, $SKIP skipped"
+	[ "$FAIL" = 0 ]
+}
+
+# ---------------------------------------------------------------- building
+
+KVER=$(stock_kver)
+STOCK_KDIR=/usr/src/linux-headers-$KVER
+KSRC=
+BUILT_TESTS=
+
+ksrc() { [ -n "$KSRC" ] || KSRC=$("$LIB/ksrc.sh") || die "ksrc.sh failed"; echo "$KSRC"; }
+
+# copy_tree DEST: the source tree (no build products) into DEST, so builds
+# for different kernels never share object files.
+copy_tree() {
+	mkdir -p "$1"
+	rsync -a --delete --exclude .git --exclude selftests/out \
+		--exclude compat/generated --exclude '*.o' --exclude '*.ko' \
+		--exclude '*.mod' --exclude '*.mod.c' --exclude '.*.cmd' \
+		--exclude Module.symvers --exclude modules.order \
+		"$HVKIT_TOP/" "$1/"
+}
+
+# build_modules KDIR DEST [extra make args]: W=1 build; fails on any warning.
+build_modules() {
+	local kdir=$1 dest=$2
+	shift 2
+	copy_tree "$dest"
+	make -C "$dest" KDIR="$kdir" W=1 "$@" modules >"$dest/build.log" 2>&1 || {
+		cat "$dest/build.log"
+		return 1
+	}
+	if grep -E 'warning:|error:' "$dest/build.log"; then
+		return 1
+	fi
+}
+
+# build_userspace: static test programs and hvkitctl into $HVKIT_OUT/user.
+build_userspace() {
+	[ -n "$BUILT_TESTS" ] && return 0
+	local out=$HVKIT_OUT/user k
+	k=$(ksrc) || return 1
+	rm -rf "$out"
+	mkdir -p "$out/tests" "$out/bin"
+	make -s -C "$HVKIT_TOP/tools/hvkitctl" O="$out/bin" STATIC=1 >"$out/build.log" 2>&1 || {
+		cat "$out/build.log"; return 1; }
+	make -s -C "$HVKIT_TOP/selftests/tests" O="$out/tests" \
+		KSFT="$k/tools/testing/selftests" >>"$out/build.log" 2>&1 || {
+		cat "$out/build.log"; return 1; }
+	BUILT_TESTS=$out
+}
+
+# ---------------------------------------------------------------- initramfs
+
+# copy_bin ROOT FILE...: dynamic executables with their shared libraries.
+copy_bin() {
+	local root=$1 f lib
+	shift
+	for f in "$@"; do
+		install -D -m 755 "$f" "$root/hvkit/bin/$(basename "$f")"
+		for lib in $(ldd "$f" | grep -oE '/[^ ]+'); do
+			[ -e "$root$lib" ] || install -D -m 755 "$(readlink -f "$lib")" "$root$lib"
+		done
+	done
+}
+
+# load_group FILE: the group's settings with their defaults.
+load_group() {
+	GROUP=$(basename "$1" .group)
+	SUITES="stock debug" CMDLINE="" QEMU_ARGS="" MEM=1024 SMP=2 TIMEOUT=600
+	MODULES="" KMODS="" TESTS="" L2_MODULES="" L2_TESTS="" L2_CMDLINE=""
+	L2_QEMU_ARGS="" L2_MEM=512 TEST_TIMEOUT=600 DESCRIPTION=""
+	# shellcheck disable=SC1090
+	. "$1"
+}
+
+group_env() { # group_env L1|L2
+	if [ "$1" = L2 ]; then
+		printf 'GROUP=%q\nMODULES=%q\nKMODS=\nTESTS=%q\nTEST_TIMEOUT=%q\n' \
+			"$GROUP-l2" "$L2_MODULES" "$L2_TESTS" "$TEST_TIMEOUT"
+	else
+		printf 'GROUP=%q\nMODULES=%q\nKMODS=%q\nTESTS=%q\nTEST_TIMEOUT=%q\n' \
+			"$GROUP" "$MODULES" "$KMODS" "$TESTS" "$TEST_TIMEOUT"
+	fi
+}
+
+# mk_root ROOT KIND KREL MODDIR KMODROOT LEVEL: populate an initramfs tree.
+#   KIND: stock|debug; MODDIR: where our .ko files are; KMODROOT: root of
+#   the kernel's own modules (stock) or empty; LEVEL: L1|L2.
+mk_root() {
+	local root=$1 kind=$2 krel=$3 moddir=$4 kmodroot=$5 level=$6 m a
+	rm -rf "$root"
+	mkdir -p "$root"/{bin,sbin,etc,proc,sys,dev,tmp,run,boot,hvkit/bin,hvkit/tests}
+	install -m 755 /bin/busybox "$root/bin/busybox"
+	for a in $(/bin/busybox --list); do
+		[ -e "$root/bin/$a" ] || ln -s busybox "$root/bin/$a"
+	done
+	install -m 755 "$LIB/init.sh" "$root/init"
+	group_env "$level" >"$root/hvkit/group.env"
+	cp -a "$BUILT_TESTS/tests/." "$root/hvkit/tests/"
+	cp -a "$BUILT_TESTS/bin/." "$root/hvkit/bin/"
+	install -m 755 "$LIB/l2.sh" "$root/hvkit/bin/hvkit-l2"
+	# Our modules, as DKMS (or the build) left them.
+	mkdir -p "$root/lib/modules/$krel/updates"
+	find "$moddir" -name '*.ko' -exec cp {} "$root/lib/modules/$krel/updates/" \;
+	if [ -n "$kmodroot" ]; then
+		local mods="$KMODS"
+		[ "$level" = L2 ] && mods=""
+		for m in $mods; do
+			modprobe -S "$krel" -d "$kmodroot" --show-depends "$m" |
+				awk '$1 == "insmod" { print $2 }' |
+				while read -r f; do
+					install -D -m 644 "$f" "$root/${f#"$kmodroot"/}"
+				done
+		done
+		cp "$kmodroot/lib/modules/$krel"/modules.{builtin,builtin.modinfo,order} \
+			"$root/lib/modules/$krel/" 2>/dev/null
+	fi
+	depmod -b "$root" "$krel" || return 1
+	# kexec tests need the kernel image and kexec(8) inside the VM.
+	case " $TESTS " in
+	*" kexec:"*)
+		cp "$VMLINUZ" "$root/boot/vmlinuz"
+		copy_bin "$root" "$(command -v kexec)"
+		;;
+	esac
+}
+
+mk_cpio() { # mk_cpio ROOT OUT
+	(cd "$1" && find . | cpio -o -H newc --quiet | gzip -1) >"$2"
+}
+
+# add_l2 ROOT: QEMU, its firmware, the L2 kernel and L2 initramfs into L1.
+add_l2() {
+	local root=$1 l2root=$HVKIT_OUT/vm/$KIND-$GROUP/l2root f
+	copy_bin "$root" "$(command -v qemu-system-x86_64)"
+	mkdir -p "$root/usr/share/qemu"
+	for f in bios-256k.bin bios-microvm.bin qboot.rom linuxboot_dma.bin \
+		kvmvapic.bin pvh.bin multiboot_dma.bin; do
+		[ -e "/usr/share/qemu/$f" ] && cp -L "/usr/share/qemu/$f" "$root/usr/share/qemu/"
+	done
+	[ -e "$root/usr/share/qemu/bios-microvm.bin" ] ||
+		ln -s qboot.rom "$root/usr/share/qemu/bios-microvm.bin"
+	mkdir -p "$root/hvkit/l2"
+	cp "$VMLINUZ" "$root/hvkit/l2/vmlinuz"
+	mk_root "$l2root" "$KIND" "$KREL" "$MODDIR" "$KMODROOT" L2 || return 1
+	mk_cpio "$l2root" "$root/hvkit/l2/initrd.gz"
+	printf 'L2_CMDLINE=%q\nL2_QEMU_ARGS=%q\nL2_MEM=%q\n' \
+		"$L2_CMDLINE" "$L2_QEMU_ARGS" "$L2_MEM" >"$root/hvkit/l2/l2.env"
+}
+
+# ---------------------------------------------------------------- booting
+
+# Patterns in a console log that fail a group whatever the tests said.
+BAD_RE='(BUG:|WARNING: CPU:|Oops|Kernel panic|general protection fault|KASAN|UBSAN|kmemleak: .* new suspected|unreferenced object|possible circular locking|possible recursive locking|inconsistent lock state|INFO: task .* blocked|soft lockup|hard LOCKUP|rcu_.*detected stall|Call Trace:)'
+
+# run_group KIND FILE: build the group's initramfs, boot it, count results.
+run_group() {
+	KIND=$1
+	load_group "$2"
+	local dir=$HVKIT_OUT/vm/$KIND-$GROUP root initrd rc qemu_rc l2=0 lines
+	rm -rf "$dir"
+	mkdir -p "$dir"
+	root=$dir/root
+	initrd=$dir/initrd.gz
+	[ -n "$L2_TESTS$L2_MODULES" ] && l2=1
+	log "group $GROUP on $KIND kernel: building initramfs"
+	if ! mk_root "$root" "$KIND" "$KREL" "$MODDIR" "$KMODROOT" L1 ||
+		{ [ $l2 = 1 ] && ! add_l2 "$root"; }; then
+		count fail "$KIND/$GROUP: initramfs"
+		return
+	fi
+	mk_cpio "$root" "$initrd"
+	log "group $GROUP on $KIND kernel: booting ($(du -h "$initrd" | cut -f1) initramfs, timeout ${TIMEOUT}s)"
+	# shellcheck disable=SC2086
+	timeout --foreground -k 10 "$TIMEOUT" qemu-system-x86_64 \
+		-M q35 -accel tcg -cpu EPYC,+svm -smp "$SMP" -m "$MEM" \
+		-nodefaults -display none -no-reboot \
+		-kernel "$VMLINUZ" -initrd "$initrd" \
+		-append "console=ttyS0 panic=-1 panic_on_warn=1 oops=panic $CMDLINE" \
+		-serial "file:$dir/console.log" -serial "file:$dir/results.txt" \
+		$QEMU_ARGS >"$dir/qemu.log" 2>&1
+	qemu_rc=$?
+	grep -a '^HVKIT: ' "$dir/results.txt" | sed 's/^HVKIT: //' | tr -d '\r' >"$dir/results.tap"
+	# Per-test lines, as the VM reported them.
+	while IFS= read -r lines; do
+		case "$lines" in
+		"ok "*"# SKIP"*) count skip "$KIND/${lines#ok [0-9]* }" ;;
+		"ok "*) count ok "$KIND/${lines#ok [0-9]* }" ;;
+		"not ok "*) count fail "$KIND/${lines#not ok [0-9]* }" ;;
+		esac
+	done <"$dir/results.tap"
+	# The VM as a whole: finished, no oops/WARN/lockdep/KASAN, no hang.
+	rc=ok
+	if [ "$qemu_rc" = 124 ] || [ "$qemu_rc" = 137 ]; then
+		count fail "$KIND/$GROUP: VM" "hang: killed after ${TIMEOUT}s"; rc=fail
+	elif ! grep -q '^done ' "$dir/results.tap"; then
+		count fail "$KIND/$GROUP: VM" "no result line (qemu exit $qemu_rc)"; rc=fail
+	fi
+	if grep -aEn "$BAD_RE" "$dir/console.log" >"$dir/bad.txt"; then
+		count fail "$KIND/$GROUP: kernel log" "$(head -n1 "$dir/bad.txt" | cut -c1-100)"
+		rc=fail
+	fi
+	[ $rc = ok ] && count ok "$KIND/$GROUP: VM clean"
+	if [ $rc = fail ] || grep -q '^not ok' "$dir/results.tap"; then
+		log "console log: $dir/console.log (last lines follow)"
+		tail -n 40 "$dir/console.log" | sed 's/^/    | /' >&2
+	fi
+}
+
+groups_for() { # groups_for SUITE [names...]: group files of a suite
+	local suite=$1 f
+	shift
+	for f in "$HVKIT_TOP"/selftests/groups/*.group; do
+		if [ $# -gt 0 ]; then
+			case " $* " in *" $(basename "$f" .group) "*) ;; *) continue ;; esac
+		fi
+		(load_group "$f"; case " $SUITES " in *" $suite "*) exit 0 ;; *) exit 1 ;; esac) &&
+			echo "$f"
+	done
+}
+
+# ---------------------------------------------------------------- suites
+
+suite_stock() { # suite_stock nested|stock MODDIR [groups]
+	local suite=$1 g
+	MODDIR=$2
+	shift 2
+	local sroot
+	sroot=$("$LIB/stock-kernel.sh") || { count fail "stock kernel download"; return; }
+	KREL=$KVER
+	VMLINUZ=$sroot/root/boot/vmlinuz-$KVER
+	KMODROOT=$sroot/root
+	build_userspace || { count fail "userspace build (tests, hvkitctl)"; return; }
+	for g in $(groups_for "$suite" "$@"); do
+		run_group stock "$g"
+	done
+}
+
+suite_debug() {
+	local src dest=$HVKIT_OUT/build/debug g start
+	start=$(date +%s)
+	src=$("$LIB/debug-kernel.sh") || { count fail "debug kernel build"; return; }
+	log "debug kernel ready after $(($(date +%s) - start)) s ($src)"
+	if build_modules "$src" "$dest"; then
+		count ok "debug: W=1 build against the debug kernel"
+	else
+		count fail "debug: W=1 build against the debug kernel"
+		return
+	fi
+	build_userspace || { count fail "userspace build (tests, hvkitctl)"; return; }
+	KREL=$(cat "$src/include/config/kernel.release")
+	VMLINUZ=$src/arch/x86/boot/bzImage
+	KMODROOT=
+	MODDIR=$dest
+	for g in $(groups_for debug "$@"); do
+		run_group debug "$g"
+	done
+}
+
+step_build() { # W=1 modules against the Debian headers
+	if build_modules "$STOCK_KDIR" "$HVKIT_OUT/build/stock"; then
+		count ok "build: W=1 modules for $KVER, no warnings"
+	else
+		count fail "build: W=1 modules for $KVER"
+		return 1
+	fi
+}
+
+step_static() {
+	local k out=$HVKIT_OUT/build/sparse
+	step_build
+	copy_tree "$out"
+	make -C "$out" KDIR="$STOCK_KDIR" C=2 modules >"$out/sparse.log" 2>&1
+	# sparse reports as "file:line:col: warning/error:"; our files only.
+	if grep -E '^[^ ]+:[0-9]+:[0-9]+: (warning|error):' "$out/sparse.log" | grep -v '^/usr/src/'; then
+		count fail "sparse C=2"
+	else
+		count ok "sparse C=2: clean"
+	fi
+	k=$(ksrc) || { count fail "checkpatch: extract"; return; }
+	if make -s -C "$HVKIT_TOP" CHECKPATCH="$k/scripts/checkpatch.pl" style; then
+		count ok "checkpatch --strict: clean"
+	else
+		count fail "checkpatch --strict"
+	fi
+}
+
+DKMS_MODDIR=
+step_dkms() {
+	local ver
+	ver=$(sed -n 's/^PACKAGE_VERSION="\(.*\)"$/\1/p' "$HVKIT_TOP/dkms.conf")
+	if make -s -C "$HVKIT_TOP" KERNELRELEASE="$KVER" dkms-install >"$HVKIT_OUT/dkms.log" 2>&1; then
+		DKMS_MODDIR=/lib/modules/$KVER/updates/dkms
+		if [ -f "$DKMS_MODDIR/kram.ko" ] && dkms status "hvkit/$ver" -k "$KVER" | grep -q installed; then
+			count ok "dkms add/build/install hvkit/$ver -k $KVER"
+			return 0
+		fi
+	fi
+	cat "$HVKIT_OUT/dkms.log"
+	count fail "dkms add/build/install hvkit/$ver -k $KVER"
+	return 1
+}
+
+# ---------------------------------------------------------------- main
+
+mkdir -p "$HVKIT_OUT"
+cmd=${1:-check}
+[ $# -gt 0 ] && shift
+case "$cmd" in
+check)
+	t0=$(date +%s)
+	"$LIB/deps.sh" || die "dependencies"
+	step_static
+	if step_dkms; then
+		suite_stock stock "$DKMS_MODDIR"
+		suite_stock nested "$DKMS_MODDIR"
+	fi
+	suite_debug
+	log "make check wall time: $(($(date +%s) - t0)) s"
+	summary
+	;;
+quick)
+	step_build && suite_stock stock "$HVKIT_OUT/build/stock" "$@"
+	summary
+	;;
+static)
+	step_static
+	summary
+	;;
+dkms)
+	step_dkms
+	summary
+	;;
+stock|nested)
+	step_build && suite_stock "$cmd" "$HVKIT_OUT/build/stock" "$@"
+	summary
+	;;
+debug)
+	suite_debug "$@"
+	summary
+	;;
+demo)
+	"$LIB/deps.sh" || die "dependencies"
+	step_build || exit 1
+	suite_stock demo "$HVKIT_OUT/build/stock" demo
+	echo
+	echo "---- inside the VM ----"
+	sed -n '/=== hvkit test demo\/demo/,/=== hvkit/p' "$HVKIT_OUT/vm/stock-demo/console.log" |
+		grep -v '^=== hvkit' | grep -avE '^\[ *[0-9]+\.[0-9]+\]'
+	summary
+	;;
+*)
+	sed -n '3,20p' "$0"
+	exit 2
+	;;
+esac

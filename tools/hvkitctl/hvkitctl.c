@@ -1,0 +1,228 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * hvkitctl: drive the hvkit kernel modules from the command line.
+ *
+ * Every hvkit ioctl has a subcommand here, so nobody has to write C to use
+ * hvkit. Module-specific command groups ("kram", "hybrid", ...) are added by
+ * the module that owns them.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+#include <linux/hvkit.h>
+
+static const char *const hvkit_modules[] = {
+	"kram", "kvm_hybrid", "guest_pvtimer", "guest_idlepoll", "vfio_preserve",
+};
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+static const char *sysfs_root = "/sys";
+static const char *dev_root = "/dev";
+
+/* Read one line of a small sysfs file, without the newline. */
+static int read_line(const char *path, char *buf, size_t len)
+{
+	FILE *f = fopen(path, "re");
+	size_t n;
+
+	if (!f)
+		return -errno;
+	if (!fgets(buf, (int)len, f)) {
+		fclose(f);
+		return -EIO;
+	}
+	fclose(f);
+	n = strlen(buf);
+	if (n && buf[n - 1] == '\n')
+		buf[n - 1] = '\0';
+	return 0;
+}
+
+/* HVKIT_IOC_GET_INFO on /dev/<name>: 0, or -errno (-ENOENT: no device). */
+static int get_info(const char *name, struct hvkit_info *info)
+{
+	char path[256];
+	int fd, ret = 0;
+
+	snprintf(path, sizeof(path), "%s/%s", dev_root, name);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	memset(info, 0, sizeof(*info));
+	info->size = sizeof(*info);
+	if (ioctl(fd, HVKIT_IOC_GET_INFO, info) < 0)
+		ret = -errno;
+	close(fd);
+	return ret;
+}
+
+static int cmd_status(int argc, char **argv __attribute__((unused)))
+{
+	int loaded = 0;
+	size_t i;
+
+	if (argc > 1) {
+		fprintf(stderr, "hvkitctl status: takes no arguments\n");
+		return 2;
+	}
+	printf("%-16s %-8s %-10s %-18s %s\n", "MODULE", "STATE", "VERSION",
+	       "DEVICE", "API");
+	for (i = 0; i < ARRAY_SIZE(hvkit_modules); i++) {
+		const char *m = hvkit_modules[i];
+		char path[256], state[32] = "absent", version[64] = "-";
+		char device[64] = "-", api[64] = "-";
+		struct hvkit_info info;
+		int ret;
+
+		snprintf(path, sizeof(path), "%s/module/%s/initstate",
+			 sysfs_root, m);
+		if (read_line(path, state, sizeof(state)) == 0) {
+			if (!strcmp(state, "live"))
+				strcpy(state, "loaded");
+			loaded++;
+			snprintf(path, sizeof(path), "%s/module/%s/version",
+				 sysfs_root, m);
+			if (read_line(path, version, sizeof(version)))
+				strcpy(version, "?");
+			ret = get_info(m, &info);
+			if (ret == 0) {
+				snprintf(device, sizeof(device), "%s/%s",
+					 dev_root, m);
+				snprintf(api, sizeof(api), "%u", info.api_version);
+				if (strcmp(info.version, version))
+					snprintf(api + strlen(api),
+						 sizeof(api) - strlen(api),
+						 " (device says %.32s)",
+						 info.version);
+			} else if (ret != -ENOENT) {
+				snprintf(device, sizeof(device), "%s/%s: %s",
+					 dev_root, m, strerror(-ret));
+			}
+		}
+		printf("%-16s %-8s %-10s %-18s %s\n", m, state, version, device,
+		       api);
+	}
+	printf("%d of %zu hvkit modules loaded\n", loaded,
+	       ARRAY_SIZE(hvkit_modules));
+	return 0;
+}
+
+static int cmd_version(int argc, char **argv)
+{
+	(void)argc;
+	(void)argv;
+	printf("hvkitctl %s (hvkit API %d)\n", HVKIT_VERSION, HVKIT_API_VERSION);
+	return 0;
+}
+
+static int cmd_help(int argc, char **argv);
+
+static const struct command {
+	const char *name;
+	int (*fn)(int argc, char **argv);
+	const char *usage;
+	const char *help;
+} commands[] = {
+	{ "status", cmd_status, "status",
+	  "Which hvkit modules are loaded, their versions and devices.\n"
+	  "    STATE is the module's /sys/module/<m>/initstate (\"loaded\" when\n"
+	  "    live); DEVICE is /dev/<m> when the module has one and answers\n"
+	  "    HVKIT_IOC_GET_INFO; API is the ioctl API version it implements." },
+	{ "version", cmd_version, "version",
+	  "Print hvkitctl's own version and the API version it speaks." },
+	{ "help", cmd_help, "help [COMMAND]",
+	  "This text, or the help of one command." },
+};
+
+static void usage(FILE *out)
+{
+	size_t i;
+
+	fprintf(out,
+		"Usage: hvkitctl [OPTIONS] COMMAND [ARGS]\n"
+		"\n"
+		"Control the hvkit kernel modules (kram, kvm_hybrid, guest_pvtimer,\n"
+		"guest_idlepoll, vfio_preserve) through their devices and sysfs.\n"
+		"\n"
+		"Commands:\n");
+	for (i = 0; i < ARRAY_SIZE(commands); i++)
+		fprintf(out, "  %-20s %.*s\n", commands[i].usage,
+			(int)strcspn(commands[i].help, "\n"), commands[i].help);
+	fprintf(out,
+		"\n"
+		"Options:\n"
+		"  -h, --help           show this help (\"hvkitctl help CMD\" for one command)\n"
+		"  -V, --version        show the version\n"
+		"      --sysfs DIR      read sysfs from DIR instead of /sys\n"
+		"      --dev DIR        open devices in DIR instead of /dev\n"
+		"\n"
+		"Exit status: 0 on success, 1 when an operation failed (the error is\n"
+		"printed), 2 on bad usage.\n");
+}
+
+static int cmd_help(int argc, char **argv)
+{
+	size_t i;
+
+	if (argc < 2) {
+		usage(stdout);
+		return 0;
+	}
+	for (i = 0; i < ARRAY_SIZE(commands); i++) {
+		if (!strcmp(argv[1], commands[i].name)) {
+			printf("Usage: hvkitctl %s\n\n    %s\n", commands[i].usage,
+			       commands[i].help);
+			return 0;
+		}
+	}
+	fprintf(stderr, "hvkitctl: unknown command '%s'\n", argv[1]);
+	return 2;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ "sysfs", required_argument, NULL, 's' },
+		{ "dev", required_argument, NULL, 'd' },
+		{}
+	};
+	size_t i;
+	int c;
+
+	while ((c = getopt_long(argc, argv, "+hV", opts, NULL)) != -1) {
+		switch (c) {
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 'V':
+			return cmd_version(0, NULL);
+		case 's':
+			sysfs_root = optarg;
+			break;
+		case 'd':
+			dev_root = optarg;
+			break;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind >= argc) {
+		usage(stderr);
+		return 2;
+	}
+	for (i = 0; i < ARRAY_SIZE(commands); i++)
+		if (!strcmp(argv[optind], commands[i].name))
+			return commands[i].fn(argc - optind, argv + optind);
+	fprintf(stderr, "hvkitctl: unknown command '%s' (see hvkitctl --help)\n",
+		argv[optind]);
+	return 2;
+}
