@@ -27,7 +27,7 @@ FAILED=()
 count() { # count ok|fail|skip NAME [why]
 	case "$1" in
 	ok) PASS=$((PASS + 1)); echo "ok - $2" ;;
-	skip) SKIP=$((SKIP + 1)); echo "ok - $2 # SKIP ${3:-}" ;;
+	skip) SKIP=$((SKIP + 1)); echo "ok - $2 # SKIP${3:+ $3}" ;;
 	*) FAIL=$((FAIL + 1)); FAILED+=("$2"); echo "not ok - $2${3:+ # $3}" ;;
 	esac
 }
@@ -156,6 +156,9 @@ mk_root() {
 		done
 		cp "$kmodroot/lib/modules/$krel"/modules.{builtin,builtin.modinfo,order} \
 			"$root/lib/modules/$krel/" 2>/dev/null
+	else
+		# Everything the tests need is built in (debug kernel).
+		touch "$root/lib/modules/$krel"/modules.{builtin,builtin.modinfo,order}
 	fi
 	depmod -b "$root" "$krel" || return 1
 	# kexec tests need the kernel image and kexec(8) inside the VM.
@@ -176,9 +179,8 @@ add_l2() {
 	local root=$1 l2root=$HVKIT_OUT/vm/$KIND-$GROUP/l2root f
 	copy_bin "$root" "$(command -v qemu-system-x86_64)"
 	mkdir -p "$root/usr/share/qemu"
-	for f in bios-256k.bin bios-microvm.bin qboot.rom linuxboot_dma.bin \
-		kvmvapic.bin pvh.bin multiboot_dma.bin; do
-		[ -e "/usr/share/qemu/$f" ] && cp -L "/usr/share/qemu/$f" "$root/usr/share/qemu/"
+	for f in /usr/share/seabios/bios-256k.bin /usr/share/qemu/{qboot.rom,linuxboot_dma.bin,kvmvapic.bin,pvh.bin,multiboot_dma.bin}; do
+		cp -L "$f" "$root/usr/share/qemu/" || return 1
 	done
 	[ -e "$root/usr/share/qemu/bios-microvm.bin" ] ||
 		ln -s qboot.rom "$root/usr/share/qemu/bios-microvm.bin"
@@ -199,7 +201,7 @@ BAD_RE='(BUG:|WARNING: CPU:|Oops|Kernel panic|general protection fault|KASAN|UBS
 run_group() {
 	KIND=$1
 	load_group "$2"
-	local dir=$HVKIT_OUT/vm/$KIND-$GROUP root initrd rc qemu_rc l2=0 lines
+	local dir=$HVKIT_OUT/vm/$KIND-$GROUP root initrd rc qemu_rc l2=0 lines name
 	rm -rf "$dir"
 	mkdir -p "$dir"
 	root=$dir/root
@@ -226,7 +228,9 @@ run_group() {
 	# Per-test lines, as the VM reported them.
 	while IFS= read -r lines; do
 		case "$lines" in
-		"ok "*"# SKIP"*) count skip "$KIND/${lines#ok [0-9]* }" ;;
+		"ok "*"# SKIP"*)
+			name=${lines#ok [0-9]* }
+			count skip "$KIND/${name%% # SKIP*}" "${name#* # SKIP}" ;;
 		"ok "*) count ok "$KIND/${lines#ok [0-9]* }" ;;
 		"not ok "*) count fail "$KIND/${lines#not ok [0-9]* }" ;;
 		esac

@@ -44,7 +44,7 @@ result() { # result ok|fail|skip name [reason]
 	n=$((n + 1))
 	case "$1" in
 	ok) pass=$((pass + 1)); report "ok $n $2" ;;
-	skip) skip=$((skip + 1)); report "ok $n $2 # SKIP ${3:-}" ;;
+	skip) skip=$((skip + 1)); report "ok $n $2 # SKIP$(echo " ${3:-}" | sed 's/^ *$//')" ;;
 	*) fail=$((fail + 1)); report "not ok $n $2${3:+ # $3}" ;;
 	esac
 }
@@ -79,12 +79,23 @@ run_test() {
 	# Leaf TAP lines of kselftest programs: "ok N name" / "not ok N name".
 	while IFS= read -r line; do
 		case "$line" in
-		"ok "[0-9]*" # SKIP"*|"ok "[0-9]*"# SKIP"*)
-			had=1; result skip "$GROUP/$name/${line#ok [0-9]* }" ;;
-		"ok "[0-9]*)
-			had=1; sub=${line#ok }; result ok "$GROUP/$name/${sub#* }" ;;
-		"not ok "[0-9]*)
-			had=1; sub=${line#not ok }; result fail "$GROUP/$name/${sub#* }" ;;
+		"ok "[0-9]*|"not ok "[0-9]*) had=1 ;;
+		*) continue ;;
+		esac
+		st=${line%%[0-9]*}
+		rest=${line#"$st"}
+		num=${rest%% *}
+		desc=${rest#"$num"}
+		reason=
+		case "$desc" in
+		*"# SKIP"*) reason=${desc#*# SKIP}; desc=${desc%%# SKIP*}; st=skip ;;
+		esac
+		desc=$(echo "$desc" | sed 's/^ *//; s/ *$//')
+		[ -n "$desc" ] || desc="#$num"
+		case "$st" in
+		skip) result skip "$GROUP/$name/$desc" "$reason" ;;
+		"ok ") result ok "$GROUP/$name/$desc" ;;
+		*) result fail "$GROUP/$name/$desc" ;;
 		esac
 	done <"$out"
 	case "$rc" in

@@ -1,0 +1,102 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+# hvkit-l2: boot the L2 guest from inside an L1 test VM and bring its
+# results back. Installed as /hvkit/bin/hvkit-l2 in L1 initramfs images of
+# groups that set L2_MODULES/L2_TESTS (see selftests/README.md).
+#
+#   hvkit-l2 [-m MACHINE] [-t TIMEOUT] [-- EXTRA-QEMU-ARGS]
+#
+# L2 runs the same Debian kernel under L1's KVM with /hvkit/l2/initrd.gz
+# (the same PID 1 as L1, with the L2 module and test lists). The helper
+#   - prints L2's TAP results as its own ("ok N l2/<name>"),
+#   - leaves /tmp/l2/console.log (L2's console), /tmp/l2/results.tap, and
+#     /tmp/l2/stats: "<stat> <value>" for every file in L1's KVM debugfs
+#     directory of the L2 VM, read after L2 finished but before its VM is
+#     destroyed (QEMU -no-shutdown keeps it),
+#   - exits 0 when L2 reported and nothing in it failed.
+set -u
+machine=microvm
+# -cpu host under L1's KVM, itself under TCG, reports XSAVE sizes that do
+# not match the features L2 may enable (L2 WARNs in fpu__init_system_xstate):
+# L2 runs without XSAVE. Override with L2_CPU.
+cpu=${L2_CPU:-host,-xsave}
+timeout=${L2_TIMEOUT:-400}
+while [ $# -gt 0 ]; do
+	case "$1" in
+	-m) machine=$2; shift 2 ;;
+	-t) timeout=$2; shift 2 ;;
+	--) shift; break ;;
+	*) echo "usage: hvkit-l2 [-m microvm|q35] [-t SECONDS] [-- QEMU-ARGS]" >&2; exit 2 ;;
+	esac
+done
+. /hvkit/l2/l2.env
+out=/tmp/l2
+rm -rf "$out"
+mkdir -p "$out"
+[ -c /dev/kvm ] || { echo "# hvkit-l2: no /dev/kvm in L1 (load kvm_amd)"; exit 4; }
+
+case "$machine" in
+microvm)
+	# microvm has one serial port of its own; the results port is added.
+	mach="-M microvm,rtc=on -device isa-serial,chardev=res,iobase=0x2f8,irq=3" ;;
+*)
+	mach="-M $machine -serial chardev:res" ;;
+esac
+# shellcheck disable=SC2086
+qemu-system-x86_64 -L /usr/share/qemu -enable-kvm -cpu "$cpu" $mach -smp 2 -m "$L2_MEM" \
+	-nodefaults -no-user-config -display none -no-reboot -no-shutdown \
+	-kernel /hvkit/l2/vmlinuz -initrd /hvkit/l2/initrd.gz \
+	-append "console=ttyS0 panic=-1 panic_on_warn=1 oops=panic $L2_CMDLINE" \
+	-serial "file:$out/console.log" -chardev "file,id=res,path=$out/results.txt" \
+	$L2_QEMU_ARGS "$@" >"$out/qemu.log" 2>&1 &
+qpid=$!
+start=$(date +%s)
+status=timeout
+while :; do
+	if grep -q '^HVKIT: done ' "$out/results.txt" 2>/dev/null; then
+		status=done; break
+	fi
+	if ! kill -0 "$qpid" 2>/dev/null; then
+		status=exited; break
+	fi
+	if grep -q 'Kernel panic' "$out/console.log" 2>/dev/null; then
+		status=panic; break
+	fi
+	[ $(($(date +%s) - start)) -ge "$timeout" ] && break
+	sleep 1
+done
+elapsed=$(($(date +%s) - start))
+# L2 powered off but the VM still exists: its stats are still readable.
+sleep 1
+vmdir=$(ls -d /sys/kernel/debug/kvm/"$qpid"-* 2>/dev/null | head -n1)
+: >"$out/stats"
+if [ -n "$vmdir" ]; then
+	for f in "$vmdir"/*; do
+		[ -f "$f" ] && echo "$(basename "$f") $(cat "$f")" >>"$out/stats"
+	done
+fi
+kill "$qpid" 2>/dev/null
+wait "$qpid" 2>/dev/null
+
+sed 's/^/# l2 console: /' "$out/console.log" | tr -d '\r' | grep -v 'HVKIT: '
+tr -d '\r' <"$out/results.txt" | sed -n 's/^HVKIT: //p' >"$out/results.tap"
+echo "# hvkit-l2: $status after ${elapsed}s on $machine; KVM stats of L2 in $out/stats"
+rc=0
+while IFS= read -r line; do
+	case "$line" in
+	"ok "*|"not ok "*)
+		st=${line%%[0-9]*}
+		rest=${line#"$st"}
+		num=${rest%% *}
+		echo "${st}${num} l2/${rest#"$num" }"
+		[ "$st" = "ok " ] || rc=1
+		;;
+	esac
+done <"$out/results.tap"
+[ "$status" = done ] || { echo "not ok 999 l2: no result ($status; qemu: $(tail -n 3 "$out/qemu.log" | tr '\n' ' '))"; rc=1; }
+[ -s "$out/stats" ] || { echo "not ok 998 l2: no KVM debugfs stats for QEMU pid $qpid"; rc=1; }
+if grep -qaE 'BUG:|WARNING: CPU:|Oops|Kernel panic|Call Trace:' "$out/console.log"; then
+	echo "not ok 997 l2: kernel log has an oops/WARN (see # l2 console lines)"
+	rc=1
+fi
+exit $rc
