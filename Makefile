@@ -58,7 +58,7 @@ dkms-install:
 		--exclude '*.o' --exclude '*.ko' --exclude '*.mod' --exclude '*.mod.c' \
 		--exclude '.*.cmd' --exclude Module.symvers --exclude modules.order \
 		./ $(DKMS_SRC)/
-	-dkms remove hvkit/$(VERSION) --all
+	if dkms status hvkit/$(VERSION) | grep -q .; then dkms remove hvkit/$(VERSION) --all; fi
 	dkms add hvkit/$(VERSION)
 	dkms build hvkit/$(VERSION) -k $(KERNELRELEASE)
 	dkms install --force hvkit/$(VERSION) -k $(KERNELRELEASE)

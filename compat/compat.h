@@ -37,6 +37,7 @@ static inline int hvkit_compat_copy_struct_from_user(void *dst, size_t ksize,
 	}
 	return copy_from_user(dst, src, size) ? -EFAULT : 0;
 }
+
 #define copy_struct_from_user hvkit_compat_copy_struct_from_user
 #endif
 

@@ -111,6 +111,7 @@ load_group() {
 	SUITES="stock debug" CMDLINE="" QEMU_ARGS="" MEM=1024 SMP=2 TIMEOUT=600
 	MODULES="" KMODS="" TESTS="" L2_MODULES="" L2_TESTS="" L2_CMDLINE=""
 	L2_QEMU_ARGS="" L2_MEM=512 TEST_TIMEOUT=600 DESCRIPTION=""
+	HOST_HELPER="" HOST_HELPER_READY=""
 	# shellcheck disable=SC1090
 	. "$1"
 }
@@ -197,6 +198,38 @@ add_l2() {
 # Patterns in a console log that fail a group whatever the tests said.
 BAD_RE='(BUG:|WARNING: CPU:|Oops|Kernel panic|general protection fault|KASAN|UBSAN|kmemleak: .* new suspected|unreferenced object|possible circular locking|possible recursive locking|inconsistent lock state|INFO: task .* blocked|soft lockup|hard LOCKUP|rcu_.*detected stall|Call Trace:)'
 
+# boot_vm DIR INITRD: one QEMU run of the loaded group (and its host helper).
+boot_vm() {
+	local dir=$1 initrd=$2 helper= qargs rc i
+	: >"$dir/results.txt"
+	VMDIR=$dir
+	if [ -n "$HOST_HELPER" ]; then
+		eval "$HOST_HELPER" >"$dir/helper.log" 2>&1 &
+		helper=$!
+		for i in $(seq 50); do
+			[ -z "$HOST_HELPER_READY" ] && break
+			[ -e "$(eval echo "$HOST_HELPER_READY")" ] && break
+			sleep 0.2
+		done
+	fi
+	qargs=$(eval echo "${QEMU_ARGS//$'\n'/ }")
+	log "group $GROUP on $KIND kernel: booting ($(du -h "$initrd" | cut -f1) initramfs, timeout ${TIMEOUT}s)"
+	# shellcheck disable=SC2086
+	timeout --foreground -k 10 "$TIMEOUT" qemu-system-x86_64 \
+		-M q35 -accel tcg -cpu EPYC,+svm -smp "$SMP" -m "$MEM" \
+		-nodefaults -display none -no-reboot \
+		-kernel "$VMLINUZ" -initrd "$initrd" \
+		-append "console=ttyS0 panic=-1 panic_on_warn=1 oops=panic $CMDLINE" \
+		-serial "file:$dir/console.log" -serial "file:$dir/results.txt" \
+		$qargs >"$dir/qemu.log" 2>&1
+	rc=$?
+	if [ -n "$helper" ]; then
+		kill "$helper" 2>/dev/null
+		wait "$helper" 2>/dev/null
+	fi
+	return $rc
+}
+
 # run_group KIND FILE: build the group's initramfs, boot it, count results.
 run_group() {
 	KIND=$1
@@ -214,16 +247,18 @@ run_group() {
 		return
 	fi
 	mk_cpio "$root" "$initrd"
-	log "group $GROUP on $KIND kernel: booting ($(du -h "$initrd" | cut -f1) initramfs, timeout ${TIMEOUT}s)"
-	# shellcheck disable=SC2086
-	timeout --foreground -k 10 "$TIMEOUT" qemu-system-x86_64 \
-		-M q35 -accel tcg -cpu EPYC,+svm -smp "$SMP" -m "$MEM" \
-		-nodefaults -display none -no-reboot \
-		-kernel "$VMLINUZ" -initrd "$initrd" \
-		-append "console=ttyS0 panic=-1 panic_on_warn=1 oops=panic $CMDLINE" \
-		-serial "file:$dir/console.log" -serial "file:$dir/results.txt" \
-		$QEMU_ARGS >"$dir/qemu.log" 2>&1
+	boot_vm "$dir" "$initrd"
 	qemu_rc=$?
+	# A boot that hangs before PID 1 wrote a single line is the emulator,
+	# not a test (seen once under TCG with the host fully loaded): retry it
+	# once, loudly. Any hang after PID 1 started is a failure.
+	if [ "$qemu_rc" = 124 ] && [ ! -s "$dir/results.txt" ] &&
+		! grep -aqE "$BAD_RE" "$dir/console.log"; then
+		log "group $GROUP: boot hung before PID 1 ran; retrying once (first log: console.log.hung)"
+		mv "$dir/console.log" "$dir/console.log.hung"
+		boot_vm "$dir" "$initrd"
+		qemu_rc=$?
+	fi
 	grep -a '^HVKIT: ' "$dir/results.txt" | sed 's/^HVKIT: //' | tr -d '\r' >"$dir/results.tap"
 	# Per-test lines, as the VM reported them.
 	while IFS= read -r lines; do

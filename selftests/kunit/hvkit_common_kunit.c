@@ -77,6 +77,7 @@ static struct kunit_suite hvkit_common_suite = {
 	.name = "hvkit_common",
 	.test_cases = hvkit_common_cases,
 };
+
 kunit_test_suite(hvkit_common_suite);
 
 MODULE_DESCRIPTION("KUnit tests for hvkit's shared ioctl helpers");

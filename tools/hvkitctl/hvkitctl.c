@@ -62,11 +62,12 @@ static int get_info(const char *name, struct hvkit_info *info)
 	return ret;
 }
 
-static int cmd_status(int argc, char **argv __attribute__((unused)))
+static int cmd_status(int argc, char **argv)
 {
 	int loaded = 0;
 	size_t i;
 
+	(void)argv;
 	if (argc > 1) {
 		fprintf(stderr, "hvkitctl status: takes no arguments\n");
 		return 2;
@@ -140,7 +141,7 @@ static const struct command {
 	  "This text, or the help of one command." },
 };
 
-static void usage(FILE *out)
+static void print_usage(FILE *out)
 {
 	size_t i;
 
@@ -171,7 +172,7 @@ static int cmd_help(int argc, char **argv)
 	size_t i;
 
 	if (argc < 2) {
-		usage(stdout);
+		print_usage(stdout);
 		return 0;
 	}
 	for (i = 0; i < ARRAY_SIZE(commands); i++) {
@@ -200,7 +201,7 @@ int main(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "+hV", opts, NULL)) != -1) {
 		switch (c) {
 		case 'h':
-			usage(stdout);
+			print_usage(stdout);
 			return 0;
 		case 'V':
 			return cmd_version(0, NULL);
@@ -211,12 +212,12 @@ int main(int argc, char **argv)
 			dev_root = optarg;
 			break;
 		default:
-			usage(stderr);
+			print_usage(stderr);
 			return 2;
 		}
 	}
 	if (optind >= argc) {
-		usage(stderr);
+		print_usage(stderr);
 		return 2;
 	}
 	for (i = 0; i < ARRAY_SIZE(commands); i++)
