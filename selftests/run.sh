@@ -44,8 +44,8 @@ summary() {
 
 # ---------------------------------------------------------------- building
 
-KVER=$(stock_kver)
-STOCK_KDIR=/usr/src/linux-headers-$KVER
+KVER=
+STOCK_KDIR=
 KSRC=
 BUILT_TESTS=
 
@@ -387,10 +387,15 @@ step_dkms() {
 mkdir -p "$HVKIT_OUT"
 cmd=${1:-check}
 [ $# -gt 0 ] && shift
+# On a fresh machine the package lists come with the dependencies.
+case "$cmd" in
+check|demo) "$LIB/deps.sh" || die "dependencies" ;;
+esac
+KVER=$(stock_kver)
+STOCK_KDIR=/usr/src/linux-headers-$KVER
 case "$cmd" in
 check)
 	t0=$(date +%s)
-	"$LIB/deps.sh" || die "dependencies"
 	step_static
 	if step_dkms; then
 		suite_stock stock "$DKMS_MODDIR"
@@ -421,7 +426,6 @@ debug)
 	summary
 	;;
 demo)
-	"$LIB/deps.sh" || die "dependencies"
 	step_build || exit 1
 	suite_stock demo "$HVKIT_OUT/build/stock" demo
 	echo
