@@ -110,7 +110,7 @@ load_group() {
 	GROUP=$(basename "$1" .group)
 	SUITES="stock debug" CMDLINE="" QEMU_ARGS="" MEM=1024 SMP=2 TIMEOUT=600
 	MODULES="" KMODS="" TESTS="" L2_MODULES="" L2_TESTS="" L2_CMDLINE=""
-	L2_QEMU_ARGS="" L2_MEM=512 TEST_TIMEOUT=600 DESCRIPTION=""
+	L2_QEMU_ARGS="" L2_MEM=512 L2_MACHINE=microvm TEST_TIMEOUT=600 DESCRIPTION=""
 	HOST_HELPER="" HOST_HELPER_READY=""
 	# shellcheck disable=SC1090
 	. "$1"
@@ -121,8 +121,8 @@ group_env() { # group_env L1|L2
 		printf 'GROUP=%q\nMODULES=%q\nKMODS=\nTESTS=%q\nTEST_TIMEOUT=%q\n' \
 			"$GROUP-l2" "$L2_MODULES" "$L2_TESTS" "$TEST_TIMEOUT"
 	else
-		printf 'GROUP=%q\nMODULES=%q\nKMODS=%q\nTESTS=%q\nTEST_TIMEOUT=%q\n' \
-			"$GROUP" "$MODULES" "$KMODS" "$TESTS" "$TEST_TIMEOUT"
+		printf 'GROUP=%q\nMODULES=%q\nKMODS=%q\nTESTS=%q\nTEST_TIMEOUT=%q\nL2_MACHINE=%q\n' \
+			"$GROUP" "$MODULES" "$KMODS" "$TESTS" "$TEST_TIMEOUT" "$L2_MACHINE"
 	fi
 }
 

@@ -6,7 +6,7 @@
 # kselftest headers. Nothing is installed into the running system's kernel.
 
 HVKIT_TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-HVKIT_CACHE=${HVKIT_CACHE:-$HOME/.cache/hvkit}
+HVKIT_CACHE=${HVKIT_CACHE:-${HOME:-/root}/.cache/hvkit}
 HVKIT_OUT=${HVKIT_OUT:-$HVKIT_TOP/selftests/out}
 # The Debian kernel ABI the stock suite boots: the one linux-headers-amd64
 # points to. Override with HVKIT_KVER=6.1.0-NN-amd64.
@@ -24,6 +24,3 @@ stock_kver() {
 	fi
 	echo "$HVKIT_KVER"
 }
-
-# sha of a set of files, used as a cache key.
-files_hash() { cat "$@" | sha256sum | cut -c1-16; }

@@ -2,13 +2,15 @@
 # SPDX-License-Identifier: GPL-2.0
 # Build (once) the hvkit debug kernel from Debian's linux-source-6.1 and the
 # fragment selftests/config/debug.config, cached in
-# $HVKIT_CACHE/debug-<hash>/ where <hash> covers the fragment and this script.
+# $HVKIT_CACHE/debug-<hash>/ where <hash> covers the fragment, this script
+# and the version of the linux-source-6.1 package. Older builds are removed.
 # Prints the path of the built tree (usable as KDIR for M= builds).
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
 
 frag=$HVKIT_TOP/selftests/config/debug.config
-key=$(files_hash "$frag" "$0")
+key=$( (cat "$frag" "$0"; dpkg-query -W -f='${Version}' linux-source-6.1 2>/dev/null) |
+	sha256sum | cut -c1-16)
 dir=$HVKIT_CACHE/debug-$key
 src=$dir/linux-source-6.1
 
@@ -44,4 +46,7 @@ end=$(date +%s)
 echo "$((end - start))" >"$dir/build-seconds"
 log "debug kernel: built in $((end - start)) s"
 touch "$dir/.built"
+for old in "$HVKIT_CACHE"/debug-*; do
+	[ "$old" = "$dir" ] || rm -rf "$old"
+done
 echo "$src"

@@ -24,7 +24,10 @@ mount -t tmpfs tmpfs /run
 mkdir -p /dev/pts && mount -t devpts devpts /dev/pts
 echo 1 >/proc/sys/kernel/panic_on_warn
 
+# The group's settings, exported so tests can read them too.
+set -a
 . /hvkit/group.env
+set +a
 : "${RESULT_DEV:=/dev/ttyS1}"
 : "${TEST_TIMEOUT:=600}"
 STATE=/hvkit/state

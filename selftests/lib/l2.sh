@@ -15,7 +15,7 @@
 #     destroyed (QEMU -no-shutdown keeps it),
 #   - exits 0 when L2 reported and nothing in it failed.
 set -u
-machine=microvm
+machine=${L2_MACHINE:-microvm}
 # -cpu host under L1's KVM, itself under TCG, reports XSAVE sizes that do
 # not match the features L2 may enable (L2 WARNs in fpu__init_system_xstate):
 # L2 runs without XSAVE. Override with L2_CPU.
@@ -38,9 +38,11 @@ mkdir -p "$out"
 case "$machine" in
 microvm)
 	# microvm has one serial port of its own; the results port is added.
-	mach="-M microvm,rtc=on -device isa-serial,chardev=res,iobase=0x2f8,irq=3" ;;
+	mach="-M microvm,rtc=on"
+	resport="-device isa-serial,chardev=res,iobase=0x2f8,irq=3" ;;
 *)
-	mach="-M $machine -serial chardev:res" ;;
+	mach="-M $machine"
+	resport="-serial chardev:res" ;;
 esac
 # shellcheck disable=SC2086
 qemu-system-x86_64 -L /usr/share/qemu -enable-kvm -cpu "$cpu" $mach -smp 2 -m "$L2_MEM" \
@@ -48,7 +50,7 @@ qemu-system-x86_64 -L /usr/share/qemu -enable-kvm -cpu "$cpu" $mach -smp 2 -m "$
 	-kernel /hvkit/l2/vmlinuz -initrd /hvkit/l2/initrd.gz \
 	-append "console=ttyS0 panic=-1 panic_on_warn=1 oops=panic $L2_CMDLINE" \
 	-serial "file:$out/console.log" -chardev "file,id=res,path=$out/results.txt" \
-	$L2_QEMU_ARGS "$@" >"$out/qemu.log" 2>&1 &
+	$resport $L2_QEMU_ARGS "$@" >"$out/qemu.log" 2>&1 &
 qpid=$!
 start=$(date +%s)
 status=timeout
