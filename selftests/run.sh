@@ -431,7 +431,7 @@ demo)
 	echo
 	echo "---- inside the VM ----"
 	sed -n '/=== hvkit test demo\/demo/,/=== hvkit/p' "$HVKIT_OUT/vm/stock-demo/console.log" |
-		grep -v '^=== hvkit' | grep -avE '^\[ *[0-9]+\.[0-9]+\]'
+		grep -av '^=== hvkit' | grep -avE '^(HVKIT: |\[ *[0-9]+\.[0-9]+\])'
 	summary
 	;;
 *)
