@@ -5,8 +5,10 @@
  * kernel (compat/conftest.sh, results in compat/generated/hvkit_config.h);
  * nothing here tests kernel version numbers or distributions.
  *
- * Rule: a stand-in lives here only when a probe says the kernel lacks the
- * real thing, so core files carry no #if.
+ * Rule: a stand-in lives here only when a probe says a supported kernel
+ * (5.15+) lacks the real thing, so core files carry no #if. An API every
+ * supported kernel has gets a probe that turns its absence into a clear
+ * #error rather than a stand-in nothing would ever compile.
  */
 #ifndef _HVKIT_COMPAT_H
 #define _HVKIT_COMPAT_H
@@ -14,31 +16,13 @@
 #include "generated/hvkit_config.h"
 
 #ifndef HAVE_COPY_STRUCT_FROM_USER
-/* Before 5.4: copy_struct_from_user() and check_zeroed_user() are missing. */
-#include <linux/errno.h>
-#include <linux/string.h>
-#include <linux/uaccess.h>
-
-static inline int hvkit_compat_copy_struct_from_user(void *dst, size_t ksize,
-						     const void __user *src,
-						     size_t usize)
-{
-	size_t size = min(ksize, usize);
-	size_t i;
-	u8 c;
-
-	if (usize < ksize)
-		memset(dst + size, 0, ksize - usize);
-	for (i = ksize; i < usize; i++) {
-		if (get_user(c, (const u8 __user *)src + i))
-			return -EFAULT;
-		if (c)
-			return -E2BIG;
-	}
-	return copy_from_user(dst, src, size) ? -EFAULT : 0;
-}
-
-#define copy_struct_from_user hvkit_compat_copy_struct_from_user
+/*
+ * Every hvkit ioctl takes an extensible struct (include/uapi/linux/hvkit.h)
+ * fetched with copy_struct_from_user() (5.4+). hvkit supports 5.15 and
+ * later, so a kernel without it is out of range: say so plainly instead of
+ * failing somewhere inside a module.
+ */
+#error "hvkit needs copy_struct_from_user() (Linux 5.4+; hvkit supports 5.15+)"
 #endif
 
 #endif /* _HVKIT_COMPAT_H */
