@@ -24,6 +24,9 @@ SOURCES = $(shell find kram kvm_hybrid guest_pvtimer guest_idlepoll \
 	vfio_preserve include compat tools selftests/tests selftests/kunit bench \
 	-name '*.[ch]' ! -path 'compat/generated/*' ! -name '*.mod.c' 2>/dev/null)
 
+# Shell scripts, for shellcheck.
+SCRIPTS = $(shell find selftests compat .ci -name '*.sh' ! -path 'selftests/out/*') .ci/run
+
 all: modules tools
 
 # The probes are re-run whenever the kernel tree they ran against changes.
@@ -41,6 +44,7 @@ sparse: $(COMPAT_H)
 style:
 	@test -x $(CHECKPATCH) || { echo "no checkpatch.pl at $(CHECKPATCH) (set CHECKPATCH=)"; exit 1; }
 	$(CHECKPATCH) --strict --no-tree --terse --show-types -f $(SOURCES)
+	shellcheck -S warning -x $(SCRIPTS)
 
 tools:
 	$(MAKE) -C tools/hvkitctl

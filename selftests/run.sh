@@ -126,11 +126,11 @@ group_env() { # group_env L1|L2
 	fi
 }
 
-# mk_root ROOT KIND KREL MODDIR KMODROOT LEVEL: populate an initramfs tree.
-#   KIND: stock|debug; MODDIR: where our .ko files are; KMODROOT: root of
+# mk_root ROOT KREL MODDIR KMODROOT LEVEL: populate an initramfs tree.
+#   MODDIR: where our .ko files are; KMODROOT: root of
 #   the kernel's own modules (stock) or empty; LEVEL: L1|L2.
 mk_root() {
-	local root=$1 kind=$2 krel=$3 moddir=$4 kmodroot=$5 level=$6 m a
+	local root=$1 krel=$2 moddir=$3 kmodroot=$4 level=$5 m a
 	rm -rf "$root"
 	mkdir -p "$root"/{bin,sbin,etc,proc,sys,dev,tmp,run,boot,hvkit/bin,hvkit/tests}
 	install -m 755 /bin/busybox "$root/bin/busybox"
@@ -187,7 +187,7 @@ add_l2() {
 		ln -s qboot.rom "$root/usr/share/qemu/bios-microvm.bin"
 	mkdir -p "$root/hvkit/l2"
 	cp "$VMLINUZ" "$root/hvkit/l2/vmlinuz"
-	mk_root "$l2root" "$KIND" "$KREL" "$MODDIR" "$KMODROOT" L2 || return 1
+	mk_root "$l2root" "$KREL" "$MODDIR" "$KMODROOT" L2 || return 1
 	mk_cpio "$l2root" "$root/hvkit/l2/initrd.gz"
 	printf 'L2_CMDLINE=%q\nL2_QEMU_ARGS=%q\nL2_MEM=%q\n' \
 		"$L2_CMDLINE" "$L2_QEMU_ARGS" "$L2_MEM" >"$root/hvkit/l2/l2.env"
@@ -200,13 +200,14 @@ BAD_RE='(BUG:|WARNING: CPU:|Oops|Kernel panic|general protection fault|KASAN|UBS
 
 # boot_vm DIR INITRD: one QEMU run of the loaded group (and its host helper).
 boot_vm() {
-	local dir=$1 initrd=$2 helper= qargs rc i
+	local dir=$1 initrd=$2 helper='' qargs rc
 	: >"$dir/results.txt"
-	VMDIR=$dir
+	# For HOST_HELPER, HOST_HELPER_READY and QEMU_ARGS (evaluated below).
+	export VMDIR=$dir
 	if [ -n "$HOST_HELPER" ]; then
 		eval "$HOST_HELPER" >"$dir/helper.log" 2>&1 &
 		helper=$!
-		for i in $(seq 50); do
+		for _ in $(seq 50); do
 			[ -z "$HOST_HELPER_READY" ] && break
 			[ -e "$(eval echo "$HOST_HELPER_READY")" ] && break
 			sleep 0.2
@@ -240,8 +241,8 @@ run_group() {
 	root=$dir/root
 	initrd=$dir/initrd.gz
 	[ -n "$L2_TESTS$L2_MODULES" ] && l2=1
-	log "group $GROUP on $KIND kernel: building initramfs"
-	if ! mk_root "$root" "$KIND" "$KREL" "$MODDIR" "$KMODROOT" L1 ||
+	log "group $GROUP on $KIND kernel: ${DESCRIPTION:-no description}; building initramfs"
+	if ! mk_root "$root" "$KREL" "$MODDIR" "$KMODROOT" L1 ||
 		{ [ $l2 = 1 ] && ! add_l2 "$root"; }; then
 		count fail "$KIND/$GROUP: initramfs"
 		return
@@ -360,9 +361,9 @@ step_static() {
 	fi
 	k=$(ksrc) || { count fail "checkpatch: extract"; return; }
 	if make -s -C "$HVKIT_TOP" CHECKPATCH="$k/scripts/checkpatch.pl" style; then
-		count ok "checkpatch --strict: clean"
+		count ok "checkpatch --strict and shellcheck: clean"
 	else
-		count fail "checkpatch --strict"
+		count fail "checkpatch --strict or shellcheck"
 	fi
 }
 

@@ -1,4 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0
+# shellcheck shell=bash
 # Shared settings for the hvkit VM test scripts. Sourced, never run.
 #
 # Everything downloaded or built outside the checkout lives in $HVKIT_CACHE

@@ -8,7 +8,7 @@ set -euo pipefail
 
 pkgs="build-essential bc bison flex libelf-dev libssl-dev cpio kmod xz-utils
 rsync dwarves qemu-system-x86 qemu-utils busybox-static dkms kexec-tools
-sparse seabios linux-source-6.1 linux-headers-amd64"
+sparse shellcheck python3 seabios linux-source-6.1 linux-headers-amd64"
 missing=
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||

@@ -37,6 +37,7 @@ report() { echo "HVKIT: $*" >"$RESULT_DEV"; echo "HVKIT: $*"; }
 
 # Counters and progress survive a kexec through $STATE.
 pass=0 fail=0 skip=0 n=0 boots=1 next=1 resume=
+# shellcheck source=/dev/null
 [ -f "$STATE" ] && . "$STATE"
 save_state() {
 	printf 'pass=%s fail=%s skip=%s n=%s boots=%s next=%s resume=%s\n' \

@@ -56,7 +56,7 @@ start=$(date +%s)
 status=timeout
 while :; do
 	if grep -q '^HVKIT: done ' "$out/results.txt" 2>/dev/null; then
-		status=done; break
+		status="done"; break
 	fi
 	if ! kill -0 "$qpid" 2>/dev/null; then
 		status=exited; break
@@ -95,7 +95,7 @@ while IFS= read -r line; do
 		;;
 	esac
 done <"$out/results.tap"
-[ "$status" = done ] || { echo "not ok 999 l2: no result ($status; qemu: $(tail -n 3 "$out/qemu.log" | tr '\n' ' '))"; rc=1; }
+[ "$status" = "done" ] || { echo "not ok 999 l2: no result ($status; qemu: $(tail -n 3 "$out/qemu.log" | tr '\n' ' '))"; rc=1; }
 [ -s "$out/stats" ] || { echo "not ok 998 l2: no KVM debugfs stats for QEMU pid $qpid"; rc=1; }
 if grep -qaE 'BUG:|WARNING: CPU:|Oops|Kernel panic|Call Trace:' "$out/console.log"; then
 	echo "not ok 997 l2: kernel log has an oops/WARN (see # l2 console lines)"

@@ -37,7 +37,7 @@ if [ -n "$iv" ]; then
 	# shellcheck disable=SC2046
 	set -- $(sed -n '3p' "$iv/resource")
 	size=$(($2 - $1 + 1))
-	echo "# ivshmem $(basename "$iv"): BAR2 $size bytes, msi-x: $(ls "$iv" | grep -c msi)"
+	echo "# ivshmem $(basename "$iv"): BAR2 $size bytes, irq $(cat "$iv/irq")"
 	if [ "$size" = "${IVSHMEM_BYTES:-1048576}" ]; then
 		ok 4 "ivshmem-doorbell: shared memory BAR2 of $size bytes"
 	else
