@@ -55,6 +55,9 @@ result() { # result ok|fail|skip name [reason]
 
 finish() {
 	if [ -w /sys/kernel/debug/kmemleak ]; then
+		# kmemleak reports only objects older than 5 s: let the last
+		# test's allocations age before the two scans.
+		sleep 6
 		echo scan >/sys/kernel/debug/kmemleak
 		sleep 1
 		echo scan >/sys/kernel/debug/kmemleak
