@@ -46,10 +46,10 @@ summary() {
 
 KVER=
 STOCK_KDIR=
-KSRC=
 BUILT_TESTS=
 
-ksrc() { [ -n "$KSRC" ] || KSRC=$("$LIB/ksrc.sh") || die "ksrc.sh failed"; echo "$KSRC"; }
+# The kselftest headers and checkpatch (extracted once, cached on disk).
+ksrc() { "$LIB/ksrc.sh"; }
 
 # copy_tree DEST: the source tree (no build products) into DEST, so builds
 # for different kernels never share object files.
@@ -142,6 +142,7 @@ mk_root() {
 	cp -a "$BUILT_TESTS/tests/." "$root/hvkit/tests/"
 	cp -a "$BUILT_TESTS/bin/." "$root/hvkit/bin/"
 	install -m 755 "$LIB/l2.sh" "$root/hvkit/bin/hvkit-l2"
+	install -m 644 "$BAD_PATTERNS" "$root/hvkit/bad-log-patterns"
 	# Our modules, as DKMS (or the build) left them.
 	mkdir -p "$root/lib/modules/$krel/updates"
 	find "$moddir" -name '*.ko' -exec cp {} "$root/lib/modules/$krel/updates/" \;
@@ -195,8 +196,9 @@ add_l2() {
 
 # ---------------------------------------------------------------- booting
 
-# Patterns in a console log that fail a group whatever the tests said.
-BAD_RE='(BUG:|WARNING: CPU:|Oops|Kernel panic|general protection fault|KASAN|UBSAN|kmemleak: .* new suspected|unreferenced object|possible circular locking|possible recursive locking|inconsistent lock state|INFO: task .* blocked|soft lockup|hard LOCKUP|rcu_.*detected stall|Call Trace:)'
+# Console-log lines that fail a group whatever the tests said (one ERE a
+# line; hvkit-l2 applies the same list to L2's console inside L1).
+BAD_PATTERNS=$LIB/bad-log-patterns
 
 # boot_vm DIR INITRD: one QEMU run of the loaded group (and its host helper).
 boot_vm() {
@@ -254,7 +256,7 @@ run_group() {
 	# not a test (seen once under TCG with the host fully loaded): retry it
 	# once, loudly. Any hang after PID 1 started is a failure.
 	if [ "$qemu_rc" = 124 ] && [ ! -s "$dir/results.txt" ] &&
-		! grep -aqE "$BAD_RE" "$dir/console.log"; then
+		! grep -aqEf "$BAD_PATTERNS" "$dir/console.log"; then
 		log "group $GROUP: boot hung before PID 1 ran; retrying once (first log: console.log.hung)"
 		mv "$dir/console.log" "$dir/console.log.hung"
 		boot_vm "$dir" "$initrd"
@@ -278,7 +280,7 @@ run_group() {
 	elif ! grep -q '^done ' "$dir/results.tap"; then
 		count fail "$KIND/$GROUP: VM" "no result line (qemu exit $qemu_rc)"; rc=fail
 	fi
-	if grep -aEn "$BAD_RE" "$dir/console.log" >"$dir/bad.txt"; then
+	if grep -aEnf "$BAD_PATTERNS" "$dir/console.log" >"$dir/bad.txt"; then
 		count fail "$KIND/$GROUP: kernel log" "$(head -n1 "$dir/bad.txt" | cut -c1-100)"
 		rc=fail
 	fi
