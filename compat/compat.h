@@ -25,4 +25,9 @@
 #error "hvkit needs copy_struct_from_user() (Linux 5.4+; hvkit supports 5.15+)"
 #endif
 
+#ifndef HAVE_VM_FLAGS_SET
+/* 6.3 made vma->vm_flags read-only behind vm_flags_set(). */
+#define vm_flags_set(vma, flags) ((vma)->vm_flags |= (flags))
+#endif
+
 #endif /* _HVKIT_COMPAT_H */

@@ -1,14 +1,786 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * kram: persistent fixed-page allocator surviving kexec.
+ * kram: persistent fixed-page allocator over a memmap=-reserved physical
+ * range whose pages and contents survive kexec. Documentation/kram.rst.
  *
- * Control interface: the misc device /dev/kram (ioctls in
- * include/uapi/linux/hvkit.h).
+ * This file owns the region (claim, struct pages, attach), the kernel API
+ * of kram.h, /dev/kram, /dev/kram_areas/<name>, sysfs and debugfs. The
+ * on-memory format is kram_format.c.
  */
+#include <linux/cdev.h>
+#include <linux/debugfs.h>
+#include <linux/device.h>
 #include <linux/fs.h>
+#include <linux/highmem.h>
+#include <linux/io.h>
+#include <linux/ioport.h>
+#include <linux/memremap.h>
 #include <linux/miscdevice.h>
+#include <linux/mm.h>
 #include <linux/module.h>
+#include <linux/random.h>
+#include <linux/security.h>
+#include <linux/seq_file.h>
+#include <linux/slab.h>
+#include <linux/sort.h>
+#include <linux/uaccess.h>
 #include <hvkit/hvkit.h>
+#include "kram.h"
+#include "kram_format.h"
+
+/* memremap_pages() works in memory-hotplug subsections. */
+#define KRAM_ALIGN	SZ_2M
+
+static char *region;
+module_param(region, charp, 0444);
+MODULE_PARM_DESC(region,
+		 "SIZE@ADDR of the reserved range (memmap=SIZE$ADDR or SIZE!ADDR on the kernel command line); empty: scan reserved ranges for a kram superblock");
+static bool init;
+module_param(init, bool, 0444);
+MODULE_PARM_DESC(init, "format the named region if it holds no kram superblock (first use)");
+static bool reformat;
+module_param(reformat, bool, 0444);
+MODULE_PARM_DESC(reformat, "DESTROY whatever the named region holds and format it");
+static bool scan = true;
+module_param(scan, bool, 0444);
+MODULE_PARM_DESC(scan, "without region=, look for a kram superblock in unclaimed reserved ranges (default: on)");
+
+struct kram_area {
+	int slot;
+	unsigned int users;		/* kernel handles + open files */
+	struct device *dev;
+};
+
+static struct {
+	struct mutex lock;		/* attach state, areas[], users */
+	bool attached;			/* set once, read locklessly */
+	u32 state;
+	int last_error;
+	char why[160];
+	phys_addr_t base;
+	u64 size;
+	struct resource *res;
+	struct dev_pagemap pgmap;
+	void *virt;
+	unsigned long data_pfn;
+	struct kram_fmt fmt;
+	struct kram_area *areas[KRAM_MAX_AREAS];
+	u64 attach_ns;
+	u64 memmap_ns;
+	dev_t devt;
+	struct cdev cdev;
+	struct dentry *debugfs;
+} kram = {
+	.lock = __MUTEX_INITIALIZER(kram.lock),
+};
+
+static struct class kram_area_class = {
+	.name = "kram_area",
+};
+
+/* ------------------------------------------------------------ kernel API */
+
+static struct page *kram_idx_page(u64 idx)
+{
+	return pfn_to_page(kram.data_pfn + idx);
+}
+
+static int kram_page_idx(struct page *page, u64 *idx)
+{
+	unsigned long pfn = page_to_pfn(page);
+
+	if (!READ_ONCE(kram.attached) || pfn < kram.data_pfn ||
+	    pfn - kram.data_pfn >= kram.fmt.g.nr_data_pages)
+		return -EINVAL;
+	*idx = pfn - kram.data_pfn;
+	return 0;
+}
+
+/**
+ * kram_attached() - is a region attached?
+ *
+ * Return: true when the kram API can hand out pages.
+ */
+bool kram_attached(void)
+{
+	return READ_ONCE(kram.attached);
+}
+EXPORT_SYMBOL_GPL(kram_attached);
+
+/**
+ * kram_alloc_page() - allocate a persistent page owned by @tag
+ * @tag:	owner tag, non-zero; kernel owners use tags below KRAM_TAG_USER
+ *
+ * The page keeps its physical address, contents and tag across kexec until
+ * kram_free_page(). It is not zeroed. Does not sleep.
+ *
+ * Return: the page, or NULL (no region, tag 0, pool full).
+ */
+struct page *kram_alloc_page(u32 tag)
+{
+	u64 idx;
+
+	if (!READ_ONCE(kram.attached) || kram_fmt_pool_alloc(&kram.fmt, tag, &idx))
+		return NULL;
+	return kram_idx_page(idx);
+}
+EXPORT_SYMBOL_GPL(kram_alloc_page);
+
+/**
+ * kram_free_page() - free a page from kram_alloc_page()
+ * @page:	the page
+ * @tag:	the tag it was allocated with, or 0 to accept any
+ *
+ * Does not sleep.
+ * Return: 0, -EINVAL (not a kram pool page), -ENOENT (not allocated:
+ * double free), -EPERM (other tag), -EUCLEAN (its tag word is corrupt).
+ */
+int kram_free_page(struct page *page, u32 tag)
+{
+	u64 idx;
+	int ret;
+
+	ret = kram_page_idx(page, &idx);
+	if (!ret)
+		ret = kram_fmt_pool_free(&kram.fmt, idx, tag);
+	if (ret)
+		pr_err_ratelimited("free of page %#llx (pfn %#lx, tag %#x) refused: %d\n",
+				   (u64)PFN_PHYS(page_to_pfn(page)),
+				   page_to_pfn(page), tag, ret);
+	return ret;
+}
+EXPORT_SYMBOL_GPL(kram_free_page);
+
+/**
+ * kram_page_tag() - owner tag of an allocated pool page
+ * @page:	the page
+ * @tag:	out: its tag
+ *
+ * Return: 0, or as kram_free_page().
+ */
+int kram_page_tag(struct page *page, u32 *tag)
+{
+	u64 idx;
+	int ret = kram_page_idx(page, &idx);
+
+	return ret ? ret : kram_fmt_pool_check(&kram.fmt, idx, tag);
+}
+EXPORT_SYMBOL_GPL(kram_page_tag);
+
+/**
+ * kram_walk_pages() - call @fn on every pool page of @tag
+ * @tag:	owner tag
+ * @fn:		callback; may free the page it is given; non-zero stops
+ * @data:	passed to @fn
+ *
+ * The way an owner finds its pages after a kexec. Cost: one pass over the
+ * allocation bitmap plus one check per allocated page.
+ *
+ * Return: 0, -ENODEV, or the first non-zero value @fn returned.
+ */
+int kram_walk_pages(u32 tag, kram_page_fn_t fn, void *data)
+{
+	u64 i;
+	int ret;
+
+	if (!READ_ONCE(kram.attached))
+		return -ENODEV;
+	for (i = kram_fmt_pool_next(&kram.fmt, tag, 0); i != U64_MAX;
+	     i = kram_fmt_pool_next(&kram.fmt, tag, i + 1)) {
+		ret = fn(kram_idx_page(i), data);
+		if (ret)
+			return ret;
+		cond_resched();
+	}
+	return 0;
+}
+EXPORT_SYMBOL_GPL(kram_walk_pages);
+
+/**
+ * kram_get_usage() - the region's counters
+ * @usage:	out
+ *
+ * Return: 0 or -ENODEV.
+ */
+int kram_get_usage(struct kram_usage *usage)
+{
+	struct kram_fmt *f = &kram.fmt;
+
+	if (!READ_ONCE(kram.attached))
+		return -ENODEV;
+	usage->generation = f->generation;
+	usage->data_pages = f->g.nr_data_pages;
+	usage->free_pages = kram_fmt_free_pages(f);
+	usage->dynamic_pages = percpu_counter_sum_positive(&f->nr_dynamic);
+	usage->area_pages = f->area_pages;
+	usage->nr_areas = f->nr_areas;
+	return 0;
+}
+EXPORT_SYMBOL_GPL(kram_get_usage);
+
+/* Device node of a live area; caller holds kram.lock. */
+static int kram_area_add_dev(int slot)
+{
+	struct kram_area *a;
+
+	a = kzalloc(sizeof(*a), GFP_KERNEL);
+	if (!a)
+		return -ENOMEM;
+	a->slot = slot;
+	/* "!" becomes "/": the node is /dev/kram_areas/<name>. */
+	a->dev = device_create(&kram_area_class, NULL,
+			       MKDEV(MAJOR(kram.devt), slot), NULL,
+			       "kram_areas!%s", kram.fmt.areas[slot].name);
+	if (IS_ERR(a->dev)) {
+		int ret = PTR_ERR(a->dev);
+
+		kfree(a);
+		return ret;
+	}
+	kram.areas[slot] = a;
+	return 0;
+}
+
+static void kram_area_del_dev(int slot)
+{
+	struct kram_area *a = kram.areas[slot];
+
+	if (!a)
+		return;
+	device_destroy(&kram_area_class, MKDEV(MAJOR(kram.devt), slot));
+	kram.areas[slot] = NULL;
+	kfree(a);
+}
+
+static int kram_area_create_locked(const char *name, const char *version,
+				   u64 nr_pages, u32 flags)
+{
+	int slot, ret;
+
+	lockdep_assert_held(&kram.lock);
+	if (!kram.attached)
+		return -ENODEV;
+	mutex_lock(&kram.fmt.area_lock);
+	slot = kram_fmt_area_create(&kram.fmt, name, version, nr_pages, flags);
+	mutex_unlock(&kram.fmt.area_lock);
+	if (slot < 0)
+		return slot;
+	ret = kram_area_add_dev(slot);
+	if (ret)
+		pr_err("area '%s' created but its device node failed: %d\n",
+		       name, ret);
+	pr_info("area '%s' created: %llu pages at %#llx (version '%s')\n",
+		name, nr_pages,
+		(u64)PFN_PHYS(kram.data_pfn + kram.fmt.areas[slot].first_page),
+		version);
+	return slot;
+}
+
+static int kram_area_delete_locked(const char *name)
+{
+	int slot, ret;
+
+	lockdep_assert_held(&kram.lock);
+	if (!kram.attached)
+		return -ENODEV;
+	mutex_lock(&kram.fmt.area_lock);
+	slot = kram_fmt_area_find(&kram.fmt, name);
+	if (slot < 0)
+		ret = slot;
+	else if (kram.areas[slot] && kram.areas[slot]->users)
+		ret = -EBUSY;
+	else
+		ret = kram_fmt_area_delete(&kram.fmt, slot);
+	mutex_unlock(&kram.fmt.area_lock);
+	if (ret)
+		return ret;
+	kram_area_del_dev(slot);
+	pr_info("area '%s' deleted\n", name);
+	return 0;
+}
+
+/**
+ * kram_area_create() - create a named persistent area and open it
+ * @name:	1-31 characters of [A-Za-z0-9._-], not "." or ".."
+ * @version:	the owner's format version string (printable, < 32 bytes);
+ *		kram stores it, the owner checks it after kexec
+ * @nr_pages:	pages, physically contiguous
+ * @flags:	stored for the owner, 0 if unused
+ *
+ * Return: a handle (kram_area_put() when done), or ERR_PTR(-EINVAL,
+ * -EEXIST, -ENOSPC, -ENODEV, -ENOMEM).
+ */
+struct kram_area *kram_area_create(const char *name, const char *version,
+				   u64 nr_pages, u32 flags)
+{
+	struct kram_area *a;
+	int slot;
+
+	mutex_lock(&kram.lock);
+	slot = kram_area_create_locked(name, version, nr_pages, flags);
+	if (slot < 0) {
+		a = ERR_PTR(slot);
+	} else if (!kram.areas[slot]) {
+		a = ERR_PTR(-ENOMEM);
+	} else {
+		a = kram.areas[slot];
+		a->users++;
+	}
+	mutex_unlock(&kram.lock);
+	return a;
+}
+EXPORT_SYMBOL_GPL(kram_area_create);
+
+/**
+ * kram_area_open() - open an existing area (e.g. after kexec)
+ * @name:	its name
+ *
+ * Return: a handle, or ERR_PTR(-ENOENT) / ERR_PTR(-ENODEV).
+ */
+struct kram_area *kram_area_open(const char *name)
+{
+	struct kram_area *a;
+	int slot;
+
+	mutex_lock(&kram.lock);
+	if (!kram.attached) {
+		a = ERR_PTR(-ENODEV);
+		goto out;
+	}
+	slot = kram_fmt_area_find(&kram.fmt, name);
+	if (slot < 0 || !kram.areas[slot]) {
+		a = ERR_PTR(-ENOENT);
+		goto out;
+	}
+	a = kram.areas[slot];
+	a->users++;
+out:
+	mutex_unlock(&kram.lock);
+	return a;
+}
+EXPORT_SYMBOL_GPL(kram_area_open);
+
+/**
+ * kram_area_put() - drop a handle from kram_area_create/open()
+ * @area:	the handle (NULL or an ERR_PTR is ignored)
+ */
+void kram_area_put(struct kram_area *area)
+{
+	if (IS_ERR_OR_NULL(area))
+		return;
+	mutex_lock(&kram.lock);
+	if (!WARN_ON_ONCE(!area->users))
+		area->users--;
+	mutex_unlock(&kram.lock);
+}
+EXPORT_SYMBOL_GPL(kram_area_put);
+
+/**
+ * kram_area_delete() - delete an area and return its pages to the pool
+ * @name:	its name
+ *
+ * Return: 0, -ENOENT, -EBUSY (a handle or an open file exists), -ENODEV.
+ */
+int kram_area_delete(const char *name)
+{
+	int ret;
+
+	mutex_lock(&kram.lock);
+	ret = kram_area_delete_locked(name);
+	mutex_unlock(&kram.lock);
+	return ret;
+}
+EXPORT_SYMBOL_GPL(kram_area_delete);
+
+u64 kram_area_nr_pages(const struct kram_area *area)
+{
+	return kram.fmt.areas[area->slot].nr_pages;
+}
+EXPORT_SYMBOL_GPL(kram_area_nr_pages);
+
+const char *kram_area_version(const struct kram_area *area)
+{
+	return kram.fmt.areas[area->slot].version;
+}
+EXPORT_SYMBOL_GPL(kram_area_version);
+
+u64 kram_area_created_generation(const struct kram_area *area)
+{
+	return kram.fmt.areas[area->slot].created_gen;
+}
+EXPORT_SYMBOL_GPL(kram_area_created_generation);
+
+/**
+ * kram_get_fixed_page() - page @index of @area
+ * @area:	an open area
+ * @index:	0 .. kram_area_nr_pages() - 1
+ *
+ * The same physical page, with the same contents, in every boot. Does not
+ * sleep.
+ * Return: the page, or NULL if @index is out of range.
+ */
+struct page *kram_get_fixed_page(struct kram_area *area, u64 index)
+{
+	struct kram_area_view *v = &kram.fmt.areas[area->slot];
+
+	if (index >= v->nr_pages)
+		return NULL;
+	return kram_idx_page(v->first_page + index);
+}
+EXPORT_SYMBOL_GPL(kram_get_fixed_page);
+
+/* ---------------------------------------------------------- area devices */
+
+static int kram_area_fop_open(struct inode *inode, struct file *file)
+{
+	unsigned int slot = iminor(inode);
+	int ret = 0;
+
+	if (!capable(CAP_SYS_ADMIN))
+		return -EPERM;
+	mutex_lock(&kram.lock);
+	if (slot >= KRAM_MAX_AREAS || !kram.areas[slot]) {
+		ret = -ENXIO;
+	} else {
+		kram.areas[slot]->users++;
+		file->private_data = kram.areas[slot];
+	}
+	mutex_unlock(&kram.lock);
+	return ret;
+}
+
+static int kram_area_fop_release(struct inode *inode, struct file *file)
+{
+	kram_area_put(file->private_data);
+	return 0;
+}
+
+static u64 kram_area_bytes(struct file *file)
+{
+	return kram_area_nr_pages(file->private_data) * PAGE_SIZE;
+}
+
+static loff_t kram_area_fop_llseek(struct file *file, loff_t off, int whence)
+{
+	return fixed_size_llseek(file, off, whence, kram_area_bytes(file));
+}
+
+/* Copy between user memory and pages first+[pos, pos+len) of the data. */
+static ssize_t kram_copy(u64 first, u64 limit, char __user *ubuf,
+			 size_t len, loff_t *ppos, bool to_user)
+{
+	u64 pos = *ppos;
+	size_t done = 0;
+
+	if (pos >= limit)
+		return 0;
+	len = min_t(u64, len, limit - pos);
+	while (done < len) {
+		size_t off = pos & ~PAGE_MASK;
+		size_t n = min_t(size_t, len - done, PAGE_SIZE - off);
+		void *p = page_address(kram_idx_page(first + (pos >> PAGE_SHIFT))) + off;
+		unsigned long left;
+
+		left = to_user ? copy_to_user(ubuf + done, p, n) :
+				 copy_from_user(p, ubuf + done, n);
+		done += n - left;
+		pos += n - left;
+		if (left)
+			break;
+		cond_resched();
+	}
+	*ppos = pos;
+	return done ? done : -EFAULT;
+}
+
+static ssize_t kram_area_fop_read(struct file *file, char __user *buf,
+				  size_t len, loff_t *ppos)
+{
+	struct kram_area *a = file->private_data;
+
+	if (*ppos < 0)
+		return -EINVAL;
+	return kram_copy(kram.fmt.areas[a->slot].first_page,
+			 kram_area_bytes(file), buf, len, ppos, true);
+}
+
+static ssize_t kram_area_fop_write(struct file *file, const char __user *buf,
+				   size_t len, loff_t *ppos)
+{
+	struct kram_area *a = file->private_data;
+
+	if (*ppos < 0)
+		return -EINVAL;
+	if (*ppos >= kram_area_bytes(file) && len)
+		return -ENOSPC;
+	return kram_copy(kram.fmt.areas[a->slot].first_page,
+			 kram_area_bytes(file), (char __user *)buf, len, ppos,
+			 false);
+}
+
+/*
+ * Map the area's pages as ordinary pages (they have struct pages), so GUP,
+ * KVM and VFIO pinning work on the mapping as on RAM.
+ */
+static int kram_area_fop_mmap(struct file *file, struct vm_area_struct *vma)
+{
+	struct kram_area *a = file->private_data;
+	u64 first = kram.fmt.areas[a->slot].first_page;
+	u64 npages = kram_area_nr_pages(a), pgoff = vma->vm_pgoff, i = 0;
+	u64 len = vma_pages(vma);
+	struct page *pages[32];
+	int ret;
+
+	if (!(vma->vm_flags & VM_SHARED))
+		return -EINVAL;
+	if (pgoff >= npages || len > npages - pgoff)
+		return -EINVAL;
+	vm_flags_set(vma, VM_DONTEXPAND);
+	while (i < len) {
+		unsigned long n = min_t(u64, ARRAY_SIZE(pages), len - i), j;
+		unsigned long batch = n;
+
+		for (j = 0; j < n; j++)
+			pages[j] = kram_idx_page(first + pgoff + i + j);
+		/* On return n is the number of pages not inserted. */
+		ret = vm_insert_pages(vma, vma->vm_start + i * PAGE_SIZE,
+				      pages, &n);
+		if (ret)
+			return ret;
+		i += batch;
+		cond_resched();
+	}
+	return 0;
+}
+
+static const struct file_operations kram_area_fops = {
+	.owner		= THIS_MODULE,
+	.open		= kram_area_fop_open,
+	.release	= kram_area_fop_release,
+	.llseek		= kram_area_fop_llseek,
+	.read		= kram_area_fop_read,
+	.write		= kram_area_fop_write,
+	.mmap		= kram_area_fop_mmap,
+};
+
+/* ------------------------------------------------------------- /dev/kram */
+
+static long kram_ioc_status(void __user *uarg)
+{
+	struct kram_fmt *f = &kram.fmt;
+	struct kram_status st;
+	u32 usize;
+	int ret;
+
+	ret = hvkit_copy_arg_from_user(&st, sizeof(st),
+				       offsetofend(struct kram_status, uuid),
+				       uarg, &usize);
+	if (ret)
+		return ret;
+	if (hvkit_flags_valid(st.flags, 0) || st.__pad0)
+		return -EINVAL;
+	memset(&st, 0, sizeof(st));
+	st.size = usize;
+	mutex_lock(&kram.lock);
+	st.state = kram.state;
+	st.last_error = kram.last_error;
+	st.region_base = kram.base;
+	st.region_size = kram.size;
+	if (kram.attached) {
+		st.generation = f->generation;
+		st.nr_pages = f->g.nr_pages;
+		st.data_pages = f->g.nr_data_pages;
+		st.meta_pages = f->g.nr_pages - f->g.nr_data_pages;
+		st.free_pages = kram_fmt_free_pages(f);
+		st.dynamic_pages = percpu_counter_sum_positive(&f->nr_dynamic);
+		st.area_pages = f->area_pages;
+		st.nr_areas = f->nr_areas;
+		st.max_areas = f->g.max_areas;
+		st.format_version = KRAM_FORMAT_VERSION;
+		memcpy(st.uuid, f->sb->uuid, sizeof(st.uuid));
+	}
+	st.attach_ns = kram.attach_ns;
+	st.memmap_ns = kram.memmap_ns;
+	mutex_unlock(&kram.lock);
+	return hvkit_copy_arg_to_user(uarg, &st, sizeof(st), usize);
+}
+
+static long kram_ioc_area_create(void __user *uarg)
+{
+	struct kram_area_create c;
+	u32 usize;
+	int ret, slot;
+
+	ret = hvkit_copy_arg_from_user(&c, sizeof(c),
+				       offsetofend(struct kram_area_create, first_page),
+				       uarg, &usize);
+	if (ret)
+		return ret;
+	if (hvkit_flags_valid(c.flags, 0) || !c.nr_pages ||
+	    kram_name_valid(c.name) || kram_version_valid(c.version))
+		return -EINVAL;
+	mutex_lock(&kram.lock);
+	slot = kram_area_create_locked(c.name, c.version, c.nr_pages, 0);
+	if (slot >= 0)
+		c.first_page = kram.fmt.areas[slot].first_page;
+	mutex_unlock(&kram.lock);
+	if (slot < 0)
+		return slot;
+	return hvkit_copy_arg_to_user(uarg, &c, sizeof(c), usize);
+}
+
+static long kram_ioc_area_delete(void __user *uarg)
+{
+	struct kram_area_delete d;
+	u32 usize;
+	int ret;
+
+	ret = hvkit_copy_arg_from_user(&d, sizeof(d),
+				       offsetofend(struct kram_area_delete, name),
+				       uarg, &usize);
+	if (ret)
+		return ret;
+	if (hvkit_flags_valid(d.flags, 0) || kram_name_valid(d.name))
+		return -EINVAL;
+	mutex_lock(&kram.lock);
+	ret = kram_area_delete_locked(d.name);
+	mutex_unlock(&kram.lock);
+	return ret;
+}
+
+static long kram_ioc_area_list(void __user *uarg)
+{
+	struct kram_area_info __user *out;
+	struct kram_area_list l;
+	u32 usize, n = 0;
+	int ret = 0, slot;
+
+	ret = hvkit_copy_arg_from_user(&l, sizeof(l),
+				       offsetofend(struct kram_area_list, areas),
+				       uarg, &usize);
+	if (ret)
+		return ret;
+	if (hvkit_flags_valid(l.flags, 0))
+		return -EINVAL;
+	l.total = 0;
+	out = u64_to_user_ptr(l.areas);
+	mutex_lock(&kram.lock);
+	for (slot = 0; slot < KRAM_MAX_AREAS; slot++) {
+		struct kram_area_view *v = &kram.fmt.areas[slot];
+		struct kram_area_info info = {};
+
+		if (v->state != KRAM_AREA_LIVE)
+			continue;
+		l.total++;
+		if (n >= l.count)
+			continue;
+		memcpy(info.name, v->name, sizeof(info.name));
+		memcpy(info.version, v->version, sizeof(info.version));
+		info.first_page = v->first_page;
+		info.nr_pages = v->nr_pages;
+		info.created_generation = v->created_gen;
+		info.flags = v->flags;
+		info.users = kram.areas[slot] ? kram.areas[slot]->users : 0;
+		if (copy_to_user(out + n, &info, sizeof(info))) {
+			ret = -EFAULT;
+			break;
+		}
+		n++;
+	}
+	mutex_unlock(&kram.lock);
+	if (ret)
+		return ret;
+	l.count = n;
+	return hvkit_copy_arg_to_user(uarg, &l, sizeof(l), usize);
+}
+
+static int kram_cmp_u64(const void *a, const void *b)
+{
+	u64 x = *(const u64 *)a, y = *(const u64 *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static long kram_ioc_pages(unsigned int cmd, void __user *uarg)
+{
+	u32 known = cmd == KRAM_IOC_ALLOC ? KRAM_ALLOC_ZERO : 0;
+	struct kram_fmt *f = &kram.fmt;
+	struct kram_pages p;
+	u64 *idx, i, n = 0;
+	u32 usize;
+	int ret;
+
+	ret = hvkit_copy_arg_from_user(&p, sizeof(p),
+				       offsetofend(struct kram_pages, cursor),
+				       uarg, &usize);
+	if (ret)
+		return ret;
+	if (hvkit_flags_valid(p.flags, known) || !p.count ||
+	    p.count > KRAM_MAX_BATCH || !p.tag)
+		return -EINVAL;
+	if (cmd != KRAM_IOC_WALK && (p.tag < KRAM_TAG_USER || p.cursor))
+		return -EINVAL;
+	idx = kcalloc(p.count, sizeof(*idx), GFP_KERNEL);
+	if (!idx)
+		return -ENOMEM;
+
+	switch (cmd) {
+	case KRAM_IOC_ALLOC:
+		for (n = 0; n < p.count; n++) {
+			ret = kram_fmt_pool_alloc(f, p.tag, &idx[n]);
+			if (ret)
+				break;
+			if (p.flags & KRAM_ALLOC_ZERO)
+				clear_page(page_address(kram_idx_page(idx[n])));
+		}
+		if (!ret && copy_to_user(u64_to_user_ptr(p.pages), idx,
+					 n * sizeof(*idx)))
+			ret = -EFAULT;
+		if (ret)	/* all or nothing */
+			while (n--)
+				kram_fmt_pool_free(f, idx[n], p.tag);
+		break;
+	case KRAM_IOC_FREE:
+		if (copy_from_user(idx, u64_to_user_ptr(p.pages),
+				   p.count * sizeof(*idx))) {
+			ret = -EFAULT;
+			break;
+		}
+		/* Check every page first: a bad batch frees nothing. */
+		sort(idx, p.count, sizeof(*idx), kram_cmp_u64, NULL);
+		for (i = 0; i < p.count && !ret; i++) {
+			u32 tag;
+
+			if (i && idx[i] == idx[i - 1])
+				ret = -EINVAL;
+			else
+				ret = kram_fmt_pool_check(f, idx[i], &tag);
+			if (!ret && tag != p.tag)
+				ret = -EPERM;
+		}
+		for (i = 0; i < p.count && !ret; i++)
+			ret = kram_fmt_pool_free(f, idx[i], p.tag);
+		break;
+	case KRAM_IOC_WALK:
+		i = p.cursor;
+		while (n < p.count) {
+			i = kram_fmt_pool_next(f, p.tag, i);
+			if (i == U64_MAX)
+				break;
+			idx[n++] = i++;
+		}
+		p.cursor = i;
+		p.count = n;
+		if (n && copy_to_user(u64_to_user_ptr(p.pages), idx,
+				      n * sizeof(*idx)))
+			ret = -EFAULT;
+		if (!ret)
+			ret = hvkit_copy_arg_to_user(uarg, &p, sizeof(p), usize);
+		break;
+	}
+	kfree(idx);
+	return ret;
+}
 
 static long kram_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 {
@@ -17,41 +789,604 @@ static long kram_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 	switch (cmd) {
 	case HVKIT_IOC_GET_INFO:
 		return hvkit_ioctl_get_info(uarg, KBUILD_MODNAME, 0);
+	case KRAM_IOC_STATUS:
+		return kram_ioc_status(uarg);
+	case KRAM_IOC_AREA_CREATE:
+	case KRAM_IOC_AREA_DELETE:
+	case KRAM_IOC_AREA_LIST:
+	case KRAM_IOC_ALLOC:
+	case KRAM_IOC_FREE:
+	case KRAM_IOC_WALK:
+		break;
 	default:
 		return -ENOTTY;
 	}
+	if (!capable(CAP_SYS_ADMIN))
+		return -EPERM;
+	if (!READ_ONCE(kram.attached))
+		return -ENODEV;
+	switch (cmd) {
+	case KRAM_IOC_AREA_CREATE:
+		return kram_ioc_area_create(uarg);
+	case KRAM_IOC_AREA_DELETE:
+		return kram_ioc_area_delete(uarg);
+	case KRAM_IOC_AREA_LIST:
+		return kram_ioc_area_list(uarg);
+	default:
+		return kram_ioc_pages(cmd, uarg);
+	}
+}
+
+/* pread/pwrite of pool page N at offset N * 4096, only while allocated. */
+static ssize_t kram_pool_rw(char __user *buf, size_t len, loff_t *ppos,
+			    bool to_user)
+{
+	u64 pos = *ppos, end, i;
+	u32 tag;
+	int ret;
+
+	if (!capable(CAP_SYS_ADMIN))
+		return -EPERM;
+	if (!READ_ONCE(kram.attached))
+		return -ENODEV;
+	if (*ppos < 0)
+		return -EINVAL;
+	if (!len)
+		return 0;
+	if (pos >> PAGE_SHIFT >= kram.fmt.g.nr_data_pages)
+		return -ENXIO;
+	len = min_t(u64, len, kram.fmt.g.nr_data_pages * PAGE_SIZE - pos);
+	end = pos + len - 1;
+	for (i = pos >> PAGE_SHIFT; i <= end >> PAGE_SHIFT; i++) {
+		ret = kram_fmt_pool_check(&kram.fmt, i, &tag);
+		if (ret)
+			return ret == -ENOENT ? -EINVAL : ret;
+	}
+	return kram_copy(0, kram.fmt.g.nr_data_pages * PAGE_SIZE, buf, len,
+			 ppos, to_user);
+}
+
+static ssize_t kram_read(struct file *file, char __user *buf, size_t len,
+			 loff_t *ppos)
+{
+	return kram_pool_rw(buf, len, ppos, true);
+}
+
+static ssize_t kram_write(struct file *file, const char __user *buf,
+			  size_t len, loff_t *ppos)
+{
+	return kram_pool_rw((char __user *)buf, len, ppos, false);
+}
+
+static loff_t kram_llseek(struct file *file, loff_t off, int whence)
+{
+	u64 size = READ_ONCE(kram.attached) ?
+		   kram.fmt.g.nr_data_pages * PAGE_SIZE : 0;
+
+	return fixed_size_llseek(file, off, whence, size);
 }
 
 static const struct file_operations kram_fops = {
 	.owner		= THIS_MODULE,
 	.unlocked_ioctl	= kram_ioctl,
 	.compat_ioctl	= compat_ptr_ioctl,
-	.llseek		= noop_llseek,
+	.llseek		= kram_llseek,
+	.read		= kram_read,
+	.write		= kram_write,
 };
+
+/* ------------------------------------------------------------------ sysfs */
+
+static const char *const kram_state_names[] = {
+	[KRAM_STATE_DETACHED] = "detached",
+	[KRAM_STATE_ATTACHED] = "attached",
+	[KRAM_STATE_REFUSED] = "refused",
+};
+
+static ssize_t state_show(struct device *d, struct device_attribute *a,
+			  char *buf)
+{
+	return sysfs_emit(buf, "%s\n", kram_state_names[READ_ONCE(kram.state)]);
+}
+static DEVICE_ATTR_RO(state);
+
+static ssize_t last_attach_show(struct device *d, struct device_attribute *a,
+				char *buf)
+{
+	ssize_t n;
+
+	mutex_lock(&kram.lock);
+	n = sysfs_emit(buf, "%d %s\n", kram.last_error, kram.why);
+	mutex_unlock(&kram.lock);
+	return n;
+}
+static DEVICE_ATTR_RO(last_attach);
+
+static ssize_t region_show(struct device *d, struct device_attribute *a,
+			   char *buf)
+{
+	return sysfs_emit(buf, "%#llx %#llx\n", (u64)kram.base, kram.size);
+}
+static DEVICE_ATTR_RO(region);
+
+#define KRAM_ATTR_U64(name, expr)					\
+static ssize_t name##_show(struct device *d, struct device_attribute *a, \
+			   char *buf)					\
+{									\
+	if (!READ_ONCE(kram.attached))					\
+		return sysfs_emit(buf, "0\n");				\
+	return sysfs_emit(buf, "%llu\n", (u64)(expr));			\
+}									\
+static DEVICE_ATTR_RO(name)
+
+KRAM_ATTR_U64(generation, kram.fmt.generation);
+KRAM_ATTR_U64(data_pages, kram.fmt.g.nr_data_pages);
+KRAM_ATTR_U64(meta_pages, kram.fmt.g.nr_pages - kram.fmt.g.nr_data_pages);
+KRAM_ATTR_U64(free_pages, kram_fmt_free_pages(&kram.fmt));
+KRAM_ATTR_U64(dynamic_pages, percpu_counter_sum_positive(&kram.fmt.nr_dynamic));
+KRAM_ATTR_U64(area_pages, kram.fmt.area_pages);
+KRAM_ATTR_U64(areas, kram.fmt.nr_areas);
+KRAM_ATTR_U64(attach_ns, kram.attach_ns);
+KRAM_ATTR_U64(memmap_ns, kram.memmap_ns);
+
+static ssize_t uuid_show(struct device *d, struct device_attribute *a,
+			 char *buf)
+{
+	if (!READ_ONCE(kram.attached))
+		return sysfs_emit(buf, "\n");
+	return sysfs_emit(buf, "%pUb\n", kram.fmt.sb->uuid);
+}
+static DEVICE_ATTR_RO(uuid);
+
+static struct attribute *kram_attrs[] = {
+	&dev_attr_state.attr, &dev_attr_last_attach.attr,
+	&dev_attr_region.attr, &dev_attr_generation.attr,
+	&dev_attr_data_pages.attr, &dev_attr_meta_pages.attr,
+	&dev_attr_free_pages.attr, &dev_attr_dynamic_pages.attr,
+	&dev_attr_area_pages.attr, &dev_attr_areas.attr,
+	&dev_attr_attach_ns.attr, &dev_attr_memmap_ns.attr,
+	&dev_attr_uuid.attr, NULL,
+};
+ATTRIBUTE_GROUPS(kram);
 
 static struct miscdevice kram_misc = {
 	.minor	= MISC_DYNAMIC_MINOR,
 	.name	= "kram",
 	.fops	= &kram_fops,
 	.mode	= 0600,
+	.groups	= kram_groups,
 };
+
+/* ---------------------------------------------------------------- debugfs */
+
+static int kram_dbg_status_show(struct seq_file *m, void *unused)
+{
+	struct kram_fmt *f = &kram.fmt;
+	struct kram_geom *g = &f->g;
+
+	mutex_lock(&kram.lock);
+	seq_printf(m, "state: %s\nlast_attach: %d %s\n",
+		   kram_state_names[kram.state], kram.last_error, kram.why);
+	seq_printf(m, "region: %#llx-%#llx (%llu MiB)\n", (u64)kram.base,
+		   (u64)kram.base + kram.size - 1, kram.size >> 20);
+	if (kram.attached) {
+		seq_printf(m, "uuid: %pUb\ngeneration: %llu\nformat_version: %u\n",
+			   f->sb->uuid, f->generation, KRAM_FORMAT_VERSION);
+		seq_printf(m, "geometry: pages %llu, metadata %llu, data %llu (first data pfn %#lx)\n",
+			   g->nr_pages, g->nr_pages - g->nr_data_pages,
+			   g->nr_data_pages, kram.data_pfn);
+		seq_printf(m, "offsets: area_table %#llx bitmap %#llx (+%llu) tags %#llx data %#llx\n",
+			   g->area_table_off, g->bitmap_off, g->bitmap_bytes,
+			   g->tags_off, g->data_off);
+		seq_printf(m, "pages: free %llu, pool %lld, areas %llu\n",
+			   kram_fmt_free_pages(f),
+			   percpu_counter_sum(&f->nr_dynamic), f->area_pages);
+		seq_printf(m, "areas: %u of %u\ncorrupt_tag_words_seen: %lld\ntorn_records_at_attach: %u\n",
+			   f->nr_areas, g->max_areas,
+			   (s64)atomic64_read(&f->corrupt_tags), f->torn_records);
+	}
+	seq_printf(m, "attach_ns: %llu\nmemmap_ns: %llu\n", kram.attach_ns,
+		   kram.memmap_ns);
+	mutex_unlock(&kram.lock);
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(kram_dbg_status);
+
+static int kram_dbg_areas_show(struct seq_file *m, void *unused)
+{
+	int slot;
+
+	seq_puts(m, "slot name version first_page nr_pages phys created_gen users\n");
+	mutex_lock(&kram.lock);
+	for (slot = 0; kram.attached && slot < KRAM_MAX_AREAS; slot++) {
+		struct kram_area_view *v = &kram.fmt.areas[slot];
+
+		if (v->state != KRAM_AREA_LIVE)
+			continue;
+		seq_printf(m, "%d %s '%s' %llu %llu %#llx %llu %u\n", slot,
+			   v->name, v->version, v->first_page, v->nr_pages,
+			   (u64)PFN_PHYS(kram.data_pfn + v->first_page),
+			   v->created_gen,
+			   kram.areas[slot] ? kram.areas[slot]->users : 0);
+	}
+	mutex_unlock(&kram.lock);
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(kram_dbg_areas);
+
+/* Pool pages per tag (one pass over the bitmap; for humans). */
+static int kram_dbg_tags_show(struct seq_file *m, void *unused)
+{
+	struct kram_fmt *f = &kram.fmt;
+	struct { u32 tag; u64 n; } t[32];
+	u64 i, other = 0, bad = 0;
+	int nt = 0, k;
+
+	seq_puts(m, "tag pages\n");
+	if (!READ_ONCE(kram.attached))
+		return 0;
+	for_each_set_bit(i, f->pbitmap, f->g.nr_data_pages) {
+		u32 tag;
+
+		if (kram_fmt_pool_check(f, i, &tag)) {
+			bad++;
+			continue;
+		}
+		for (k = 0; k < nt && t[k].tag != tag; k++)
+			;
+		if (k == nt && nt < ARRAY_SIZE(t))
+			t[nt++] = (typeof(t[0])){ .tag = tag };
+		if (k < nt)
+			t[k].n++;
+		else
+			other++;
+	}
+	for (k = 0; k < nt; k++)
+		seq_printf(m, "%#010x %llu\n", t[k].tag, t[k].n);
+	if (other)
+		seq_printf(m, "other %llu\n", other);
+	if (bad)
+		seq_printf(m, "corrupt %llu\n", bad);
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(kram_dbg_tags);
+
+/* ---------------------------------------------------------------- attach */
+
+static __printf(2, 3) void kram_fail(int err, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(kram.why, sizeof(kram.why), fmt, ap);
+	va_end(ap);
+	kram.last_error = err;
+	kram.state = KRAM_STATE_REFUSED;
+	pr_err("region %#llx+%#llx refused: %s (%d)\n", (u64)kram.base,
+	       kram.size, kram.why, err);
+}
+
+/* SIZE@ADDR (also SIZE$ADDR and SIZE!ADDR, as written for memmap=). */
+static int kram_parse_region(const char *s, phys_addr_t *base, u64 *size)
+{
+	char *end;
+
+	*size = memparse(s, &end);
+	if (end == s || (*end != '@' && *end != '$' && *end != '!'))
+		return -EINVAL;
+	s = end + 1;
+	*base = memparse(s, &end);
+	if (end == s || (*end && *end != '\n'))
+		return -EINVAL;
+	return 0;
+}
+
+/* How many memmap= options the running kernel was booted with. */
+static int kram_count_memmap(void)
+{
+	struct file *file;
+	char *buf, *p;
+	loff_t pos = 0;
+	ssize_t n;
+	int count = 0;
+
+	buf = kzalloc(PAGE_SIZE, GFP_KERNEL);
+	if (!buf)
+		return -ENOMEM;
+	file = filp_open("/proc/cmdline", O_RDONLY, 0);
+	if (IS_ERR(file)) {
+		kfree(buf);
+		return PTR_ERR(file);
+	}
+	n = kernel_read(file, buf, PAGE_SIZE - 1, &pos);
+	fput(file);
+	/* One per memmap= option, plus one per comma-separated extra range. */
+	for (p = buf; n > 0 && (p = strstr(p, "memmap=")); p += 7) {
+		char *q;
+
+		if (p != buf && p[-1] != ' ')
+			continue;
+		count++;
+		for (q = p; *q && *q != ' ' && *q != '\n'; q++)
+			count += *q == ',';
+	}
+	kfree(buf);
+	return count;
+}
+
+static void kram_warn_environment(void)
+{
+	int n = kram_count_memmap();
+
+	if (n > 4)
+		pr_warn("%d memmap= ranges on the command line: physical KASLR avoids only 4, the kernel may be decompressed into a kram region; use at most 4\n",
+			n);
+	/* Lockdown refuses legacy kexec_load; otherwise it is possible. */
+	if (!security_locked_down(LOCKDOWN_KEXEC))
+		pr_warn("legacy kexec_load (kexec -l without -s) may place segments in this region, which it sees as RAM in /sys/firmware/memmap: use kexec -s (kexec_file_load)\n");
+}
+
+static int kram_claim(phys_addr_t base, u64 size)
+{
+	if (!size || !IS_ALIGNED(base, KRAM_ALIGN) || !IS_ALIGNED(size, KRAM_ALIGN)) {
+		kram_fail(-EINVAL, "base and size must be 2 MiB aligned (memremap_pages)");
+		return -EINVAL;
+	}
+	if (region_intersects(base, size, IORESOURCE_SYSTEM_RAM,
+			      IORES_DESC_NONE) != REGION_DISJOINT) {
+		kram_fail(-EINVAL, "the range overlaps System RAM (no memmap=?)");
+		return -EINVAL;
+	}
+	kram.res = request_mem_region(base, size, "kram");
+	if (!kram.res) {
+		kram_fail(-EBUSY, "the range is already claimed (see /proc/iomem)");
+		return -EBUSY;
+	}
+	return 0;
+}
+
+static int kram_attach(phys_addr_t base, u64 size)
+{
+	struct kram_fmt *f = &kram.fmt;
+	u64 t0;
+	int ret;
+
+	kram.base = base;
+	kram.size = size;
+	ret = kram_claim(base, size);
+	if (ret)
+		return ret;
+
+	kram.pgmap.type = MEMORY_DEVICE_GENERIC;
+	kram.pgmap.range.start = base;
+	kram.pgmap.range.end = base + size - 1;
+	kram.pgmap.nr_range = 1;
+	t0 = ktime_get_ns();
+	kram.virt = memremap_pages(&kram.pgmap, NUMA_NO_NODE);
+	kram.memmap_ns = ktime_get_ns() - t0;
+	if (IS_ERR(kram.virt)) {
+		ret = PTR_ERR(kram.virt);
+		kram_fail(ret, "memremap_pages() failed (needs CONFIG_ZONE_DEVICE)");
+		goto err_release;
+	}
+
+	if (reformat || (init && !kram_fmt_has_magic(kram.virt))) {
+		u8 uuid[16];
+
+		pr_warn("%s region %#llx+%#llx\n",
+			reformat ? "reformat=1: DESTROYING and formatting" :
+				   "init=1 and no kram superblock: formatting",
+			(u64)base, size);
+		get_random_bytes(uuid, sizeof(uuid));
+		memset(f, 0, sizeof(*f));
+		ret = kram_fmt_format(f, kram.virt, size, uuid);
+		if (ret) {
+			kram_fail(ret, "%s", f->why);
+			goto err_unmap;
+		}
+	}
+	memset(f, 0, sizeof(*f));
+	t0 = ktime_get_ns();
+	ret = kram_fmt_attach(f, kram.virt, size);
+	if (!ret)
+		kram_fmt_bump_generation(f);
+	kram.attach_ns = ktime_get_ns() - t0;
+	if (ret) {
+		if (ret == -ENODATA)
+			kram_fail(ret, "no kram superblock (new region? init=1)");
+		else
+			kram_fail(ret, "%s (nothing changed; reformat=1 wipes)",
+				  f->why);
+		goto err_unmap;
+	}
+	if (f->torn_records)
+		pr_warn("%u metadata records had an invalid newer copy (an update interrupted by a crash or kexec, or corruption): their previous state was used\n",
+			f->torn_records);
+	if (f->g.region_size < size)
+		pr_warn("region= names %llu bytes, the kram in it has %llu: the rest is unused\n",
+			size, f->g.region_size);
+	kram.data_pfn = PHYS_PFN(base + f->g.data_off);
+	kram.state = KRAM_STATE_ATTACHED;
+	kram.last_error = 0;
+	snprintf(kram.why, sizeof(kram.why), "attached");
+	WRITE_ONCE(kram.attached, true);
+	pr_info("attached %#llx+%#llx: generation %llu, %llu data pages (%llu free, %lld pool, %llu in %u areas), metadata %llu us, struct pages %llu us\n",
+		(u64)base, size, f->generation, f->g.nr_data_pages,
+		kram_fmt_free_pages(f), percpu_counter_sum(&f->nr_dynamic),
+		f->area_pages, f->nr_areas, div_u64(kram.attach_ns, 1000),
+		div_u64(kram.memmap_ns, 1000));
+	kram_warn_environment();
+	return 0;
+
+err_unmap:
+	memunmap_pages(&kram.pgmap);
+err_release:
+	release_mem_region(base, size);
+	kram.res = NULL;
+	return ret;
+}
+
+/* Scanning: is there a kram superblock at the start of this range? */
+static int kram_scan_one(struct resource *res, void *arg)
+{
+	struct resource *found = arg;
+	u64 size = resource_size(res);
+	void *p;
+	bool hit;
+
+	if (res->start < SZ_1M || !IS_ALIGNED(res->start, KRAM_ALIGN) ||
+	    size < KRAM_ALIGN)
+		return 0;
+	/* Claimed by a driver (or a child of one): not ours to read. */
+	if (!request_mem_region(res->start, PAGE_SIZE, "kram-scan"))
+		return 0;
+	p = memremap(res->start, PAGE_SIZE, MEMREMAP_WB);
+	hit = p && kram_fmt_has_magic(p);
+	if (p)
+		memunmap(p);
+	release_mem_region(res->start, PAGE_SIZE);
+	if (!hit)
+		return 0;
+	found->start = res->start;
+	found->end = res->start + ALIGN_DOWN(size, KRAM_ALIGN) - 1;
+	return 1;
+}
+
+static int kram_find_region(phys_addr_t *base, u64 *size)
+{
+	struct resource found = {};
+
+	if (walk_iomem_res_desc(IORES_DESC_RESERVED, IORESOURCE_MEM, 0, -1,
+				&found, kram_scan_one) != 1 &&
+	    walk_iomem_res_desc(IORES_DESC_PERSISTENT_MEMORY_LEGACY,
+				IORESOURCE_MEM, 0, -1, &found,
+				kram_scan_one) != 1)
+		return -ENODEV;
+	*base = found.start;
+	*size = resource_size(&found);
+	return 0;
+}
+
+static void kram_detach(void)
+{
+	int slot;
+
+	if (!kram.attached)
+		return;
+	for (slot = 0; slot < KRAM_MAX_AREAS; slot++)
+		kram_area_del_dev(slot);
+	WRITE_ONCE(kram.attached, false);
+	kram_fmt_detach(&kram.fmt);
+	memunmap_pages(&kram.pgmap);
+	release_mem_region(kram.base, kram.size);
+	kram.res = NULL;
+	pr_info("detached %#llx+%#llx (contents kept)\n", (u64)kram.base,
+		kram.size);
+}
+
+static int kram_setup_region(void)
+{
+	phys_addr_t base;
+	u64 size;
+	int ret, slot;
+
+	if (region && *region) {
+		if (kram_parse_region(region, &base, &size)) {
+			pr_err("region=%s: expected SIZE@ADDR, e.g. region=64M@0x10000000\n",
+			       region);
+			return -EINVAL;
+		}
+		ret = kram_attach(base, size);
+		if (ret)
+			return ret;
+	} else {
+		if (init || reformat) {
+			pr_err("init=1 and reformat=1 need an explicit region=SIZE@ADDR\n");
+			return -EINVAL;
+		}
+		if (!scan || kram_find_region(&base, &size)) {
+			snprintf(kram.why, sizeof(kram.why),
+				 "no region: none named (region=) and none found");
+			pr_info("no region: load with region=SIZE@ADDR (and init=1 the first time)\n");
+			return 0;
+		}
+		pr_info("found a kram superblock at %#llx+%#llx\n", (u64)base,
+			size);
+		/* A region found by scanning that fails stays refused, visibly. */
+		if (kram_attach(base, size))
+			return 0;
+	}
+	for (slot = 0; slot < KRAM_MAX_AREAS; slot++) {
+		if (kram.fmt.areas[slot].state != KRAM_AREA_LIVE)
+			continue;
+		ret = kram_area_add_dev(slot);
+		if (ret)
+			pr_err("area '%s': device node failed: %d\n",
+			       kram.fmt.areas[slot].name, ret);
+	}
+	return 0;
+}
 
 static int __init kram_init(void)
 {
 	int ret;
 
+	ret = class_register(&kram_area_class);
+	if (ret)
+		return ret;
+	ret = alloc_chrdev_region(&kram.devt, 0, KRAM_MAX_AREAS, "kram_area");
+	if (ret)
+		goto err_class;
+	cdev_init(&kram.cdev, &kram_area_fops);
+	kram.cdev.owner = THIS_MODULE;
+	ret = cdev_add(&kram.cdev, kram.devt, KRAM_MAX_AREAS);
+	if (ret)
+		goto err_chrdev;
+
+	mutex_lock(&kram.lock);
+	ret = kram_setup_region();
+	mutex_unlock(&kram.lock);
+	if (ret)
+		goto err_cdev;
+
 	ret = misc_register(&kram_misc);
 	if (ret) {
 		pr_err("cannot register /dev/kram: %d\n", ret);
-		return ret;
+		goto err_detach;
 	}
+	kram.debugfs = debugfs_create_dir("kram", NULL);
+	debugfs_create_file("status", 0444, kram.debugfs, NULL,
+			    &kram_dbg_status_fops);
+	debugfs_create_file("areas", 0444, kram.debugfs, NULL,
+			    &kram_dbg_areas_fops);
+	debugfs_create_file("tags", 0400, kram.debugfs, NULL,
+			    &kram_dbg_tags_fops);
 	pr_info("version %s loaded\n", HVKIT_VERSION);
 	return 0;
+
+err_detach:
+	mutex_lock(&kram.lock);
+	kram_detach();
+	mutex_unlock(&kram.lock);
+err_cdev:
+	cdev_del(&kram.cdev);
+err_chrdev:
+	unregister_chrdev_region(kram.devt, KRAM_MAX_AREAS);
+err_class:
+	class_unregister(&kram_area_class);
+	return ret;
 }
 
 static void __exit kram_exit(void)
 {
+	debugfs_remove_recursive(kram.debugfs);
 	misc_deregister(&kram_misc);
+	mutex_lock(&kram.lock);
+	kram_detach();
+	mutex_unlock(&kram.lock);
+	cdev_del(&kram.cdev);
+	unregister_chrdev_region(kram.devt, KRAM_MAX_AREAS);
+	class_unregister(&kram_area_class);
 	pr_info("unloaded\n");
 }
 

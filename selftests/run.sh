@@ -111,7 +111,7 @@ load_group() {
 	SUITES="stock debug" CMDLINE="" QEMU_ARGS="" MEM=1024 SMP=2 TIMEOUT=600
 	MODULES="" KMODS="" TESTS="" L2_MODULES="" L2_TESTS="" L2_CMDLINE=""
 	L2_QEMU_ARGS="" L2_MEM=512 L2_MACHINE=microvm TEST_TIMEOUT=600 DESCRIPTION=""
-	HOST_HELPER="" HOST_HELPER_READY=""
+	HOST_HELPER="" HOST_HELPER_READY="" MODPROBE_CONF=""
 	# shellcheck disable=SC1090
 	. "$1"
 }
@@ -143,6 +143,11 @@ mk_root() {
 	cp -a "$BUILT_TESTS/bin/." "$root/hvkit/bin/"
 	install -m 755 "$LIB/l2.sh" "$root/hvkit/bin/hvkit-l2"
 	install -m 644 "$BAD_PATTERNS" "$root/hvkit/bad-log-patterns"
+	# Module options (e.g. kram's region=), as /etc/modprobe.d would hold them.
+	if [ "$level" = L1 ] && [ -n "$MODPROBE_CONF" ]; then
+		mkdir -p "$root/etc/modprobe.d"
+		printf '%s\n' "$MODPROBE_CONF" >"$root/etc/modprobe.d/hvkit.conf"
+	fi
 	# Our modules, as DKMS (or the build) left them.
 	mkdir -p "$root/lib/modules/$krel/updates"
 	find "$moddir" -name '*.ko' -exec cp {} "$root/lib/modules/$krel/updates/" \;

@@ -16,17 +16,17 @@
 #include <unistd.h>
 #include <linux/hvkit.h>
 
+#include "hvkitctl.h"
+
 static const char *const hvkit_modules[] = {
 	"kram", "kvm_hybrid", "guest_pvtimer", "guest_idlepoll", "vfio_preserve",
 };
 
-#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
-
-static const char *sysfs_root = "/sys";
-static const char *dev_root = "/dev";
+const char *sysfs_root = "/sys";
+const char *dev_root = "/dev";
 
 /* Read one line of a small sysfs file, without the newline. */
-static int read_line(const char *path, char *buf, size_t len)
+int read_line(const char *path, char *buf, size_t len)
 {
 	FILE *f = fopen(path, "re");
 	size_t n;
@@ -129,16 +129,22 @@ static const struct command {
 	int (*fn)(int argc, char **argv);
 	const char *usage;
 	const char *help;
+	/* The whole help, when there is more than help (NULL: help). */
+	void (*long_help)(FILE *out);
 } commands[] = {
 	{ "status", cmd_status, "status",
 	  "Which hvkit modules are loaded, their versions and devices.\n"
 	  "    STATE is the module's /sys/module/<m>/initstate (\"loaded\" when\n"
 	  "    live); DEVICE is /dev/<m> when the module has one and answers\n"
-	  "    HVKIT_IOC_GET_INFO; API is the ioctl API version it implements." },
+	  "    HVKIT_IOC_GET_INFO; API is the ioctl API version it implements.",
+	  NULL },
+	{ "kram", cmd_kram, "kram SUBCOMMAND ...",
+	  "Persistent memory across kexec -s: region, areas, pages.",
+	  kram_help },
 	{ "version", cmd_version, "version",
-	  "Print hvkitctl's own version and the API version it speaks." },
+	  "Print hvkitctl's own version and the API version it speaks.", NULL },
 	{ "help", cmd_help, "help [COMMAND]",
-	  "This text, or the help of one command." },
+	  "This text, or the help of one command.", NULL },
 };
 
 static void print_usage(FILE *out)
@@ -177,6 +183,10 @@ static int cmd_help(int argc, char **argv)
 	}
 	for (i = 0; i < ARRAY_SIZE(commands); i++) {
 		if (!strcmp(argv[1], commands[i].name)) {
+			if (commands[i].long_help) {
+				commands[i].long_help(stdout);
+				return 0;
+			}
 			printf("Usage: hvkitctl %s\n\n    %s\n", commands[i].usage,
 			       commands[i].help);
 			return 0;

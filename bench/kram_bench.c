@@ -1,0 +1,194 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * kram_bench: kram_alloc_page()+kram_free_page() against the page
+ * allocator's alloc_page()+__free_page(), single-threaded and with one
+ * thread per CPU at once. Loading the module runs the benchmark and prints
+ * a table (kernel log, "kram_bench: |" lines); the load then fails with
+ * -EAGAIN on purpose so nothing stays loaded. Driven by
+ * selftests/tests/kram_bench.sh; run with selftests/run.sh bench.
+ */
+#include <linux/completion.h>
+#include <linux/delay.h>
+#include <linux/gfp.h>
+#include <linux/kthread.h>
+#include <linux/module.h>
+#include <linux/sched.h>
+#include <linux/slab.h>
+#include <linux/sort.h>
+#include "../kram/kram.h"
+
+static unsigned int iters = 100000;
+module_param(iters, uint, 0444);
+MODULE_PARM_DESC(iters, "alloc+free pairs per thread per round");
+static unsigned int rounds = 5;
+module_param(rounds, uint, 0444);
+MODULE_PARM_DESC(rounds, "rounds; the median is reported");
+static unsigned int batch = 1;
+module_param(batch, uint, 0444);
+MODULE_PARM_DESC(batch, "pages held at once: allocate BATCH, then free them (1..64)");
+
+#define BENCH_TAG	0x4b424e43	/* "KBNC" */
+#define MAX_BATCH	64
+
+enum bench_kind { BENCH_BUDDY, BENCH_KRAM };
+
+struct bench_thread {
+	enum bench_kind kind;
+	struct completion *go;
+	struct completion done;
+	u64 ns;
+	int err;
+};
+
+static int bench_loop(enum bench_kind kind, u64 *ns)
+{
+	struct page *pages[MAX_BATCH];
+	unsigned int i, j;
+	u64 t0 = ktime_get_ns();
+
+	for (i = 0; i < iters; i += batch) {
+		for (j = 0; j < batch; j++) {
+			pages[j] = kind == BENCH_KRAM ? kram_alloc_page(BENCH_TAG) :
+				   alloc_page(GFP_KERNEL);
+			if (!pages[j])
+				goto fail;
+		}
+		for (j = 0; j < batch; j++) {
+			if (kind == BENCH_KRAM)
+				kram_free_page(pages[j], BENCH_TAG);
+			else
+				__free_page(pages[j]);
+		}
+		if (!(i & 1023))
+			cond_resched();
+	}
+	*ns = ktime_get_ns() - t0;
+	return 0;
+fail:
+	while (j--) {
+		if (kind == BENCH_KRAM)
+			kram_free_page(pages[j], BENCH_TAG);
+		else
+			__free_page(pages[j]);
+	}
+	return -ENOMEM;
+}
+
+static int bench_thread_fn(void *data)
+{
+	struct bench_thread *t = data;
+
+	wait_for_completion(t->go);
+	t->err = bench_loop(t->kind, &t->ns);
+	complete(&t->done);
+	return 0;
+}
+
+/* One round on @nthreads CPUs at once: ns per alloc+free pair. */
+static int bench_round(enum bench_kind kind, int nthreads, u64 *ns_per_op)
+{
+	DECLARE_COMPLETION_ONSTACK(go);
+	struct bench_thread *t;
+	struct task_struct *task;
+	u64 max = 0;
+	int i, ret = 0;
+
+	t = kcalloc(nthreads, sizeof(*t), GFP_KERNEL);
+	if (!t)
+		return -ENOMEM;
+	for (i = 0; i < nthreads; i++) {
+		t[i].kind = kind;
+		t[i].go = &go;
+		init_completion(&t[i].done);
+		task = kthread_create(bench_thread_fn, &t[i], "kram_bench/%d", i);
+		if (IS_ERR(task)) {
+			ret = PTR_ERR(task);
+			nthreads = i;
+			break;
+		}
+		kthread_bind(task, i % num_online_cpus());
+		wake_up_process(task);
+	}
+	complete_all(&go);
+	for (i = 0; i < nthreads; i++) {
+		wait_for_completion(&t[i].done);
+		ret = ret ?: t[i].err;
+		max = max_t(u64, max, t[i].ns);
+	}
+	*ns_per_op = div_u64(max, iters);
+	kfree(t);
+	return ret;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	u64 x = *(const u64 *)a, y = *(const u64 *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static int bench_median(enum bench_kind kind, int nthreads, u64 *median)
+{
+	u64 v[16];
+	unsigned int r;
+	int ret;
+
+	for (r = 0; r < rounds; r++) {
+		ret = bench_round(kind, nthreads, &v[r]);
+		if (ret)
+			return ret;
+	}
+	sort(v, rounds, sizeof(v[0]), cmp_u64, NULL);
+	*median = v[rounds / 2];
+	return 0;
+}
+
+static int __init kram_bench_init(void)
+{
+	struct kram_usage before, after;
+	int threads[] = { 1, num_online_cpus() }, i, ret;
+
+	if (!iters || !rounds || rounds > 16 || !batch || batch > MAX_BATCH) {
+		pr_err("iters > 0, 1 <= rounds <= 16, 1 <= batch <= %d\n", MAX_BATCH);
+		return -EINVAL;
+	}
+	iters = roundup(iters, batch);
+	if (kram_get_usage(&before)) {
+		pr_err("kram has no region attached\n");
+		return -ENODEV;
+	}
+	pr_info("| %u alloc+free pairs per thread, batch %u, median of %u rounds\n",
+		iters, batch, rounds);
+	pr_info("| %-8s | %-22s | %-22s | %-6s |\n", "threads",
+		"alloc_page+__free_page", "kram_alloc+kram_free", "ratio");
+	for (i = 0; i < ARRAY_SIZE(threads); i++) {
+		u64 buddy, kram;
+
+		if (i && threads[i] == threads[0])
+			break;
+		ret = bench_median(BENCH_BUDDY, threads[i], &buddy);
+		if (!ret)
+			ret = bench_median(BENCH_KRAM, threads[i], &kram);
+		if (ret) {
+			pr_err("round failed: %d\n", ret);
+			return ret;
+		}
+		pr_info("| %-8d | %15llu ns/op | %15llu ns/op | %3llu.%02llux |\n",
+			threads[i], buddy, kram, div64_u64(kram, buddy),
+			div64_u64(kram * 100, buddy) % 100);
+	}
+	kram_get_usage(&after);
+	/* Every page the benchmark took went back: counts are conserved. */
+	pr_info("| pool pages before %llu, after %llu\n", before.dynamic_pages,
+		after.dynamic_pages);
+	if (before.dynamic_pages != after.dynamic_pages) {
+		pr_err("pool pages not conserved\n");
+		return -EIO;
+	}
+	return -EAGAIN;
+}
+
+module_init(kram_bench_init);
+
+MODULE_DESCRIPTION("hvkit benchmark: kram_alloc_page vs alloc_page");
+MODULE_LICENSE("GPL");

@@ -1,0 +1,36 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+# kram keeps every byte of an area and of tagged pool pages across
+# "modprobe -r kram; modprobe kram", and the generation counts the attach.
+# shellcheck source=selftests/tests/kram_lib.sh
+. /hvkit/tests/kram_lib
+echo "TAP version 13"
+kram_need_region
+d=/tmp/kram_persist
+rm -rf $d && mkdir -p $d
+tag=0x80000042
+gen=$(cat $KRAM_SYS/generation)
+free0=$(cat $KRAM_SYS/free_pages)
+
+check "create area 'persist' (64 pages, version persist/1)" \
+	hvkitctl kram create persist 64p --version persist/1
+for _ in 1 2 3 4 5 6 7 8 9 10; do [ -c /dev/kram_areas/persist ] && break; sleep 0.1; done
+check "fill the area with random bytes" fill_area persist 64 $d
+check "allocate and fill 32 pool pages with tag $tag" fill_pool $tag 32 $d
+check "free pages down by 96" [ "$(cat $KRAM_SYS/free_pages)" = $((free0 - 96)) ]
+
+check "modprobe -r kram" modprobe -r kram
+check "modprobe kram" modprobe kram
+check "attached again" [ "$(cat $KRAM_SYS/state)" = attached ]
+check "generation $gen -> $((gen + 1))" [ "$(cat $KRAM_SYS/generation)" = $((gen + 1)) ]
+hvkitctl kram areas | sed 's/^/# /'
+check "area 'persist' listed with its version" sh -c \
+	"hvkitctl kram areas | grep -q '^persist *persist/1 *64 '"
+for _ in 1 2 3 4 5 6 7 8 9 10; do [ -c /dev/kram_areas/persist ] && break; sleep 0.1; done
+check "area bytes identical after reload" same_area persist 64 $d
+check "pool pages of $tag identical after reload" same_pool $tag $d
+
+check "free every page of $tag" hvkitctl kram free --tag $tag --all
+check "delete area 'persist'" hvkitctl kram delete persist
+check "free pages back to $free0" [ "$(cat $KRAM_SYS/free_pages)" = "$free0" ]
+exit $rc

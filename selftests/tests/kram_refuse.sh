@@ -1,0 +1,52 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+# kram refuses what it must and changes nothing when it does: a corrupted
+# superblock (even with init=1), a range overlapping System RAM, an
+# unaligned range; after the corruption is undone the region attaches
+# with every byte. Without region= it finds its region by scanning.
+# shellcheck source=selftests/tests/kram_lib.sh
+. /hvkit/tests/kram_lib
+echo "TAP version 13"
+kram_need_region
+d=/tmp/kram_refuse
+rm -rf $d && mkdir -p $d
+read -r base size <$KRAM_SYS/region
+check "create area 'keep' and fill it" sh -c \
+	". /hvkit/tests/kram_lib; hvkitctl kram create keep 16p && sleep 0.5 && fill_area keep 16 $d"
+
+check "modprobe -r kram" modprobe -r kram
+# One bit of the superblock's region_size (offset 0x10).
+addr=$((base + 0x10))
+orig=$(devmem $addr 8)
+devmem $addr 8 $((orig ^ 1))
+dmesg -c >/dev/null
+if modprobe kram 2>$d/err; then
+	nok "corrupted superblock refused"
+	modprobe -r kram
+else
+	ok "corrupted superblock refused: $(cat $d/err | tr '\n' ' ')"
+fi
+check "kernel log names the reason" sh -c "dmesg | grep -q 'refused: superblock checksum mismatch'"
+dmesg | grep kram | sed 's/^/# /'
+check "the corrupt byte is still there (nothing was rewritten)" \
+	[ "$(printf %d "$(devmem $addr 8)")" = $((orig ^ 1)) ]
+devmem $addr 8 "$orig"
+
+check "range overlapping System RAM refused" sh -c \
+	"! modprobe kram region=16M@0x1000000 init=0 2>/dev/null"
+check "kernel log says why" sh -c "dmesg | grep -q 'overlaps System RAM'"
+check "unaligned range refused" sh -c \
+	"! modprobe kram region=1M@$base init=0 2>/dev/null"
+check "bad region= syntax refused" sh -c \
+	"! modprobe kram region=banana init=0 2>/dev/null"
+
+# No region=: the superblock is found by scanning reserved ranges.
+check "modprobe kram without region= (scan)" modprobe kram region= init=0
+check "scan found the region" [ "$(cat $KRAM_SYS/region)" = "$base $size" ]
+check "attached after the corruption was undone" [ "$(cat $KRAM_SYS/state)" = attached ]
+for _ in 1 2 3 4 5 6 7 8 9 10; do [ -c /dev/kram_areas/keep ] && break; sleep 0.1; done
+check "area bytes intact" same_area keep 16 $d
+check "delete area 'keep'" hvkitctl kram delete keep
+check "modprobe -r kram" modprobe -r kram
+check "modprobe kram (group options)" modprobe kram
+exit $rc

@@ -1,0 +1,30 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * hvkitctl: what the command groups share with the main program.
+ */
+#ifndef HVKITCTL_H
+#define HVKITCTL_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#ifndef __printf
+/* The userspace twin of the kernel's __printf(); written out once here. */
+#define __printf(a, b) __attribute__((format(printf, \
+					     a, b)))
+#endif
+
+/* --sysfs and --dev: where sysfs and the device nodes are. */
+extern const char *sysfs_root;
+extern const char *dev_root;
+
+/* Read one line of a small file, without the newline: 0 or -errno. */
+int read_line(const char *path, char *buf, size_t len);
+
+/* The kram command group (kram.c); argv[0] is "kram". */
+int cmd_kram(int argc, char **argv);
+/* Its detailed help, for "hvkitctl kram help" and "hvkitctl help kram". */
+void kram_help(FILE *out);
+
+#endif /* HVKITCTL_H */
