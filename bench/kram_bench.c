@@ -11,6 +11,7 @@
 #include <linux/delay.h>
 #include <linux/gfp.h>
 #include <linux/kthread.h>
+#include <linux/mm.h>
 #include <linux/module.h>
 #include <linux/sched.h>
 #include <linux/slab.h>
@@ -30,7 +31,8 @@ MODULE_PARM_DESC(batch, "pages held at once: allocate BATCH, then free them (1..
 #define BENCH_TAG	0x4b424e43	/* "KBNC" */
 #define MAX_BATCH	64
 
-enum bench_kind { BENCH_BUDDY, BENCH_KRAM };
+/* KRAM_ZERO clears each page: the same work as an init_on_alloc kernel. */
+enum bench_kind { BENCH_BUDDY, BENCH_KRAM, BENCH_KRAM_ZERO, BENCH_KINDS };
 
 struct bench_thread {
 	enum bench_kind kind;
@@ -48,13 +50,15 @@ static int bench_loop(enum bench_kind kind, u64 *ns)
 
 	for (i = 0; i < iters; i += batch) {
 		for (j = 0; j < batch; j++) {
-			pages[j] = kind == BENCH_KRAM ? kram_alloc_page(BENCH_TAG) :
-				   alloc_page(GFP_KERNEL);
+			pages[j] = kind == BENCH_BUDDY ? alloc_page(GFP_KERNEL) :
+				   kram_alloc_page(BENCH_TAG);
 			if (!pages[j])
 				goto fail;
+			if (kind == BENCH_KRAM_ZERO)
+				clear_page(page_address(pages[j]));
 		}
 		for (j = 0; j < batch; j++) {
-			if (kind == BENCH_KRAM)
+			if (kind != BENCH_BUDDY)
 				kram_free_page(pages[j], BENCH_TAG);
 			else
 				__free_page(pages[j]);
@@ -66,7 +70,7 @@ static int bench_loop(enum bench_kind kind, u64 *ns)
 	return 0;
 fail:
 	while (j--) {
-		if (kind == BENCH_KRAM)
+		if (kind != BENCH_BUDDY)
 			kram_free_page(pages[j], BENCH_TAG);
 		else
 			__free_page(pages[j]);
@@ -157,25 +161,30 @@ static int __init kram_bench_init(void)
 		pr_err("kram has no region attached\n");
 		return -ENODEV;
 	}
-	pr_info("| %u alloc+free pairs per thread, batch %u, median of %u rounds\n",
-		iters, batch, rounds);
-	pr_info("| %-8s | %-22s | %-22s | %-6s |\n", "threads",
-		"alloc_page+__free_page", "kram_alloc+kram_free", "ratio");
+	pr_info("| %u alloc+free pairs per thread, batch %u, median of %u rounds; init_on_alloc %s (alloc_page zeroes pages)\n",
+		iters, batch, rounds,
+		want_init_on_alloc(GFP_KERNEL) ? "on" : "off: alloc_page does not zero");
+	pr_info("| threads | alloc_page+__free_page | kram_alloc+kram_free (ratio) | kram + clear_page (ratio) |\n");
 	for (i = 0; i < ARRAY_SIZE(threads); i++) {
-		u64 buddy, kram;
+		u64 ns[BENCH_KINDS];
+		int k;
 
 		if (i && threads[i] == threads[0])
 			break;
-		ret = bench_median(BENCH_BUDDY, threads[i], &buddy);
-		if (!ret)
-			ret = bench_median(BENCH_KRAM, threads[i], &kram);
-		if (ret) {
-			pr_err("round failed: %d\n", ret);
-			return ret;
+		for (k = 0; k < BENCH_KINDS; k++) {
+			ret = bench_median(k, threads[i], &ns[k]);
+			if (ret) {
+				pr_err("round failed: %d\n", ret);
+				return ret;
+			}
 		}
-		pr_info("| %-8d | %15llu ns/op | %15llu ns/op | %3llu.%02llux |\n",
-			threads[i], buddy, kram, div64_u64(kram, buddy),
-			div64_u64(kram * 100, buddy) % 100);
+		pr_info("| %d | %llu ns/op | %llu ns/op (%llu.%02llux) | %llu ns/op (%llu.%02llux) |\n",
+			threads[i], ns[BENCH_BUDDY],
+			ns[BENCH_KRAM], div64_u64(ns[BENCH_KRAM], ns[BENCH_BUDDY]),
+			div64_u64(ns[BENCH_KRAM] * 100, ns[BENCH_BUDDY]) % 100,
+			ns[BENCH_KRAM_ZERO],
+			div64_u64(ns[BENCH_KRAM_ZERO], ns[BENCH_BUDDY]),
+			div64_u64(ns[BENCH_KRAM_ZERO] * 100, ns[BENCH_BUDDY]) % 100);
 	}
 	kram_get_usage(&after);
 	/* Every page the benchmark took went back: counts are conserved. */

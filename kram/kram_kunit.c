@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * KUnit tests of kram's on-memory format (kram_format.c), run on a
- * vmalloc()ed "region": geometry, names, the pool allocator's edges,
- * checksums and corruption detection, and every store of every metadata
- * update interrupted by a simulated crash.
+ * KUnit tests of kram. kram_format: the on-memory format (kram_format.c),
+ * run on a vmalloc()ed "region": geometry, names, the pool allocator's
+ * edges, checksums and corruption detection, and every store of every
+ * metadata update interrupted by a simulated crash. kram_api: the kernel
+ * API of kram.h on the region kram.ko attached (skipped without one).
  */
 #include <kunit/test.h>
 #include <linux/module.h>
@@ -15,6 +16,7 @@
  * format functions unexported).
  */
 #include "kram_format.c"
+#include "kram.h"
 
 #define REGION_SIZE	SZ_2M
 #define TAG_A		0x1001
@@ -568,7 +570,107 @@ static struct kunit_suite kram_format_suite = {
 	.test_cases = kram_format_cases,
 };
 
-kunit_test_suite(kram_format_suite);
+/* ------------------------------------------- the kernel API (kram.h) */
+
+/*
+ * These cases use the region kram.ko attached, so they need one: they run
+ * in the kram test group (memmap= + region=) and skip elsewhere.
+ */
+#define API_TAG		0x4150490a	/* kernel-owned tag */
+
+static int api_count(struct page *page, void *data)
+{
+	(*(u64 *)data)++;
+	return 0;
+}
+
+static int api_free(struct page *page, void *data)
+{
+	return kram_free_page(page, API_TAG);
+}
+
+static void kram_api_pool(struct kunit *test)
+{
+	struct kram_usage u0, u1;
+	struct page *pages[64];
+	u64 n = 0;
+	u32 tag;
+	int i;
+
+	if (!kram_attached())
+		kunit_skip(test, "no kram region attached");
+	KUNIT_ASSERT_EQ(test, kram_get_usage(&u0), 0);
+	for (i = 0; i < ARRAY_SIZE(pages); i++) {
+		pages[i] = kram_alloc_page(API_TAG);
+		KUNIT_ASSERT_NOT_NULL(test, pages[i]);
+		/* A struct page in the direct map: page_address() works. */
+		memset(page_address(pages[i]), i, PAGE_SIZE);
+	}
+	KUNIT_ASSERT_EQ(test, kram_get_usage(&u1), 0);
+	KUNIT_EXPECT_EQ(test, u1.dynamic_pages, u0.dynamic_pages + 64);
+	KUNIT_EXPECT_EQ(test, u1.free_pages, u0.free_pages - 64);
+	KUNIT_EXPECT_EQ(test, kram_page_tag(pages[5], &tag), 0);
+	KUNIT_EXPECT_EQ(test, tag, API_TAG);
+	KUNIT_EXPECT_EQ(test, ((u8 *)page_address(pages[5]))[100], 5);
+	KUNIT_EXPECT_EQ(test, kram_walk_pages(API_TAG, api_count, &n), 0);
+	KUNIT_EXPECT_EQ(test, n, 64);
+	KUNIT_EXPECT_EQ(test, kram_free_page(pages[0], API_TAG + 1), -EPERM);
+	KUNIT_EXPECT_EQ(test, kram_walk_pages(API_TAG, api_free, NULL), 0);
+	KUNIT_EXPECT_EQ(test, kram_free_page(pages[0], API_TAG), -ENOENT);
+	KUNIT_EXPECT_NULL(test, kram_alloc_page(0));
+	KUNIT_ASSERT_EQ(test, kram_get_usage(&u1), 0);
+	KUNIT_EXPECT_EQ(test, u1.dynamic_pages, u0.dynamic_pages);
+	KUNIT_EXPECT_EQ(test, u1.free_pages, u0.free_pages);
+}
+
+static void kram_api_areas(struct kunit *test)
+{
+	struct kram_area *a, *b;
+	struct page *p0, *p7;
+
+	if (!kram_attached())
+		kunit_skip(test, "no kram region attached");
+	kram_area_delete("kunit_api");
+	a = kram_area_create("kunit_api", "kunit/1", 8, 3);
+	KUNIT_ASSERT_FALSE(test, IS_ERR(a));
+	KUNIT_EXPECT_EQ(test, kram_area_nr_pages(a), 8);
+	KUNIT_EXPECT_STREQ(test, kram_area_version(a), "kunit/1");
+	p0 = kram_get_fixed_page(a, 0);
+	p7 = kram_get_fixed_page(a, 7);
+	KUNIT_ASSERT_NOT_NULL(test, p0);
+	KUNIT_EXPECT_EQ(test, page_to_pfn(p7), page_to_pfn(p0) + 7);
+	KUNIT_EXPECT_NULL(test, kram_get_fixed_page(a, 8));
+	strscpy(page_address(p7), "fixed", 8);
+	KUNIT_EXPECT_EQ(test, PTR_ERR(kram_area_create("kunit_api", "", 1, 0)),
+			-EEXIST);
+	/* Opened again by name: the same physical pages. */
+	b = kram_area_open("kunit_api");
+	KUNIT_ASSERT_FALSE(test, IS_ERR(b));
+	KUNIT_EXPECT_EQ(test, page_to_pfn(kram_get_fixed_page(b, 7)),
+			page_to_pfn(p7));
+	KUNIT_EXPECT_STREQ(test, (char *)page_address(kram_get_fixed_page(b, 7)),
+			   "fixed");
+	KUNIT_EXPECT_EQ(test, kram_area_delete("kunit_api"), -EBUSY);
+	kram_area_put(b);
+	kram_area_put(a);
+	KUNIT_EXPECT_EQ(test, kram_area_delete("kunit_api"), 0);
+	KUNIT_EXPECT_EQ(test, PTR_ERR(kram_area_open("kunit_api")), -ENOENT);
+	KUNIT_EXPECT_EQ(test, kram_area_delete("kunit_api"), -ENOENT);
+	KUNIT_EXPECT_EQ(test, PTR_ERR(kram_area_create("a/b", "", 1, 0)), -EINVAL);
+}
+
+static struct kunit_case kram_api_cases[] = {
+	KUNIT_CASE(kram_api_pool),
+	KUNIT_CASE(kram_api_areas),
+	{}
+};
+
+static struct kunit_suite kram_api_suite = {
+	.name = "kram_api",
+	.test_cases = kram_api_cases,
+};
+
+kunit_test_suites(&kram_format_suite, &kram_api_suite);
 
 MODULE_DESCRIPTION("KUnit tests of kram's on-memory format");
 MODULE_LICENSE("GPL");

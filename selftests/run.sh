@@ -13,6 +13,9 @@
 #                                  Debian kernel
 #   selftests/run.sh stock|nested|debug [GROUP...]
 #                                  one suite, optionally only some groups
+#   selftests/run.sh bench [GROUP...]
+#                                  benchmarks: side-by-side tables (also run
+#                                  by check; figures never fail a test)
 #
 # The last line is "hvkit: N passed, N failed, N skipped"; the exit status
 # is non-zero when anything failed. Logs: selftests/out/<kernel>-<group>/.
@@ -375,6 +378,17 @@ step_static() {
 }
 
 DKMS_MODDIR=
+# bench_tables: the "| " table lines every bench VM printed, per group.
+bench_tables() {
+	local f
+	for f in "$HVKIT_OUT"/vm/stock-bench-*/console.log; do
+		[ -f "$f" ] || continue
+		echo
+		echo "---- $(basename "$(dirname "$f")") ----"
+		grep -a '^| ' "$f"
+	done
+}
+
 step_dkms() {
 	local ver
 	ver=$(sed -n 's/^PACKAGE_VERSION="\(.*\)"$/\1/p' "$HVKIT_TOP/dkms.conf")
@@ -410,7 +424,14 @@ check)
 		suite_stock nested "$DKMS_MODDIR"
 	fi
 	suite_debug
+	suite_stock bench "$HVKIT_OUT/build/stock"
+	bench_tables
 	log "make check wall time: $(($(date +%s) - t0)) s"
+	summary
+	;;
+bench)
+	step_build && suite_stock bench "$HVKIT_OUT/build/stock" "$@"
+	bench_tables
 	summary
 	;;
 quick)

@@ -1,8 +1,28 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0
-# What "make demo" shows: the modules as the kernel sees them.
-echo "\$ uname -r"; uname -r
+# What "make demo" shows: the modules as the kernel sees them, and kram
+# keeping an area's bytes across a module reload.
+run() { echo "\$ $*"; "$@"; }
+run uname -r
 echo "\$ lsmod | grep hvkit modules"
 lsmod | grep -E '^(kram|kvm_hybrid|guest_pvtimer|guest_idlepoll|vfio_preserve) '
-echo "\$ hvkitctl status"
-hvkitctl status
+run hvkitctl status
+echo
+run grep -o 'memmap=[^ ]*' /proc/cmdline
+run cat /etc/modprobe.d/hvkit.conf
+run hvkitctl kram status
+run hvkitctl kram create demo 16p --version demo/1
+sleep 0.5
+echo "\$ echo 'hello from generation N' > /dev/kram_areas/demo"
+echo "hello from generation $(cat /sys/class/misc/kram/generation)" >/dev/kram_areas/demo
+run hvkitctl kram alloc --tag 0x80000001 --count 3
+run modprobe -r kram
+run modprobe kram
+run hvkitctl kram areas
+sleep 0.5
+echo "\$ head -n1 /dev/kram_areas/demo"
+head -n1 /dev/kram_areas/demo
+run hvkitctl kram walk --tag 0x80000001
+run cat /sys/class/misc/kram/generation
+run hvkitctl kram free --tag 0x80000001 --all
+run hvkitctl kram delete demo

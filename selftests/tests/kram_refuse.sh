@@ -14,23 +14,29 @@ read -r base size <$KRAM_SYS/region
 check "create area 'keep' and fill it" sh -c \
 	". /hvkit/tests/kram_lib; hvkitctl kram create keep 16p && sleep 0.5 && fill_area keep 16 $d"
 
-check "modprobe -r kram" modprobe -r kram
-# One bit of the superblock's region_size (offset 0x10).
-addr=$((base + 0x10))
-orig=$(devmem $addr 8)
-devmem $addr 8 $((orig ^ 1))
-dmesg -c >/dev/null
-if modprobe kram 2>$d/err; then
-	nok "corrupted superblock refused"
-	modprobe -r kram
+if [ -e /dev/mem ]; then
+	check "modprobe -r kram" modprobe -r kram
+	# One bit of the superblock's region_size (offset 0x10).
+	addr=$((base + 0x10))
+	orig=$(devmem $addr 8)
+	devmem $addr 8 $((orig ^ 1))
+	dmesg -c >/dev/null
+	if modprobe kram 2>$d/err; then
+		nok "corrupted superblock refused"
+		modprobe -r kram
+	else
+		ok "corrupted superblock refused: $(cat $d/err | tr '\n' ' ')"
+	fi
+	check "kernel log names the reason" sh -c "dmesg | grep -q 'refused: superblock checksum mismatch'"
+	dmesg | grep kram | sed 's/^/# /'
+	check "the corrupt byte is still there (nothing was rewritten)" \
+		[ "$(printf %d "$(devmem $addr 8)")" = $((orig ^ 1)) ]
+	devmem $addr 8 "$orig"
 else
-	ok "corrupted superblock refused: $(cat $d/err | tr '\n' ' ')"
+	# Without /dev/mem the superblock cannot be corrupted from here.
+	t=$((t + 1)); echo "ok $t corrupted superblock # SKIP no /dev/mem"
+	modprobe -r kram
 fi
-check "kernel log names the reason" sh -c "dmesg | grep -q 'refused: superblock checksum mismatch'"
-dmesg | grep kram | sed 's/^/# /'
-check "the corrupt byte is still there (nothing was rewritten)" \
-	[ "$(printf %d "$(devmem $addr 8)")" = $((orig ^ 1)) ]
-devmem $addr 8 "$orig"
 
 check "range overlapping System RAM refused" sh -c \
 	"! modprobe kram region=16M@0x1000000 init=0 2>/dev/null"

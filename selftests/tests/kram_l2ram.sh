@@ -1,0 +1,27 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+# A guest's RAM in a kram area (group nested-kram): L1 creates an area,
+# boots L2 with unmodified QEMU using it as memory-backend-file, and after
+# L2 exits finds in the area the token L2 wrote into its own memory.
+# shellcheck source=selftests/tests/kram_lib.sh
+. /hvkit/tests/kram_lib
+echo "TAP version 13"
+kram_need_region
+mib=${L2_MEM:-256}
+check "create area 'l2ram' ($mib MiB)" hvkitctl kram create l2ram "${mib}M" --version l2ram/1
+[ $rc = 0 ] || exit 1
+for _ in 1 2 3 4 5 6 7 8 9 10; do [ -c /dev/kram_areas/l2ram ] && break; sleep 0.1; done
+hvkit-l2 -- -object "memory-backend-file,id=kram,size=${mib}M,mem-path=/dev/kram_areas/l2ram,share=on" \
+	-machine memory-backend=kram
+l2rc=$?
+check "L2 booted and ran with its RAM in the kram area" [ $l2rc = 0 ]
+grep -q 'mem-path=/dev/kram_areas/l2ram' /proc/[0-9]*/cmdline 2>/dev/null &&
+	echo "# QEMU still running?"
+token=$(tr -d '\r' </tmp/l2/console.log | sed -n 's/.*# kram-l2-token \([0-9a-f-]*\).*/\1/p' | head -n1)
+check "L2 reported a token" [ -n "$token" ]
+check "the token L2 stored is in the area" grep -q -a -F "KRAMDATA:$token" /dev/kram_areas/l2ram
+hvkitctl kram areas | sed 's/^/# /'
+check "area closed after QEMU exited (users 0)" sh -c \
+	"hvkitctl kram areas | grep -q '^l2ram .* 0 /dev/kram_areas/l2ram'"
+check "delete area 'l2ram'" hvkitctl kram delete l2ram
+exit $rc
