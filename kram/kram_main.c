@@ -1137,7 +1137,8 @@ static int kram_claim(phys_addr_t base, u64 size)
 		kram_fail(-EINVAL, "the range overlaps System RAM (no memmap=?)");
 		return -EINVAL;
 	}
-	kram.res = request_mem_region(base, size, "kram");
+	/* Exclusive: not even /dev/mem may touch it while kram holds it. */
+	kram.res = request_mem_region_exclusive(base, size, "kram");
 	if (!kram.res) {
 		kram_fail(-EBUSY, "the range is already claimed (see /proc/iomem)");
 		return -EBUSY;
@@ -1215,7 +1216,6 @@ static int kram_attach(phys_addr_t base, u64 size)
 		kram_fmt_free_pages(f), percpu_counter_sum(&f->nr_dynamic),
 		f->area_pages, f->nr_areas, div_u64(kram.attach_ns, 1000),
 		div_u64(kram.memmap_ns, 1000));
-	kram_warn_environment();
 	return 0;
 
 err_unmap:
@@ -1348,6 +1348,9 @@ static int __init kram_init(void)
 	mutex_unlock(&kram.lock);
 	if (ret)
 		goto err_cdev;
+	/* Reads /proc/cmdline: not under kram.lock (seq_file locks nest). */
+	if (kram.attached)
+		kram_warn_environment();
 
 	ret = misc_register(&kram_misc);
 	if (ret) {

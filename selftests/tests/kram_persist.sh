@@ -18,6 +18,20 @@ for _ in 1 2 3 4 5 6 7 8 9 10; do [ -c /dev/kram_areas/persist ] && break; sleep
 check "fill the area with random bytes" fill_area persist 64 $d
 check "allocate and fill 32 pool pages with tag $tag" fill_pool $tag 32 $d
 check "free pages down by 96" [ "$(cat $KRAM_SYS/free_pages)" = $((free0 - 96)) ]
+dbg=/sys/kernel/debug/kram
+sed 's/^/# /' $dbg/status
+check "debugfs status: generation and pool pages" sh -c \
+	"grep -q '^generation: $gen$' $dbg/status && grep -q 'pool 32, areas 64' $dbg/status"
+check "debugfs areas lists 'persist' with its version" sh -c \
+	"grep -q \" persist 'persist/1' [0-9]* 64 \" $dbg/areas"
+check "debugfs tags counts 32 pages of $tag" sh -c "grep -qx '$tag 32' $dbg/tags"
+check "sysfs: 1 area of 64 pages, 32 pool pages" sh -c \
+	"[ \$(cat $KRAM_SYS/areas) = 1 ] && [ \$(cat $KRAM_SYS/area_pages) = 64 ] && [ \$(cat $KRAM_SYS/dynamic_pages) = 32 ]"
+if [ -e /dev/mem ]; then
+	read -r base _ <$KRAM_SYS/region
+	check "/dev/mem cannot read the region while kram holds it" sh -c \
+		"! devmem $base 32 2>/dev/null"
+fi
 
 check "modprobe -r kram" modprobe -r kram
 check "modprobe kram" modprobe kram
