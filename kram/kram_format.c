@@ -786,6 +786,7 @@ int kram_fmt_pool_check(struct kram_fmt *f, u64 idx, u32 *tag)
  */
 int kram_fmt_pool_free(struct kram_fmt *f, u64 idx, u32 tag)
 {
+	unsigned long *hint;
 	u32 owner;
 	int ret;
 
@@ -803,6 +804,11 @@ int kram_fmt_pool_free(struct kram_fmt *f, u64 idx, u32 tag)
 	smp_mb__after_atomic();
 	clear_bit(idx, f->vbitmap);
 	percpu_counter_dec(&f->nr_dynamic);
+	/* Reuse the page this CPU just freed first: it is cache-hot. */
+	hint = get_cpu_ptr(f->hint);
+	if (idx < *hint)
+		*hint = idx;
+	put_cpu_ptr(f->hint);
 	return 0;
 }
 

@@ -1126,8 +1126,73 @@ static void kram_warn_environment(void)
 		pr_warn("legacy kexec_load (kexec -l without -s) may place segments in this region, which it sees as RAM in /sys/firmware/memmap: use kexec -s (kexec_file_load)\n");
 }
 
+/* Read a small file (sysfs, procfs) into @buf, NUL-terminated. */
+static int kram_read_file(const char *path, char *buf, size_t len)
+{
+	struct file *file;
+	loff_t pos = 0;
+	ssize_t n;
+
+	file = filp_open(path, O_RDONLY, 0);
+	if (IS_ERR(file))
+		return PTR_ERR(file);
+	n = kernel_read(file, buf, len - 1, &pos);
+	fput(file);
+	if (n < 0)
+		return n;
+	buf[n] = '\0';
+	strim(buf);
+	return 0;
+}
+
+/*
+ * memmap= makes any range "Reserved" in the kernel's view, firmware
+ * memory (ACPI tables, BIOS data) included: a range that was not RAM in
+ * the firmware's own map (/sys/firmware/memmap, from before memmap=) is
+ * refused, or kram would overwrite what the firmware keeps there.
+ * Return: 0, -EINVAL (refused), or -ENOENT when the map is unavailable.
+ */
+static int kram_check_firmware_map(phys_addr_t base, u64 size)
+{
+	u64 covered = 0, start, end, last = base + size - 1;
+	char path[64], type[48], num[32];
+	int i;
+
+	for (i = 0; ; i++) {
+		snprintf(path, sizeof(path), "/sys/firmware/memmap/%d/start", i);
+		if (kram_read_file(path, num, sizeof(num)))
+			break;
+		if (kstrtou64(num, 0, &start))
+			return -ENOENT;
+		snprintf(path, sizeof(path), "/sys/firmware/memmap/%d/end", i);
+		if (kram_read_file(path, num, sizeof(num)) || kstrtou64(num, 0, &end))
+			return -ENOENT;
+		snprintf(path, sizeof(path), "/sys/firmware/memmap/%d/type", i);
+		if (kram_read_file(path, type, sizeof(type)))
+			return -ENOENT;
+		if (end < base || start > last)
+			continue;
+		if (strcmp(type, "System RAM") &&
+		    strcmp(type, "Persistent Memory (legacy)")) {
+			kram_fail(-EINVAL, "includes firmware memory %#llx-%#llx (%s)",
+				  start, end, type);
+			return -EINVAL;
+		}
+		covered += min(end, last) - max_t(u64, start, base) + 1;
+	}
+	if (!i)
+		return -ENOENT;
+	if (covered < size) {
+		kram_fail(-EINVAL, "part of the range is not memory in /sys/firmware/memmap");
+		return -EINVAL;
+	}
+	return 0;
+}
+
 static int kram_claim(phys_addr_t base, u64 size)
 {
+	int ret;
+
 	if (!size || !IS_ALIGNED(base, KRAM_ALIGN) || !IS_ALIGNED(size, KRAM_ALIGN)) {
 		kram_fail(-EINVAL, "base and size must be 2 MiB aligned (memremap_pages)");
 		return -EINVAL;
@@ -1137,6 +1202,11 @@ static int kram_claim(phys_addr_t base, u64 size)
 		kram_fail(-EINVAL, "the range overlaps System RAM (no memmap=?)");
 		return -EINVAL;
 	}
+	ret = kram_check_firmware_map(base, size);
+	if (ret == -ENOENT)
+		pr_warn("no /sys/firmware/memmap: cannot check that the range is RAM for the firmware\n");
+	else if (ret)
+		return ret;
 	/* Exclusive: not even /dev/mem may touch it while kram holds it. */
 	kram.res = request_mem_region_exclusive(base, size, "kram");
 	if (!kram.res) {
@@ -1316,6 +1386,7 @@ static int kram_setup_region(void)
 		if (kram_attach(base, size))
 			return 0;
 	}
+	mutex_lock(&kram.lock);
 	for (slot = 0; slot < KRAM_MAX_AREAS; slot++) {
 		if (kram.fmt.areas[slot].state != KRAM_AREA_LIVE)
 			continue;
@@ -1324,6 +1395,7 @@ static int kram_setup_region(void)
 			pr_err("area '%s': device node failed: %d\n",
 			       kram.fmt.areas[slot].name, ret);
 	}
+	mutex_unlock(&kram.lock);
 	return 0;
 }
 
@@ -1343,12 +1415,15 @@ static int __init kram_init(void)
 	if (ret)
 		goto err_chrdev;
 
-	mutex_lock(&kram.lock);
+	/*
+	 * Attach is not under kram.lock: it reads /proc and sysfs files,
+	 * whose locks kram's own sysfs and debugfs files take before
+	 * kram.lock. Nothing else reaches kram before init returns but area
+	 * device opens, and the area table they look at is locked.
+	 */
 	ret = kram_setup_region();
-	mutex_unlock(&kram.lock);
 	if (ret)
 		goto err_cdev;
-	/* Reads /proc/cmdline: not under kram.lock (seq_file locks nest). */
 	if (kram.attached)
 		kram_warn_environment();
 

@@ -43,6 +43,17 @@ check "range overlapping System RAM refused" sh -c \
 check "kernel log says why" sh -c "dmesg | grep -q 'overlaps System RAM'"
 check "unaligned range refused" sh -c \
 	"! modprobe kram region=1M@$base init=0 2>/dev/null"
+# The group's memmap=2M$0x3fe00000 also covers what the firmware keeps at
+# the top of low RAM: memmap= makes it "Reserved" like the rest.
+for e in /sys/firmware/memmap/*; do
+	echo "# firmware map: $(cat "$e/start")-$(cat "$e/end") $(cat "$e/type")"
+done 2>/dev/null
+if grep -q 'memmap=2M\$0x3fe00000' /proc/cmdline; then
+	check "range holding firmware memory refused" sh -c \
+		"! modprobe kram region=2M@0x3fe00000 init=1 2>/dev/null"
+	check "kernel log names the firmware range" sh -c \
+		"dmesg | grep -q 'refused: includes firmware memory'"
+fi
 check "bad region= syntax refused" sh -c \
 	"! modprobe kram region=banana init=0 2>/dev/null"
 
