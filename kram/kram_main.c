@@ -531,7 +531,8 @@ static int kram_area_fop_mmap(struct file *file, struct vm_area_struct *vma)
 	struct page *pages[32];
 	int ret;
 
-	if (!(vma->vm_flags & VM_SHARED))
+	/* MAP_SHARED only (read-only shared maps have VM_MAYSHARE alone). */
+	if (!(vma->vm_flags & VM_MAYSHARE))
 		return -EINVAL;
 	if (pgoff >= npages || len > npages - pgoff)
 		return -EINVAL;

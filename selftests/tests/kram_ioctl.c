@@ -253,6 +253,26 @@ static int cmp_u64(const void *a, const void *b)
 }
 
 /* Open /dev/kram_areas/<name>, waiting up to 1 s for devtmpfs. */
+/* 0 when a PROT_READ MAP_SHARED map of an O_RDONLY fd holds @want. */
+static int readonly_map_matches(const char *name, const void *want,
+				size_t len)
+{
+	char path[64];
+	void *ro;
+	int fd, ret;
+
+	snprintf(path, sizeof(path), "/dev/kram_areas/%s", name);
+	fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return errno;
+	ro = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0);
+	ret = ro == MAP_FAILED ? errno : memcmp(want, ro, len) ? EIO : 0;
+	if (ro != MAP_FAILED)
+		munmap(ro, len);
+	close(fd);
+	return ret;
+}
+
 static int open_area(const char *name)
 {
 	char path[64];
@@ -962,6 +982,8 @@ TEST_F(kram, areas)
 	EXPECT_EQ(MAP_FAILED, mmap(NULL, PAGE, PROT_READ, MAP_PRIVATE,
 				   self->area_fd, 0));
 	EXPECT_EQ(EINVAL, errno);
+	/* A read-only shared map of a read-only fd sees the same pages. */
+	EXPECT_EQ(0, readonly_map_matches("kst_a", want, len));
 	EXPECT_EQ(MAP_FAILED, mmap(NULL, len + PAGE, PROT_READ, MAP_SHARED,
 				   self->area_fd, 0));
 	EXPECT_EQ(EINVAL, errno);
