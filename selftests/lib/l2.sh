@@ -9,6 +9,8 @@
 # L2 runs the same Debian kernel under L1's KVM with /hvkit/l2/initrd.gz
 # (the same PID 1 as L1, with the L2 module and test lists). The helper
 #   - prints L2's TAP results as its own ("ok N l2/<name>"),
+#   - snapshots L1's KVM debugfs stats of the L2 VM into /tmp/l2/marks
+#     ("NAME stat value") whenever L2 reports "HVKIT: mark NAME",
 #   - leaves /tmp/l2/console.log (L2's console), /tmp/l2/results.tap, and
 #     /tmp/l2/stats: "<stat> <value>" for every file in L1's KVM debugfs
 #     directory of the L2 VM, read after L2 finished but before its VM is
@@ -48,13 +50,32 @@ esac
 qemu-system-x86_64 -L /usr/share/qemu -enable-kvm -cpu "$cpu" $mach -smp 2 -m "$L2_MEM" \
 	-nodefaults -no-user-config -display none -no-reboot -no-shutdown \
 	-kernel /hvkit/l2/vmlinuz -initrd /hvkit/l2/initrd.gz \
-	-append "console=ttyS0 panic=-1 panic_on_warn=1 oops=panic $L2_CMDLINE" \
+	-append "console=ttyS0 panic=-1 panic_on_warn=1 oops=panic $L2_CMDLINE ${L2_APPEND:-}" \
 	-serial "file:$out/console.log" -chardev "file,id=res,path=$out/results.txt" \
 	$resport $L2_QEMU_ARGS "$@" >"$out/qemu.log" 2>&1 &
 qpid=$!
 start=$(date +%s)
 status=timeout
+# snapshot NAME: every KVM debugfs stat of the L2 VM, as "NAME stat value".
+vmdir=
+seen=0
+: >"$out/marks"
+snapshot() {
+	[ -n "$vmdir" ] || vmdir=$(ls -d /sys/kernel/debug/kvm/"$qpid"-* 2>/dev/null | head -n1)
+	[ -n "$vmdir" ] || return
+	# One grep for all files: a fork per file is slow under TCG.
+	(cd "$vmdir" && grep -H . -- *) 2>/dev/null |
+		awk -F: -v m="$1" 'NF == 2 { print m, $1, $2 }' >>"$out/marks"
+}
 while :; do
+	# "HVKIT: mark NAME" from an L2 test: snapshot the stats now (the test
+	# waits a second after it, see idlepoll_lib's mark).
+	marks=$(tr -d '\r' <"$out/results.txt" 2>/dev/null | sed -n 's/^HVKIT: mark //p')
+	total=$(echo "$marks" | grep -c .)
+	while [ "$seen" -lt "$total" ]; do
+		seen=$((seen + 1))
+		snapshot "$(echo "$marks" | sed -n "${seen}p")"
+	done
 	if grep -q '^HVKIT: done ' "$out/results.txt" 2>/dev/null; then
 		status="done"; break
 	fi
@@ -65,12 +86,12 @@ while :; do
 		status=panic; break
 	fi
 	[ $(($(date +%s) - start)) -ge "$timeout" ] && break
-	sleep 1
+	usleep 100000
 done
 elapsed=$(($(date +%s) - start))
 # L2 powered off but the VM still exists: its stats are still readable.
 sleep 1
-vmdir=$(ls -d /sys/kernel/debug/kvm/"$qpid"-* 2>/dev/null | head -n1)
+[ -n "$vmdir" ] || vmdir=$(ls -d /sys/kernel/debug/kvm/"$qpid"-* 2>/dev/null | head -n1)
 : >"$out/stats"
 if [ -n "$vmdir" ]; then
 	for f in "$vmdir"/*; do
@@ -81,7 +102,7 @@ kill "$qpid" 2>/dev/null
 wait "$qpid" 2>/dev/null
 
 sed 's/^/# l2 console: /' "$out/console.log" | tr -d '\r' | grep -v 'HVKIT: '
-tr -d '\r' <"$out/results.txt" | sed -n 's/^HVKIT: //p' >"$out/results.tap"
+tr -d '\r' <"$out/results.txt" | sed -n 's/^HVKIT: //p' | grep -v '^mark ' >"$out/results.tap"
 echo "# hvkit-l2: $status after ${elapsed}s on $machine; KVM stats of L2 in $out/stats"
 # L2's results become this test's TAP lines, named l2/...
 sed -nE 's@^(ok|not ok) ([0-9]+) @\1 \2 l2/@p' "$out/results.tap"

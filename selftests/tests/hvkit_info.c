@@ -15,7 +15,7 @@
 #include <linux/hvkit.h>
 #include "kselftest_harness.h"
 
-static const char *const devices[] = { "kram", "kvm_hybrid" };
+static const char *const devices[] = { "kram", "kvm_hybrid", "guest_idlepoll" };
 
 FIXTURE(dev) {
 	int fd;
@@ -28,6 +28,7 @@ FIXTURE_VARIANT(dev) {
 
 FIXTURE_VARIANT_ADD(dev, kram) { .idx = 0 };
 FIXTURE_VARIANT_ADD(dev, kvm_hybrid) { .idx = 1 };
+FIXTURE_VARIANT_ADD(dev, guest_idlepoll) { .idx = 2 };
 
 FIXTURE_SETUP(dev)
 {

@@ -27,4 +27,8 @@ int cmd_kram(int argc, char **argv);
 /* Its detailed help, for "hvkitctl kram help" and "hvkitctl help kram". */
 void kram_help(FILE *out);
 
+/* The idlepoll command group (idlepoll.c). */
+int cmd_idlepoll(int argc, char **argv);
+void idlepoll_help(FILE *out);
+
 #endif /* HVKITCTL_H */

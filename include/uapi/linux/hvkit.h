@@ -261,4 +261,83 @@ struct kram_pages {
 #define KRAM_IOC_FREE		_IOWR(HVKIT_IOC_MAGIC, 0x15, struct kram_pages)
 #define KRAM_IOC_WALK		_IOWR(HVKIT_IOC_MAGIC, 0x16, struct kram_pages)
 
+/*
+ * guest_idlepoll (/dev/guest_idlepoll, ioctls 0x70-0x7f)
+ *
+ * The tunables are module parameters (/sys/module/guest_idlepoll/
+ * parameters/, writable at run time); this block reads the per-CPU
+ * statistics. Counters are totals since the module was loaded, minus the
+ * values at the last IDLEPOLL_STATS_RESET.
+ */
+#define IDLEPOLL_POLICY_HALTPOLL	0	/* upstream haltpoll grow/shrink */
+#define IDLEPOLL_POLICY_ADAPTIVE	1	/* hvkit expected-benefit rule */
+
+#define IDLEPOLL_CPU_ONLINE		(1U << 0)
+#define IDLEPOLL_CPU_REGISTERED		(1U << 1)	/* its cpuidle device */
+
+/**
+ * struct idlepoll_cpu_stats - one CPU's idle polling
+ * @cpu:	CPU number
+ * @flags:	IDLEPOLL_CPU_*
+ * @entries:	idle periods in the idlepoll state
+ * @polls:	periods that polled (window > 0)
+ * @poll_hits:	polls ended by a wakeup before the window ran out
+ * @poll_misses: polls that ran out and halted
+ * @poll_ns:	time spent polling
+ * @halts:	periods that halted (misses plus periods with no window)
+ * @halt_ns:	time spent halted
+ * @backoff_steal: periods that did not poll because of steal time
+ * @backoff_smt: periods that did not poll because an SMT sibling was busy
+ * @window_ns:	the window the CPU used last
+ * @steal_pct:	the CPU's steal time over the last sample, in %
+ * @__pad0:	0
+ */
+struct idlepoll_cpu_stats {
+	__u32 cpu;
+	__u32 flags;
+	__u64 entries;
+	__u64 polls;
+	__u64 poll_hits;
+	__u64 poll_misses;
+	__u64 poll_ns;
+	__u64 halts;
+	__u64 halt_ns;
+	__u64 backoff_steal;
+	__u64 backoff_smt;
+	__u64 window_ns;
+	__u32 steal_pct;
+	__u32 __pad0;
+};
+
+#define IDLEPOLL_STATS_RESET	(1U << 0)	/* after reading; CAP_SYS_ADMIN */
+
+/**
+ * struct idlepoll_stats - argument of IDLEPOLL_IOC_STATS
+ * @size:	sizeof(struct idlepoll_stats)
+ * @flags:	0 or IDLEPOLL_STATS_RESET
+ * @nr_cpus:	in: entries of @cpus; out: entries filled (possible CPUs,
+ *		at most the input value)
+ * @cpu_size:	in: sizeof(struct idlepoll_cpu_stats) as the caller knows it
+ * @cpus:	user pointer to an array of struct idlepoll_cpu_stats
+ * @policy:	out: IDLEPOLL_POLICY_*
+ * @nr_states:	out: cpuidle states of the driver (2: POLL + IDLEPOLL)
+ * @max_poll_ns: out: the global cap on any window
+ * @nr_possible: out: number of possible CPUs
+ * @__pad0:	0
+ */
+struct idlepoll_stats {
+	__u32 size;
+	__u32 flags;
+	__u32 nr_cpus;
+	__u32 cpu_size;
+	__u64 cpus;
+	__u32 policy;
+	__u32 nr_states;
+	__u64 max_poll_ns;
+	__u32 nr_possible;
+	__u32 __pad0;
+};
+
+#define IDLEPOLL_IOC_STATS	_IOWR(HVKIT_IOC_MAGIC, 0x70, struct idlepoll_stats)
+
 #endif /* _UAPI_LINUX_HVKIT_H */

@@ -1,0 +1,292 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * KUnit tests of the guest_idlepoll predictors (idlepoll_predict.c) on
+ * synthetic idle-duration traces: a simulated CPU polls up to the
+ * predicted window, and a period longer than the window halts and comes
+ * back HALT_COST_NS late, as a real halt exit does.
+ */
+#include <kunit/test.h>
+#include <linux/module.h>
+/* The code under test is compiled into this module. */
+#include "idlepoll_predict.c"
+
+#define US		1000ULL
+#define HALT_COST_NS	(20 * US)
+
+struct sim {
+	u64 hits, halts, poll_ns, periods;
+	u64 last_window, max_window;
+};
+
+/* Run @n periods of @trace (repeated) through @p; return the statistics. */
+static struct sim simulate(struct ipoll_pred *p, const struct ipoll_params *prm,
+			   const u64 *trace, int len, int n)
+{
+	struct sim s = {};
+	int i;
+
+	for (i = 0; i < n; i++) {
+		u64 d = trace[i % len], w = ipoll_pred_window(p, prm);
+
+		s.periods++;
+		s.last_window = w;
+		s.max_window = max(s.max_window, w);
+		if (w && d <= w) {
+			s.hits++;
+			s.poll_ns += d;
+			ipoll_pred_update(p, prm, d, d, false);
+		} else {
+			s.halts++;
+			s.poll_ns += w;
+			ipoll_pred_update(p, prm, d + HALT_COST_NS, w, true);
+		}
+	}
+	return s;
+}
+
+static void params_for(struct ipoll_params *prm, u32 policy)
+{
+	ipoll_params_default(prm);
+	prm->policy = policy;
+}
+
+static const u64 short_steady[] = { 5 * US };
+static const u64 long_steady[] = { 1000 * US };
+static const u64 bimodal[] = { 5 * US, 150 * US };
+
+static void test_short_steady(struct kunit *test)
+{
+	struct ipoll_params prm;
+	struct ipoll_pred p;
+	struct sim s;
+	u32 pol;
+
+	for (pol = 0; pol < IPOLL_NR_POLICIES; pol++) {
+		params_for(&prm, pol);
+		ipoll_pred_reset(&p);
+		s = simulate(&p, &prm, short_steady, 1, 200);
+		/* Both learn to poll through 5 us idles: almost all hits. */
+		KUNIT_EXPECT_GE_MSG(test, s.hits, 195ULL, "policy %u", pol);
+		KUNIT_EXPECT_GE(test, s.last_window, 5 * US);
+	}
+	/* adaptive polls just past the idle time, haltpoll grows to 50 us. */
+	params_for(&prm, IPOLL_ADAPTIVE);
+	ipoll_pred_reset(&p);
+	s = simulate(&p, &prm, short_steady, 1, 200);
+	KUNIT_EXPECT_LE(test, s.last_window, 5 * US + 5 * US / 8);
+	params_for(&prm, IPOLL_HALTPOLL);
+	ipoll_pred_reset(&p);
+	s = simulate(&p, &prm, short_steady, 1, 200);
+	KUNIT_EXPECT_EQ(test, s.last_window, 50 * US);
+}
+
+static void test_long_steady(struct kunit *test)
+{
+	struct ipoll_params prm;
+	struct ipoll_pred p;
+	struct sim s;
+	u32 pol;
+
+	for (pol = 0; pol < IPOLL_NR_POLICIES; pol++) {
+		params_for(&prm, pol);
+		ipoll_pred_reset(&p);
+		s = simulate(&p, &prm, long_steady, 1, 100);
+		/* 1 ms idles: never worth polling, nothing polled at all. */
+		KUNIT_EXPECT_EQ_MSG(test, s.hits, 0ULL, "policy %u", pol);
+		KUNIT_EXPECT_EQ_MSG(test, s.poll_ns, 0ULL, "policy %u", pol);
+		KUNIT_EXPECT_EQ(test, s.last_window, 0ULL);
+	}
+}
+
+static void test_bimodal(struct kunit *test)
+{
+	struct ipoll_params prm;
+	struct ipoll_pred p;
+	struct sim a, h;
+
+	/* Half 5 us, half 150 us: poll for the short mode only. */
+	params_for(&prm, IPOLL_ADAPTIVE);
+	ipoll_pred_reset(&p);
+	a = simulate(&p, &prm, bimodal, 2, 400);
+	KUNIT_EXPECT_GE(test, a.hits, 190ULL);
+	KUNIT_EXPECT_LT(test, a.last_window, 10 * US);
+	/*
+	 * haltpoll grows its window far past the short mode (the halts after
+	 * a missed poll are long) and polls in vain through every long
+	 * period: the same hits for over four times the polling.
+	 */
+	params_for(&prm, IPOLL_HALTPOLL);
+	ipoll_pred_reset(&p);
+	h = simulate(&p, &prm, bimodal, 2, 400);
+	KUNIT_EXPECT_GE(test, h.last_window, 50 * US);
+	KUNIT_EXPECT_LE(test, h.hits, a.hits + 5);
+	KUNIT_EXPECT_LT(test, a.poll_ns * 4, h.poll_ns);
+}
+
+static void test_shifting(struct kunit *test)
+{
+	struct ipoll_params prm;
+	struct ipoll_pred p;
+	struct sim s;
+
+	params_for(&prm, IPOLL_ADAPTIVE);
+	ipoll_pred_reset(&p);
+	s = simulate(&p, &prm, short_steady, 1, 50);
+	KUNIT_EXPECT_GT(test, s.last_window, 0ULL);
+	/* The load goes away: within IPOLL_NSAMPLES periods, no polling. */
+	s = simulate(&p, &prm, long_steady, 1, IPOLL_NSAMPLES);
+	KUNIT_EXPECT_EQ(test, ipoll_pred_window(&p, &prm), 0ULL);
+	/* And comes back: polling resumes within 8 periods. */
+	s = simulate(&p, &prm, short_steady, 1, 8);
+	KUNIT_EXPECT_GT(test, ipoll_pred_window(&p, &prm), 0ULL);
+	s = simulate(&p, &prm, short_steady, 1, 50);
+	KUNIT_EXPECT_EQ(test, s.hits, 50ULL);
+}
+
+static void test_bounds(struct kunit *test)
+{
+	static const u64 trace[] = { 1 * US, 90 * US, 180 * US, 199 * US,
+				     250 * US, 3 * US, 500 * US, 60 * US };
+	struct ipoll_params prm;
+	struct ipoll_pred p;
+	struct sim s;
+	u32 pol;
+
+	for (pol = 0; pol < IPOLL_NR_POLICIES; pol++) {
+		params_for(&prm, pol);
+		prm.max_poll_ns = 100 * US;
+		prm.grow_start_ns = 20 * US;
+		prm.benefit_ns = 1000 * US;	/* polling always pays */
+		ipoll_pred_reset(&p);
+		s = simulate(&p, &prm, trace, ARRAY_SIZE(trace), 500);
+		KUNIT_EXPECT_LE_MSG(test, s.max_window, 100 * US, "policy %u", pol);
+		KUNIT_EXPECT_GT(test, s.max_window, 0ULL);
+		/* max_poll_ns = 0 turns polling off. */
+		prm.max_poll_ns = 0;
+		s = simulate(&p, &prm, trace, ARRAY_SIZE(trace), 100);
+		KUNIT_EXPECT_EQ(test, s.max_window, 0ULL);
+	}
+}
+
+static void test_haltpoll_rule(struct kunit *test)
+{
+	struct ipoll_params prm;
+	struct ipoll_pred p;
+
+	params_for(&prm, IPOLL_HALTPOLL);
+	ipoll_pred_reset(&p);
+	ipoll_pred_update(&p, &prm, 10 * US, 0, true);	/* grow from 0 */
+	KUNIT_EXPECT_EQ(test, p.window_ns, 50 * US);
+	ipoll_pred_update(&p, &prm, 30 * US, 30 * US, false);	/* hit: no change */
+	KUNIT_EXPECT_EQ(test, p.window_ns, 50 * US);
+	ipoll_pred_update(&p, &prm, 50 * US + 60 * US, 50 * US, true);
+	KUNIT_EXPECT_EQ(test, p.window_ns, 100 * US);	/* halt 60 us > 50 */
+	ipoll_pred_update(&p, &prm, 100 * US + 150 * US, 100 * US, true);
+	KUNIT_EXPECT_EQ(test, p.window_ns, 200 * US);	/* x2, capped */
+	ipoll_pred_update(&p, &prm, 200 * US + 300 * US, 200 * US, true);
+	KUNIT_EXPECT_EQ(test, p.window_ns, 100 * US);	/* shrink / 2 */
+	prm.allow_shrink = false;
+	ipoll_pred_update(&p, &prm, 900 * US, 100 * US, true);
+	KUNIT_EXPECT_EQ(test, p.window_ns, 100 * US);
+	prm.allow_shrink = true;
+	prm.shrink = 0;
+	ipoll_pred_update(&p, &prm, 900 * US, 100 * US, true);
+	KUNIT_EXPECT_EQ(test, p.window_ns, 0ULL);
+}
+
+static void test_halt_correction(struct kunit *test)
+{
+	struct ipoll_params prm;
+	struct ipoll_pred p;
+
+	params_for(&prm, IPOLL_ADAPTIVE);
+	ipoll_pred_reset(&p);
+	/* Halted after polling 4 us, back after 50 us: the event was at 30. */
+	ipoll_pred_update(&p, &prm, 50 * US, 4 * US, true);
+	KUNIT_EXPECT_EQ(test, p.sample[0], 30 * US);
+	/* Half the idle time when it is shorter than benefit_ns ... */
+	ipoll_pred_update(&p, &prm, 16 * US, 2 * US, true);
+	KUNIT_EXPECT_EQ(test, p.sample[1], 8 * US);
+	/* ... and never before the end of the poll window. */
+	ipoll_pred_update(&p, &prm, 30 * US, 18 * US, true);
+	KUNIT_EXPECT_EQ(test, p.sample[2], 18 * US);
+	ipoll_pred_update(&p, &prm, 3 * US, 3 * US, false);
+	KUNIT_EXPECT_EQ(test, p.sample[3], 3 * US);
+	KUNIT_EXPECT_EQ(test, p.count, 4U);
+}
+
+static void test_params(struct kunit *test)
+{
+	struct ipoll_params prm;
+	const char *why = NULL;
+
+	ipoll_params_default(&prm);
+	KUNIT_EXPECT_EQ(test, ipoll_params_validate(&prm, &why), 0);
+	KUNIT_EXPECT_NULL(test, why);
+#define BAD(field, value) do {						\
+		ipoll_params_default(&prm);				\
+		prm.field = value;					\
+		KUNIT_EXPECT_EQ_MSG(test, ipoll_params_validate(&prm, &why), \
+				    -EINVAL, #field "=" #value);	\
+		KUNIT_EXPECT_NOT_NULL(test, why);			\
+	} while (0)
+	BAD(policy, IPOLL_NR_POLICIES);
+	BAD(max_poll_ns, IPOLL_MAX_POLL_NS_MAX + 1);
+	BAD(grow, 0);
+	BAD(grow, IPOLL_GROW_MAX + 1);
+	BAD(shrink, IPOLL_SHRINK_MAX + 1);
+	BAD(grow_start_ns, IPOLL_MAX_POLL_NS_MAX + 1);
+	BAD(benefit_ns, IPOLL_BENEFIT_NS_MAX + 1);
+	BAD(cost_pct, 0);
+	BAD(cost_pct, IPOLL_COST_PCT_MAX + 1);
+	BAD(steal_pct, 101);
+#undef BAD
+	/* Edges that are valid. */
+	ipoll_params_default(&prm);
+	prm.max_poll_ns = 0;	/* grow_start_ns above it: capped */
+	prm.shrink = 0;
+	prm.steal_pct = 0;
+	KUNIT_EXPECT_EQ(test, ipoll_params_validate(&prm, NULL), 0);
+}
+
+static void test_backoff(struct kunit *test)
+{
+	struct ipoll_params prm;
+
+	ipoll_params_default(&prm);
+	KUNIT_EXPECT_EQ(test, ipoll_backoff(&prm, 9, true), IPOLL_BACKOFF_NONE);
+	KUNIT_EXPECT_EQ(test, ipoll_backoff(&prm, 10, false), IPOLL_BACKOFF_STEAL);
+	prm.smt_backoff = true;
+	KUNIT_EXPECT_EQ(test, ipoll_backoff(&prm, 0, true), IPOLL_BACKOFF_SMT);
+	KUNIT_EXPECT_EQ(test, ipoll_backoff(&prm, 0, false), IPOLL_BACKOFF_NONE);
+	prm.steal_pct = 0;	/* off */
+	KUNIT_EXPECT_EQ(test, ipoll_backoff(&prm, 100, false), IPOLL_BACKOFF_NONE);
+
+	KUNIT_EXPECT_EQ(test, ipoll_steal_pct(5, 0), 0U);
+	KUNIT_EXPECT_EQ(test, ipoll_steal_pct(25, 100), 25U);
+	KUNIT_EXPECT_EQ(test, ipoll_steal_pct(300, 100), 100U);
+	KUNIT_EXPECT_EQ(test, ipoll_steal_pct(0, 100), 0U);
+}
+
+static struct kunit_case idlepoll_predict_cases[] = {
+	KUNIT_CASE(test_short_steady),
+	KUNIT_CASE(test_long_steady),
+	KUNIT_CASE(test_bimodal),
+	KUNIT_CASE(test_shifting),
+	KUNIT_CASE(test_bounds),
+	KUNIT_CASE(test_haltpoll_rule),
+	KUNIT_CASE(test_halt_correction),
+	KUNIT_CASE(test_params),
+	KUNIT_CASE(test_backoff),
+	{}
+};
+
+static struct kunit_suite idlepoll_predict_suite = {
+	.name = "idlepoll_predict",
+	.test_cases = idlepoll_predict_cases,
+};
+
+kunit_test_suite(idlepoll_predict_suite);
+
+MODULE_DESCRIPTION("KUnit tests of the guest_idlepoll predictors");
+MODULE_LICENSE("GPL");

@@ -1,0 +1,207 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * guest_idlepoll predictors (see idlepoll_predict.h and
+ * Documentation/guest_idlepoll.rst).
+ *
+ * haltpoll: the rule of the upstream haltpoll governor
+ * (drivers/cpuidle/governors/haltpoll.c), which Debian does not build and a
+ * module cannot register. After a halt of block_ns: grow the window
+ * (x grow, at least grow_start_ns) when window < block_ns <= max_poll_ns,
+ * shrink it (/ shrink) when block_ns > max_poll_ns. Poll hits change
+ * nothing.
+ *
+ * adaptive: keep the last IPOLL_NSAMPLES idle durations (the time from
+ * idle entry to the wakeup event, poll hits and halts alike) and choose
+ * the window that maximises the expected benefit over them: polling up to
+ * W gains benefit_ns for every idle period that ends within W, and costs
+ * cost_pct % of every ns polled: the whole period for those, W for the
+ * others. The best W is always one of the samples (the benefit falls
+ * between two samples), so at most IPOLL_NSAMPLES candidates are tried.
+ * A halted period's wakeup event came about benefit_ns before the CPU was
+ * back: its sample is idle - benefit_ns (half the idle time when that is
+ * shorter than benefit_ns), never less than the polled window. So the cost
+ * of halting does not make the next window shorter, and an overestimated
+ * benefit cannot pin the window at zero.
+ */
+#include <linux/kernel.h>
+#include <linux/minmax.h>
+#include <linux/math64.h>
+#include <linux/string.h>
+#include "idlepoll_predict.h"
+
+void ipoll_params_default(struct ipoll_params *prm)
+{
+	static const struct ipoll_params def = IPOLL_PARAMS_INIT;
+
+	*prm = def;
+}
+
+/**
+ * ipoll_params_validate() - check a parameter set
+ * @prm:	the parameters
+ * @why:	set to a description of the first bad parameter
+ *
+ * Return: 0 or -EINVAL.
+ */
+int ipoll_params_validate(const struct ipoll_params *prm, const char **why)
+{
+	const char *bad = NULL;
+
+	if (prm->policy >= IPOLL_NR_POLICIES)
+		bad = "policy must be haltpoll or adaptive";
+	else if (prm->max_poll_ns > IPOLL_MAX_POLL_NS_MAX)
+		bad = "max_poll_ns must be at most 10000000 (10 ms)";
+	else if (prm->grow < 1 || prm->grow > IPOLL_GROW_MAX)
+		bad = "grow must be 1..16";
+	else if (prm->shrink > IPOLL_SHRINK_MAX)
+		bad = "shrink must be 0..16";
+	else if (prm->grow_start_ns > IPOLL_MAX_POLL_NS_MAX)
+		bad = "grow_start_ns must be at most 10000000 (10 ms)";
+	else if (prm->benefit_ns > IPOLL_BENEFIT_NS_MAX)
+		bad = "benefit_ns must be at most 1000000 (1 ms)";
+	else if (prm->cost_pct < 1 || prm->cost_pct > IPOLL_COST_PCT_MAX)
+		bad = "cost_pct must be 1..10000";
+	else if (prm->steal_pct > IPOLL_STEAL_PCT_MAX)
+		bad = "steal_pct must be 0..100";
+	if (why)
+		*why = bad;
+	return bad ? -EINVAL : 0;
+}
+
+void ipoll_pred_reset(struct ipoll_pred *p)
+{
+	memset(p, 0, sizeof(*p));
+}
+
+static void haltpoll_adjust(struct ipoll_pred *p,
+			    const struct ipoll_params *prm, u64 block_ns)
+{
+	u64 val;
+
+	if (block_ns > p->window_ns && block_ns <= prm->max_poll_ns) {
+		val = p->window_ns * prm->grow;
+		if (val < prm->grow_start_ns)
+			val = prm->grow_start_ns;
+		if (val > prm->max_poll_ns)
+			val = prm->max_poll_ns;
+		p->window_ns = val;
+	} else if (block_ns > prm->max_poll_ns && prm->allow_shrink) {
+		p->window_ns = prm->shrink ? p->window_ns / prm->shrink : 0;
+	}
+}
+
+/**
+ * ipoll_pred_update() - account one idle period
+ * @p:		the CPU's predictor
+ * @prm:	parameters
+ * @idle_ns:	time from idle entry until the CPU ran again
+ * @poll_ns:	the part of it spent polling
+ * @halted:	true when the period ended in (or after) a halt
+ */
+void ipoll_pred_update(struct ipoll_pred *p, const struct ipoll_params *prm,
+		       u64 idle_ns, u64 poll_ns, bool halted)
+{
+	u64 d = idle_ns;
+
+	if (prm->policy == IPOLL_HALTPOLL) {
+		/* Upstream adjusts after the halt state, on its residency. */
+		if (halted)
+			haltpoll_adjust(p, prm, idle_ns - min(poll_ns, idle_ns));
+		return;
+	}
+	if (halted)
+		d = max(idle_ns > prm->benefit_ns ? idle_ns - prm->benefit_ns :
+			idle_ns / 2, poll_ns);
+	p->sample[p->pos] = d;
+	p->pos = (p->pos + 1) % IPOLL_NSAMPLES;
+	if (p->count < IPOLL_NSAMPLES)
+		p->count++;
+}
+
+static u64 adaptive_window(const struct ipoll_pred *p,
+			   const struct ipoll_params *prm)
+{
+	u64 s[IPOLL_NSAMPLES], sum = 0, best_w = 0;
+	s64 best = 0;
+	u32 n = p->count, i, j;
+
+	/* Insertion sort: at most 16 values. */
+	for (i = 0; i < n; i++) {
+		u64 v = p->sample[i];
+
+		for (j = i; j > 0 && s[j - 1] > v; j--)
+			s[j] = s[j - 1];
+		s[j] = v;
+	}
+	for (i = 0; i < n; i++) {
+		u64 w = s[i];
+		s64 gain, cost;
+
+		if (w > prm->max_poll_ns)
+			break;
+		sum += w;
+		/* i + 1 periods end within w, n - i - 1 poll w in vain. */
+		gain = (s64)(i + 1) * (s64)prm->benefit_ns * 100;
+		cost = (s64)prm->cost_pct * (s64)(sum + (u64)(n - i - 1) * w);
+		if (gain - cost > best) {
+			best = gain - cost;
+			best_w = w;
+		}
+	}
+	if (!best_w && best > 0)
+		best_w = 1;	/* the winning samples were zero-length */
+	/* A margin of 1/8 for jitter, within the cap. */
+	return min(best_w + best_w / 8, prm->max_poll_ns);
+}
+
+/**
+ * ipoll_pred_window() - the poll window for the next idle period
+ * @p:		the CPU's predictor
+ * @prm:	parameters
+ *
+ * Return: the window in ns, 0 to halt at once; never above max_poll_ns.
+ */
+u64 ipoll_pred_window(const struct ipoll_pred *p,
+		      const struct ipoll_params *prm)
+{
+	if (prm->policy == IPOLL_HALTPOLL)
+		return min(p->window_ns, prm->max_poll_ns);
+	return adaptive_window(p, prm);
+}
+
+/**
+ * ipoll_steal_pct() - steal time as a percentage of wall time
+ * @steal_delta_ns:	steal time accounted in the interval
+ * @wall_delta_ns:	length of the interval
+ *
+ * Return: 0..100.
+ */
+u32 ipoll_steal_pct(u64 steal_delta_ns, u64 wall_delta_ns)
+{
+	if (!wall_delta_ns)
+		return 0;
+	if (steal_delta_ns >= wall_delta_ns)
+		return 100;
+	return (u32)div64_u64(steal_delta_ns * 100, wall_delta_ns);
+}
+
+/**
+ * ipoll_backoff() - must this CPU halt without polling?
+ * @prm:		parameters
+ * @steal_pct:		recent steal time of this CPU, in %
+ * @sibling_busy:	an SMT sibling of this CPU is running something
+ *
+ * Polling on a contended host burns time another vCPU is waiting for;
+ * polling next to a busy SMT sibling slows the sibling down.
+ *
+ * Return: the reason to back off, or IPOLL_BACKOFF_NONE.
+ */
+enum ipoll_backoff_reason ipoll_backoff(const struct ipoll_params *prm,
+					u32 steal_pct, bool sibling_busy)
+{
+	if (prm->steal_pct && steal_pct >= prm->steal_pct)
+		return IPOLL_BACKOFF_STEAL;
+	if (prm->smt_backoff && sibling_busy)
+		return IPOLL_BACKOFF_SMT;
+	return IPOLL_BACKOFF_NONE;
+}

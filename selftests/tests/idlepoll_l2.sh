@@ -1,0 +1,38 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+# In L2 (a KVM guest of L1): the same ping-pong load without and with
+# guest_idlepoll, each run between two marks at which L1 snapshots its KVM
+# statistics for this VM (idlepoll_nested compares the halt exits).
+# shellcheck source=selftests/tests/idlepoll_lib.sh
+. /hvkit/tests/idlepoll_lib
+ROUNDS=${IDLEPOLL_ROUNDS:-2000}
+echo "TAP version 13"
+modprobe -r guest_idlepoll 2>/dev/null
+check "no cpuidle driver without the module (got '$(driver)')" [ "$(driver)" = none ]
+
+mark hlt-start
+pingpong -n "$ROUNDS" -t 0 >/tmp/pp.hlt
+mark hlt-end
+sed 's/^/# HLT: /' /tmp/pp.hlt
+
+check "modprobe guest_idlepoll" modprobe guest_idlepoll
+check "current_driver is guest_idlepoll" [ "$(driver)" = guest_idlepoll ]
+dmesg | grep 'guest_idlepoll: version' | sed 's/^/# /'
+hvkitctl idlepoll status --reset >/dev/null
+mark ipoll-start
+pingpong -n "$ROUNDS" -t 0 >/tmp/pp.ipoll
+mark ipoll-end
+sed 's/^/# idlepoll: /' /tmp/pp.ipoll
+hvkitctl idlepoll status | sed 's/^/# /'
+polls=$(ipstat POLLS) hits=$(ipstat HITS)
+check "statistics moved (entries $(ipstat ENTRIES))" [ "$(ipstat ENTRIES)" -gt 0 ]
+check "IDLEPOLL state used on cpu0 and cpu1" \
+	[ "$(state_usage 0 IDLEPOLL)" -gt 0 ] && [ "$(state_usage 1 IDLEPOLL)" -gt 0 ]
+check "poll hit rate under ping-pong >= 80% ($hits of $polls)" \
+	[ "$polls" -gt 0 ] && [ $((hits * 10)) -ge $((polls * 8)) ]
+h=$(awk -F= '$1 == "rtt_median_ns" { print $2 }' /tmp/pp.hlt)
+i=$(awk -F= '$1 == "rtt_median_ns" { print $2 }' /tmp/pp.ipoll)
+echo "# round trip median: HLT $h ns, guest_idlepoll $i ns"
+check "modprobe -r guest_idlepoll" modprobe -r guest_idlepoll
+check "back to no cpuidle driver" [ "$(driver)" = none ]
+exit $rc

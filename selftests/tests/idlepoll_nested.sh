@@ -1,0 +1,29 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+# L1 side of the guest_idlepoll nested test: boot L2 (idlepoll_l2 runs the
+# same ping-pong load without and with the module) and compare the halt
+# exits L1's KVM counted for L2 in each run, from the snapshots hvkit-l2
+# took at L2's marks.
+echo "TAP version 13"
+hvkit-l2
+rc=$?
+[ $rc = 4 ] && exit 4
+delta() { # delta STAT FROM TO
+	awk -v s="$1" -v a="$2" -v b="$3" '
+		$2 == s && $1 == a { x = $3 } $2 == s && $1 == b { y = $3 }
+		END { if (x == "" || y == "") print "missing"; else print y - x }' /tmp/l2/marks
+}
+hh=$(delta halt_exits hlt-start hlt-end)
+ih=$(delta halt_exits ipoll-start ipoll-end)
+he=$(delta exits hlt-start hlt-end)
+ie=$(delta exits ipoll-start ipoll-end)
+echo "# L1 KVM, L2 ping-pong run without module: halt_exits $hh, exits $he"
+echo "# L1 KVM, L2 ping-pong run with guest_idlepoll: halt_exits $ih, exits $ie"
+if [ "$hh" != missing ] && [ "$ih" != missing ] && [ "$hh" -gt 0 ] &&
+	[ $((ih * 2)) -lt "$hh" ]; then
+	echo "ok 1000 L2 halt exits drop with guest_idlepoll: $hh -> $ih"
+else
+	echo "not ok 1000 L2 halt exits do not drop by half with guest_idlepoll: '$hh' -> '$ih'"
+	rc=1
+fi
+exit $rc

@@ -1,0 +1,248 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * hvkitctl idlepoll: guest_idlepoll statistics (IDLEPOLL_IOC_STATS on
+ * /dev/guest_idlepoll) and its run-time parameters (module parameters).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+#include <linux/hvkit.h>
+
+#include "hvkitctl.h"
+
+#define IDLEPOLL_MAX_CPUS	1024
+
+static const char *const idlepoll_params[] = {
+	"policy", "max_poll_ns", "benefit_ns", "cost_pct", "steal_pct",
+	"smt_backoff", "grow", "shrink", "grow_start_ns", "allow_shrink",
+	"nr_states", "halt_latency_us", "host_poll",
+};
+
+void idlepoll_help(FILE *out)
+{
+	fputs("Usage: hvkitctl idlepoll SUBCOMMAND [ARGS]\n"
+	      "\n"
+	      "guest_idlepoll is a cpuidle driver for guests: an idle vCPU polls for a\n"
+	      "window predicted from its recent idle periods before it halts, so a wakeup\n"
+	      "that comes soon costs no HLT exit, no host wakeup and no IPI.\n"
+	      "\n"
+	      "Subcommands:\n"
+	      "  status [--reset]     parameters and per-CPU statistics; --reset zeroes\n"
+	      "                       the counters after printing them (root)\n"
+	      "  get [PARAM]          print one parameter, or all of them\n"
+	      "  set PARAM VALUE      change a parameter at run time (root); the module\n"
+	      "                       checks the value and logs why it refuses one\n"
+	      "  help                 this text\n"
+	      "\n"
+	      "Statistics (per CPU): ENTRIES idle periods in the IDLEPOLL state, POLLS\n"
+	      "periods that polled, HITS polls ended by a wakeup (no halt), MISSES polls\n"
+	      "that ran out and halted, POLL_MS time spent polling, HALTS periods that\n"
+	      "halted, HALT_MS time halted, BACKOFF periods with no polling because of\n"
+	      "steal time or a busy SMT sibling, WINDOW the last window (ns), STEAL the\n"
+	      "CPU's steal time (%). The kernel's own per-state counters are in\n"
+	      "/sys/devices/system/cpu/cpuN/cpuidle/stateK/{name,usage,time}.\n"
+	      "\n"
+	      "Parameters (/sys/module/guest_idlepoll/parameters/):\n"
+	      "  policy          adaptive (default) or haltpoll (the upstream rule)\n"
+	      "  max_poll_ns     cap on any window (0: never poll)\n"
+	      "  benefit_ns      adaptive: latency one poll hit saves over a halt\n"
+	      "  cost_pct        adaptive: weight of a polled ns, % of a latency ns\n"
+	      "  steal_pct       no polling while steal time is at least this %\n"
+	      "  smt_backoff     no polling while an SMT sibling is busy\n"
+	      "  grow, shrink, grow_start_ns, allow_shrink   haltpoll's rule\n"
+	      "  nr_states, halt_latency_us, host_poll        load time only\n"
+	      "\n"
+	      "Exit status: 0 on success, 1 on error (the reason is printed), 2 on bad usage.\n",
+	      out);
+}
+
+static int param_path(char *buf, size_t len, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(idlepoll_params); i++) {
+		if (!strcmp(name, idlepoll_params[i])) {
+			snprintf(buf, len, "%s/module/guest_idlepoll/parameters/%s",
+				 sysfs_root, name);
+			return 0;
+		}
+	}
+	fprintf(stderr, "hvkitctl idlepoll: unknown parameter '%s' (see hvkitctl idlepoll help)\n",
+		name);
+	return -EINVAL;
+}
+
+static int module_loaded(void)
+{
+	char path[256];
+
+	snprintf(path, sizeof(path), "%s/module/guest_idlepoll", sysfs_root);
+	if (access(path, F_OK)) {
+		fputs("hvkitctl idlepoll: guest_idlepoll is not loaded (modprobe guest_idlepoll)\n",
+		      stderr);
+		return 0;
+	}
+	return 1;
+}
+
+static int cmd_get(int argc, char **argv)
+{
+	char path[256], val[128];
+	size_t i;
+	int ret;
+
+	if (argc > 2) {
+		fprintf(stderr, "Usage: hvkitctl idlepoll get [PARAM]\n");
+		return 2;
+	}
+	if (!module_loaded())
+		return 1;
+	for (i = 0; i < ARRAY_SIZE(idlepoll_params); i++) {
+		const char *p = idlepoll_params[i];
+
+		if (argc == 2 && strcmp(argv[1], p))
+			continue;
+		param_path(path, sizeof(path), p);
+		ret = read_line(path, val, sizeof(val));
+		if (ret) {
+			fprintf(stderr, "hvkitctl idlepoll: %s: %s\n", path, strerror(-ret));
+			return 1;
+		}
+		if (argc == 2) {
+			printf("%s\n", val);
+			return 0;
+		}
+		printf("%-16s %s\n", p, val);
+	}
+	if (argc == 2)
+		return param_path(path, sizeof(path), argv[1]) ? 2 : 1;
+	return 0;
+}
+
+static int cmd_set(int argc, char **argv)
+{
+	char path[256];
+	FILE *f;
+	int ret = 0;
+
+	if (argc != 3) {
+		fprintf(stderr, "Usage: hvkitctl idlepoll set PARAM VALUE\n");
+		return 2;
+	}
+	if (param_path(path, sizeof(path), argv[1]))
+		return 2;
+	if (!module_loaded())
+		return 1;
+	f = fopen(path, "we");
+	if (!f) {
+		fprintf(stderr, "hvkitctl idlepoll: %s: %s%s\n", path, strerror(errno),
+			errno == EACCES ? " (load-time parameter, or not root)" : "");
+		return 1;
+	}
+	if (fputs(argv[2], f) < 0 || fflush(f))
+		ret = -errno;
+	if (fclose(f) && !ret)
+		ret = -errno;
+	if (ret) {
+		fprintf(stderr, "hvkitctl idlepoll: %s=%s refused: %s (the kernel log says why)\n",
+			argv[1], argv[2], strerror(-ret));
+		return 1;
+	}
+	return 0;
+}
+
+static const char *const policy_names[] = { "haltpoll", "adaptive" };
+static const char row_fmt[] =
+	"%-4u %-5s %10llu %10llu %10llu %10llu %10.3f %10llu %10.3f %8llu %9llu %4u%%\n";
+
+static int cmd_status(int argc, char **argv)
+{
+	struct idlepoll_cpu_stats *cpus;
+	struct idlepoll_stats a;
+	char path[256];
+	unsigned int i;
+	int fd, reset = 0;
+
+	if (argc == 2 && !strcmp(argv[1], "--reset")) {
+		reset = 1;
+	} else if (argc > 1) {
+		fprintf(stderr, "Usage: hvkitctl idlepoll status [--reset]\n");
+		return 2;
+	}
+	snprintf(path, sizeof(path), "%s/guest_idlepoll", dev_root);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		fprintf(stderr, "hvkitctl idlepoll: %s: %s%s\n", path, strerror(errno),
+			errno == ENOENT ? " (is guest_idlepoll loaded?)" : "");
+		return 1;
+	}
+	cpus = calloc(IDLEPOLL_MAX_CPUS, sizeof(*cpus));
+	if (!cpus) {
+		close(fd);
+		fprintf(stderr, "hvkitctl idlepoll: out of memory\n");
+		return 1;
+	}
+	memset(&a, 0, sizeof(a));
+	a.size = sizeof(a);
+	a.flags = reset ? IDLEPOLL_STATS_RESET : 0;
+	a.nr_cpus = IDLEPOLL_MAX_CPUS;
+	a.cpu_size = sizeof(*cpus);
+	a.cpus = (uintptr_t)cpus;
+	if (ioctl(fd, IDLEPOLL_IOC_STATS, &a) < 0) {
+		fprintf(stderr, "hvkitctl idlepoll: IDLEPOLL_IOC_STATS: %s\n", strerror(errno));
+		free(cpus);
+		close(fd);
+		return 1;
+	}
+	close(fd);
+	printf("policy %s, %u cpuidle states (%s), max_poll_ns %llu, %u possible CPUs\n",
+	       a.policy < ARRAY_SIZE(policy_names) ? policy_names[a.policy] : "?",
+	       a.nr_states, a.nr_states == 2 ? "POLL + IDLEPOLL" : "IDLEPOLL",
+	       (unsigned long long)a.max_poll_ns, a.nr_possible);
+	printf("%-4s %-5s %10s %10s %10s %10s %10s %10s %10s %8s %9s %5s\n",
+	       "CPU", "STATE", "ENTRIES", "POLLS", "HITS", "MISSES", "POLL_MS",
+	       "HALTS", "HALT_MS", "BACKOFF", "WINDOW", "STEAL");
+	for (i = 0; i < a.nr_cpus; i++) {
+		const struct idlepoll_cpu_stats *s = &cpus[i];
+
+		printf(row_fmt,
+		       s->cpu, !(s->flags & IDLEPOLL_CPU_ONLINE) ? "off" :
+		       (s->flags & IDLEPOLL_CPU_REGISTERED) ? "on" : "unreg",
+		       (unsigned long long)s->entries, (unsigned long long)s->polls,
+		       (unsigned long long)s->poll_hits,
+		       (unsigned long long)s->poll_misses, s->poll_ns / 1e6,
+		       (unsigned long long)s->halts, s->halt_ns / 1e6,
+		       (unsigned long long)(s->backoff_steal + s->backoff_smt),
+		       (unsigned long long)s->window_ns, s->steal_pct);
+	}
+	free(cpus);
+	return 0;
+}
+
+int cmd_idlepoll(int argc, char **argv)
+{
+	const char *sub = argc > 1 ? argv[1] : NULL;
+
+	if (!sub) {
+		idlepoll_help(stderr);
+		return 2;
+	}
+	if (!strcmp(sub, "help") || !strcmp(sub, "--help") || !strcmp(sub, "-h")) {
+		idlepoll_help(stdout);
+		return 0;
+	}
+	if (!strcmp(sub, "status"))
+		return cmd_status(argc - 1, argv + 1);
+	if (!strcmp(sub, "get"))
+		return cmd_get(argc - 1, argv + 1);
+	if (!strcmp(sub, "set"))
+		return cmd_set(argc - 1, argv + 1);
+	fprintf(stderr, "hvkitctl idlepoll: unknown subcommand '%s'\n"
+		"Usage: hvkitctl idlepoll {status|get|set|help} ...\n", sub);
+	return 2;
+}
