@@ -1,7 +1,8 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0
 # What "make demo" shows: the modules as the kernel sees them, and kram
-# keeping an area's bytes across a module reload.
+# keeping an area's bytes across a module reload, guest_idlepoll polling
+# through a ping-pong load.
 run() { echo "\$ $*"; "$@"; }
 run uname -r
 echo "\$ lsmod | grep hvkit modules"
@@ -26,3 +27,8 @@ run hvkitctl kram walk --tag 0x80000001
 run cat /sys/class/misc/kram/generation
 run hvkitctl kram free --tag 0x80000001 --all
 run hvkitctl kram delete demo
+echo
+run cat /sys/devices/system/cpu/cpuidle/current_driver
+echo "\$ pingpong -n 500 -t 0   # a message-passing load across the 2 vCPUs"
+pingpong -n 500 -t 0 | grep rtt_median
+run hvkitctl idlepoll status

@@ -8,7 +8,7 @@ echo "TAP version 13"
 all=/tmp/ipb.all
 : >$all
 n=0 rc=0
-for boot in "hvkit.ipbench=hlt,adaptive,haltpollrule,onestate" \
+for boot in "hvkit.ipbench=hlt,adaptive,defaults,haltpollrule,onestate" \
 	"hvkit.ipbench=haltpolldrv cpuidle_haltpoll.force=1" \
 	"hvkit.ipbench=idle_poll idle=poll"; do
 	n=$((n + 1))
@@ -37,7 +37,7 @@ echo "|---:|---|---:|---:|---:|---:|---:|---:|"
 for t in 0 1 20 50; do
 	base_rtt=$(awk -v t=$t '$1 == "idle_poll" && $2 == t { print $4 }' $all | med)
 	base_poll=$(awk -v t=$t '$1 == "idle_poll" && $2 == t { print $5 / $6 }' $all | med)
-	for cfg in idle_poll hlt haltpolldrv haltpollrule onestate adaptive; do
+	for cfg in idle_poll hlt haltpolldrv defaults haltpollrule onestate adaptive; do
 		rtt=$(awk -v t=$t -v c=$cfg '$1 == c && $2 == t { print $4 }' $all | med)
 		[ "$rtt" = 0 ] && continue
 		poll=$(awk -v t=$t -v c=$cfg '$1 == c && $2 == t { print $5 / $6 }' $all | med)
@@ -47,9 +47,10 @@ for t in 0 1 20 50; do
 		idle_poll) name="idle=poll (floor)" ;;
 		hlt) name="default idle (HLT)" ;;
 		haltpolldrv) name="haltpoll driver (force=1)" ;;
-		haltpollrule) name="guest_idlepoll policy=haltpoll" ;;
-		onestate) name="guest_idlepoll nr_states=1" ;;
-		adaptive) name="**guest_idlepoll (default)**" ;;
+		defaults) name="guest_idlepoll, hardware defaults" ;;
+		haltpollrule) name="guest_idlepoll policy=haltpoll (scaled)" ;;
+		onestate) name="guest_idlepoll nr_states=1 (scaled)" ;;
+		adaptive) name="**guest_idlepoll adaptive (scaled)**" ;;
 		esac
 		awk -v t=$t -v n="$name" -v r="$rtt" -v br="$base_rtt" -v h="$he" -v e="$ex" \
 			-v p="$poll" -v bp="$base_poll" 'BEGIN {

@@ -18,6 +18,8 @@ sed 's/^/# HLT: /' /tmp/pp.hlt
 check "modprobe guest_idlepoll" modprobe guest_idlepoll
 check "current_driver is guest_idlepoll" [ "$(driver)" = guest_idlepoll ]
 dmesg | grep 'guest_idlepoll: version' | sed 's/^/# /'
+tcg_scale
+hvkitctl idlepoll get | sed 's/^/# /'
 hvkitctl idlepoll status --reset >/dev/null
 mark ipoll-start
 pingpong -n "$ROUNDS" -t 0 >/tmp/pp.ipoll
@@ -26,10 +28,10 @@ sed 's/^/# idlepoll: /' /tmp/pp.ipoll
 hvkitctl idlepoll status | sed 's/^/# /'
 polls=$(ipstat POLLS) hits=$(ipstat HITS)
 check "statistics moved (entries $(ipstat ENTRIES))" [ "$(ipstat ENTRIES)" -gt 0 ]
-check "IDLEPOLL state used on cpu0 and cpu1" \
-	[ "$(state_usage 0 IDLEPOLL)" -gt 0 ] && [ "$(state_usage 1 IDLEPOLL)" -gt 0 ]
+u0=$(state_usage 0 IDLEPOLL) u1=$(state_usage 1 IDLEPOLL)
+check "IDLEPOLL state used on cpu0 ($u0) and cpu1 ($u1)" eval '[ "$u0" -gt 0 ] && [ "$u1" -gt 0 ]'
 check "poll hit rate under ping-pong >= 80% ($hits of $polls)" \
-	[ "$polls" -gt 0 ] && [ $((hits * 10)) -ge $((polls * 8)) ]
+	eval '[ "$polls" -gt 0 ] && [ $((hits * 10)) -ge $((polls * 8)) ]'
 h=$(awk -F= '$1 == "rtt_median_ns" { print $2 }' /tmp/pp.hlt)
 i=$(awk -F= '$1 == "rtt_median_ns" { print $2 }' /tmp/pp.ipoll)
 echo "# round trip median: HLT $h ns, guest_idlepoll $i ns"

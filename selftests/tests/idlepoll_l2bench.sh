@@ -3,16 +3,19 @@
 # In L2: the guest_idlepoll benchmark runs. The configurations to run come
 # from the kernel command line (hvkit.ipbench=cfg,cfg,...):
 #   hlt          no cpuidle driver: default idle (HLT)
-#   adaptive     guest_idlepoll, default (adaptive policy, 2 states)
-#   haltpollrule guest_idlepoll policy=haltpoll
-#   onestate     guest_idlepoll nr_states=1 (no governor)
+#   adaptive     guest_idlepoll (adaptive policy, 2 states), parameters
+#                scaled for nested TCG (tcg_scale in idlepoll_lib)
+#   defaults     guest_idlepoll with its hardware defaults
+#   haltpollrule guest_idlepoll policy=haltpoll, scaled
+#   onestate     guest_idlepoll nr_states=1 (no governor), scaled
 #   haltpolldrv  the kernel's haltpoll driver (boot: cpuidle_haltpoll.force=1)
 #   idle_poll    idle=poll (boot)
 # Every run of pingpong sits between two marks (L1 snapshots its KVM stats
 # there) and prints "IPB cfg think rep rtt_median_ns poll_ns rounds".
 # shellcheck source=selftests/tests/idlepoll_lib.sh
 . /hvkit/tests/idlepoll_lib
-ROUNDS=${IPB_ROUNDS:-500}
+ROUNDS=${IPB_ROUNDS:-200}
+MARK_WAIT_US=500000
 REPS=${IPB_REPS:-5}
 THINKS=${IPB_THINKS:-0 1 20 50}
 cfgs=$(tr ' ' '\n' </proc/cmdline | sed -n 's/^hvkit.ipbench=//p' | tr ',' ' ')
@@ -22,7 +25,7 @@ echo "TAP version 13"
 # Polling CPU time (ns) so far, by configuration.
 polled() {
 	case "$1" in
-	adaptive|haltpollrule|onestate)
+	adaptive|defaults|haltpollrule|onestate)
 		hvkitctl idlepoll status | awk '
 			NR == 2 { for (i = 1; i <= NF; i++) if ($i == "POLL_MS") c = i }
 			NR > 2 && c { s += $c } END { printf "%d\n", s * 1000000 }' ;;
@@ -38,9 +41,12 @@ polled() {
 
 for cfg in $cfgs; do
 	case "$cfg" in
-	adaptive) modprobe guest_idlepoll ;;
+	adaptive|defaults) modprobe guest_idlepoll ;;
 	haltpollrule) modprobe guest_idlepoll policy=haltpoll ;;
 	onestate) modprobe guest_idlepoll nr_states=1 ;;
+	esac
+	case "$cfg" in
+	adaptive|haltpollrule|onestate) tcg_scale ;;
 	esac
 	check "$cfg: cpuidle driver '$(driver)'" true
 	for t in $THINKS; do
@@ -63,7 +69,7 @@ for cfg in $cfgs; do
 		done
 	done
 	case "$cfg" in
-	adaptive|haltpollrule|onestate)
+	adaptive|defaults|haltpollrule|onestate)
 		hvkitctl idlepoll status | sed "s/^/# $cfg: /"
 		check "$cfg: modprobe -r guest_idlepoll" modprobe -r guest_idlepoll ;;
 	esac

@@ -38,7 +38,20 @@ state_usage() {
 driver() { cat "$CPUSYS/cpuidle/current_driver" 2>/dev/null; }
 
 # mark NAME: L1 snapshots L2's KVM stats when it sees this (see hvkit-l2).
+# It then waits MARK_WAIT_US (default 1 s) for L1 to take the snapshot.
 mark() {
 	echo "HVKIT: mark $1" >/dev/ttyS1
-	sleep 1
+	usleep "${MARK_WAIT_US:-1000000}"
+}
+
+# Parameters for nested TCG, where everything runs 100-1000 times slower
+# than on hardware: an L2 round trip through HLT takes milliseconds, so the
+# default windows (<= 200 us) and benefit (20 us) never make polling pay.
+# Scaled: windows up to 10 ms, a halt worth 1 ms. steal_pct=0: L1 has two
+# vCPUs for L2's two plus QEMU and the test harness, so L2 always sees
+# steal time and the (correct) back-off would hide the mechanism.
+tcg_scale() {
+	for kv in max_poll_ns=10000000 benefit_ns=1000000 cost_pct=10 steal_pct=0; do
+		hvkitctl idlepoll set "${kv%%=*}" "${kv#*=}" || return 1
+	done
 }
