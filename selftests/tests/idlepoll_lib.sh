@@ -50,6 +50,12 @@ mark() {
 # Scaled: windows up to 10 ms, a halt worth 1 ms. steal_pct=0: L1 has two
 # vCPUs for L2's two plus QEMU and the test harness, so L2 always sees
 # steal time and the (correct) back-off would hide the mechanism.
+tcg_defaults() { # back to the module's defaults
+	for kv in max_poll_ns=200000 benefit_ns=20000 cost_pct=100 steal_pct=10; do
+		hvkitctl idlepoll set "${kv%%=*}" "${kv#*=}" || return 1
+	done
+}
+
 tcg_scale() {
 	for kv in max_poll_ns=10000000 benefit_ns=1000000 cost_pct=10 steal_pct=0; do
 		hvkitctl idlepoll set "${kv%%=*}" "${kv#*=}" || return 1
