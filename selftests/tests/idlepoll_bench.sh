@@ -27,6 +27,7 @@ for boot in "hvkit.ipbench=hlt,adaptive,defaults,haltpollrule,onestate" \
 		ex=$(awk -v a="$m:s" -v b="$m:e" '$2 == "exits" && $1 == a { x = $3 }
 			$2 == "exits" && $1 == b { y = $3 } END { print y - x }' /tmp/l2/marks)
 		echo "$cfg $t $r $rtt $poll $rounds $he $ex" >>$all
+		echo "# raw: $cfg think $t rep $r: rtt_median_ns $rtt polled_ns $poll rounds $rounds halt_exits $he exits $ex"
 	done
 done
 # Medians per (cfg, think): rtt, polled ns per round trip, halt exits and
@@ -55,8 +56,8 @@ for t in 0 1 20 50; do
 		awk -v t=$t -v n="$name" -v r="$rtt" -v br="$base_rtt" -v h="$he" -v e="$ex" \
 			-v p="$poll" -v bp="$base_poll" 'BEGIN {
 			printf "| %s | %s | %.1f | %s | %.2f | %.2f | %.1f | %s |\n", t, n, r / 1000,
-				br > 0 ? sprintf("%.2fx", r / br) : "-", h, e, p / 1000,
-				bp > 0 ? sprintf("%.2fx", p / bp) : "-" }'
+				(br > 0) ? sprintf("%.2fx", r / br) : "-", h, e, p / 1000,
+				(bp > 0) ? sprintf("%.2fx", p / bp) : "-" }'
 	done
 done
 exit $rc
