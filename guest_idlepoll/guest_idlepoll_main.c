@@ -273,7 +273,9 @@ static notrace u64 ipoll_window(struct ipoll_cpu *c, int cpu, u64 now)
 
 /*
  * Called by cpuidle_enter_state() with interrupts off, TIF_POLLING_NRFLAG
- * set and RCU not watching: no tracepoints, no locks, no printk.
+ * clear (call_cpuidle() cleared it) and RCU not watching: no tracepoints,
+ * no locks, no printk. The idle loop sets the polling flag again after
+ * we return.
  */
 static notrace int ipoll_enter(struct cpuidle_device *dev,
 			       struct cpuidle_driver *drv, int index)
@@ -290,13 +292,20 @@ static notrace int ipoll_enter(struct cpuidle_device *dev,
 		unsigned int loops = 0;
 
 		local_irq_enable();
-		while (!need_resched()) {
-			cpu_relax();
-			if (++loops < IPOLL_RELAX_COUNT)
-				continue;
-			loops = 0;
-			if (local_clock() - t0 >= window)
-				break;
+		/*
+		 * call_cpuidle() cleared TIF_POLLING_NRFLAG: set it again, so
+		 * a waker only sets need_resched and sends no IPI (an APIC
+		 * write, i.e. a VM exit, on the waker's side).
+		 */
+		if (!current_set_polling_and_test()) {
+			while (!need_resched()) {
+				cpu_relax();
+				if (++loops < IPOLL_RELAX_COUNT)
+					continue;
+				loops = 0;
+				if (local_clock() - t0 >= window)
+					break;
+			}
 		}
 		local_irq_disable();
 		hit = need_resched();

@@ -66,7 +66,25 @@ snapshot() {
 	# One grep for all files: a fork per file is slow under TCG.
 	(cd "$vmdir" && grep -H . -- *) 2>/dev/null |
 		awk -F: -v m="$1" 'NF == 2 { print m, $1, $2 }' >>"$out/marks"
+	# VM exits of all guests by SVM exit code, as "NAME exit_0xCODE count".
+	[ -n "$hist" ] && sed -n 's/.*exit_reason: *\([0-9]*\) *} hitcount: *\([0-9]*\).*/\1 \2/p' \
+		"$hist" | awk -v m="$1" '{ printf "%s exit_0x%03x %s\n", m, $1, $2 }' >>"$out/marks"
+	# MSR accesses by index and direction: "NAME msr_0xINDEX_w count".
+	[ -n "$mhist" ] && sed -n 's/.*ecx: *\([0-9]*\), write: *\([0-9]*\) *} hitcount: *\([0-9]*\).*/\1 \2 \3/p' \
+		"$mhist" | awk -v m="$1" '{ printf "%s msr_0x%x_%s %s\n", m, $1, $2 ? "w" : "r", $3 }' >>"$out/marks"
 }
+# Exit reasons per mark: a histogram trigger on kvm:kvm_exit (L1 runs only
+# the L2 VM, so these are L2's exits).
+hist=
+ev=/sys/kernel/debug/tracing/events/kvm/kvm_exit
+if [ -w "$ev/trigger" ] && echo 'hist:keys=exit_reason' >"$ev/trigger" 2>/dev/null; then
+	hist=$ev/hist
+fi
+mhist=
+mev=/sys/kernel/debug/tracing/events/kvm/kvm_msr
+if [ -w "$mev/trigger" ] && echo 'hist:keys=ecx,write' >"$mev/trigger" 2>/dev/null; then
+	mhist=$mev/hist
+fi
 while :; do
 	# "HVKIT: mark NAME" from an L2 test: snapshot the stats now (the test
 	# waits a second after it, see idlepoll_lib's mark).
@@ -100,6 +118,8 @@ if [ -n "$vmdir" ]; then
 fi
 kill "$qpid" 2>/dev/null
 wait "$qpid" 2>/dev/null
+[ -n "$hist" ] && echo '!hist:keys=exit_reason' >"$ev/trigger" 2>/dev/null
+[ -n "$mhist" ] && echo '!hist:keys=ecx,write' >"$mev/trigger" 2>/dev/null
 
 sed 's/^/# l2 console: /' "$out/console.log" | tr -d '\r' | grep -v 'HVKIT: '
 tr -d '\r' <"$out/results.txt" | sed -n 's/^HVKIT: //p' | grep -v '^mark ' >"$out/results.tap"

@@ -7,6 +7,17 @@
 . /hvkit/tests/idlepoll_lib
 ROUNDS=${IDLEPOLL_ROUNDS:-2000}
 echo "TAP version 13"
+if grep -q 'cpuidle_haltpoll.force=1' /proc/cmdline; then
+	# The kernel's haltpoll driver owns cpuidle: the load must fail, naming it.
+	check "haltpoll driver registered (got '$(driver)')" [ "$(driver)" = haltpoll ]
+	check "modprobe guest_idlepoll refused while haltpoll owns cpuidle" \
+		sh -c '! modprobe guest_idlepoll 2>/dev/null'
+	dmesg | grep 'guest_idlepoll:' | sed 's/^/# /'
+	check "the refusal names the haltpoll driver" \
+		sh -c "dmesg | grep -q \"guest_idlepoll: cpuidle driver 'haltpoll' already owns\""
+	check "not loaded" [ ! -d /sys/module/guest_idlepoll ]
+	exit $rc
+fi
 modprobe -r guest_idlepoll 2>/dev/null
 check "no cpuidle driver without the module (got '$(driver)')" [ "$(driver)" = none ]
 

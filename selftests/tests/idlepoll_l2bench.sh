@@ -28,7 +28,7 @@ polled() {
 	adaptive|defaults|haltpollrule|onestate)
 		hvkitctl idlepoll status | awk '
 			NR == 2 { for (i = 1; i <= NF; i++) if ($i == "POLL_MS") c = i }
-			NR > 2 && c { s += $c } END { printf "%d\n", s * 1000000 }' ;;
+			NR > 2 && c { s += $c } END { printf "%.0f\n", s * 1000000 }' ;;
 	haltpolldrv)
 		s=0
 		for c in 0 1; do
@@ -52,11 +52,11 @@ for cfg in $cfgs; do
 	for t in $THINKS; do
 		r=1
 		while [ $r -le "$REPS" ]; do
-			p0=$(polled "$cfg")
 			mark "$cfg:$t:$r:s"
+			p0=$(polled "$cfg")
 			pingpong -n "$ROUNDS" -t "$t" >/tmp/pp || { echo "not ok pingpong failed"; rc=1; }
-			mark "$cfg:$t:$r:e"
 			p1=$(polled "$cfg")
+			mark "$cfg:$t:$r:e"
 			rtt=$(awk -F= '$1 == "rtt_median_ns" { print $2 }' /tmp/pp)
 			if [ "$cfg" = idle_poll ]; then
 				# idle=poll polls whenever a CPU is idle: 2 CPUs x wall - busy.
