@@ -44,7 +44,7 @@ for bad in "max_poll_ns 20000000" "grow 0" "cost_pct 0" "steal_pct 101" \
 	set -- $bad
 	check "set $1=$2 refused" sh -c "! hvkitctl idlepoll set $1 $2 2>/dev/null"
 done
-check "max_poll_ns unchanged after refusals" [ "$(cat $P/max_poll_ns)" = 10000000 ]
+check "max_poll_ns unchanged after refusals" [ "$(cat $P/max_poll_ns)" = 2000000 ]
 check "dmesg says why grow=0 was refused" sh -c 'dmesg | grep -q "grow=0 refused: grow must be"'
 check "load-time parameter nr_states is read-only" sh -c '! hvkitctl idlepoll set nr_states 1 2>/dev/null'
 check "policy haltpoll accepted" hvkitctl idlepoll set policy haltpoll

@@ -12,10 +12,11 @@ for boot in "hvkit.ipbench=hlt,adaptive,defaults,haltpollrule,onestate" \
 	"hvkit.ipbench=haltpolldrv cpuidle_haltpoll.force=1" \
 	"hvkit.ipbench=idle_poll idle=poll"; do
 	n=$((n + 1))
-	if L2_APPEND="$boot" hvkit-l2 -t 1200 >/tmp/ipb.out 2>&1; then
+	if L2_APPEND="$boot" hvkit-l2 -t 900 >/tmp/ipb.out 2>&1; then
 		echo "ok $n L2 boot: $boot"
 	else
 		grep -E '^(not ok|# hvkit-l2)' /tmp/ipb.out
+		tr -d '\r' </tmp/l2/console.log | tail -n 40 | sed 's/^/# l2 console tail: /'
 		echo "not ok $n L2 boot: $boot"
 		rc=1
 	fi

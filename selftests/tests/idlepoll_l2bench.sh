@@ -16,7 +16,7 @@
 . /hvkit/tests/idlepoll_lib
 ROUNDS=${IPB_ROUNDS:-200}
 MARK_WAIT_US=500000
-REPS=${IPB_REPS:-5}
+REPS=${IPB_REPS:-3}
 THINKS=${IPB_THINKS:-0 1 20 50}
 cfgs=$(tr ' ' '\n' </proc/cmdline | sed -n 's/^hvkit.ipbench=//p' | tr ',' ' ')
 echo "TAP version 13"
@@ -49,6 +49,7 @@ for cfg in $cfgs; do
 	adaptive|haltpollrule|onestate) tcg_scale ;;
 	esac
 	check "$cfg: cpuidle driver '$(driver)'" true
+	echo "# $(date +%T) $cfg" >/dev/console
 	for t in $THINKS; do
 		r=1
 		while [ $r -le "$REPS" ]; do

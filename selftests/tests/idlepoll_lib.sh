@@ -47,7 +47,7 @@ mark() {
 # Parameters for nested TCG, where everything runs 100-1000 times slower
 # than on hardware: an L2 round trip through HLT takes milliseconds, so the
 # default windows (<= 200 us) and benefit (20 us) never make polling pay.
-# Scaled: windows up to 10 ms, a halt worth 1 ms. steal_pct=0: L1 has two
+# Scaled: windows up to 2 ms, a halt worth 1 ms. steal_pct=0: L1 has two
 # vCPUs for L2's two plus QEMU and the test harness, so L2 always sees
 # steal time and the (correct) back-off would hide the mechanism.
 tcg_defaults() { # back to the module's defaults
@@ -57,7 +57,7 @@ tcg_defaults() { # back to the module's defaults
 }
 
 tcg_scale() {
-	for kv in max_poll_ns=10000000 benefit_ns=1000000 cost_pct=10 steal_pct=0; do
+	for kv in max_poll_ns=2000000 benefit_ns=1000000 cost_pct=10 steal_pct=0; do
 		hvkitctl idlepoll set "${kv%%=*}" "${kv#*=}" || return 1
 	done
 }
