@@ -10,7 +10,7 @@
 # (the same PID 1 as L1, with the L2 module and test lists). The helper
 #   - prints L2's TAP results as its own ("ok N l2/<name>"),
 #   - snapshots L1's KVM debugfs stats of the L2 VM into /tmp/l2/marks
-#     ("NAME stat value") whenever L2 reports "HVKIT: mark NAME",
+#     ("NAME stat value") whenever L2 reports "HVKIT: mark NAME .",
 #   - leaves /tmp/l2/console.log (L2's console), /tmp/l2/results.tap, and
 #     /tmp/l2/stats: "<stat> <value>" for every file in L1's KVM debugfs
 #     directory of the L2 VM, read after L2 finished but before its VM is
@@ -86,9 +86,11 @@ if [ -w "$mev/trigger" ] && echo 'hist:keys=ecx,write' >"$mev/trigger" 2>/dev/nu
 	mhist=$mev/hist
 fi
 while :; do
-	# "HVKIT: mark NAME" from an L2 test: snapshot the stats now (the test
-	# waits a second after it, see idlepoll_lib's mark).
-	marks=$(tr -d '\r' <"$out/results.txt" 2>/dev/null | sed -n 's/^HVKIT: mark //p')
+	# "HVKIT: mark NAME ." from an L2 test: snapshot the stats now (the test
+	# waits a second after it, see idlepoll_lib's mark). The trailing " ."
+	# tells a whole line from one the serial port has only half written.
+	marks=$(tr -d '\r' <"$out/results.txt" 2>/dev/null |
+		sed -n 's/^HVKIT: mark \([^ ]*\) \.$/\1/p')
 	total=$(echo "$marks" | grep -c .)
 	while [ "$seen" -lt "$total" ]; do
 		seen=$((seen + 1))

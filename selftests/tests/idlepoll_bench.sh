@@ -7,6 +7,13 @@
 echo "TAP version 13"
 all=/tmp/ipb.all
 : >$all
+rm -f /tmp/ipb.bad
+# delta RUN STAT: STAT at mark RUN:e minus at RUN:s, NA if a mark is missing.
+delta() {
+	awk -v a="$1:s" -v b="$1:e" -v st="$2" '$2 == st && $1 == a { x = $3; hx = 1 }
+		$2 == st && $1 == b { y = $3; hy = 1 }
+		END { if (hx && hy) print y - x; else print "NA" }' /tmp/l2/marks
+}
 n=0 rc=0
 for boot in "hvkit.ipbench=hlt,adaptive,defaults,haltpollrule,onestate" \
 	"hvkit.ipbench=haltpolldrv cpuidle_haltpoll.force=1" \
@@ -23,14 +30,18 @@ for boot in "hvkit.ipbench=hlt,adaptive,defaults,haltpollrule,onestate" \
 	grep '^# l2 console: # .*: cpuidle\|^# l2 console: # [a-z]*: [0-9 ]' /tmp/ipb.out | head -20
 	tr -d '\r' </tmp/l2/console.log | grep '^IPB ' | while read -r _ cfg t r rtt poll rounds; do
 		m="$cfg:$t:$r"
-		he=$(awk -v a="$m:s" -v b="$m:e" '$2 == "halt_exits" && $1 == a { x = $3 }
-			$2 == "halt_exits" && $1 == b { y = $3 } END { print y - x }' /tmp/l2/marks)
-		ex=$(awk -v a="$m:s" -v b="$m:e" '$2 == "exits" && $1 == a { x = $3 }
-			$2 == "exits" && $1 == b { y = $3 } END { print y - x }' /tmp/l2/marks)
-		echo "$cfg $t $r $rtt $poll $rounds $he $ex" >>$all
+		he=$(delta "$m" halt_exits)
+		ex=$(delta "$m" exits)
 		echo "# raw: $cfg think $t rep $r: rtt_median_ns $rtt polled_ns $poll rounds $rounds halt_exits $he exits $ex"
+		if [ "$he" = NA ] || [ "$ex" = NA ]; then
+			echo "not ok - $m: L1 took no snapshot at one of its marks"
+			echo 1 >/tmp/ipb.bad
+			continue
+		fi
+		echo "$cfg $t $r $rtt $poll $rounds $he $ex" >>$all
 	done
 done
+[ -e /tmp/ipb.bad ] && rc=1
 # Medians per (cfg, think): rtt, polled ns per round trip, halt exits and
 # exits per round trip (the exits include ~1 s of idle after each mark).
 med() { sort -n | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)]; else print 0 }'; }
@@ -49,10 +60,10 @@ for t in 0 1 20 50; do
 		idle_poll) name="idle=poll (floor)" ;;
 		hlt) name="default idle (HLT)" ;;
 		haltpolldrv) name="haltpoll driver (force=1)" ;;
-		defaults) name="guest_idlepoll, hardware defaults" ;;
-		haltpollrule) name="guest_idlepoll policy=haltpoll (scaled)" ;;
+		defaults) name="guest_idlepoll, hardware defaults (unscaled)" ;;
+		haltpollrule) name="**guest_idlepoll policy=haltpoll, the default (scaled)**" ;;
 		onestate) name="guest_idlepoll nr_states=1 (scaled)" ;;
-		adaptive) name="**guest_idlepoll adaptive (scaled)**" ;;
+		adaptive) name="guest_idlepoll policy=adaptive (scaled)" ;;
 		esac
 		awk -v t=$t -v n="$name" -v r="$rtt" -v br="$base_rtt" -v h="$he" -v e="$ex" \
 			-v p="$poll" -v bp="$base_poll" 'BEGIN {

@@ -40,7 +40,7 @@ driver() { cat "$CPUSYS/cpuidle/current_driver" 2>/dev/null; }
 # mark NAME: L1 snapshots L2's KVM stats when it sees this (see hvkit-l2).
 # It then waits MARK_WAIT_US (default 1 s) for L1 to take the snapshot.
 mark() {
-	echo "HVKIT: mark $1" >/dev/ttyS1
+	echo "HVKIT: mark $1 ." >/dev/ttyS1
 	usleep "${MARK_WAIT_US:-1000000}"
 }
 
