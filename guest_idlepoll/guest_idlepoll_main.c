@@ -206,7 +206,7 @@ static const struct kernel_param_ops ipoll_policy_ops = {
 };
 
 module_param_cb(policy, &ipoll_policy_ops, &ipoll_prm.policy, 0644);
-MODULE_PARM_DESC(policy, "window predictor: adaptive (default: expected benefit over the last 16 idle periods) or haltpoll (the upstream governor's grow/shrink rule)");
+MODULE_PARM_DESC(policy, "window predictor: haltpoll (default: the upstream governor's grow/shrink rule, the better one in hvkit's benchmark) or adaptive (expected benefit over the last 16 idle periods)");
 module_param_cb(max_poll_ns, &ipoll_u64_ops, &ipoll_prm.max_poll_ns, 0644);
 MODULE_PARM_DESC(max_poll_ns, "global cap on any poll window, ns (haltpoll: guest_halt_poll_ns); 0 disables polling");
 module_param_cb(grow, &ipoll_u32_ops, &ipoll_prm.grow, 0644);

@@ -44,7 +44,7 @@ struct ipoll_params {
 
 /* The defaults, usable in a static initialiser (module parameters). */
 #define IPOLL_PARAMS_INIT {			\
-	.policy = IPOLL_ADAPTIVE,		\
+	.policy = IPOLL_HALTPOLL,		\
 	.max_poll_ns = 200000,			\
 	.grow = 2,				\
 	.shrink = 2,				\

@@ -47,12 +47,12 @@ done
 check "max_poll_ns unchanged after refusals" [ "$(cat $P/max_poll_ns)" = 2000000 ]
 check "dmesg says why grow=0 was refused" sh -c 'dmesg | grep -q "grow=0 refused: grow must be"'
 check "load-time parameter nr_states is read-only" sh -c '! hvkitctl idlepoll set nr_states 1 2>/dev/null'
-check "policy haltpoll accepted" hvkitctl idlepoll set policy haltpoll
-check "policy reads back haltpoll" [ "$(cat $P/policy)" = haltpoll ]
+check "policy adaptive accepted" hvkitctl idlepoll set policy adaptive
+check "policy reads back adaptive" [ "$(cat $P/policy)" = adaptive ]
 hvkitctl idlepoll status --reset >/dev/null
 pingpong -n 1000 -t 0 >/dev/null
-check "haltpoll policy polls too" [ "$(ipstat HITS)" -gt 0 ]
-hvkitctl idlepoll set policy adaptive
+check "adaptive policy polls too" [ "$(ipstat HITS)" -gt 0 ]
+hvkitctl idlepoll set policy haltpoll
 tcg_defaults
 check "max_poll_ns 0 accepted" hvkitctl idlepoll set max_poll_ns 0
 hvkitctl idlepoll status --reset >/dev/null

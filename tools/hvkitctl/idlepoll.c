@@ -48,7 +48,7 @@ void idlepoll_help(FILE *out)
 	      "/sys/devices/system/cpu/cpuN/cpuidle/stateK/{name,usage,time}.\n"
 	      "\n"
 	      "Parameters (/sys/module/guest_idlepoll/parameters/):\n"
-	      "  policy          adaptive (default) or haltpoll (the upstream rule)\n"
+	      "  policy          haltpoll (default, the upstream rule) or adaptive\n"
 	      "  max_poll_ns     cap on any window (0: never poll)\n"
 	      "  benefit_ns      adaptive: latency one poll hit saves over a halt\n"
 	      "  cost_pct        adaptive: weight of a polled ns, % of a latency ns\n"
