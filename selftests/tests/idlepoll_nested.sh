@@ -15,24 +15,34 @@ delta() { # delta STAT FROM TO
 }
 hh=$(delta halt_exits hlt-start hlt-end)
 ih=$(delta halt_exits ipoll-start ipoll-end)
+ah=$(delta halt_exits adaptive-start adaptive-end)
 he=$(delta exits hlt-start hlt-end)
 ie=$(delta exits ipoll-start ipoll-end)
+ae=$(delta exits adaptive-start adaptive-end)
 echo "# L1 KVM, L2 ping-pong run without module: halt_exits $hh, exits $he"
-echo "# L1 KVM, L2 ping-pong run with guest_idlepoll: halt_exits $ih, exits $ie"
+echo "# L1 KVM, L2 ping-pong run with guest_idlepoll (haltpoll): halt_exits $ih, exits $ie"
+echo "# L1 KVM, L2 ping-pong run with guest_idlepoll (adaptive): halt_exits $ah, exits $ae"
 # Exit reasons (SVM exit codes: 0x060 INTR, 0x064 VINTR, 0x077 PAUSE,
 # 0x078 HLT, 0x07b IOIO, 0x07c MSR, 0x081 VMMCALL, 0x400 NPF).
 # MSRs: 0x6e0 TSC_DEADLINE, 0x830 x2APIC ICR (IPIs), 0x80b EOI.
 for c in $(awk '$2 ~ /^(exit|msr)_0x/ { print $2 }' /tmp/l2/marks | sort -u); do
 	a=$(delta "$c" hlt-start hlt-end) b=$(delta "$c" ipoll-start ipoll-end)
-	[ "$a$b" = 00 ] || echo "# exits by reason: $c without $a, with $b"
+	d=$(delta "$c" adaptive-start adaptive-end)
+	[ "$a$b$d" = 000 ] ||
+		echo "# exits by reason: $c without $a, with haltpoll $b, adaptive $d"
 done
-if [ "$hh" != missing ] && [ "$ih" != missing ] && [ "$hh" -gt 0 ] &&
-	[ $((ih * 2)) -lt "$hh" ]; then
-	echo "ok 1000 L2 halt exits drop with guest_idlepoll: $hh -> $ih"
-else
-	echo "not ok 1000 L2 halt exits do not drop by half with guest_idlepoll: '$hh' -> '$ih'"
-	rc=1
-fi
+n=1000
+for run in "haltpoll $ih" "adaptive $ah"; do
+	set -- $run
+	if [ "$hh" != missing ] && [ "$2" != missing ] && [ "$hh" -gt 0 ] &&
+		[ $(($2 * 2)) -lt "$hh" ]; then
+		echo "ok $n L2 halt exits drop with guest_idlepoll policy=$1: $hh -> $2"
+	else
+		echo "not ok $n L2 halt exits do not drop by half with guest_idlepoll policy=$1: '$hh' -> '$2'"
+		rc=1
+	fi
+	n=$((n + 1))
+done
 # Second L2 boot: the kernel's haltpoll driver owns cpuidle.
 L2_APPEND="cpuidle_haltpoll.force=1" hvkit-l2 >/tmp/l2.busy 2>&1 || rc=1
 sed -nE 's/^(ok|not ok) ([0-9]+) l2\//\1 \2 l2-haltpoll\//p; /^not ok 99[0-9]/p' /tmp/l2.busy
