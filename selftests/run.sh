@@ -155,8 +155,12 @@ mk_root() {
 	mkdir -p "$root/lib/modules/$krel/updates"
 	find "$moddir" -name '*.ko' -exec cp {} "$root/lib/modules/$krel/updates/" \;
 	if [ -n "$kmodroot" ]; then
-		local mods="$KMODS"
+		local mods="$KMODS" ko
 		[ "$level" = L2 ] && mods=""
+		# And the distribution modules ours depend on (kvm_hybrid: kvm).
+		for ko in "$root/lib/modules/$krel/updates"/*.ko; do
+			mods="$mods $(modinfo -F depends "$ko" | tr ',' ' ')"
+		done
 		for m in $mods; do
 			modprobe -S "$krel" -d "$kmodroot" --show-depends "$m" |
 				awk '$1 == "insmod" { print $2 }' |

@@ -187,7 +187,12 @@ done
 rev=
 for m in $MODULES; do rev="$m $rev"; done
 for m in $rev; do
-	if modprobe -r "$m"; then
+	# busybox modprobe -r also removes the module's dependencies and fails
+	# when one is in use (kvm_hybrid needs kvm, which kvm_amd holds): the
+	# test is that the module itself is gone.
+	modprobe -r "$m" 2>/tmp/rmmod.err
+	sed 's/^/# modprobe -r: /' /tmp/rmmod.err
+	if [ ! -d "/sys/module/$m" ]; then
 		result ok "$GROUP/modprobe -r $m"
 	else
 		result fail "$GROUP/modprobe -r $m"

@@ -15,6 +15,10 @@
 #     /tmp/l2/stats: "<stat> <value>" for every file in L1's KVM debugfs
 #     directory of the L2 VM, read after L2 finished but before its VM is
 #     destroyed (QEMU -no-shutdown keeps it),
+#   - with L2_PAUSED_HOOK=CMD, starts QEMU paused (-S), waits until L1's KVM
+#     has the VM and both vCPUs, runs "CMD QEMU-PID" (output in
+#     /tmp/l2/hook.log, exit status in /tmp/l2/hook.rc), then resumes QEMU
+#     through its monitor (a pipe chardev, /tmp/l2/mon.{in,out}),
 #   - exits 0 when L2 reported and nothing in it failed.
 set -u
 machine=${L2_MACHINE:-microvm}
@@ -46,14 +50,32 @@ microvm)
 	mach="-M $machine"
 	resport="-serial chardev:res" ;;
 esac
+hook=${L2_PAUSED_HOOK:-}
+monargs=
+if [ -n "$hook" ]; then
+	mkfifo "$out/mon.in" "$out/mon.out"
+	monargs="-S -chardev pipe,id=mon,path=$out/mon -mon chardev=mon,mode=readline"
+fi
 # shellcheck disable=SC2086
 qemu-system-x86_64 -L /usr/share/qemu -enable-kvm -cpu "$cpu" $mach -smp 2 -m "$L2_MEM" \
 	-nodefaults -no-user-config -display none -no-reboot -no-shutdown \
 	-kernel /hvkit/l2/vmlinuz -initrd /hvkit/l2/initrd.gz \
 	-append "console=ttyS0 panic=-1 panic_on_warn=1 oops=panic $L2_CMDLINE ${L2_APPEND:-}" \
 	-serial "file:$out/console.log" -chardev "file,id=res,path=$out/results.txt" \
-	$resport $L2_QEMU_ARGS "$@" >"$out/qemu.log" 2>&1 &
+	$resport $monargs $L2_QEMU_ARGS "$@" >"$out/qemu.log" 2>&1 &
 qpid=$!
+if [ -n "$hook" ]; then
+	# Drain the monitor so QEMU never blocks writing to it.
+	cat "$out/mon.out" >"$out/monitor.log" &
+	i=0
+	while [ $i -lt 600 ] && ! ls -d /sys/kernel/debug/kvm/"$qpid"-*/vcpu1 >/dev/null 2>&1; do
+		usleep 100000
+		i=$((i + 1))
+	done
+	$hook "$qpid" >"$out/hook.log" 2>&1
+	echo $? >"$out/hook.rc"
+	echo cont >"$out/mon.in"
+fi
 start=$(date +%s)
 status=timeout
 # snapshot NAME: every KVM debugfs stat of the L2 VM, as "NAME stat value".

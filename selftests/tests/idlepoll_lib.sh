@@ -4,20 +4,8 @@
 # shellcheck disable=SC2034 # used by the tests that source this
 P=/sys/module/guest_idlepoll/parameters
 CPUSYS=/sys/devices/system/cpu
-# shellcheck disable=SC2034
-n=0 rc=0
-
-check() { # check DESCRIPTION COMMAND...: one TAP line
-	_desc=$1
-	shift
-	n=$((n + 1))
-	if "$@"; then
-		echo "ok $n $_desc"
-	else
-		echo "not ok $n $_desc"
-		rc=1
-	fi
-}
+# shellcheck source=selftests/tests/tap_lib.sh
+. /hvkit/tests/tap_lib
 
 # ipstat COLUMN: a column of "hvkitctl idlepoll status", summed over CPUs.
 ipstat() {

@@ -1,0 +1,18 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+# TAP helpers every shell test shares (sourced as /hvkit/tests/tap_lib,
+# by the per-module libraries).
+# shellcheck disable=SC2034 # used by the tests that source this
+n=0 rc=0
+
+check() { # check DESCRIPTION COMMAND...: one TAP line
+	_desc=$1
+	shift
+	n=$((n + 1))
+	if "$@"; then
+		echo "ok $n $_desc"
+	else
+		echo "not ok $n $_desc"
+		rc=1
+	fi
+}
