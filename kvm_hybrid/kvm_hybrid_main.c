@@ -1,22 +1,1084 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * kvm_hybrid: hybrid vCPU profiles and online CPUID/vPMU control for KVM.
+ * kvm_hybrid: hybrid vCPU profiles and online CPUID control for stock KVM.
  *
- * Control interface: the misc device /dev/kvm_hybrid (ioctls in
- * include/uapi/linux/hvkit.h).
+ * A VM is bound (by VM fd or by its VMM's pid) to a profile of core types
+ * and a vCPU -> type map. While any VM is bound, a kretprobe on KVM's
+ * kvm_cpuid() (every CPUID exit and every emulated CPUID goes through it)
+ * rewrites the result for the bound VM's vCPUs from a per-vCPU override
+ * table (hybrid_cpuid.c), and a kprobe on kvm_arch_pre_destroy_vm() drops
+ * the binding when the VM goes away. No reference on the VM is held: the
+ * VM file is held while binding, and destruction unbinds.
+ *
+ * Control interface: /dev/kvm_hybrid (ioctls in include/uapi/linux/hvkit.h),
+ * debugfs kvm_hybrid/{bindings,audit}. Documentation/kvm_hybrid.rst.
  */
+#include <linux/debugfs.h>
+#include <linux/fdtable.h>
+#include <linux/file.h>
 #include <linux/fs.h>
+#include <linux/kprobes.h>
+#include <linux/kref.h>
+#include <linux/kvm_host.h>
 #include <linux/miscdevice.h>
 #include <linux/module.h>
+#include <linux/pid.h>
+#include <linux/rculist.h>
+#include <linux/sched/task.h>
+#include <linux/seq_file.h>
+#include <linux/slab.h>
+#include <linux/uaccess.h>
+#include <linux/workqueue.h>
+#include <asm/processor.h>
 #include <hvkit/hvkit.h>
+#include "hybrid_cpuid.h"
+
+struct hb_table {
+	struct rcu_head rcu;
+	u32 nr_vcpus;
+	struct hybrid_vcpu_ovr v[];
+};
+
+struct hb_binding {
+	struct list_head node;		/* hb_list (RCU readers) */
+	struct kref ref;
+	struct rcu_head rcu;
+	struct kvm *kvm;		/* no reference: see the top comment */
+	u32 id;
+	pid_t pid;
+	struct mutex lock;		/* clears and table updates */
+	struct hb_table __rcu *table;
+	u32 nr_types;
+	u32 nr_vcpus;
+	struct hybrid_core_type *types;
+	u8 *vcpu_type;
+	u32 *apic_id;
+	u32 nr_clears;
+	struct hybrid_clear clears[HYBRID_MAX_CLEARS];
+	atomic64_t cpuid_exits;
+};
+
+static LIST_HEAD(hb_list);
+static DEFINE_SPINLOCK(hb_list_lock);	/* changes of hb_list */
+static DEFINE_MUTEX(hb_mutex);		/* bind/unbind, probe registration */
+static u32 hb_next_id = 1;
+static bool hb_probes_on;
+static struct dentry *hb_debugfs;
+
+/* Audit log of feature changes: the last HB_AUDIT lines, in debugfs. */
+#define HB_AUDIT	64
+#define HB_AUDIT_LEN	192
+static DEFINE_MUTEX(hb_audit_lock);
+static char hb_audit[HB_AUDIT][HB_AUDIT_LEN];
+static u64 hb_audit_seq;
+
+static struct hb_binding *hb_find_kvm(struct kvm *kvm)
+{
+	struct hb_binding *b;
+
+	list_for_each_entry_rcu(b, &hb_list, node)
+		if (b->kvm == kvm)
+			return b;
+	return NULL;
+}
+
+/* --- the CPUID hook ------------------------------------------------------ */
+
+/*
+ * bool kvm_cpuid(struct kvm_vcpu *vcpu, u32 *eax, u32 *ebx, u32 *ecx,
+ *		  u32 *edx, bool exact_only): on entry EAX/ECX hold the leaf
+ * and subleaf, on return all four the result.
+ */
+struct hb_call {
+	struct kvm_vcpu *vcpu;
+	u32 *reg[4];
+	u32 function;
+	u32 index;
+};
+
+static int hb_cpuid_entry(struct kretprobe_instance *ri, struct pt_regs *regs)
+{
+	struct hb_call *c = (struct hb_call *)ri->data;
+	bool bound;
+
+	c->vcpu = (struct kvm_vcpu *)regs->di;
+	c->reg[0] = (u32 *)regs->si;
+	c->reg[1] = (u32 *)regs->dx;
+	c->reg[2] = (u32 *)regs->cx;
+	c->reg[3] = (u32 *)regs->r8;
+	c->function = *c->reg[0];
+	c->index = *c->reg[2];
+	rcu_read_lock();
+	bound = hb_find_kvm(c->vcpu->kvm);
+	rcu_read_unlock();
+	return bound ? 0 : 1;	/* non-zero: no return handler */
+}
+
+static int hb_cpuid_ret(struct kretprobe_instance *ri, struct pt_regs *regs)
+{
+	struct hb_call *c = (struct hb_call *)ri->data;
+	u32 idx = c->vcpu->vcpu_idx, r[4], i;
+	struct hb_binding *b;
+	struct hb_table *t;
+
+	rcu_read_lock();
+	b = hb_find_kvm(c->vcpu->kvm);
+	t = b ? rcu_dereference(b->table) : NULL;
+	if (t && idx < t->nr_vcpus) {
+		for (i = 0; i < 4; i++)
+			r[i] = *c->reg[i];
+		hybrid_apply(&t->v[idx], c->function, c->index, r);
+		for (i = 0; i < 4; i++)
+			*c->reg[i] = r[i];
+		atomic64_inc(&b->cpuid_exits);
+	}
+	rcu_read_unlock();
+	return 0;
+}
+
+/* Set up by hb_probes_get(); registered only while a VM is bound. */
+static struct kretprobe hb_cpuid_probe;
+static unsigned long hb_missed;	/* nmissed of earlier registrations */
+
+static void hb_free_rcu(struct rcu_head *rcu)
+{
+	struct hb_binding *b = container_of(rcu, struct hb_binding, rcu);
+
+	kvfree(rcu_dereference_protected(b->table, true));
+	kfree(b->types);
+	kfree(b->vcpu_type);
+	kfree(b->apic_id);
+	kfree(b);
+}
+
+static void hb_release(struct kref *ref)
+{
+	struct hb_binding *b = container_of(ref, struct hb_binding, ref);
+
+	call_rcu(&b->rcu, hb_free_rcu);
+}
+
+static void hb_gc(struct work_struct *work);
+static DECLARE_WORK(hb_gc_work, hb_gc);
+
+/* void kvm_arch_pre_destroy_vm(struct kvm *kvm): the VM's last reference
+ * is gone and no vCPU runs; drop its binding.
+ */
+static int hb_destroy_pre(struct kprobe *p, struct pt_regs *regs)
+{
+	struct kvm *kvm = (struct kvm *)regs->di;
+	struct hb_binding *b, *found = NULL;
+
+	spin_lock(&hb_list_lock);
+	list_for_each_entry(b, &hb_list, node) {
+		if (b->kvm == kvm) {
+			list_del_rcu(&b->node);
+			found = b;
+			break;
+		}
+	}
+	spin_unlock(&hb_list_lock);
+	if (found) {
+		pr_info("binding %u (pid %d): VM destroyed, unbound\n",
+			found->id, found->pid);
+		kref_put(&found->ref, hb_release);
+		schedule_work(&hb_gc_work);
+	}
+	return 0;
+}
+
+static struct kprobe hb_destroy_probe;
+
+static int hb_probes_get(char *why, size_t len)
+{
+	int ret;
+
+	lockdep_assert_held(&hb_mutex);
+	if (hb_probes_on)
+		return 0;
+	/* Registration fills in addr and flags: start from scratch each time. */
+	hb_destroy_probe = (struct kprobe){
+		.symbol_name	= "kvm_arch_pre_destroy_vm",
+		.pre_handler	= hb_destroy_pre,
+	};
+	hb_cpuid_probe = (struct kretprobe){
+		.kp.symbol_name	= "kvm_cpuid",
+		.entry_handler	= hb_cpuid_entry,
+		.handler	= hb_cpuid_ret,
+		.data_size	= sizeof(struct hb_call),
+		.maxactive	= max_t(int, 16, 2 * num_possible_cpus()),
+	};
+	ret = register_kprobe(&hb_destroy_probe);
+	if (ret) {
+		snprintf(why, len, "cannot probe %s: %d (is kvm loaded?)",
+			 hb_destroy_probe.symbol_name, ret);
+		return ret;
+	}
+	ret = register_kretprobe(&hb_cpuid_probe);
+	if (ret) {
+		unregister_kprobe(&hb_destroy_probe);
+		snprintf(why, len, "cannot probe kvm_cpuid: %d", ret);
+		return ret;
+	}
+	hb_probes_on = true;
+	return 0;
+}
+
+/* No binding left: take the probes out (no cost for unbound VMs). */
+static void hb_probes_put(void)
+{
+	lockdep_assert_held(&hb_mutex);
+	if (!hb_probes_on || !list_empty(&hb_list))
+		return;
+	unregister_kretprobe(&hb_cpuid_probe);
+	unregister_kprobe(&hb_destroy_probe);
+	hb_missed += hb_cpuid_probe.nmissed;
+	hb_probes_on = false;
+	/* A return handler may still be running on another CPU until
+	 * unregister_kretprobe() returns; it reads no binding after that.
+	 */
+}
+
+static void hb_gc(struct work_struct *work)
+{
+	mutex_lock(&hb_mutex);
+	hb_probes_put();
+	mutex_unlock(&hb_mutex);
+}
+
+/* --- bindings -------------------------------------------------------------- */
+
+static void hb_audit_log(const char *fmt, ...) __printf(1, 2);
+static void hb_audit_log(const char *fmt, ...)
+{
+	va_list ap;
+	char *line;
+
+	mutex_lock(&hb_audit_lock);
+	line = hb_audit[hb_audit_seq++ % HB_AUDIT];
+	va_start(ap, fmt);
+	vsnprintf(line, HB_AUDIT_LEN, fmt, ap);
+	va_end(ap);
+	pr_info("audit: %s\n", line);
+	mutex_unlock(&hb_audit_lock);
+}
+
+/* Compile every vCPU's overrides into a new table. */
+static struct hb_table *hb_compile(struct hb_binding *b)
+{
+	struct hybrid_layout lay = {
+		.nr_vcpus = b->nr_vcpus,
+		.vcpu_type = b->vcpu_type,
+		.apic_id = b->apic_id,
+	};
+	struct hb_table *t;
+	u32 v;
+	int ret;
+
+	t = kvzalloc(struct_size(t, v, b->nr_vcpus), GFP_KERNEL_ACCOUNT);
+	if (!t)
+		return ERR_PTR(-ENOMEM);
+	t->nr_vcpus = b->nr_vcpus;
+	for (v = 0; v < b->nr_vcpus; v++) {
+		ret = hybrid_compile_vcpu(b->types, b->nr_types, &lay, v,
+					  b->clears, b->nr_clears, &t->v[v]);
+		if (ret) {
+			kvfree(t);
+			return ERR_PTR(ret);
+		}
+	}
+	return t;
+}
+
+static void hb_publish(struct hb_binding *b, struct hb_table *t)
+{
+	struct hb_table *old;
+
+	lockdep_assert_held(&b->lock);
+	old = rcu_replace_pointer(b->table, t, lockdep_is_held(&b->lock));
+	if (old)
+		kvfree_rcu(old, rcu);
+}
+
+/* Find binding @id and take a reference; NULL if there is none. */
+static struct hb_binding *hb_get(u32 id)
+{
+	struct hb_binding *b;
+
+	spin_lock(&hb_list_lock);
+	list_for_each_entry(b, &hb_list, node) {
+		if (b->id == id) {
+			kref_get(&b->ref);
+			spin_unlock(&hb_list_lock);
+			return b;
+		}
+	}
+	spin_unlock(&hb_list_lock);
+	return NULL;
+}
+
+struct hb_pid_vm {
+	struct file *file;
+	u32 count;
+};
+
+static int hb_pid_vm_cb(const void *arg, struct file *file, unsigned int fd)
+{
+	struct hb_pid_vm *pv = (struct hb_pid_vm *)arg;
+
+	if (!file_is_kvm(file))
+		return 0;
+	if (!pv->count++)
+		pv->file = get_file(file);
+	return 0;
+}
+
+/* The one KVM VM file of process @nr (its fd table), with a reference. */
+static struct file *hb_vm_of_pid(pid_t nr, char *why, size_t len)
+{
+	struct hb_pid_vm pv = {};
+	struct task_struct *task;
+	struct pid *pid;
+
+	pid = find_get_pid(nr);
+	task = get_pid_task(pid, PIDTYPE_PID);
+	put_pid(pid);
+	if (!task) {
+		snprintf(why, len, "no process %d", nr);
+		return ERR_PTR(-ESRCH);
+	}
+	task_lock(task);
+	if (task->files)
+		iterate_fd(task->files, 0, hb_pid_vm_cb, &pv);
+	task_unlock(task);
+	put_task_struct(task);
+	if (!pv.count) {
+		snprintf(why, len, "process %d holds no KVM VM", nr);
+		return ERR_PTR(-ESRCH);
+	}
+	if (pv.count > 1) {
+		fput(pv.file);
+		snprintf(why, len, "process %d holds %u KVM VMs: bind by VM fd",
+			 nr, pv.count);
+		return ERR_PTR(-EINVAL);
+	}
+	return pv.file;
+}
+
+static int hb_bind_vm(struct hybrid_bind *a, struct kvm *kvm,
+		      struct hb_binding *b)
+{
+	struct hybrid_layout lay;
+	struct hb_table *t;
+	u32 online = atomic_read(&kvm->online_vcpus), v;
+	int ret;
+
+	if (a->nr_vcpus != online) {
+		snprintf(a->why, sizeof(a->why), "the VM has %u vCPUs, the map gives %u",
+			 online, a->nr_vcpus);
+		return -EINVAL;
+	}
+	for (v = 0; v < a->nr_vcpus; v++) {
+		struct kvm_vcpu *vcpu = kvm_get_vcpu(kvm, v);
+
+		if (!vcpu) {
+			snprintf(a->why, sizeof(a->why), "vCPU %u is not created yet", v);
+			return -EINVAL;
+		}
+		b->apic_id[v] = vcpu->vcpu_id;
+	}
+	lay.nr_vcpus = a->nr_vcpus;
+	lay.vcpu_type = b->vcpu_type;
+	lay.apic_id = b->apic_id;
+	ret = hybrid_validate_profile(b->types, b->nr_types, &lay, a->why,
+				      sizeof(a->why));
+	if (ret)
+		return ret;
+	t = hb_compile(b);
+	if (IS_ERR(t)) {
+		snprintf(a->why, sizeof(a->why), "cannot compile the overrides: %ld",
+			 PTR_ERR(t));
+		return PTR_ERR(t);
+	}
+	RCU_INIT_POINTER(b->table, t);
+
+	mutex_lock(&hb_mutex);
+	rcu_read_lock();
+	if (hb_find_kvm(kvm)) {
+		rcu_read_unlock();
+		mutex_unlock(&hb_mutex);
+		snprintf(a->why, sizeof(a->why), "the VM is already bound: unbind it first");
+		return -EBUSY;
+	}
+	rcu_read_unlock();
+	ret = hb_probes_get(a->why, sizeof(a->why));
+	if (ret) {
+		mutex_unlock(&hb_mutex);
+		return ret;
+	}
+	b->kvm = kvm;
+	b->id = hb_next_id++;
+	spin_lock(&hb_list_lock);
+	list_add_tail_rcu(&b->node, &hb_list);
+	spin_unlock(&hb_list_lock);
+	mutex_unlock(&hb_mutex);
+	a->id = b->id;
+	return 0;
+}
+
+static long hb_ioctl_bind(void __user *uarg)
+{
+	struct hybrid_bind a;
+	struct hb_binding *b;
+	struct file *vmf;
+	u32 usize;
+	int ret;
+
+	ret = hvkit_copy_arg_from_user(&a, sizeof(a), offsetofend(struct hybrid_bind, why),
+				       uarg, &usize);
+	if (ret)
+		return ret;
+	memset(a.why, 0, sizeof(a.why));
+	if (hvkit_flags_valid(a.flags, HYBRID_BIND_BY_PID) || a.__pad0 || a.id)
+		return -EINVAL;
+	if (!a.nr_types || a.nr_types > HYBRID_MAX_TYPES ||
+	    !a.nr_vcpus || a.nr_vcpus > HYBRID_MAX_VCPUS) {
+		snprintf(a.why, sizeof(a.why), "%u types, %u vCPUs (want 1-%d, 1-%d)",
+			 a.nr_types, a.nr_vcpus, HYBRID_MAX_TYPES, HYBRID_MAX_VCPUS);
+		ret = -EINVAL;
+		goto out;
+	}
+	b = kzalloc(sizeof(*b), GFP_KERNEL_ACCOUNT);
+	if (!b)
+		return -ENOMEM;
+	kref_init(&b->ref);
+	mutex_init(&b->lock);
+	b->nr_types = a.nr_types;
+	b->nr_vcpus = a.nr_vcpus;
+	b->types = memdup_user(u64_to_user_ptr(a.types),
+			       array_size(a.nr_types, sizeof(*b->types)));
+	b->vcpu_type = memdup_user(u64_to_user_ptr(a.vcpu_types), a.nr_vcpus);
+	b->apic_id = kcalloc(a.nr_vcpus, sizeof(u32), GFP_KERNEL_ACCOUNT);
+	if (IS_ERR(b->types) || IS_ERR(b->vcpu_type) || !b->apic_id) {
+		ret = IS_ERR(b->types) ? PTR_ERR(b->types) :
+		      IS_ERR(b->vcpu_type) ? PTR_ERR(b->vcpu_type) : -ENOMEM;
+		if (IS_ERR(b->types))
+			b->types = NULL;
+		if (IS_ERR(b->vcpu_type))
+			b->vcpu_type = NULL;
+		goto free;
+	}
+
+	if (a.flags & HYBRID_BIND_BY_PID) {
+		vmf = hb_vm_of_pid(a.pid, a.why, sizeof(a.why));
+		b->pid = a.pid;
+	} else {
+		vmf = fget(a.vm_fd);
+		if (!vmf) {
+			vmf = ERR_PTR(-EBADF);
+			snprintf(a.why, sizeof(a.why), "fd %d is not open", a.vm_fd);
+		} else if (!file_is_kvm(vmf)) {
+			fput(vmf);
+			vmf = ERR_PTR(-EINVAL);
+			snprintf(a.why, sizeof(a.why), "fd %d is not a KVM VM", a.vm_fd);
+		}
+		b->pid = task_tgid_nr(current);
+	}
+	if (IS_ERR(vmf)) {
+		ret = PTR_ERR(vmf);
+		goto free;
+	}
+	/* The VM file pins the VM until the binding is in the list. */
+	ret = hb_bind_vm(&a, vmf->private_data, b);
+	fput(vmf);
+	if (ret)
+		goto free;
+	pr_info("binding %u: pid %d, %u vCPUs, %u core types\n", b->id,
+		b->pid, b->nr_vcpus, b->nr_types);
+	return hvkit_copy_arg_to_user(uarg, &a, sizeof(a), usize);
+
+free:
+	kvfree(rcu_dereference_protected(b->table, true));
+	kfree(b->types);
+	kfree(b->vcpu_type);
+	kfree(b->apic_id);
+	kfree(b);
+out:
+	if (a.why[0])
+		pr_err("bind refused: %s\n", a.why);
+	if (hvkit_copy_arg_to_user(uarg, &a, sizeof(a), usize))
+		return -EFAULT;
+	return ret;
+}
+
+static long hb_ioctl_unbind(void __user *uarg)
+{
+	struct hybrid_unbind a;
+	struct hb_binding *b, *found = NULL;
+	u32 usize;
+	int ret;
+
+	ret = hvkit_copy_arg_from_user(&a, sizeof(a), sizeof(a), uarg, &usize);
+	if (ret)
+		return ret;
+	if (hvkit_flags_valid(a.flags, 0) || a.__pad0)
+		return -EINVAL;
+	mutex_lock(&hb_mutex);
+	spin_lock(&hb_list_lock);
+	list_for_each_entry(b, &hb_list, node) {
+		if (b->id == a.id) {
+			list_del_rcu(&b->node);
+			found = b;
+			break;
+		}
+	}
+	spin_unlock(&hb_list_lock);
+	if (found) {
+		pr_info("binding %u (pid %d): unbound\n", found->id, found->pid);
+		kref_put(&found->ref, hb_release);
+		hb_probes_put();
+	}
+	mutex_unlock(&hb_mutex);
+	if (!found) {
+		pr_err("unbind: no binding %u\n", a.id);
+		return -ENOENT;
+	}
+	return 0;
+}
+
+/* Add or remove @bits of a clear; the table is recompiled by the caller. */
+static int hb_clear_change(struct hb_binding *b, const struct hybrid_feature *a,
+			   char *why, size_t len)
+{
+	struct hybrid_clear *c;
+	u32 i;
+
+	for (i = 0; i < b->nr_clears; i++) {
+		c = &b->clears[i];
+		if (c->vcpu != a->vcpu || c->function != a->function ||
+		    c->index != a->index || c->reg != a->reg)
+			continue;
+		if (a->op == HYBRID_FEAT_CLEAR) {
+			c->bits |= a->bits;
+			return 0;
+		}
+		if (!(c->bits & a->bits)) {
+			snprintf(why, len, "bits %#x of that register are not cleared",
+				 a->bits);
+			return -ENOENT;
+		}
+		c->bits &= ~a->bits;
+		if (!c->bits)
+			b->clears[i] = b->clears[--b->nr_clears];
+		return 0;
+	}
+	if (a->op == HYBRID_FEAT_RESTORE) {
+		snprintf(why, len, "nothing is cleared in leaf %#x there", a->function);
+		return -ENOENT;
+	}
+	if (b->nr_clears >= HYBRID_MAX_CLEARS) {
+		snprintf(why, len, "at most %d feature clears per binding",
+			 HYBRID_MAX_CLEARS);
+		return -ENOSPC;
+	}
+	c = &b->clears[b->nr_clears++];
+	c->vcpu = a->vcpu;
+	c->function = a->function;
+	c->index = a->index;
+	c->reg = a->reg;
+	c->bits = a->bits;
+	return 0;
+}
+
+static long hb_ioctl_feature(void __user *uarg)
+{
+	static const char *const regs[] = { "EAX", "EBX", "ECX", "EDX" };
+	struct hybrid_clear saved[HYBRID_MAX_CLEARS];
+	struct hybrid_feature a;
+	struct hb_binding *b;
+	struct hb_table *t;
+	u32 usize, nsaved;
+	char vcpu[16];
+	int ret;
+
+	ret = hvkit_copy_arg_from_user(&a, sizeof(a), offsetofend(struct hybrid_feature, why),
+				       uarg, &usize);
+	if (ret)
+		return ret;
+	memset(a.why, 0, sizeof(a.why));
+	if (hvkit_flags_valid(a.flags, 0) || a.__pad0 ||
+	    a.op > HYBRID_FEAT_RESTORE)
+		return -EINVAL;
+	ret = hybrid_feature_refused(a.function, a.index, a.reg, a.bits,
+				     a.why, sizeof(a.why));
+	if (ret)
+		goto out;
+	b = hb_get(a.id);
+	if (!b) {
+		snprintf(a.why, sizeof(a.why), "no binding %u", a.id);
+		ret = -ENOENT;
+		goto out;
+	}
+	mutex_lock(&b->lock);
+	if (a.vcpu != HYBRID_ALL_VCPUS && a.vcpu >= b->nr_vcpus) {
+		snprintf(a.why, sizeof(a.why), "vCPU %u of %u", a.vcpu, b->nr_vcpus);
+		ret = -EINVAL;
+		goto unlock;
+	}
+	memcpy(saved, b->clears, sizeof(saved));
+	nsaved = b->nr_clears;
+	ret = hb_clear_change(b, &a, a.why, sizeof(a.why));
+	if (ret)
+		goto unlock;
+	t = hb_compile(b);
+	if (IS_ERR(t)) {
+		memcpy(b->clears, saved, sizeof(saved));
+		b->nr_clears = nsaved;
+		ret = PTR_ERR(t);
+		snprintf(a.why, sizeof(a.why), "cannot compile the overrides: %d", ret);
+		goto unlock;
+	}
+	hb_publish(b, t);
+	if (a.vcpu == HYBRID_ALL_VCPUS)
+		strscpy(vcpu, "all", sizeof(vcpu));
+	else
+		snprintf(vcpu, sizeof(vcpu), "%u", a.vcpu);
+	hb_audit_log("binding %u pid %d vCPU %s: %s %#x.%#x %s %#x by %s[%d] uid %u",
+		     b->id, b->pid, vcpu,
+		     a.op == HYBRID_FEAT_CLEAR ? "clear" : "restore",
+		     a.function, a.index, regs[a.reg], a.bits, current->comm,
+		     task_tgid_nr(current),
+		     from_kuid(&init_user_ns, current_uid()));
+unlock:
+	mutex_unlock(&b->lock);
+	kref_put(&b->ref, hb_release);
+out:
+	if (ret && a.why[0])
+		pr_err("feature %s refused: %s\n",
+		       a.op == HYBRID_FEAT_CLEAR ? "clear" : "restore", a.why);
+	if (hvkit_copy_arg_to_user(uarg, &a, sizeof(a), usize))
+		return -EFAULT;
+	return ret;
+}
+
+static long hb_ioctl_list(void __user *uarg)
+{
+	struct hybrid_binding_info *info;
+	struct hybrid_list a;
+	struct hb_binding *b;
+	u32 usize, n = 0, cap, i;
+	int ret;
+
+	ret = hvkit_copy_arg_from_user(&a, sizeof(a), sizeof(a), uarg, &usize);
+	if (ret)
+		return ret;
+	if (hvkit_flags_valid(a.flags, 0) || a.missed)
+		return -EINVAL;
+	if (a.nr && (a.entry_size < offsetofend(struct hybrid_binding_info, cpuid_exits) ||
+		     a.entry_size > HVKIT_ARG_MAX_SIZE))
+		return -EINVAL;
+	cap = min_t(u32, a.nr, 256);
+	info = kcalloc(max_t(u32, cap, 1), sizeof(*info), GFP_KERNEL);
+	if (!info)
+		return -ENOMEM;
+	rcu_read_lock();
+	list_for_each_entry_rcu(b, &hb_list, node) {
+		if (n < cap) {
+			info[n].id = b->id;
+			info[n].pid = b->pid;
+			info[n].nr_vcpus = b->nr_vcpus;
+			info[n].nr_types = b->nr_types;
+			info[n].nr_clears = READ_ONCE(b->nr_clears);
+			info[n].cpuid_exits = atomic64_read(&b->cpuid_exits);
+		}
+		n++;
+	}
+	rcu_read_unlock();
+	ret = 0;
+	for (i = 0; i < min(n, cap) && !ret; i++) {
+		void __user *dst = u64_to_user_ptr(a.entries) + (u64)i * a.entry_size;
+
+		if (copy_to_user(dst, &info[i], min_t(u32, a.entry_size, sizeof(*info))) ||
+		    (a.entry_size > sizeof(*info) &&
+		     clear_user(dst + sizeof(*info), a.entry_size - sizeof(*info))))
+			ret = -EFAULT;
+	}
+	kfree(info);
+	if (ret)
+		return ret;
+	a.nr = n;
+	mutex_lock(&hb_mutex);
+	a.missed = hb_missed + (hb_probes_on ? hb_cpuid_probe.nmissed : 0);
+	mutex_unlock(&hb_mutex);
+	return hvkit_copy_arg_to_user(uarg, &a, sizeof(a), usize);
+}
+
+static struct kvm_cpuid_entry2 *hb_find_entry(struct kvm_cpuid_entry2 *e,
+					      u32 n, u32 function, u32 index)
+{
+	u32 i;
+
+	for (i = 0; i < n; i++)
+		if (e[i].function == function &&
+		    (!(e[i].flags & KVM_CPUID_FLAG_SIGNIFCANT_INDEX) ||
+		     e[i].index == index))
+			return &e[i];
+	return NULL;
+}
+
+static long hb_ioctl_cpuid2(void __user *uarg)
+{
+	struct kvm_cpuid_entry2 *e, *x;
+	struct hybrid_vcpu_ovr *ov;
+	struct hybrid_cpuid2 a;
+	struct hb_binding *b;
+	struct hb_table *t;
+	u32 usize, n, i;
+	int ret;
+
+	ret = hvkit_copy_arg_from_user(&a, sizeof(a), sizeof(a), uarg, &usize);
+	if (ret)
+		return ret;
+	if (hvkit_flags_valid(a.flags, 0) || a.nent > a.max_nent ||
+	    a.max_nent > KVM_MAX_CPUID_ENTRIES)
+		return -EINVAL;
+	b = hb_get(a.id);
+	if (!b) {
+		pr_err("cpuid2: no binding %u\n", a.id);
+		return -ENOENT;
+	}
+	ret = -EINVAL;
+	if (a.vcpu >= b->nr_vcpus) {
+		pr_err("cpuid2: vCPU %u of %u\n", a.vcpu, b->nr_vcpus);
+		goto put;
+	}
+	ov = kmalloc(sizeof(*ov), GFP_KERNEL);
+	e = kvcalloc(max_t(u32, a.max_nent, 1), sizeof(*e), GFP_KERNEL);
+	ret = -ENOMEM;
+	if (!ov || !e)
+		goto free;
+	ret = -EFAULT;
+	if (copy_from_user(e, u64_to_user_ptr(a.entries),
+			   array_size(a.nent, sizeof(*e))))
+		goto free;
+	rcu_read_lock();
+	t = rcu_dereference(b->table);
+	memcpy(ov, &t->v[a.vcpu], sizeof(*ov));
+	rcu_read_unlock();
+	n = a.nent;
+	/* Leaves and subleaves the profile adds to the VMM's table. */
+	for (i = 0; i < ov->n; i++) {
+		const struct hybrid_ovr *o = &ov->e[i];
+
+		if (o->flags & (HYBRID_OVR_MAX_EAX | HYBRID_OVR_CLEAR) ||
+		    hb_find_entry(e, n, o->function, o->index))
+			continue;
+		if (n >= a.max_nent) {
+			ret = -E2BIG;
+			goto free;
+		}
+		x = &e[n++];
+		memset(x, 0, sizeof(*x));
+		x->function = o->function;
+		x->index = o->index;
+		if (o->flags & HYBRID_OVR_INDEX)
+			x->flags = KVM_CPUID_FLAG_SIGNIFCANT_INDEX;
+	}
+	for (i = 0; i < n; i++) {
+		u32 r[4] = { e[i].eax, e[i].ebx, e[i].ecx, e[i].edx };
+
+		hybrid_apply(ov, e[i].function, e[i].index, r);
+		e[i].eax = r[0];
+		e[i].ebx = r[1];
+		e[i].ecx = r[2];
+		e[i].edx = r[3];
+	}
+	ret = -EFAULT;
+	if (copy_to_user(u64_to_user_ptr(a.entries), e, array_size(n, sizeof(*e))))
+		goto free;
+	a.nent = n;
+	ret = hvkit_copy_arg_to_user(uarg, &a, sizeof(a), usize);
+free:
+	kvfree(e);
+	kfree(ov);
+put:
+	kref_put(&b->ref, hb_release);
+	return ret;
+}
+
+static long hb_ioctl_baseline(void __user *uarg)
+{
+	struct hybrid_features *sets;
+	struct hybrid_baseline *a;
+	u32 usize;
+	int ret;
+
+	a = kzalloc(sizeof(*a), GFP_KERNEL);
+	if (!a)
+		return -ENOMEM;
+	ret = hvkit_copy_arg_from_user(a, sizeof(*a), sizeof(*a), uarg, &usize);
+	if (ret)
+		goto out;
+	ret = -EINVAL;
+	if (hvkit_flags_valid(a->flags, HYBRID_BASELINE_CHECK) || a->__pad0 ||
+	    a->__pad1 || !a->nr_sets || a->nr_sets > 64)
+		goto out;
+	sets = memdup_user(u64_to_user_ptr(a->sets),
+			   array_size(a->nr_sets, sizeof(*sets)));
+	if (IS_ERR(sets)) {
+		ret = PTR_ERR(sets);
+		goto out;
+	}
+	ret = hybrid_baseline(sets, a->nr_sets, &a->baseline);
+	kfree(sets);
+	if (ret) {
+		pr_err("baseline: reserved feature words must be 0\n");
+		goto out;
+	}
+	memset(&a->missing, 0, sizeof(a->missing));
+	a->nr_missing = 0;
+	if (a->flags & HYBRID_BASELINE_CHECK)
+		a->nr_missing = hybrid_missing(&a->check, &a->baseline, &a->missing);
+	ret = hvkit_copy_arg_to_user(uarg, a, sizeof(*a), usize);
+out:
+	kfree(a);
+	return ret;
+}
+
+/*
+ * A binding's VM with a reference, or NULL if it is going away. The
+ * binding is still in hb_list, so kvm_arch_pre_destroy_vm() has not run
+ * and the struct kvm is still there to take a reference on.
+ */
+static struct kvm *hb_get_kvm(u32 id, struct hb_binding **bp)
+{
+	struct hb_binding *b;
+	struct kvm *kvm = NULL;
+
+	spin_lock(&hb_list_lock);
+	list_for_each_entry(b, &hb_list, node) {
+		if (b->id != id)
+			continue;
+		if (kvm_get_kvm_safe(b->kvm)) {
+			kvm = b->kvm;
+			kref_get(&b->ref);
+			*bp = b;
+		}
+		break;
+	}
+	spin_unlock(&hb_list_lock);
+	return kvm;
+}
+
+static long hb_ioctl_vm_features(void __user *uarg)
+{
+	struct hybrid_vm_features a;
+	struct hybrid_vcpu_ovr *ov;
+	struct kvm_vcpu *vcpu;
+	struct hb_binding *b;
+	struct hb_table *t;
+	struct kvm *kvm;
+	bool locked = false;
+	u32 usize, w;
+	int ret;
+
+	ret = hvkit_copy_arg_from_user(&a, sizeof(a), sizeof(a), uarg, &usize);
+	if (ret)
+		return ret;
+	if (hvkit_flags_valid(a.flags, 0))
+		return -EINVAL;
+	kvm = hb_get_kvm(a.id, &b);
+	if (!kvm) {
+		pr_err("vm features: no binding %u\n", a.id);
+		return -ENOENT;
+	}
+	ov = kmalloc(sizeof(*ov), GFP_KERNEL);
+	ret = -ENOMEM;
+	if (!ov)
+		goto put;
+	ret = -EINVAL;
+	vcpu = a.vcpu < b->nr_vcpus ? kvm_get_vcpu(kvm, a.vcpu) : NULL;
+	if (!vcpu) {
+		pr_err("vm features: vCPU %u of %u\n", a.vcpu, b->nr_vcpus);
+		goto put;
+	}
+	/*
+	 * KVM_SET_CPUID2 replaces the vCPU's table only before its first
+	 * KVM_RUN; until then, hold the vCPU's mutex (it is not running).
+	 */
+	if (vcpu->arch.last_vmentry_cpu == -1) {
+		ret = mutex_lock_killable(&vcpu->mutex);
+		if (ret)
+			goto put;
+		locked = true;
+	}
+	rcu_read_lock();
+	t = rcu_dereference(b->table);
+	memcpy(ov, &t->v[a.vcpu], sizeof(*ov));
+	rcu_read_unlock();
+	memset(&a.features, 0, sizeof(a.features));
+	for (w = 0; w < HYBRID_NR_FEATURE_WORDS; w++) {
+		const struct hybrid_fword *f = &hybrid_fwords[w];
+		struct kvm_cpuid_entry2 *e;
+		u32 r[4] = {};
+
+		/* KVM's table (asm/kvm_host.h), looked up as KVM does. */
+		e = hb_find_entry(vcpu->arch.cpuid_entries,
+				  vcpu->arch.cpuid_nent, f->function, f->index);
+		if (e) {
+			r[0] = e->eax;
+			r[1] = e->ebx;
+			r[2] = e->ecx;
+			r[3] = e->edx;
+		}
+		hybrid_apply(ov, f->function, f->index, r);
+		a.features.word[w] = r[f->reg];
+	}
+	if (locked)
+		mutex_unlock(&vcpu->mutex);
+	ret = hvkit_copy_arg_to_user(uarg, &a, sizeof(a), usize);
+put:
+	kfree(ov);
+	kref_put(&b->ref, hb_release);
+	kvm_put_kvm(kvm);
+	return ret;
+}
+
+/* --- host profiler --------------------------------------------------------- */
+
+static void hb_read_caches(struct hybrid_core_type *ct, u32 leaf)
+{
+	u32 eax, ebx, ecx, edx, i;
+
+	for (i = 0; i < HYBRID_MAX_CACHES; i++) {
+		struct hybrid_cache *c = &ct->caches[i];
+		u64 bytes;
+
+		cpuid_count(leaf, i, &eax, &ebx, &ecx, &edx);
+		if (!(eax & 0x1f) || (eax & 0x1f) > HYBRID_CACHE_UNIFIED)
+			break;
+		c->type = eax & 0x1f;
+		c->level = (eax >> 5) & 7;
+		c->shared_by = roundup_pow_of_two(((eax >> 14) & 0xfff) + 1);
+		c->line_size = (ebx & 0xfff) + 1;
+		c->ways = (ebx >> 22) + 1;
+		bytes = (u64)c->ways * c->line_size * (((ebx >> 12) & 0x3ff) + 1) *
+			((u64)ecx + 1);
+		c->size_kb = bytes / 1024;
+		ct->nr_caches++;
+	}
+	if (ct->nr_caches)
+		ct->flags |= HYBRID_CT_CACHE;
+}
+
+static void hb_read_host(void *arg)
+{
+	struct hybrid_core_type *ct = arg;
+	u32 max = cpuid_eax(0), emax = cpuid_eax(0x80000000);
+	u32 eax, ebx, ecx, edx;
+
+	if (max >= 0x1a && cpuid_edx(7) & BIT(15)) {
+		eax = cpuid_eax(0x1a);
+		ct->flags |= HYBRID_CT_INTEL;
+		ct->intel_core_type = eax >> 24;
+		ct->native_model_id = eax & GENMASK(23, 0);
+	}
+	if (emax >= 0x80000026) {
+		cpuid_count(0x80000026, 0, &eax, &ebx, &ecx, &edx);
+		if (eax & BIT(30)) {
+			ct->flags |= HYBRID_CT_AMD;
+			ct->amd_core_type = ebx >> 28;
+			ct->amd_efficiency = (ebx >> 16) & 0xff;
+			if (!(ct->flags & HYBRID_CT_INTEL))
+				ct->native_model_id = (ebx >> 24) & 0xf;
+		}
+	}
+	if (max >= 0x4)
+		hb_read_caches(ct, 0x4);
+	if (!ct->nr_caches && emax >= 0x8000001d)
+		hb_read_caches(ct, 0x8000001d);
+	if (max >= 0x16) {
+		cpuid_count(0x16, 0, &eax, &ebx, &ecx, &edx);
+		if (eax & 0xffff) {
+			ct->flags |= HYBRID_CT_FREQ;
+			ct->base_mhz = eax;
+			ct->max_mhz = max_t(u32, ebx & 0xffff, eax & 0xffff);
+			ct->bus_mhz = ecx;
+		}
+	}
+	if (max >= 0xa) {
+		cpuid_count(0xa, 0, &eax, &ebx, &ecx, &edx);
+		if (eax & 0xff) {
+			ct->flags |= HYBRID_CT_PMU;
+			ct->pmu_version = eax & 0xff;
+			ct->pmu_gp_counters = (eax >> 8) & 0xff;
+			ct->pmu_gp_width = (eax >> 16) & 0xff;
+			ct->pmu_events_unavailable = ebx & 0xff;
+			ct->pmu_fixed_mask = ecx & 0xffff;
+			ct->pmu_fixed_counters = edx & 0x1f;
+			ct->pmu_fixed_width = (edx >> 5) & 0xff;
+		}
+	}
+}
+
+static long hb_ioctl_host_profile(void __user *uarg)
+{
+	struct hybrid_host_profile *a;
+	u32 usize;
+	int ret;
+
+	a = kzalloc(sizeof(*a), GFP_KERNEL);
+	if (!a)
+		return -ENOMEM;
+	ret = hvkit_copy_arg_from_user(a, sizeof(*a), sizeof(*a), uarg, &usize);
+	if (ret)
+		goto out;
+	ret = -EINVAL;
+	if (hvkit_flags_valid(a->flags, 0) || a->__pad0)
+		goto out;
+	if (a->cpu >= nr_cpu_ids || !cpu_online(a->cpu)) {
+		pr_err("host profile: CPU %u is not online\n", a->cpu);
+		goto out;
+	}
+	memset(&a->type, 0, sizeof(a->type));
+	snprintf(a->type.name, sizeof(a->type.name), "cpu%u", a->cpu);
+	ret = smp_call_function_single(a->cpu, hb_read_host, &a->type, 1);
+	if (ret) {
+		pr_err("host profile: CPU %u: %d\n", a->cpu, ret);
+		goto out;
+	}
+	ret = hvkit_copy_arg_to_user(uarg, a, sizeof(*a), usize);
+out:
+	kfree(a);
+	return ret;
+}
 
 static long kvm_hybrid_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 {
 	void __user *uarg = (void __user *)arg;
 
+	if (cmd != HVKIT_IOC_GET_INFO && cmd != HYBRID_IOC_LIST &&
+	    cmd != HYBRID_IOC_BASELINE && !capable(CAP_SYS_ADMIN))
+		return -EPERM;
 	switch (cmd) {
 	case HVKIT_IOC_GET_INFO:
 		return hvkit_ioctl_get_info(uarg, KBUILD_MODNAME, 0);
+	case HYBRID_IOC_BIND:
+		return hb_ioctl_bind(uarg);
+	case HYBRID_IOC_UNBIND:
+		return hb_ioctl_unbind(uarg);
+	case HYBRID_IOC_FEATURE:
+		return hb_ioctl_feature(uarg);
+	case HYBRID_IOC_LIST:
+		return hb_ioctl_list(uarg);
+	case HYBRID_IOC_CPUID2:
+		return hb_ioctl_cpuid2(uarg);
+	case HYBRID_IOC_HOST_PROFILE:
+		return hb_ioctl_host_profile(uarg);
+	case HYBRID_IOC_BASELINE:
+		return hb_ioctl_baseline(uarg);
+	case HYBRID_IOC_VM_FEATURES:
+		return hb_ioctl_vm_features(uarg);
 	default:
 		return -ENOTTY;
 	}
@@ -36,6 +1098,46 @@ static struct miscdevice kvm_hybrid_misc = {
 	.mode	= 0600,
 };
 
+/* --- debugfs --------------------------------------------------------------- */
+
+static int hb_dbg_bindings_show(struct seq_file *m, void *v)
+{
+	struct hb_binding *b;
+	u32 i;
+
+	mutex_lock(&hb_mutex);
+	seq_printf(m, "probes %s, missed %lu\n", hb_probes_on ? "on" : "off",
+		   hb_missed + (hb_probes_on ? hb_cpuid_probe.nmissed : 0));
+	mutex_unlock(&hb_mutex);
+	rcu_read_lock();
+	list_for_each_entry_rcu(b, &hb_list, node) {
+		seq_printf(m, "binding %u pid %d vcpus %u types %u clears %u cpuid_exits %llu\n",
+			   b->id, b->pid, b->nr_vcpus, b->nr_types,
+			   READ_ONCE(b->nr_clears),
+			   (unsigned long long)atomic64_read(&b->cpuid_exits));
+		for (i = 0; i < b->nr_vcpus; i++)
+			seq_printf(m, "  vcpu %u x2apic %u type %s\n", i,
+				   b->apic_id[i], b->types[b->vcpu_type[i]].name);
+	}
+	rcu_read_unlock();
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(hb_dbg_bindings);
+
+static int hb_dbg_audit_show(struct seq_file *m, void *v)
+{
+	u64 i;
+
+	mutex_lock(&hb_audit_lock);
+	for (i = hb_audit_seq > HB_AUDIT ? hb_audit_seq - HB_AUDIT : 0;
+	     i < hb_audit_seq; i++)
+		seq_printf(m, "%llu %s\n", (unsigned long long)i,
+			   hb_audit[i % HB_AUDIT]);
+	mutex_unlock(&hb_audit_lock);
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(hb_dbg_audit);
+
 static int __init kvm_hybrid_init(void)
 {
 	int ret;
@@ -45,13 +1147,32 @@ static int __init kvm_hybrid_init(void)
 		pr_err("cannot register /dev/kvm_hybrid: %d\n", ret);
 		return ret;
 	}
+	hb_debugfs = debugfs_create_dir("kvm_hybrid", NULL);
+	debugfs_create_file("bindings", 0400, hb_debugfs, NULL,
+			    &hb_dbg_bindings_fops);
+	debugfs_create_file("audit", 0400, hb_debugfs, NULL, &hb_dbg_audit_fops);
 	pr_info("version %s loaded\n", HVKIT_VERSION);
 	return 0;
 }
 
 static void __exit kvm_hybrid_exit(void)
 {
+	struct hb_binding *b, *tmp;
+
 	misc_deregister(&kvm_hybrid_misc);
+	debugfs_remove(hb_debugfs);
+	mutex_lock(&hb_mutex);
+	spin_lock(&hb_list_lock);
+	list_for_each_entry_safe(b, tmp, &hb_list, node) {
+		list_del_rcu(&b->node);
+		pr_info("binding %u (pid %d): unbound at unload\n", b->id, b->pid);
+		kref_put(&b->ref, hb_release);
+	}
+	spin_unlock(&hb_list_lock);
+	hb_probes_put();
+	mutex_unlock(&hb_mutex);
+	flush_work(&hb_gc_work);
+	rcu_barrier();	/* hb_free_rcu and kvfree_rcu callbacks */
 	pr_info("unloaded\n");
 }
 

@@ -31,4 +31,8 @@ void kram_help(FILE *out);
 int cmd_idlepoll(int argc, char **argv);
 void idlepoll_help(FILE *out);
 
+/* The hybrid command group (hybrid.c): kvm_hybrid. */
+int cmd_hybrid(int argc, char **argv);
+void hybrid_help(FILE *out);
+
 #endif /* HVKITCTL_H */

@@ -262,6 +262,348 @@ struct kram_pages {
 #define KRAM_IOC_WALK		_IOWR(HVKIT_IOC_MAGIC, 0x16, struct kram_pages)
 
 /*
+ * kvm_hybrid (/dev/kvm_hybrid, ioctls 0x30-0x4f): hybrid vCPUs and online
+ * CPUID control for KVM guests. Documentation/kvm_hybrid.rst.
+ *
+ * A profile is an array of core types (struct hybrid_core_type: P, E, ...).
+ * HYBRID_IOC_BIND binds a VM (by VM fd, or by its VMM's pid) with a profile
+ * and a vCPU -> core type map; from then on every CPUID the VM's vCPUs
+ * execute returns KVM's value with the core type's leaves (0x1A, 7.EDX[15],
+ * 0x4/0x8000001D, 0x16, 0xA, 0x80000026) overridden, and with the feature
+ * bits cleared by HYBRID_IOC_FEATURE hidden. HYBRID_IOC_CPUID2 applies the
+ * same overrides to a kvm_cpuid2 table for VMMs that set it themselves with
+ * KVM_SET_CPUID2. All commands but HYBRID_IOC_LIST need CAP_SYS_ADMIN.
+ *
+ * Hiding a feature bit changes what CPUID reports, not what the vCPU can
+ * execute: KVM still runs the instruction.
+ */
+#define HYBRID_MAX_TYPES	8
+#define HYBRID_MAX_CACHES	8
+#define HYBRID_MAX_VCPUS	1024
+#define HYBRID_WHY_LEN		128
+
+/* struct hybrid_cache.type: the 0x4 EAX[4:0] encoding */
+#define HYBRID_CACHE_DATA	1
+#define HYBRID_CACHE_INST	2
+#define HYBRID_CACHE_UNIFIED	3
+
+/**
+ * struct hybrid_cache - one cache level of a core type (leaf 0x4 subleaf)
+ * @level:	1-3
+ * @type:	HYBRID_CACHE_*
+ * @ways:	associativity, 1-1024
+ * @line_size:	bytes, a power of two, 16-4096
+ * @shared_by:	logical CPUs sharing this cache, a power of two, 1-4096;
+ *		such groups are x2APIC-id aligned and hold one core type
+ * @size_kb:	size in KiB; a multiple of ways * line_size
+ * @__pad0:	0
+ */
+struct hybrid_cache {
+	__u8 level;
+	__u8 type;
+	__u16 ways;
+	__u16 line_size;
+	__u16 shared_by;
+	__u32 size_kb;
+	__u32 __pad0;
+};
+
+/* struct hybrid_core_type.flags: which leaves the type defines */
+#define HYBRID_CT_INTEL		(1U << 0) /* 0x1A, 7.EDX[15] (hybrid) */
+#define HYBRID_CT_AMD		(1U << 1) /* 0x80000026 core type, rank */
+#define HYBRID_CT_CACHE		(1U << 2) /* 0x4 (and 0x8000001D with AMD) */
+#define HYBRID_CT_FREQ		(1U << 3) /* 0x16 */
+#define HYBRID_CT_PMU		(1U << 4) /* 0xA */
+#define HYBRID_CT_ALL		0x1f
+
+/* Intel leaf 0x1A EAX[31:24] */
+#define HYBRID_INTEL_ATOM	0x20	/* E-core */
+#define HYBRID_INTEL_CORE	0x40	/* P-core */
+
+/**
+ * struct hybrid_core_type - one core type of a profile
+ * @name:	NUL-terminated, e.g. "P"
+ * @flags:	HYBRID_CT_*
+ * @intel_core_type: 0x1A EAX[31:24] (HYBRID_INTEL_*)
+ * @amd_core_type: 0x80000026 EBX[31:28]: 0 performance, 1 efficiency
+ * @amd_efficiency: 0x80000026 EBX[23:16] power efficiency ranking
+ * @nr_caches:	entries of @caches used
+ * @native_model_id: 0x1A EAX[23:0]; its low 4 bits are 0x80000026 EBX[27:24]
+ * @base_mhz:	0x16 EAX; must be the same for every type of a profile (a
+ *		guest calibrates its TSC from it)
+ * @max_mhz:	0x16 EBX, >= @base_mhz
+ * @bus_mhz:	0x16 ECX
+ * @__pad0:	0
+ * @pmu_version: 0xA EAX[7:0], 0-5
+ * @pmu_gp_counters: 0xA EAX[15:8], at most 32
+ * @pmu_gp_width: 0xA EAX[23:16], 0 or 8-64
+ * @pmu_fixed_counters: 0xA EDX[4:0], at most 16
+ * @pmu_fixed_width: 0xA EDX[12:5], 0 or 8-64
+ * @__pad1:	0
+ * @pmu_events_unavailable: 0xA EBX: bit n set = architectural event n not
+ *		available; EAX[31:24] (the vector length) is 8
+ * @pmu_fixed_mask: 0xA ECX: fixed counters supported (version 5)
+ * @__pad2:	0
+ * @caches:	the cache levels, innermost first
+ */
+struct hybrid_core_type {
+	char name[HVKIT_NAME_LEN];
+	__u32 flags;
+	__u8 intel_core_type;
+	__u8 amd_core_type;
+	__u8 amd_efficiency;
+	__u8 nr_caches;
+	__u32 native_model_id;
+	__u16 base_mhz;
+	__u16 max_mhz;
+	__u16 bus_mhz;
+	__u16 __pad0;
+	__u8 pmu_version;
+	__u8 pmu_gp_counters;
+	__u8 pmu_gp_width;
+	__u8 pmu_fixed_counters;
+	__u8 pmu_fixed_width;
+	__u8 __pad1[3];
+	__u32 pmu_events_unavailable;
+	__u32 pmu_fixed_mask;
+	__u32 __pad2;
+	struct hybrid_cache caches[HYBRID_MAX_CACHES];
+};
+
+#define HYBRID_BIND_BY_PID	(1U << 0) /* find the VM in @pid's fds */
+
+/**
+ * struct hybrid_bind - argument of HYBRID_IOC_BIND
+ * @size:	sizeof(struct hybrid_bind)
+ * @flags:	0 (bind @vm_fd) or HYBRID_BIND_BY_PID
+ * @vm_fd:	a KVM VM file descriptor of the caller
+ * @pid:	the VMM's pid (HYBRID_BIND_BY_PID); it must hold exactly one VM
+ * @nr_types:	entries of @types, 1-HYBRID_MAX_TYPES
+ * @nr_vcpus:	entries of @vcpu_types: the VM's vCPU count at bind time
+ * @types:	user pointer to struct hybrid_core_type[@nr_types]
+ * @vcpu_types:	user pointer to __u8[@nr_vcpus]: core type of each vCPU,
+ *		by vCPU index (creation order)
+ * @id:		out: the binding's id
+ * @__pad0:	0
+ * @why:	out: on -EINVAL, -EBUSY or -ESRCH, why (also in the kernel log)
+ */
+struct hybrid_bind {
+	__u32 size;
+	__u32 flags;
+	__s32 vm_fd;
+	__s32 pid;
+	__u32 nr_types;
+	__u32 nr_vcpus;
+	__u64 types;
+	__u64 vcpu_types;
+	__u32 id;
+	__u32 __pad0;
+	char why[HYBRID_WHY_LEN];
+};
+
+/**
+ * struct hybrid_unbind - argument of HYBRID_IOC_UNBIND
+ * @size:	sizeof(struct hybrid_unbind)
+ * @flags:	0
+ * @id:		the binding; the VM's CPUID is stock again at once
+ * @__pad0:	0
+ */
+struct hybrid_unbind {
+	__u32 size;
+	__u32 flags;
+	__u32 id;
+	__u32 __pad0;
+};
+
+#define HYBRID_FEAT_CLEAR	0	/* @op: hide the bits */
+#define HYBRID_FEAT_RESTORE	1	/* @op: show them again */
+#define HYBRID_ALL_VCPUS	0xffffffffU
+#define HYBRID_ANY_INDEX	0xffffffffU
+
+/**
+ * struct hybrid_feature - argument of HYBRID_IOC_FEATURE
+ * @size:	sizeof(struct hybrid_feature)
+ * @flags:	0
+ * @id:		the binding
+ * @op:		HYBRID_FEAT_CLEAR or HYBRID_FEAT_RESTORE
+ * @vcpu:	vCPU index, or HYBRID_ALL_VCPUS
+ * @function:	CPUID leaf (EAX)
+ * @index:	subleaf (ECX), or HYBRID_ANY_INDEX
+ * @reg:	0 EAX, 1 EBX, 2 ECX, 3 EDX
+ * @bits:	the bits to hide or show again; MMU-relevant leaves and bits
+ *		(MAXPHYADDR, paging features, XSAVE sizes, topology) are
+ *		refused with -EPERM and a reason in @why
+ * @__pad0:	0
+ * @why:	out: why a request was refused
+ */
+struct hybrid_feature {
+	__u32 size;
+	__u32 flags;
+	__u32 id;
+	__u32 op;
+	__u32 vcpu;
+	__u32 function;
+	__u32 index;
+	__u32 reg;
+	__u32 bits;
+	__u32 __pad0;
+	char why[HYBRID_WHY_LEN];
+};
+
+/**
+ * struct hybrid_binding_info - one binding, as HYBRID_IOC_LIST reports it
+ * @id:		binding id
+ * @pid:	tgid of the process that created the VM (the VMM)
+ * @nr_vcpus:	vCPUs bound
+ * @nr_types:	core types of its profile
+ * @nr_clears:	feature clears in force
+ * @__pad0:	0
+ * @cpuid_exits: CPUID results of this VM the module rewrote
+ */
+struct hybrid_binding_info {
+	__u32 id;
+	__s32 pid;
+	__u32 nr_vcpus;
+	__u32 nr_types;
+	__u32 nr_clears;
+	__u32 __pad0;
+	__u64 cpuid_exits;
+};
+
+/**
+ * struct hybrid_list - argument of HYBRID_IOC_LIST
+ * @size:	sizeof(struct hybrid_list)
+ * @flags:	0
+ * @nr:		in: entries of @entries; out: bindings (may exceed the input)
+ * @entry_size:	sizeof(struct hybrid_binding_info) as the caller knows it
+ * @entries:	user pointer to struct hybrid_binding_info[@nr]
+ * @missed:	out: CPUID exits the module could not rewrite (a kretprobe
+ *		instance was missing; should stay 0)
+ */
+struct hybrid_list {
+	__u32 size;
+	__u32 flags;
+	__u32 nr;
+	__u32 entry_size;
+	__u64 entries;
+	__u64 missed;
+};
+
+/**
+ * struct hybrid_cpuid2 - argument of HYBRID_IOC_CPUID2
+ * @size:	sizeof(struct hybrid_cpuid2)
+ * @flags:	0
+ * @id:		the binding whose profile and feature clears to apply
+ * @vcpu:	vCPU index
+ * @nent:	in: entries in @entries (the VMM's table for that vCPU);
+ *		out: entries of the result
+ * @max_nent:	capacity of @entries; leaves the profile adds (0x1A,
+ *		0x80000026, cache subleaves) are appended (-E2BIG if full)
+ * @entries:	user pointer to struct kvm_cpuid_entry2[@max_nent] (linux/kvm.h),
+ *		rewritten in place, ready for KVM_SET_CPUID2
+ */
+struct hybrid_cpuid2 {
+	__u32 size;
+	__u32 flags;
+	__u32 id;
+	__u32 vcpu;
+	__u32 nent;
+	__u32 max_nent;
+	__u64 entries;
+};
+
+/**
+ * struct hybrid_host_profile - argument of HYBRID_IOC_HOST_PROFILE
+ * @size:	sizeof(struct hybrid_host_profile)
+ * @flags:	0
+ * @cpu:	the host CPU to read (CPUID runs on it)
+ * @__pad0:	0
+ * @type:	out: that CPU's values as a core type named "cpuN"
+ */
+struct hybrid_host_profile {
+	__u32 size;
+	__u32 flags;
+	__u32 cpu;
+	__u32 __pad0;
+	struct hybrid_core_type type;
+};
+
+/*
+ * Feature words: the CPUID registers that hold feature bits, in this order
+ * (like libvirt's and QEMU's feature words). Pool baselines are computed
+ * on them.
+ */
+#define HYBRID_NR_FEATURE_WORDS	14
+/*  0 0x1 ECX          1 0x1 EDX          2 0x7.0 EBX        3 0x7.0 ECX
+ *  4 0x7.0 EDX        5 0x7.1 EAX        6 0xD.1 EAX        7 0x80000001 ECX
+ *  8 0x80000001 EDX   9 0x80000007 EDX  10 0x80000008 EBX  11 0x80000021 EAX
+ * 12 0x6 EAX         13 0x40000001 EAX (KVM paravirtual features)
+ */
+
+/**
+ * struct hybrid_features - the feature words of one host, profile or VM
+ * @word:	HYBRID_NR_FEATURE_WORDS words, then 0
+ */
+struct hybrid_features {
+	__u32 word[16];
+};
+
+#define HYBRID_BASELINE_CHECK	(1U << 0) /* also compare @check */
+
+/**
+ * struct hybrid_baseline - argument of HYBRID_IOC_BASELINE
+ * @size:	sizeof(struct hybrid_baseline)
+ * @flags:	0 or HYBRID_BASELINE_CHECK
+ * @nr_sets:	entries of @sets, 1-64
+ * @__pad0:	0
+ * @sets:	user pointer to struct hybrid_features[@nr_sets] (hosts'
+ *		KVM_GET_SUPPORTED_CPUID, profiles, VMs)
+ * @baseline:	out: the features every set has (bitwise AND)
+ * @check:	in (HYBRID_BASELINE_CHECK): a VM's features
+ * @missing:	out: bits of @check that @baseline lacks
+ * @nr_missing:	out: how many; 0 = the VM can run anywhere in the pool
+ * @__pad1:	0
+ */
+struct hybrid_baseline {
+	__u32 size;
+	__u32 flags;
+	__u32 nr_sets;
+	__u32 __pad0;
+	__u64 sets;
+	struct hybrid_features baseline;
+	struct hybrid_features check;
+	struct hybrid_features missing;
+	__u32 nr_missing;
+	__u32 __pad1;
+};
+
+/**
+ * struct hybrid_vm_features - argument of HYBRID_IOC_VM_FEATURES
+ * @size:	sizeof(struct hybrid_vm_features)
+ * @flags:	0
+ * @id:		a binding
+ * @vcpu:	vCPU index
+ * @features:	out: what that vCPU's CPUID reports now: KVM's table with
+ *		the binding's overrides and feature clears
+ */
+struct hybrid_vm_features {
+	__u32 size;
+	__u32 flags;
+	__u32 id;
+	__u32 vcpu;
+	struct hybrid_features features;
+};
+
+#define HYBRID_IOC_BIND		_IOWR(HVKIT_IOC_MAGIC, 0x30, struct hybrid_bind)
+#define HYBRID_IOC_UNBIND	_IOWR(HVKIT_IOC_MAGIC, 0x31, struct hybrid_unbind)
+#define HYBRID_IOC_FEATURE	_IOWR(HVKIT_IOC_MAGIC, 0x32, struct hybrid_feature)
+#define HYBRID_IOC_LIST		_IOWR(HVKIT_IOC_MAGIC, 0x33, struct hybrid_list)
+#define HYBRID_IOC_CPUID2	_IOWR(HVKIT_IOC_MAGIC, 0x34, struct hybrid_cpuid2)
+#define HYBRID_IOC_HOST_PROFILE	_IOWR(HVKIT_IOC_MAGIC, 0x35, struct hybrid_host_profile)
+#define HYBRID_IOC_BASELINE	_IOWR(HVKIT_IOC_MAGIC, 0x36, struct hybrid_baseline)
+#define HYBRID_IOC_VM_FEATURES	_IOWR(HVKIT_IOC_MAGIC, 0x37, struct hybrid_vm_features)
+
+/*
  * guest_idlepoll (/dev/guest_idlepoll, ioctls 0x70-0x7f)
  *
  * The tunables are module parameters (/sys/module/guest_idlepoll/

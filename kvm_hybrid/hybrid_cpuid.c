@@ -1,0 +1,685 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * kvm_hybrid: profile validation and the per-vCPU CPUID override compiler.
+ * Pure functions; see hybrid_cpuid.h.
+ */
+#include <linux/bitops.h>
+#include <linux/bits.h>
+#include <linux/errno.h>
+#include <linux/kernel.h>
+#include <linux/log2.h>
+#include <linux/string.h>
+#include "hybrid_cpuid.h"
+
+#define EAX 0
+#define EBX 1
+#define ECX 2
+#define EDX 3
+
+static const char *const reg_names[] = { "EAX", "EBX", "ECX", "EDX" };
+
+static bool name_ok(const char *name)
+{
+	size_t n = strnlen(name, HVKIT_NAME_LEN);
+
+	return n > 0 && n < HVKIT_NAME_LEN;
+}
+
+static bool width_ok(u8 w)
+{
+	return !w || (w >= 8 && w <= 64);
+}
+
+static int validate_cache(const struct hybrid_core_type *ct, u32 i,
+			  char *why, size_t len)
+{
+	const struct hybrid_cache *c = &ct->caches[i];
+	u64 bytes = (u64)c->size_kb * 1024, way_bytes;
+	u32 j;
+
+	if (c->__pad0) {
+		snprintf(why, len, "type %s cache %u: padding not zero",
+			 ct->name, i);
+		return -EINVAL;
+	}
+	if (c->level < 1 || c->level > 3 || c->type < HYBRID_CACHE_DATA ||
+	    c->type > HYBRID_CACHE_UNIFIED) {
+		snprintf(why, len, "type %s cache %u: level %u type %u (want level 1-3, type 1-3)",
+			 ct->name, i, c->level, c->type);
+		return -EINVAL;
+	}
+	if (!c->ways || c->ways > 1024 || !is_power_of_2(c->line_size) ||
+	    c->line_size < 16 || c->line_size > 4096) {
+		snprintf(why, len, "type %s L%u: %u ways, %u-byte lines (1-1024, 2^4-2^12)",
+			 ct->name, c->level, c->ways, c->line_size);
+		return -EINVAL;
+	}
+	if (!is_power_of_2(c->shared_by) || c->shared_by > 4096) {
+		snprintf(why, len, "type %s L%u: shared by %u (want 2^0-2^12)",
+			 ct->name, c->level, c->shared_by);
+		return -EINVAL;
+	}
+	way_bytes = (u64)c->ways * c->line_size;
+	if (!bytes || bytes % way_bytes || bytes / way_bytes > U32_MAX) {
+		snprintf(why, len, "type %s L%u: %u KiB is not whole sets of %u x %u bytes",
+			 ct->name, c->level, c->size_kb, c->ways, c->line_size);
+		return -EINVAL;
+	}
+	for (j = 0; j < i; j++) {
+		const struct hybrid_cache *p = &ct->caches[j];
+
+		if (p->level > c->level) {
+			snprintf(why, len, "type %s: caches must be listed innermost first",
+				 ct->name);
+			return -EINVAL;
+		}
+		if (p->level == c->level &&
+		    (p->type == c->type || p->type == HYBRID_CACHE_UNIFIED ||
+		     c->type == HYBRID_CACHE_UNIFIED)) {
+			snprintf(why, len, "type %s: two L%u caches of overlapping type",
+				 ct->name, c->level);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+/*
+ * AMD's legacy cache leaves 0x80000005 (L1) and 0x80000006 (L2, L3), which a
+ * Linux guest without TOPOEXT builds its cache topology from, encode the
+ * L2/L3 associativity as a code: only these ways fit.
+ */
+static const u16 amd_assoc_ways[16] = {
+	[1] = 1, [2] = 2, [4] = 4, [6] = 8, [8] = 16, [0xa] = 32, [0xb] = 48,
+	[0xc] = 64, [0xd] = 96, [0xe] = 128,
+};
+
+static u32 amd_assoc_code(u16 ways)
+{
+	u32 i;
+
+	for (i = 0; i < ARRAY_SIZE(amd_assoc_ways); i++)
+		if (amd_assoc_ways[i] && amd_assoc_ways[i] == ways)
+			return i;
+	return 0;
+}
+
+static int validate_amd_legacy(const struct hybrid_core_type *ct,
+			       const struct hybrid_cache *c, char *why,
+			       size_t len)
+{
+	if (c->level == 1 && (c->size_kb > 255 || c->ways > 255 ||
+			      c->line_size > 255)) {
+		snprintf(why, len, "type %s L1: 0x80000005 holds <= 255 KiB, ways, bytes",
+			 ct->name);
+		return -EINVAL;
+	}
+	if (c->level == 2 && c->size_kb > 0xffff) {
+		snprintf(why, len, "type %s L2: 0x80000006 holds < 64 MiB", ct->name);
+		return -EINVAL;
+	}
+	if (c->level == 3 && c->size_kb % 512) {
+		snprintf(why, len, "type %s L3: 0x80000006 counts 512 KiB units",
+			 ct->name);
+		return -EINVAL;
+	}
+	if (c->level > 1 && (!amd_assoc_code(c->ways) || c->line_size > 255)) {
+		snprintf(why, len, "type %s L%u: %u ways has no 0x80000006 code",
+			 ct->name, c->level, c->ways);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/**
+ * hybrid_validate_type() - check one core type on its own
+ * @ct:		the core type
+ * @why:	where to write the reason for a refusal
+ * @len:	size of @why
+ *
+ * Return: 0 or -EINVAL.
+ */
+int hybrid_validate_type(const struct hybrid_core_type *ct, char *why,
+			 size_t len)
+{
+	u32 i;
+	int ret;
+
+	if (!name_ok(ct->name)) {
+		snprintf(why, len, "a core type needs a name of 1-%d characters",
+			 HVKIT_NAME_LEN - 1);
+		return -EINVAL;
+	}
+	if (ct->flags & ~HYBRID_CT_ALL || !ct->flags) {
+		snprintf(why, len, "type %s: flags %#x (known: %#x, at least one)",
+			 ct->name, ct->flags, HYBRID_CT_ALL);
+		return -EINVAL;
+	}
+	if (ct->__pad0 || ct->__pad1[0] || ct->__pad1[1] || ct->__pad1[2] ||
+	    ct->__pad2) {
+		snprintf(why, len, "type %s: padding not zero", ct->name);
+		return -EINVAL;
+	}
+	if (ct->flags & HYBRID_CT_INTEL &&
+	    (!ct->intel_core_type || ct->native_model_id >= BIT(24))) {
+		snprintf(why, len, "type %s: Intel type %#x, model %#x (want type, model < 2^24)",
+			 ct->name, ct->intel_core_type, ct->native_model_id);
+		return -EINVAL;
+	}
+	if (ct->flags & HYBRID_CT_AMD && ct->amd_core_type > 15) {
+		snprintf(why, len, "type %s: AMD core type %u (want 0-15)",
+			 ct->name, ct->amd_core_type);
+		return -EINVAL;
+	}
+	if (!(ct->flags & HYBRID_CT_CACHE) != !ct->nr_caches ||
+	    ct->nr_caches > HYBRID_MAX_CACHES) {
+		snprintf(why, len, "type %s: %u caches (want 1-%d with the cache flag, 0 without)",
+			 ct->name, ct->nr_caches, HYBRID_MAX_CACHES);
+		return -EINVAL;
+	}
+	for (i = 0; i < ct->nr_caches; i++) {
+		ret = validate_cache(ct, i, why, len);
+		if (ret)
+			return ret;
+		if (ct->flags & HYBRID_CT_AMD) {
+			ret = validate_amd_legacy(ct, &ct->caches[i], why, len);
+			if (ret)
+				return ret;
+		}
+	}
+	if (ct->flags & HYBRID_CT_FREQ &&
+	    (!ct->base_mhz || ct->max_mhz < ct->base_mhz)) {
+		snprintf(why, len, "type %s: base %u MHz, max %u MHz (want base > 0, max >= base)",
+			 ct->name, ct->base_mhz, ct->max_mhz);
+		return -EINVAL;
+	}
+	if (ct->flags & HYBRID_CT_PMU &&
+	    (ct->pmu_version > 5 || ct->pmu_gp_counters > 32 ||
+	     ct->pmu_fixed_counters > 16 || !width_ok(ct->pmu_gp_width) ||
+	     !width_ok(ct->pmu_fixed_width) ||
+	     ct->pmu_events_unavailable > 0xff ||
+	     ct->pmu_fixed_mask > 0xffff)) {
+		snprintf(why, len, "type %s: PMU v%u %ux%u fixed %ux%u %#x %#x out of range",
+			 ct->name, ct->pmu_version, ct->pmu_gp_counters,
+			 ct->pmu_gp_width, ct->pmu_fixed_counters,
+			 ct->pmu_fixed_width, ct->pmu_events_unavailable,
+			 ct->pmu_fixed_mask);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* Do the vCPUs that share cache @c of @t's vCPUs all have type @t? */
+static int check_sharing(const struct hybrid_core_type *types,
+			 const struct hybrid_layout *lay, u32 t,
+			 const struct hybrid_cache *c, char *why, size_t len)
+{
+	u32 shift = ilog2(c->shared_by), v, w;
+
+	if (c->shared_by == 1)
+		return 0;
+	for (v = 0; v < lay->nr_vcpus; v++) {
+		if (lay->vcpu_type[v] != t)
+			continue;
+		for (w = 0; w < lay->nr_vcpus; w++) {
+			if (lay->vcpu_type[w] == t ||
+			    lay->apic_id[w] >> shift != lay->apic_id[v] >> shift)
+				continue;
+			snprintf(why, len, "%s L%u shared by %u holds vCPU %u (%s, x2APIC %u)",
+				 types[t].name, c->level, c->shared_by, w,
+				 types[lay->vcpu_type[w]].name,
+				 lay->apic_id[w]);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+/**
+ * hybrid_validate_profile() - check a whole profile against a VM's layout
+ * @types:	core types
+ * @nr_types:	entries of @types
+ * @lay:	the vCPUs: their core types and x2APIC ids
+ * @why:	where to write the reason for a refusal
+ * @len:	size of @why
+ *
+ * Every type must be valid and define the same leaves (a guest must not
+ * see a leaf on some vCPUs only), with one base frequency; names unique;
+ * each vCPU's type must exist; a cache shared by N CPUs must group vCPUs
+ * of one type (the guest groups by x2APIC id >> log2(N)).
+ *
+ * Return: 0 or -EINVAL.
+ */
+int hybrid_validate_profile(const struct hybrid_core_type *types, u32 nr_types,
+			    const struct hybrid_layout *lay, char *why,
+			    size_t len)
+{
+	u32 t, u, v, c;
+	int ret;
+
+	if (!nr_types || nr_types > HYBRID_MAX_TYPES) {
+		snprintf(why, len, "%u core types (want 1-%d)", nr_types,
+			 HYBRID_MAX_TYPES);
+		return -EINVAL;
+	}
+	if (!lay->nr_vcpus || lay->nr_vcpus > HYBRID_MAX_VCPUS) {
+		snprintf(why, len, "%u vCPUs (want 1-%d)", lay->nr_vcpus,
+			 HYBRID_MAX_VCPUS);
+		return -EINVAL;
+	}
+	for (t = 0; t < nr_types; t++) {
+		ret = hybrid_validate_type(&types[t], why, len);
+		if (ret)
+			return ret;
+		for (u = 0; u < t; u++) {
+			if (!strncmp(types[u].name, types[t].name, HVKIT_NAME_LEN)) {
+				snprintf(why, len, "two core types named %s",
+					 types[t].name);
+				return -EINVAL;
+			}
+			if (types[u].flags != types[t].flags) {
+				snprintf(why, len, "types %s and %s define other leaves (%#x, %#x)",
+					 types[u].name, types[t].name,
+					 types[u].flags, types[t].flags);
+				return -EINVAL;
+			}
+			if (types[t].flags & HYBRID_CT_FREQ &&
+			    types[u].base_mhz != types[t].base_mhz) {
+				snprintf(why, len, "types %s, %s: base %u != %u MHz (TSC source)",
+					 types[u].name, types[t].name,
+					 types[u].base_mhz, types[t].base_mhz);
+				return -EINVAL;
+			}
+		}
+	}
+	for (v = 0; v < lay->nr_vcpus; v++) {
+		if (lay->vcpu_type[v] >= nr_types) {
+			snprintf(why, len, "vCPU %u has core type %u of %u",
+				 v, lay->vcpu_type[v], nr_types);
+			return -EINVAL;
+		}
+		for (u = 0; u < v; u++) {
+			if (lay->apic_id[u] == lay->apic_id[v]) {
+				snprintf(why, len, "vCPUs %u and %u have the same x2APIC id %u",
+					 u, v, lay->apic_id[v]);
+				return -EINVAL;
+			}
+		}
+	}
+	for (t = 0; t < nr_types; t++) {
+		for (c = 0; c < types[t].nr_caches; c++) {
+			ret = check_sharing(types, lay, t, &types[t].caches[c],
+					    why, len);
+			if (ret)
+				return ret;
+		}
+	}
+	return 0;
+}
+
+struct refused {
+	u32 function;
+	u32 reg;	/* 4: the whole leaf */
+	u32 bits;
+	const char *why;
+};
+
+/*
+ * KVM decides page-table formats, address widths and XSAVE layout from its
+ * own copy of the CPUID table (set by KVM_SET_CPUID2), not from what a
+ * CPUID exit returns. Hiding these from the guest would make the guest's
+ * paging or state layout disagree with the one KVM emulates.
+ */
+static const struct refused refused[] = {
+	{ 0x0, 4, 0, "the maximum leaf and vendor" },
+	{ 0x80000000, 4, 0, "the maximum extended leaf and vendor" },
+	{ 0x80000008, 4, 0, "MAXPHYADDR and address widths: KVM's MMU uses its own" },
+	{ 0xd, 4, 0, "XSAVE state sizes: KVM lays out guest XSAVE from its own table" },
+	{ 0xb, 4, 0, "topology and x2APIC ids" },
+	{ 0x1f, 4, 0, "topology and x2APIC ids" },
+	{ 0x1, EBX, ~0U, "initial APIC id and CLFLUSH size" },
+	{ 0x1, EDX, BIT(3) | BIT(6) | BIT(13) | BIT(16) | BIT(17),
+	  "paging features (PSE, PAE, PGE, PAT, PSE36): KVM's MMU uses its own copy" },
+	{ 0x7, EBX, BIT(7) | BIT(20), "SMEP/SMAP: KVM's MMU uses its own copy" },
+	{ 0x7, ECX, BIT(3) | BIT(16), "PKU/LA57: KVM's MMU uses its own copy" },
+	{ 0x80000001, EDX, BIT(20) | BIT(26) | BIT(29),
+	  "NX, 1 GiB pages, long mode: KVM's MMU uses its own copy" },
+};
+
+/**
+ * hybrid_feature_refused() - may these CPUID bits be hidden online?
+ * @function:	leaf
+ * @index:	subleaf (unused today: every refusal covers all subleaves)
+ * @reg:	0-3 (EAX-EDX)
+ * @bits:	the bits
+ * @why:	where to write the reason
+ * @len:	size of @why
+ *
+ * Return: 0 if allowed, -EINVAL for a malformed request, -EPERM for an
+ * MMU-relevant (or identity) leaf or bit.
+ */
+int hybrid_feature_refused(u32 function, u32 index, u32 reg, u32 bits,
+			   char *why, size_t len)
+{
+	size_t i;
+
+	if (reg > EDX || !bits) {
+		snprintf(why, len, "register %u, bits %#x: want 0-3 (EAX-EDX), bits",
+			 reg, bits);
+		return -EINVAL;
+	}
+	for (i = 0; i < ARRAY_SIZE(refused); i++) {
+		const struct refused *r = &refused[i];
+
+		if (r->function != function)
+			continue;
+		if (r->reg == 4 || (r->reg == reg && (r->bits & bits))) {
+			snprintf(why, len, "leaf %#x %s%s: %s", function,
+				 reg_names[reg], r->reg == 4 ? "" : " bits",
+				 r->why);
+			return -EPERM;
+		}
+	}
+	return 0;
+}
+
+static struct hybrid_ovr *ovr_add(struct hybrid_vcpu_ovr *out, u32 function,
+				  u32 index, u32 flags)
+{
+	struct hybrid_ovr *o;
+
+	if (out->n >= HYBRID_MAX_OVR)
+		return NULL;
+	o = &out->e[out->n++];
+	memset(o, 0, sizeof(*o));
+	o->function = function;
+	o->index = index;
+	o->flags = flags;
+	return o;
+}
+
+static void ovr_set(struct hybrid_ovr *o, u32 reg, u32 mask, u32 val)
+{
+	o->mask[reg] = mask;
+	o->val[reg] = val & mask;
+}
+
+static int ovr_max_leaf(struct hybrid_vcpu_ovr *out, u32 base, u32 leaf)
+{
+	struct hybrid_ovr *o = ovr_add(out, base, 0, HYBRID_OVR_MAX_EAX);
+
+	if (!o)
+		return -ENOSPC;
+	o->val[EAX] = leaf;
+	return 0;
+}
+
+/* Cache subleaves of @leaf (0x4 or 0x8000001D), then a null subleaf. */
+static int ovr_caches(struct hybrid_vcpu_ovr *out,
+		      const struct hybrid_core_type *ct, u32 leaf)
+{
+	struct hybrid_ovr *o;
+	u32 i;
+
+	for (i = 0; i < ct->nr_caches; i++) {
+		const struct hybrid_cache *c = &ct->caches[i];
+		u32 sets = (u32)((u64)c->size_kb * 1024 /
+				 ((u64)c->ways * c->line_size));
+
+		o = ovr_add(out, leaf, i, HYBRID_OVR_INDEX);
+		if (!o)
+			return -ENOSPC;
+		/* Type, level, self-initialising, sharing; the cores-per-
+		 * package field EAX[31:26] stays the VMM's.
+		 */
+		ovr_set(o, EAX, GENMASK(25, 0),
+			c->type | c->level << 5 | BIT(8) |
+			(c->shared_by - 1) << 14);
+		ovr_set(o, EBX, ~0U, (c->line_size - 1) | (c->ways - 1) << 22);
+		ovr_set(o, ECX, ~0U, sets - 1);
+		ovr_set(o, EDX, ~0U, 0);
+	}
+	o = ovr_add(out, leaf, ct->nr_caches, HYBRID_OVR_INDEX);
+	if (!o)
+		return -ENOSPC;
+	ovr_set(o, EAX, ~0U, 0);
+	ovr_set(o, EBX, ~0U, 0);
+	ovr_set(o, ECX, ~0U, 0);
+	ovr_set(o, EDX, ~0U, 0);
+	return 0;
+}
+
+/* AMD's legacy 0x80000005 (L1d ECX, L1i EDX) and 0x80000006 (L2 ECX, L3
+ * EDX) from the type's caches; a register without a cache stays KVM's.
+ */
+static int ovr_amd_legacy(struct hybrid_vcpu_ovr *out,
+			  const struct hybrid_core_type *ct)
+{
+	struct hybrid_ovr *l1, *l2;
+	u32 i;
+
+	l1 = ovr_add(out, 0x80000005, 0, 0);
+	l2 = ovr_add(out, 0x80000006, 0, 0);
+	if (!l1 || !l2)
+		return -ENOSPC;
+	for (i = 0; i < ct->nr_caches; i++) {
+		const struct hybrid_cache *c = &ct->caches[i];
+
+		if (c->level == 1)
+			ovr_set(l1, c->type == HYBRID_CACHE_INST ? EDX : ECX, ~0U,
+				c->size_kb << 24 | c->ways << 16 | 1 << 8 |
+				c->line_size);
+		else if (c->level == 2)
+			ovr_set(l2, ECX, ~0U, c->size_kb << 16 |
+				amd_assoc_code(c->ways) << 12 | 1 << 8 |
+				c->line_size);
+		else
+			ovr_set(l2, EDX, ~0U, (c->size_kb / 512) << 18 |
+				amd_assoc_code(c->ways) << 12 | 1 << 8 |
+				c->line_size);
+	}
+	return 0;
+}
+
+/**
+ * hybrid_compile_vcpu() - the overrides of one vCPU
+ * @types:	the profile's core types (validated)
+ * @nr_types:	entries of @types
+ * @lay:	the layout (validated)
+ * @vcpu:	vCPU index
+ * @clears:	feature clears in force (validated)
+ * @nr_clears:	entries of @clears
+ * @out:	the result
+ *
+ * Return: 0, -EINVAL for a bad @vcpu, -ENOSPC if the overrides do not fit.
+ */
+int hybrid_compile_vcpu(const struct hybrid_core_type *types, u32 nr_types,
+			const struct hybrid_layout *lay, u32 vcpu,
+			const struct hybrid_clear *clears, u32 nr_clears,
+			struct hybrid_vcpu_ovr *out)
+{
+	const struct hybrid_core_type *ct;
+	struct hybrid_ovr *o;
+	u32 i;
+	int ret;
+
+	out->n = 0;
+	if (vcpu >= lay->nr_vcpus || lay->vcpu_type[vcpu] >= nr_types)
+		return -EINVAL;
+	ct = &types[lay->vcpu_type[vcpu]];
+
+	if (ct->flags & HYBRID_CT_INTEL) {
+		ret = ovr_max_leaf(out, 0x0, 0x1a);
+		if (ret)
+			return ret;
+		o = ovr_add(out, 0x7, 0, HYBRID_OVR_INDEX);
+		if (!o)
+			return -ENOSPC;
+		ovr_set(o, EDX, BIT(15), BIT(15));
+		o = ovr_add(out, 0x1a, 0, 0);
+		if (!o)
+			return -ENOSPC;
+		ovr_set(o, EAX, ~0U, ct->intel_core_type << 24 |
+			ct->native_model_id);
+		ovr_set(o, EBX, ~0U, 0);
+		ovr_set(o, ECX, ~0U, 0);
+		ovr_set(o, EDX, ~0U, 0);
+	}
+	if (ct->flags & HYBRID_CT_AMD) {
+		ret = ovr_max_leaf(out, 0x80000000, 0x80000026);
+		if (ret)
+			return ret;
+		/* Only what the core type owns: the level's shift, count and
+		 * type stay KVM's (a count of 0 tells a guest that parses this
+		 * leaf for topology to fall back to 0x8000001E).
+		 */
+		o = ovr_add(out, 0x80000026, 0, HYBRID_OVR_INDEX);
+		if (!o)
+			return -ENOSPC;
+		ovr_set(o, EAX, BIT(29) | BIT(30), BIT(29) | BIT(30));
+		ovr_set(o, EBX, GENMASK(31, 16),
+			(u32)ct->amd_core_type << 28 |
+			(ct->native_model_id & 0xf) << 24 |
+			(u32)ct->amd_efficiency << 16);
+	}
+	if (ct->flags & HYBRID_CT_CACHE) {
+		ret = ovr_caches(out, ct, 0x4);
+		if (!ret && ct->flags & HYBRID_CT_AMD)
+			ret = ovr_caches(out, ct, 0x8000001d);
+		if (!ret && ct->flags & HYBRID_CT_AMD)
+			ret = ovr_amd_legacy(out, ct);
+		if (ret)
+			return ret;
+	}
+	if (ct->flags & HYBRID_CT_FREQ) {
+		ret = ovr_max_leaf(out, 0x0, 0x16);
+		if (ret)
+			return ret;
+		o = ovr_add(out, 0x16, 0, 0);
+		if (!o)
+			return -ENOSPC;
+		ovr_set(o, EAX, ~0U, ct->base_mhz);
+		ovr_set(o, EBX, ~0U, ct->max_mhz);
+		ovr_set(o, ECX, ~0U, ct->bus_mhz);
+		ovr_set(o, EDX, ~0U, 0);
+	}
+	if (ct->flags & HYBRID_CT_PMU) {
+		ret = ovr_max_leaf(out, 0x0, 0xa);
+		if (ret)
+			return ret;
+		o = ovr_add(out, 0xa, 0, 0);
+		if (!o)
+			return -ENOSPC;
+		ovr_set(o, EAX, ~0U, ct->pmu_version |
+			ct->pmu_gp_counters << 8 | ct->pmu_gp_width << 16 |
+			8 << 24);
+		ovr_set(o, EBX, ~0U, ct->pmu_events_unavailable);
+		ovr_set(o, ECX, ~0U, ct->pmu_fixed_mask);
+		ovr_set(o, EDX, ~0U, ct->pmu_fixed_counters |
+			ct->pmu_fixed_width << 5);
+	}
+	for (i = 0; i < nr_clears; i++) {
+		const struct hybrid_clear *c = &clears[i];
+
+		if (c->vcpu != HYBRID_ALL_VCPUS && c->vcpu != vcpu)
+			continue;
+		o = ovr_add(out, c->function, c->index,
+			    HYBRID_OVR_CLEAR | (c->index == HYBRID_ANY_INDEX ?
+						0 : HYBRID_OVR_INDEX));
+		if (!o)
+			return -ENOSPC;
+		ovr_set(o, c->reg, c->bits, 0);
+	}
+	return 0;
+}
+
+/**
+ * hybrid_apply() - rewrite one CPUID result with a vCPU's overrides
+ * @ov:		the vCPU's overrides
+ * @function:	the leaf the guest asked for
+ * @index:	its subleaf
+ * @regs:	EAX-EDX as KVM computed them; rewritten in place
+ *
+ * Overrides apply in order, so feature clears (compiled last) win.
+ */
+void hybrid_apply(const struct hybrid_vcpu_ovr *ov, u32 function, u32 index,
+		  u32 regs[4])
+{
+	u32 i, r;
+
+	for (i = 0; i < ov->n; i++) {
+		const struct hybrid_ovr *o = &ov->e[i];
+
+		if (o->function != function ||
+		    (o->flags & HYBRID_OVR_INDEX && o->index != index))
+			continue;
+		if (o->flags & HYBRID_OVR_MAX_EAX) {
+			regs[EAX] = max(regs[EAX], o->val[EAX]);
+			continue;
+		}
+		for (r = 0; r < 4; r++)
+			regs[r] = (regs[r] & ~o->mask[r]) | o->val[r];
+	}
+}
+
+const struct hybrid_fword hybrid_fwords[HYBRID_NR_FEATURE_WORDS] = {
+	{ 0x1, 0, ECX }, { 0x1, 0, EDX }, { 0x7, 0, EBX }, { 0x7, 0, ECX },
+	{ 0x7, 0, EDX }, { 0x7, 1, EAX }, { 0xd, 1, EAX },
+	{ 0x80000001, 0, ECX }, { 0x80000001, 0, EDX }, { 0x80000007, 0, EDX },
+	{ 0x80000008, 0, EBX }, { 0x80000021, 0, EAX }, { 0x6, 0, EAX },
+	{ 0x40000001, 0, EAX },
+};
+
+/**
+ * hybrid_baseline() - the features every set has
+ * @sets:	feature words of hosts, profiles or VMs
+ * @nr_sets:	entries of @sets, at least 1
+ * @out:	the bitwise AND of all sets
+ *
+ * Return: 0, or -EINVAL if @nr_sets is 0 or a set uses the reserved words.
+ */
+int hybrid_baseline(const struct hybrid_features *sets, u32 nr_sets,
+		    struct hybrid_features *out)
+{
+	u32 i, w;
+
+	if (!nr_sets)
+		return -EINVAL;
+	memset(out, 0, sizeof(*out));
+	for (w = 0; w < HYBRID_NR_FEATURE_WORDS; w++)
+		out->word[w] = ~0U;
+	for (i = 0; i < nr_sets; i++) {
+		for (w = 0; w < ARRAY_SIZE(out->word); w++) {
+			if (w >= HYBRID_NR_FEATURE_WORDS) {
+				if (sets[i].word[w])
+					return -EINVAL;
+				continue;
+			}
+			out->word[w] &= sets[i].word[w];
+		}
+	}
+	return 0;
+}
+
+/**
+ * hybrid_missing() - which features of a VM a baseline lacks
+ * @vm:		the VM's feature words
+ * @base:	a pool's baseline
+ * @missing:	out: @vm & ~@base, word by word
+ *
+ * Return: the number of missing bits; 0 when the VM is a subset of the
+ * baseline (it can run, or migrate, anywhere in the pool).
+ */
+u32 hybrid_missing(const struct hybrid_features *vm,
+		   const struct hybrid_features *base,
+		   struct hybrid_features *missing)
+{
+	u32 w, n = 0;
+
+	memset(missing, 0, sizeof(*missing));
+	for (w = 0; w < HYBRID_NR_FEATURE_WORDS; w++) {
+		missing->word[w] = vm->word[w] & ~base->word[w];
+		n += hweight32(missing->word[w]);
+	}
+	return n;
+}

@@ -1,0 +1,84 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * kvm_hybrid's CPUID table compiler: pure code (no KVM, no locking), so
+ * KUnit can test it on its own (hybrid_kunit.c).
+ *
+ * A binding's profile (core types, vCPU -> type map, the vCPUs' x2APIC ids)
+ * and its feature clears compile into one list of overrides per vCPU. An
+ * override matches a leaf (and subleaf) and replaces the bits of @mask in
+ * each register with those of @val; HYBRID_OVR_MAX_EAX raises EAX to at
+ * least val[0] instead (the maximum-leaf leaves 0x0 and 0x80000000).
+ */
+#ifndef _KVM_HYBRID_CPUID_H
+#define _KVM_HYBRID_CPUID_H
+
+#include <linux/bits.h>
+#include <linux/types.h>
+#include <uapi/linux/hvkit.h>
+
+#define HYBRID_OVR_INDEX	BIT(0)	/* @index must match */
+#define HYBRID_OVR_MAX_EAX	BIT(1)
+#define HYBRID_OVR_CLEAR	BIT(2)	/* from a feature clear */
+
+/* Enough for every leaf of one core type plus the feature clears. */
+#define HYBRID_MAX_OVR		64
+#define HYBRID_MAX_CLEARS	24
+
+struct hybrid_ovr {
+	u32 function;
+	u32 index;
+	u32 flags;
+	u32 mask[4];
+	u32 val[4];
+};
+
+struct hybrid_vcpu_ovr {
+	u32 n;
+	struct hybrid_ovr e[HYBRID_MAX_OVR];
+};
+
+/* One feature clear in force: @vcpu may be HYBRID_ALL_VCPUS. */
+struct hybrid_clear {
+	u32 vcpu;
+	u32 function;
+	u32 index;
+	u32 reg;
+	u32 bits;
+};
+
+struct hybrid_layout {
+	u32 nr_vcpus;
+	const u8 *vcpu_type;	/* [nr_vcpus] */
+	const u32 *apic_id;	/* [nr_vcpus], the VM's x2APIC ids */
+};
+
+int hybrid_validate_type(const struct hybrid_core_type *ct, char *why,
+			 size_t len);
+int hybrid_validate_profile(const struct hybrid_core_type *types, u32 nr_types,
+			    const struct hybrid_layout *lay, char *why,
+			    size_t len);
+int hybrid_feature_refused(u32 function, u32 index, u32 reg, u32 bits,
+			   char *why, size_t len);
+int hybrid_compile_vcpu(const struct hybrid_core_type *types, u32 nr_types,
+			const struct hybrid_layout *lay, u32 vcpu,
+			const struct hybrid_clear *clears, u32 nr_clears,
+			struct hybrid_vcpu_ovr *out);
+void hybrid_apply(const struct hybrid_vcpu_ovr *ov, u32 function, u32 index,
+		  u32 regs[4]);
+
+/* Where feature word i lives (HYBRID_NR_FEATURE_WORDS in the uapi). */
+struct hybrid_fword {
+	u32 function;
+	u32 index;
+	u32 reg;
+};
+
+extern const struct hybrid_fword hybrid_fwords[HYBRID_NR_FEATURE_WORDS];
+
+int hybrid_baseline(const struct hybrid_features *sets, u32 nr_sets,
+		    struct hybrid_features *out);
+u32 hybrid_missing(const struct hybrid_features *vm,
+		   const struct hybrid_features *base,
+		   struct hybrid_features *missing);
+
+#endif /* _KVM_HYBRID_CPUID_H */

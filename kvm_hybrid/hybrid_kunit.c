@@ -1,0 +1,383 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * KUnit tests of kvm_hybrid's profile validation and CPUID table compiler
+ * (hybrid_cpuid.c): a 2 P + 2 E profile compiled per vCPU and applied to
+ * stock-looking CPUID results, leaf consistency across vCPUs, topology
+ * (cache sharing against x2APIC ids), refused MMU leaves, feature clears.
+ */
+#include <kunit/test.h>
+#include <linux/module.h>
+/* The code under test is compiled into this module. */
+#include "hybrid_cpuid.c"
+
+static void make_type(struct hybrid_core_type *t, const char *name, bool p)
+{
+	memset(t, 0, sizeof(*t));
+	strscpy(t->name, name, sizeof(t->name));
+	t->flags = HYBRID_CT_ALL;
+	t->intel_core_type = p ? HYBRID_INTEL_CORE : HYBRID_INTEL_ATOM;
+	t->native_model_id = p ? 0x1 : 0x2;
+	t->amd_core_type = p ? 0 : 1;
+	t->amd_efficiency = p ? 200 : 100;
+	t->base_mhz = 2000;
+	t->max_mhz = p ? 5000 : 3800;
+	t->bus_mhz = 100;
+	t->pmu_version = 5;
+	t->pmu_gp_counters = p ? 8 : 6;
+	t->pmu_gp_width = 48;
+	t->pmu_fixed_counters = 3;
+	t->pmu_fixed_width = 48;
+	t->pmu_events_unavailable = p ? 0 : 0x40;
+	t->pmu_fixed_mask = 0x7;
+	t->nr_caches = 3;
+	t->caches[0] = (struct hybrid_cache){ .level = 1, .type = HYBRID_CACHE_DATA,
+		.ways = p ? 12 : 8, .line_size = 64, .shared_by = 1,
+		.size_kb = p ? 48 : 32 };
+	t->caches[1] = (struct hybrid_cache){ .level = 1, .type = HYBRID_CACHE_INST,
+		.ways = 8, .line_size = 64, .shared_by = 1, .size_kb = 32 };
+	/* E-cores share their L2 by 2 (4 on real parts; 2 fits 2 E vCPUs). */
+	t->caches[2] = (struct hybrid_cache){ .level = 2, .type = HYBRID_CACHE_UNIFIED,
+		.ways = p ? 8 : 16, .line_size = 64, .shared_by = p ? 1 : 2,
+		.size_kb = p ? 1280 : 2048 };
+}
+
+struct fixture {
+	struct hybrid_core_type types[2];
+	u8 vtype[4];
+	u32 apic[4];
+	struct hybrid_layout lay;
+	struct hybrid_vcpu_ovr ov;
+	char why[HYBRID_WHY_LEN];
+};
+
+static struct fixture *fixture(struct kunit *test)
+{
+	struct fixture *f = kunit_kzalloc(test, sizeof(*f), GFP_KERNEL);
+	static const u8 vt[4] = { 0, 0, 1, 1 };
+	u32 i;
+
+	KUNIT_ASSERT_NOT_NULL(test, f);
+	make_type(&f->types[0], "P", true);
+	make_type(&f->types[1], "E", false);
+	for (i = 0; i < 4; i++) {
+		f->vtype[i] = vt[i];
+		f->apic[i] = i;
+	}
+	f->lay.nr_vcpus = 4;
+	f->lay.vcpu_type = f->vtype;
+	f->lay.apic_id = f->apic;
+	return f;
+}
+
+static void sim_cpuid(struct fixture *f, u32 vcpu, u32 fn, u32 idx, u32 r[4],
+		      struct kunit *test)
+{
+	KUNIT_ASSERT_EQ(test, hybrid_compile_vcpu(f->types, 2, &f->lay, vcpu,
+						  NULL, 0, &f->ov), 0);
+	/* What a stock AMD host's KVM might return. */
+	r[0] = fn == 0 ? 0x10 : fn == 0x80000000 ? 0x80000021 : 0x11111111;
+	r[1] = 0x22222222;
+	r[2] = 0x33333333;
+	r[3] = 0x44444444;
+	hybrid_apply(&f->ov, fn, idx, r);
+}
+
+static void test_valid_profile(struct kunit *test)
+{
+	struct fixture *f = fixture(test);
+
+	KUNIT_EXPECT_EQ(test, hybrid_validate_profile(f->types, 2, &f->lay,
+						      f->why, sizeof(f->why)), 0);
+}
+
+static void test_core_type_leaves(struct kunit *test)
+{
+	struct fixture *f = fixture(test);
+	u32 r[4], v;
+
+	for (v = 0; v < 4; v++) {
+		bool p = v < 2;
+
+		sim_cpuid(f, v, 0x1a, 0, r, test);
+		KUNIT_EXPECT_EQ(test, r[0] >> 24, p ? 0x40U : 0x20U);
+		KUNIT_EXPECT_EQ(test, r[0] & 0xffffff, p ? 1U : 2U);
+		KUNIT_EXPECT_EQ(test, r[1] | r[2] | r[3], 0U);
+		sim_cpuid(f, v, 0x7, 0, r, test);
+		KUNIT_EXPECT_EQ(test, r[3], 0x44444444U | BIT(15));
+		KUNIT_EXPECT_EQ(test, r[0], 0x11111111U);	/* untouched */
+		sim_cpuid(f, v, 0x7, 1, r, test);			/* subleaf 1 */
+		KUNIT_EXPECT_EQ(test, r[3], 0x44444444U);
+		sim_cpuid(f, v, 0x0, 0, r, test);
+		KUNIT_EXPECT_EQ(test, r[0], 0x1aU);		/* raised */
+		KUNIT_EXPECT_EQ(test, r[1], 0x22222222U);	/* vendor kept */
+		sim_cpuid(f, v, 0x80000000, 0, r, test);
+		KUNIT_EXPECT_EQ(test, r[0], 0x80000026U);
+		sim_cpuid(f, v, 0x80000026, 0, r, test);
+		KUNIT_EXPECT_EQ(test, r[1] >> 28, p ? 0U : 1U);
+		KUNIT_EXPECT_EQ(test, (r[1] >> 16) & 0xff, p ? 200U : 100U);
+		KUNIT_EXPECT_EQ(test, r[1] & 0xffff, 0x2222U);	/* count kept */
+		KUNIT_EXPECT_TRUE(test, r[0] & BIT(30));
+	}
+}
+
+static void test_freq_and_pmu(struct kunit *test)
+{
+	struct fixture *f = fixture(test);
+	u32 r[4], v;
+
+	for (v = 0; v < 4; v++) {
+		bool p = v < 2;
+
+		sim_cpuid(f, v, 0x16, 0, r, test);
+		KUNIT_EXPECT_EQ(test, r[0], 2000U);	/* same base everywhere */
+		KUNIT_EXPECT_EQ(test, r[1], p ? 5000U : 3800U);
+		KUNIT_EXPECT_EQ(test, r[2], 100U);
+		sim_cpuid(f, v, 0xa, 0, r, test);
+		KUNIT_EXPECT_EQ(test, r[0] & 0xff, 5U);
+		KUNIT_EXPECT_EQ(test, (r[0] >> 8) & 0xff, p ? 8U : 6U);
+		KUNIT_EXPECT_EQ(test, (r[0] >> 16) & 0xff, 48U);
+		KUNIT_EXPECT_EQ(test, r[1], p ? 0U : 0x40U);
+		KUNIT_EXPECT_EQ(test, r[2], 7U);
+		KUNIT_EXPECT_EQ(test, r[3], 3U | 48U << 5);
+	}
+}
+
+static void test_cache_leaves(struct kunit *test)
+{
+	struct fixture *f = fixture(test);
+	u32 r[4];
+
+	/* E-core L2: 2048 KiB, 16 ways, 64-byte lines, shared by 2. */
+	sim_cpuid(f, 2, 0x4, 2, r, test);
+	KUNIT_EXPECT_EQ(test, r[0] & 0x1f, 3U);
+	KUNIT_EXPECT_EQ(test, (r[0] >> 5) & 7, 2U);
+	KUNIT_EXPECT_EQ(test, ((r[0] >> 14) & 0xfff) + 1, 2U);
+	KUNIT_EXPECT_EQ(test, r[0] >> 26, 0x11111111U >> 26);	/* VMM's */
+	KUNIT_EXPECT_EQ(test, (r[1] & 0xfff) + 1, 64U);
+	KUNIT_EXPECT_EQ(test, (r[1] >> 22) + 1, 16U);
+	KUNIT_EXPECT_EQ(test, r[2] + 1, 2048U * 1024 / (16 * 64));
+	/* P-core L2 is private. */
+	sim_cpuid(f, 0, 0x4, 2, r, test);
+	KUNIT_EXPECT_EQ(test, ((r[0] >> 14) & 0xfff) + 1, 1U);
+	KUNIT_EXPECT_EQ(test, r[2] + 1, 1280U * 1024 / (8 * 64));
+	/* The list ends with a null subleaf; AMD's 0x8000001D matches. */
+	sim_cpuid(f, 0, 0x4, 3, r, test);
+	KUNIT_EXPECT_EQ(test, r[0] | r[1] | r[2] | r[3], 0U);
+	sim_cpuid(f, 2, 0x8000001d, 2, r, test);
+	KUNIT_EXPECT_EQ(test, ((r[0] >> 14) & 0xfff) + 1, 2U);
+	/* AMD legacy leaves: L1d/L1i in 0x80000005, L2 in 0x80000006. */
+	sim_cpuid(f, 2, 0x80000005, 0, r, test);
+	KUNIT_EXPECT_EQ(test, r[2] >> 24, 32U);		/* E L1d KiB */
+	KUNIT_EXPECT_EQ(test, (r[2] >> 16) & 0xff, 8U);
+	KUNIT_EXPECT_EQ(test, r[2] & 0xff, 64U);
+	KUNIT_EXPECT_EQ(test, r[3] >> 24, 32U);		/* L1i */
+	sim_cpuid(f, 0, 0x80000006, 0, r, test);
+	KUNIT_EXPECT_EQ(test, r[2] >> 16, 1280U);
+	KUNIT_EXPECT_EQ(test, (r[2] >> 12) & 0xf, 6U);	/* 8 ways */
+	KUNIT_EXPECT_EQ(test, r[3], 0x44444444U);	/* no L3: KVM's */
+	sim_cpuid(f, 2, 0x80000006, 0, r, test);
+	KUNIT_EXPECT_EQ(test, r[2] >> 16, 2048U);
+	KUNIT_EXPECT_EQ(test, (r[2] >> 12) & 0xf, 8U);	/* 16 ways */
+}
+
+static void test_refused_profiles(struct kunit *test)
+{
+	struct fixture *f = fixture(test);
+
+	/* Different base frequencies (TSC calibration). */
+	f->types[1].base_mhz = 1800;
+	KUNIT_EXPECT_EQ(test, hybrid_validate_profile(f->types, 2, &f->lay,
+						      f->why, sizeof(f->why)), -EINVAL);
+	KUNIT_EXPECT_NOT_NULL(test, strstr(f->why, "TSC source"));
+	f = fixture(test);
+	/* A leaf on some vCPUs only. */
+	f->types[1].flags &= ~HYBRID_CT_PMU;
+	KUNIT_EXPECT_EQ(test, hybrid_validate_profile(f->types, 2, &f->lay,
+						      f->why, sizeof(f->why)), -EINVAL);
+	f = fixture(test);
+	/* An E L2 shared by 2 over x2APIC 1 (P) and 2 (E): 2 >> 1 != 1 >> 1,
+	 * so put the E-cores on x2APIC ids 1 and 2, straddling a pair.
+	 */
+	f->vtype[1] = 1;
+	f->vtype[2] = 0;
+	KUNIT_EXPECT_EQ(test, hybrid_validate_profile(f->types, 2, &f->lay,
+						      f->why, sizeof(f->why)), -EINVAL);
+	KUNIT_EXPECT_NOT_NULL(test, strstr(f->why, "shared by 2 holds"));
+	f = fixture(test);
+	f->vtype[3] = 2;				/* no such type */
+	KUNIT_EXPECT_EQ(test, hybrid_validate_profile(f->types, 2, &f->lay,
+						      f->why, sizeof(f->why)), -EINVAL);
+	f = fixture(test);
+	f->apic[3] = 2;					/* duplicate id */
+	KUNIT_EXPECT_EQ(test, hybrid_validate_profile(f->types, 2, &f->lay,
+						      f->why, sizeof(f->why)), -EINVAL);
+	f = fixture(test);
+	strscpy(f->types[1].name, "P", sizeof(f->types[1].name));
+	KUNIT_EXPECT_EQ(test, hybrid_validate_profile(f->types, 2, &f->lay,
+						      f->why, sizeof(f->why)), -EINVAL);
+	KUNIT_EXPECT_EQ(test, hybrid_validate_profile(f->types, 0, &f->lay,
+						      f->why, sizeof(f->why)), -EINVAL);
+	f->lay.nr_vcpus = HYBRID_MAX_VCPUS + 1;
+	KUNIT_EXPECT_EQ(test, hybrid_validate_profile(f->types, 1, &f->lay,
+						      f->why, sizeof(f->why)), -EINVAL);
+}
+
+static void test_refused_types(struct kunit *test)
+{
+	struct fixture *f = fixture(test);
+	struct hybrid_core_type *t = &f->types[0];
+	char *why = f->why;
+
+	t->caches[0].size_kb = 47;	/* not whole sets */
+	KUNIT_EXPECT_EQ(test, hybrid_validate_type(t, why, HYBRID_WHY_LEN), -EINVAL);
+	make_type(t, "P", true);
+	t->caches[2].shared_by = 3;
+	KUNIT_EXPECT_EQ(test, hybrid_validate_type(t, why, HYBRID_WHY_LEN), -EINVAL);
+	make_type(t, "P", true);
+	t->caches[1].type = HYBRID_CACHE_UNIFIED;	/* overlaps L1d */
+	KUNIT_EXPECT_EQ(test, hybrid_validate_type(t, why, HYBRID_WHY_LEN), -EINVAL);
+	make_type(t, "P", true);
+	t->caches[0].level = 3;				/* out of order */
+	KUNIT_EXPECT_EQ(test, hybrid_validate_type(t, why, HYBRID_WHY_LEN), -EINVAL);
+	make_type(t, "P", true);
+	t->caches[2].ways = 10;		/* no 0x80000006 code for 10 ways */
+	KUNIT_EXPECT_EQ(test, hybrid_validate_type(t, why, HYBRID_WHY_LEN), -EINVAL);
+	t->flags &= ~HYBRID_CT_AMD;	/* fine for Intel's 0x4 */
+	KUNIT_EXPECT_EQ(test, hybrid_validate_type(t, why, HYBRID_WHY_LEN), 0);
+	make_type(t, "P", true);
+	t->max_mhz = 1000;
+	KUNIT_EXPECT_EQ(test, hybrid_validate_type(t, why, HYBRID_WHY_LEN), -EINVAL);
+	make_type(t, "P", true);
+	t->pmu_version = 6;
+	KUNIT_EXPECT_EQ(test, hybrid_validate_type(t, why, HYBRID_WHY_LEN), -EINVAL);
+	make_type(t, "P", true);
+	t->native_model_id = BIT(24);
+	KUNIT_EXPECT_EQ(test, hybrid_validate_type(t, why, HYBRID_WHY_LEN), -EINVAL);
+	make_type(t, "P", true);
+	t->flags |= BIT(7);
+	KUNIT_EXPECT_EQ(test, hybrid_validate_type(t, why, HYBRID_WHY_LEN), -EINVAL);
+	make_type(t, "P", true);
+	t->__pad2 = 1;
+	KUNIT_EXPECT_EQ(test, hybrid_validate_type(t, why, HYBRID_WHY_LEN), -EINVAL);
+	make_type(t, "", true);
+	KUNIT_EXPECT_EQ(test, hybrid_validate_type(t, why, HYBRID_WHY_LEN), -EINVAL);
+	make_type(t, "P", true);
+	t->nr_caches = 0;				/* flag without caches */
+	KUNIT_EXPECT_EQ(test, hybrid_validate_type(t, why, HYBRID_WHY_LEN), -EINVAL);
+}
+
+static void test_mmu_leaves_refused(struct kunit *test)
+{
+	char why[HYBRID_WHY_LEN];
+
+	KUNIT_EXPECT_EQ(test, hybrid_feature_refused(0x80000008, 0, 0, 0xff, why,
+						     sizeof(why)), -EPERM);
+	KUNIT_EXPECT_NOT_NULL(test, strstr(why, "MAXPHYADDR"));
+	KUNIT_EXPECT_EQ(test, hybrid_feature_refused(0xd, 1, 0, 1, why, sizeof(why)),
+			-EPERM);
+	KUNIT_EXPECT_EQ(test, hybrid_feature_refused(0x1, 0, 3, BIT(6), why,
+						     sizeof(why)), -EPERM);
+	KUNIT_EXPECT_EQ(test, hybrid_feature_refused(0x80000001, 0, 3, BIT(20),
+						     why, sizeof(why)), -EPERM);
+	KUNIT_EXPECT_EQ(test, hybrid_feature_refused(0x7, 0, 2, BIT(16), why,
+						     sizeof(why)), -EPERM);
+	KUNIT_EXPECT_EQ(test, hybrid_feature_refused(0xb, 0, 3, 1, why, sizeof(why)),
+			-EPERM);
+	/* Ordinary feature bits are fine: AVX2, RDRAND, SSE4.2. */
+	KUNIT_EXPECT_EQ(test, hybrid_feature_refused(0x7, 0, 1, BIT(5), why,
+						     sizeof(why)), 0);
+	KUNIT_EXPECT_EQ(test, hybrid_feature_refused(0x1, 0, 2, BIT(30) | BIT(20),
+						     why, sizeof(why)), 0);
+	/* Malformed. */
+	KUNIT_EXPECT_EQ(test, hybrid_feature_refused(0x1, 0, 4, 1, why, sizeof(why)),
+			-EINVAL);
+	KUNIT_EXPECT_EQ(test, hybrid_feature_refused(0x1, 0, 2, 0, why, sizeof(why)),
+			-EINVAL);
+}
+
+static void test_feature_clears(struct kunit *test)
+{
+	struct fixture *f = fixture(test);
+	struct hybrid_clear c[2] = {
+		{ .vcpu = HYBRID_ALL_VCPUS, .function = 0x1, .index = HYBRID_ANY_INDEX,
+		  .reg = 2, .bits = BIT(30) },
+		{ .vcpu = 3, .function = 0x7, .index = 0, .reg = 3, .bits = BIT(15) },
+	};
+	u32 r[4], v;
+
+	for (v = 0; v < 4; v++) {
+		KUNIT_ASSERT_EQ(test, hybrid_compile_vcpu(f->types, 2, &f->lay, v,
+							  c, 2, &f->ov), 0);
+		r[0] = 0; r[1] = 0; r[2] = ~0U; r[3] = 0;
+		hybrid_apply(&f->ov, 0x1, 5, r);
+		KUNIT_EXPECT_EQ(test, r[2], ~0U & ~BIT(30));
+		r[3] = 0;
+		hybrid_apply(&f->ov, 0x7, 0, r);
+		/* The clear comes after the profile's hybrid bit: it wins. */
+		KUNIT_EXPECT_EQ(test, !!(r[3] & BIT(15)), v != 3);
+	}
+	KUNIT_EXPECT_EQ(test, hybrid_compile_vcpu(f->types, 2, &f->lay, 4, c, 2,
+						  &f->ov), -EINVAL);
+}
+
+static void test_baseline(struct kunit *test)
+{
+	struct hybrid_features sets[3] = {}, base, vm = {}, missing;
+	u32 w;
+
+	for (w = 0; w < HYBRID_NR_FEATURE_WORDS; w++) {
+		sets[0].word[w] = 0xffff0000 | w;
+		sets[1].word[w] = 0x0fff00ff;
+		sets[2].word[w] = 0x00ffffff;
+	}
+	KUNIT_ASSERT_EQ(test, hybrid_baseline(sets, 3, &base), 0);
+	for (w = 0; w < HYBRID_NR_FEATURE_WORDS; w++)
+		KUNIT_EXPECT_EQ(test, base.word[w], 0x00ff0000U | (w & 0xff));
+	KUNIT_EXPECT_EQ(test, base.word[HYBRID_NR_FEATURE_WORDS], 0U);
+	/* One set: the baseline is the set. */
+	KUNIT_ASSERT_EQ(test, hybrid_baseline(sets + 1, 1, &base), 0);
+	KUNIT_EXPECT_EQ(test, base.word[3], 0x0fff00ffU);
+	KUNIT_EXPECT_EQ(test, hybrid_baseline(sets, 0, &base), -EINVAL);
+	sets[2].word[15] = 1;				/* reserved */
+	KUNIT_EXPECT_EQ(test, hybrid_baseline(sets, 3, &base), -EINVAL);
+
+	/* Subset check against the baseline of sets 0 and 1. */
+	sets[2].word[15] = 0;
+	KUNIT_ASSERT_EQ(test, hybrid_baseline(sets, 2, &base), 0);
+	vm.word[2] = 0x0f000001;			/* within 0x0fff0000|2 */
+	KUNIT_EXPECT_EQ(test, hybrid_missing(&vm, &base, &missing), 1U);
+	KUNIT_EXPECT_EQ(test, missing.word[2], 0x1U);
+	vm.word[2] = 0x0f000002;
+	KUNIT_EXPECT_EQ(test, hybrid_missing(&vm, &base, &missing), 0U);
+	vm.word[0] = 0xf0000000;			/* 4 bits outside */
+	KUNIT_EXPECT_EQ(test, hybrid_missing(&vm, &base, &missing), 4U);
+	KUNIT_EXPECT_EQ(test, missing.word[0], 0xf0000000U);
+	/* The feature words are where the leaves are. */
+	KUNIT_EXPECT_EQ(test, hybrid_fwords[2].function, 0x7U);
+	KUNIT_EXPECT_EQ(test, hybrid_fwords[2].reg, 1U);
+	KUNIT_EXPECT_EQ(test, hybrid_fwords[HYBRID_NR_FEATURE_WORDS - 1].function,
+			0x40000001U);
+}
+
+static struct kunit_case hybrid_cpuid_cases[] = {
+	KUNIT_CASE(test_baseline),
+	KUNIT_CASE(test_valid_profile),
+	KUNIT_CASE(test_core_type_leaves),
+	KUNIT_CASE(test_freq_and_pmu),
+	KUNIT_CASE(test_cache_leaves),
+	KUNIT_CASE(test_refused_profiles),
+	KUNIT_CASE(test_refused_types),
+	KUNIT_CASE(test_mmu_leaves_refused),
+	KUNIT_CASE(test_feature_clears),
+	{}
+};
+
+static struct kunit_suite hybrid_cpuid_suite = {
+	.name = "kvm_hybrid_cpuid",
+	.test_cases = hybrid_cpuid_cases,
+};
+
+kunit_test_suite(hybrid_cpuid_suite);
+
+MODULE_DESCRIPTION("KUnit tests of the kvm_hybrid CPUID table compiler");
+MODULE_LICENSE("GPL");

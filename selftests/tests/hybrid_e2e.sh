@@ -1,0 +1,26 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+# kvm_hybrid end to end (L1 side): an unmodified QEMU starts L2 paused (-S),
+# "hvkitctl hybrid bind PID" binds it to a P + E profile, QEMU resumes, and
+# L2 (hybrid_l2) checks what each of its vCPUs and its kernel see.
+# shellcheck source=selftests/tests/hybrid_lib.sh
+. /hvkit/tests/hybrid_lib
+echo "TAP version 13"
+write_profile /tmp/hybrid.prof
+check "hvkitctl hybrid check accepts the profile" \
+	sh -c 'hvkitctl hybrid check /tmp/hybrid.prof >/dev/null'
+L2_PAUSED_HOOK=/hvkit/tests/hybrid_hook hvkit-l2
+l2=$?
+[ $l2 = 4 ] && exit 4
+[ $l2 = 0 ] || rc=1
+sed 's/^/# hook: /' /tmp/l2/hook.log
+check "L2's QEMU bound by pid while paused" [ "$(cat /tmp/l2/hook.rc)" = 0 ]
+# hvkit-l2 has killed QEMU: the VM is gone, and its binding with it.
+i=0
+while [ $i -lt 50 ] && hvkitctl hybrid status | grep -q '^[0-9]'; do
+	usleep 100000
+	i=$((i + 1))
+done
+check "binding dropped when QEMU exited" sh -c '! hvkitctl hybrid status | grep -q "^[0-9]"'
+dmesg | grep 'kvm_hybrid:' | sed 's/^/# /'
+exit $rc

@@ -1,0 +1,57 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+# In L2, whose QEMU L1 bound to a P + E profile before it ran: CPUID on each
+# vCPU (pinned) shows its core type's leaves, and the kernel's view (sysfs
+# cache topology, from 0x8000001D on this AMD guest) agrees.
+# shellcheck source=selftests/tests/hybrid_lib.sh
+. /hvkit/tests/hybrid_lib
+echo "TAP version 13"
+CPUSYS=/sys/devices/system/cpu
+# reg CPU LEAF[.SUB] N: register N (1 EAX .. 4 EDX) of that CPUID, as a number
+reg() {
+	v=$(cpuid_dump "$1" "$2" | awk -v n="$3" '{ print $(3 + n) }')
+	echo $((0x$v))
+}
+for cpu in 0 1; do
+	cpuid_dump "$cpu" 0x0 0x7 0x1a 0x16 0xa 0x80000000 0x80000026 0x8000001d.2 |
+		sed 's/^/# /'
+done
+check "vCPU 0: 0x1A core type 0x40 (P), model 1" [ "$(reg 0 0x1a 1)" = $((0x40000001)) ]
+check "vCPU 1: 0x1A core type 0x20 (E), model 2" [ "$(reg 1 0x1a 1)" = $((0x20000002)) ]
+check "both: 7.EDX[15] hybrid" \
+	[ $(($(reg 0 0x7 4) >> 15 & 1))$(($(reg 1 0x7 4) >> 15 & 1)) = 11 ]
+check "both: 0x16 base 2000 MHz, max 5000 / 3800" \
+	[ "$(reg 0 0x16 1) $(reg 1 0x16 1) $(reg 0 0x16 2) $(reg 1 0x16 2)" = "2000 2000 5000 3800" ]
+check "0xA: 8 / 6 general counters" \
+	[ "$(($(reg 0 0xa 1) >> 8 & 255)) $(($(reg 1 0xa 1) >> 8 & 255))" = "8 6" ]
+check "0x80000026: core type 0 / 1" \
+	[ "$(($(reg 0 0x80000026 2) >> 28)) $(($(reg 1 0x80000026 2) >> 28))" = "0 1" ]
+check "0x8000001D.2: L2 8 / 16 ways" \
+	[ "$((($(reg 0 0x8000001d.2 2) >> 22) + 1)) $((($(reg 1 0x8000001d.2 2) >> 22) + 1))" = "8 16" ]
+check "0x80000006: L2 1280 / 2048 KiB" \
+	[ "$(($(reg 0 0x80000006 3) >> 16)) $(($(reg 1 0x80000006 3) >> 16))" = "1280 2048" ]
+# The kernel's view. Without TOPOEXT (L1's KVM does not offer it to L2) an
+# AMD guest builds its cache topology from 0x80000005/0x80000006.
+for cpu in 0 1; do
+	for i in 0 1 2; do
+		d=$CPUSYS/cpu$cpu/cache/index$i
+		echo "# kernel: cpu$cpu index$i L$(cat "$d/level") $(cat "$d/type") $(cat "$d/size") $(cat "$d/ways_of_associativity")-way shared $(cat "$d/shared_cpu_list")"
+	done
+done
+grep 'flags' /proc/cpuinfo | head -n1 | grep -o 'topoext' | sed 's/^/# guest flag: /'
+kv() { # kv CPU INDEX: "size ways" of that cache in sysfs
+	echo "$(cat $CPUSYS/cpu"$1"/cache/index"$2"/size) $(cat $CPUSYS/cpu"$1"/cache/index"$2"/ways_of_associativity)"
+}
+# L1 ways are not compared: 0x80000005 holds the number of ways (AMD APM),
+# but Linux's legacy path decodes it with 0x80000006's code table (8 ways
+# shows as 16, 12 as 64).
+size() { cat $CPUSYS/cpu"$1"/cache/index"$2"/size; }
+check "kernel: cpu0 L1d 48K, L1i 32K, L2 1280K 8-way (P)" \
+	[ "$(size 0 0)|$(size 0 1)|$(kv 0 2)" = "48K|32K|1280K 8" ]
+check "kernel: cpu1 L1d 32K, L1i 48K, L2 2048K 16-way (E)" \
+	[ "$(size 1 0)|$(size 1 1)|$(kv 1 2)" = "32K|48K|2048K 16" ]
+sizes=$(awk -F': ' '/^cache size/ { printf "%s|", $2 }' /proc/cpuinfo)
+echo "# /proc/cpuinfo cache size: $sizes"
+check "/proc/cpuinfo: cache size 1280 KB (cpu0), 2048 KB (cpu1)" [ "$sizes" = "1280 KB|2048 KB|" ]
+grep -m1 'model name' /proc/cpuinfo | sed 's/^/# /'
+exit $rc

@@ -1,0 +1,341 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * kvm_hybrid in a VM built with raw KVM ioctls (KVM-selftest style): four
+ * vCPUs run real-mode guest code "cpuid; hlt" with the leaf and subleaf
+ * set from here, so every CPUID below is executed by the guest and goes
+ * through a CPUID exit. Checks: stock values; a 2 P + 2 E binding shows
+ * per vCPU in 0x1A, 7.EDX[15], 0x4, 0x16, 0xA, 0x80000026; a feature bit
+ * cleared online (VM-wide and per vCPU) disappears from the next CPUID and
+ * comes back on restore; HYBRID_IOC_CPUID2; unbind restores stock values;
+ * bad inputs are refused; bind by pid; closing the VM while bound unbinds.
+ * Needs /dev/kvm (L1 of the nested suite) and kvm_hybrid.
+ */
+#include <signal.h>
+#include <sys/wait.h>
+#include "hybrid_kvm.h"
+
+static struct hybrid_core_type types[2];
+static __u8 vtypes[NR_VCPUS] = { 0, 0, 1, 1 };
+
+static int bind(struct hybrid_bind *b, int vm_fd, int nr_vcpus)
+{
+	memset(b, 0, sizeof(*b));
+	b->size = sizeof(*b);
+	b->vm_fd = vm_fd;
+	b->nr_types = 2;
+	b->nr_vcpus = nr_vcpus;
+	b->types = (uintptr_t)types;
+	b->vcpu_types = (uintptr_t)vtypes;
+	return hyb(HYBRID_IOC_BIND, b);
+}
+
+static int feature(__u32 id, __u32 op, __u32 vcpu, __u32 fn, __u32 reg, __u32 bits,
+		   char *why)
+{
+	struct hybrid_feature f = {
+		.size = sizeof(f), .id = id, .op = op, .vcpu = vcpu,
+		.function = fn, .index = HYBRID_ANY_INDEX, .reg = reg, .bits = bits,
+	};
+	int ret = hyb(HYBRID_IOC_FEATURE, &f);
+
+	if (why)
+		strcpy(why, f.why);
+	return ret;
+}
+
+static int nr_bindings(__u64 *exits, __u64 *missed)
+{
+	struct hybrid_binding_info info[8];
+	struct hybrid_list l = {
+		.size = sizeof(l), .nr = 8, .entry_size = sizeof(info[0]),
+		.entries = (uintptr_t)info,
+	};
+
+	if (hyb(HYBRID_IOC_LIST, &l))
+		ksft_exit_fail_msg("HYBRID_IOC_LIST: %s\n", strerror(errno));
+	if (exits)
+		*exits = l.nr ? info[0].cpuid_exits : 0;
+	if (missed)
+		*missed = l.missed;
+	return l.nr;
+}
+
+static void check_profile(struct vm *v)
+{
+	__u32 r[4], bad = 0;
+	int i;
+
+	for (i = 0; i < NR_VCPUS; i++) {
+		int p = vtypes[i] == 0;
+
+		guest_cpuid(v, i, 0x1a, 0, r);
+		if (r[0] != ((p ? 0x40u : 0x20u) << 24 | (p ? 1 : 2))) {
+			ksft_print_msg("vCPU %d 0x1A eax %#x\n", i, r[0]);
+			bad++;
+		}
+		guest_cpuid(v, i, 0x7, 0, r);
+		bad += !(r[3] & (1u << 15));
+		guest_cpuid(v, i, 0x4, 2, r);
+		if (((r[0] >> 14) & 0xfff) + 1 != (p ? 1u : 2u) ||
+		    (r[1] >> 22) + 1 != (p ? 8u : 16u)) {
+			ksft_print_msg("vCPU %d 0x4.2 eax %#x ebx %#x\n", i, r[0], r[1]);
+			bad++;
+		}
+		guest_cpuid(v, i, 0x16, 0, r);
+		if (r[0] != 2000 || r[1] != (p ? 5000u : 3800u)) {
+			ksft_print_msg("vCPU %d 0x16 %u %u\n", i, r[0], r[1]);
+			bad++;
+		}
+		guest_cpuid(v, i, 0xa, 0, r);
+		bad += ((r[0] >> 8) & 0xff) != (p ? 8u : 6u);
+		guest_cpuid(v, i, 0x80000026, 0, r);
+		bad += (r[1] >> 28) != (p ? 0u : 1u);
+		guest_cpuid(v, i, 0x0, 0, r);
+		bad += r[0] < 0x1a;
+	}
+	ksft_test_result(!bad, "2 P + 2 E: 0x1A 7.EDX 0x4 0x16 0xA 0x80000026 (%u wrong)\n",
+			 bad);
+}
+
+/* A child that owns a 1-vCPU VM until killed: bind-by-pid target. It
+ * closes the VM fd it inherited from us, so it holds exactly one VM.
+ */
+static pid_t vm_child(struct vm *parent, int *ready)
+{
+	int pfd[2];
+	pid_t pid;
+	char c;
+
+	if (pipe(pfd))
+		ksft_exit_fail_msg("pipe\n");
+	pid = fork();
+	if (!pid) {
+		struct vm v;
+
+		close(pfd[0]);
+		close(parent->vm);
+		vm_create(&v, 1);
+		if (write(pfd[1], "x", 1) != 1)
+			_exit(1);
+		pause();
+		_exit(0);
+	}
+	close(pfd[1]);
+	*ready = read(pfd[0], &c, 1) == 1;
+	close(pfd[0]);
+	return pid;
+}
+
+int main(void)
+{
+	__u32 stock[NR_VCPUS][4], r[4], bit, sse_bit;
+	struct hybrid_bind b;
+	char why[HYBRID_WHY_LEN];
+	__u64 exits, missed;
+	struct vm v;
+	int i, ret, bad, devnull, ready;
+	pid_t child;
+
+	ksft_print_header();
+	ksft_set_plan(17);
+	kvm_setup();
+	make_type(&types[0], "P", 1);
+	make_type(&types[1], "E", 0);
+
+	vm_create(&v, NR_VCPUS);
+	for (i = 0; i < NR_VCPUS; i++)
+		guest_cpuid(&v, i, 0x1a, 0, stock[i]);
+	guest_cpuid(&v, 0, 0x1, 0, r);
+	/* A feature bit the guest sees, to hide: SSE3 .. SSE4.2, POPCNT. */
+	sse_bit = 0;
+	for (bit = 0; bit < 24 && !sse_bit; bit++)
+		if (r[2] & (1u << bit))
+			sse_bit = 1u << bit;
+	guest_cpuid(&v, 1, 0x7, 0, r);
+	ksft_test_result(!(r[3] & (1u << 15)) && sse_bit,
+			 "stock: no hybrid bit, 0x1A = %#x, feature bit %#x of 0x1.ECX to hide\n",
+			 stock[0][0], sse_bit);
+
+	ret = bind(&b, v.vm, NR_VCPUS);
+	ksft_test_result(!ret && b.id, "bind by VM fd: id %u %s\n", b.id, ret ? b.why : "");
+	check_profile(&v);
+	nr_bindings(&exits, &missed);
+	ksft_test_result(exits >= NR_VCPUS * 7 && !missed,
+			 "HYBRID_IOC_LIST: %llu CPUID exits rewritten, %llu missed\n",
+			 (unsigned long long)exits, (unsigned long long)missed);
+
+	/* Online feature control, VM-wide then on one vCPU. */
+	ret = feature(b.id, HYBRID_FEAT_CLEAR, HYBRID_ALL_VCPUS, 0x1, 2, sse_bit, why);
+	bad = ret;
+	for (i = 0; i < NR_VCPUS && !ret; i++) {
+		guest_cpuid(&v, i, 0x1, 0, r);
+		bad += !!(r[2] & sse_bit);
+	}
+	ksft_test_result(!bad, "clear 0x1.ECX %#x on all vCPUs: gone from the next CPUID %s\n",
+			 sse_bit, why);
+	ret = feature(b.id, HYBRID_FEAT_RESTORE, HYBRID_ALL_VCPUS, 0x1, 2, sse_bit, why);
+	bad = ret;
+	for (i = 0; i < NR_VCPUS && !ret; i++) {
+		guest_cpuid(&v, i, 0x1, 0, r);
+		bad += !(r[2] & sse_bit);
+	}
+	ksft_test_result(!bad, "restore: back on every vCPU %s\n", why);
+	ret = feature(b.id, HYBRID_FEAT_CLEAR, 3, 0x7, 3, 1u << 15, why);
+	bad = ret;
+	for (i = 0; i < NR_VCPUS && !ret; i++) {
+		guest_cpuid(&v, i, 0x7, 0, r);
+		bad += !!(r[3] & (1u << 15)) != (i != 3);
+	}
+	ret = feature(b.id, HYBRID_FEAT_RESTORE, 3, 0x7, 3, 1u << 15, why);
+	guest_cpuid(&v, 3, 0x7, 0, r);
+	bad += ret || !(r[3] & (1u << 15));
+	ksft_test_result(!bad, "clear 7.EDX[15] on vCPU 3 only, then restore\n");
+
+	/* What the guest sees as feature words, and a pool baseline. */
+	{
+		struct hybrid_vm_features vf = { .size = sizeof(vf), .id = b.id, .vcpu = 1 };
+		struct hybrid_features sets[2];
+		struct hybrid_baseline bl = { .size = sizeof(bl), .nr_sets = 2,
+					      .flags = HYBRID_BASELINE_CHECK,
+					      .sets = (uintptr_t)sets };
+
+		bad = hyb(HYBRID_IOC_VM_FEATURES, &vf) != 0;
+		guest_cpuid(&v, 1, 0x1, 0, r);
+		bad += vf.features.word[0] != r[2];	/* 0x1.ECX as the guest saw it */
+		sets[0] = vf.features;
+		sets[1] = vf.features;
+		sets[1].word[0] &= ~sse_bit;		/* a host without that bit */
+		bl.check = vf.features;
+		bad += hyb(HYBRID_IOC_BASELINE, &bl) != 0;
+		bad += bl.nr_missing != 1 || bl.missing.word[0] != sse_bit;
+		ret = feature(b.id, HYBRID_FEAT_CLEAR, HYBRID_ALL_VCPUS, 0x1, 2, sse_bit, why);
+		bad += ret || hyb(HYBRID_IOC_VM_FEATURES, &vf);
+		bl.check = vf.features;
+		bad += hyb(HYBRID_IOC_BASELINE, &bl) || bl.nr_missing != 0;
+		feature(b.id, HYBRID_FEAT_RESTORE, HYBRID_ALL_VCPUS, 0x1, 2, sse_bit, why);
+		vf.vcpu = NR_VCPUS;
+		bad += hyb(HYBRID_IOC_VM_FEATURES, &vf) != -EINVAL;
+		ksft_test_result(!bad, "pool baseline: a subset only once the bit is cleared\n");
+	}
+
+	/* Refusals. */
+	bad = 0;
+	ret = feature(b.id, HYBRID_FEAT_CLEAR, HYBRID_ALL_VCPUS, 0x80000008, 0, 0xff, why);
+	ksft_print_msg("MAXPHYADDR clear: %s (%s)\n", strerror(-ret), why);
+	bad += ret != -EPERM || !strstr(why, "MAXPHYADDR");
+	bad += feature(b.id, HYBRID_FEAT_CLEAR, HYBRID_ALL_VCPUS, 0x1, 3, 1u << 6, why) != -EPERM;
+	bad += feature(b.id, HYBRID_FEAT_CLEAR, HYBRID_ALL_VCPUS, 0x1, 4, 1, why) != -EINVAL;
+	bad += feature(b.id, HYBRID_FEAT_CLEAR, NR_VCPUS, 0x1, 2, sse_bit, why) != -EINVAL;
+	bad += feature(b.id + 100, HYBRID_FEAT_CLEAR, 0, 0x1, 2, sse_bit, why) != -ENOENT;
+	bad += feature(b.id, HYBRID_FEAT_RESTORE, 0, 0x1, 2, sse_bit, why) != -ENOENT;
+	ksft_test_result(!bad, "feature refusals: MMU -EPERM, bad reg/vCPU -EINVAL, -ENOENT\n");
+
+	bad = 0;
+	devnull = open("/dev/null", O_RDONLY);
+	bad += bind(&b, devnull, NR_VCPUS) != -EINVAL;
+	ksft_print_msg("foreign fd: %s\n", b.why);
+	close(devnull);
+	bad += bind(&b, 1000, NR_VCPUS) != -EBADF;
+	bad += bind(&b, v.vm, NR_VCPUS - 1) != -EINVAL;
+	ksft_print_msg("wrong vCPU count: %s\n", b.why);
+	bad += bind(&b, v.vm, NR_VCPUS) != -EBUSY;
+	ksft_print_msg("second bind: %s\n", b.why);
+	memset(&b, 0, sizeof(b));
+	b.size = 8;
+	bad += hyb(HYBRID_IOC_BIND, &b) != -EINVAL;
+	b.size = sizeof(b);
+	b.flags = HYBRID_BIND_BY_PID;
+	b.pid = 0x3fffffff;
+	b.nr_types = 2;
+	b.nr_vcpus = NR_VCPUS;
+	b.types = (uintptr_t)types;
+	b.vcpu_types = (uintptr_t)vtypes;
+	bad += hyb(HYBRID_IOC_BIND, &b) != -ESRCH;
+	b.pid = 1;	/* init holds no VM */
+	bad += hyb(HYBRID_IOC_BIND, &b) != -ESRCH;
+	ksft_print_msg("pid 1: %s\n", b.why);
+	b.flags = 1u << 7;
+	bad += hyb(HYBRID_IOC_BIND, &b) != -EINVAL;
+	types[1].base_mhz = 1800;
+	bad += bind(&b, v.vm, NR_VCPUS) != -EINVAL;	/* refused before EBUSY */
+	ksft_print_msg("two base frequencies: %s\n", b.why);
+	types[1].base_mhz = 2000;
+	ksft_test_result(!bad, "bind refusals: fds, vCPUs, double, size, pids, flags, profile\n");
+
+	/* HYBRID_IOC_CPUID2 on vCPU 2's stock table. */
+	{
+		struct kvm_cpuid2 *c = cpuid2_alloc();
+		struct hybrid_cpuid2 a = { .size = sizeof(a), .vcpu = 2 };
+		struct hybrid_binding_info bi;
+		struct hybrid_list l = { .size = sizeof(l), .nr = 1,
+			.entry_size = sizeof(bi), .entries = (uintptr_t)&bi };
+		__u32 k, found = 0;
+
+		hyb(HYBRID_IOC_LIST, &l);
+		memcpy(c, supported, sizeof(*c) + supported->nent * sizeof(c->entries[0]));
+		a.id = bi.id;
+		a.nent = c->nent;
+		a.max_nent = MAX_ENT;
+		a.entries = (uintptr_t)c->entries;
+		ret = hyb(HYBRID_IOC_CPUID2, &a);
+		for (k = 0; !ret && k < a.nent; k++)
+			if (c->entries[k].function == 0x1a &&
+			    c->entries[k].eax >> 24 == HYBRID_INTEL_ATOM)
+				found = 1;
+		ksft_test_result(!ret && found && a.nent > supported->nent,
+				 "CPUID2: vCPU 2's table gets 0x1A = E (%u -> %u entries)\n",
+				 supported->nent, a.nent);
+		a.vcpu = NR_VCPUS;
+		ret = hyb(HYBRID_IOC_CPUID2, &a);
+		ksft_test_result(ret == -EINVAL, "CPUID2: out-of-range vCPU refused\n");
+
+		/* Unbind: stock values at once. */
+		{
+			struct hybrid_unbind u = { .size = sizeof(u), .id = bi.id };
+
+			ret = hyb(HYBRID_IOC_UNBIND, &u);
+			bad = ret;
+			for (i = 0; i < NR_VCPUS; i++) {
+				guest_cpuid(&v, i, 0x1a, 0, r);
+				bad += memcmp(r, stock[i], sizeof(r)) != 0;
+			}
+			guest_cpuid(&v, 0, 0x7, 0, r);
+			bad += !!(r[3] & (1u << 15));
+			ksft_test_result(!bad && !nr_bindings(NULL, NULL),
+					 "unbind: stock 0x1A and 7.EDX on every vCPU, no binding left\n");
+			ksft_test_result(hyb(HYBRID_IOC_UNBIND, &u) == -ENOENT,
+					 "unbind twice: -ENOENT\n");
+		}
+		free(c);
+	}
+
+	/* Bind by pid: a child process owns a 1-vCPU VM. */
+	child = vm_child(&v, &ready);
+	memset(&b, 0, sizeof(b));
+	b.size = sizeof(b);
+	b.flags = HYBRID_BIND_BY_PID;
+	b.pid = child;
+	b.nr_types = 2;
+	b.nr_vcpus = 1;
+	b.types = (uintptr_t)types;
+	b.vcpu_types = (uintptr_t)vtypes;
+	ret = ready ? hyb(HYBRID_IOC_BIND, &b) : -EIO;
+	ksft_test_result(!ret && nr_bindings(NULL, NULL) == 1,
+			 "bind by pid %d: id %u %s\n", child, b.id, b.why);
+	/* The VMM dies: its VM is destroyed, the binding goes with it. */
+	kill(child, SIGKILL);
+	waitpid(child, NULL, 0);
+	for (i = 0; i < 100 && nr_bindings(NULL, NULL); i++)
+		usleep(20000);
+	ksft_test_result(!nr_bindings(NULL, NULL), "VMM killed while bound: binding gone\n");
+
+	/* Close our VM while bound. */
+	ret = bind(&b, v.vm, NR_VCPUS);
+	guest_cpuid(&v, 2, 0x1a, 0, r);
+	vm_destroy(&v, NR_VCPUS);
+	for (i = 0; i < 100 && nr_bindings(NULL, NULL); i++)
+		usleep(20000);
+	ksft_test_result(!ret && r[0] >> 24 == HYBRID_INTEL_ATOM && !nr_bindings(NULL, NULL),
+			 "VM closed while bound: binding gone\n");
+	ksft_finished();
+}
