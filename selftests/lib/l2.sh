@@ -111,7 +111,7 @@ while :; do
 	# "HVKIT: mark NAME ." from an L2 test: snapshot the stats now (the test
 	# waits a second after it, see idlepoll_lib's mark). The trailing " ."
 	# tells a whole line from one the serial port has only half written.
-	marks=$(tr -d '\r' <"$out/results.txt" 2>/dev/null |
+	marks=$(tr -d '\r' 2>/dev/null <"$out/results.txt" |
 		sed -n 's/^HVKIT: mark \([^ ]*\) \.$/\1/p')
 	total=$(echo "$marks" | grep -c .)
 	while [ "$seen" -lt "$total" ]; do
