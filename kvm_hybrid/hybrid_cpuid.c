@@ -683,3 +683,50 @@ u32 hybrid_missing(const struct hybrid_features *vm,
 	}
 	return n;
 }
+
+/* Architectural events by 0xA EBX bit: event select | umask << 8. */
+static const u16 hybrid_arch_events[HYBRID_PMU_MAX_EVENTS] = {
+	0x003c,	/* unhalted core cycles */
+	0x00c0,	/* instructions retired */
+	0x013c,	/* unhalted reference cycles */
+	0x4f2e,	/* LLC references */
+	0x412e,	/* LLC misses */
+	0x00c4,	/* branch instructions retired */
+	0x00c5,	/* branch misses retired */
+	0x01a4,	/* topdown slots */
+};
+
+/**
+ * hybrid_pmu_filter() - the VM-wide allow list for a profile's vPMU
+ * @types:	core types (with HYBRID_CT_PMU)
+ * @nr_types:	entries of @types
+ * @events:	out: the architectural events some type offers
+ * @nevents:	out: entries of @events
+ * @fixed_bitmap: out: the fixed counters some type offers
+ *
+ * A type offers event n if 0xA EBX bit n is clear; fixed counters are its
+ * fixed_mask (version 5) or counters 0..pmu_fixed_counters-1.
+ */
+void hybrid_pmu_filter(const struct hybrid_core_type *types, u32 nr_types,
+		       u64 events[HYBRID_PMU_MAX_EVENTS], u32 *nevents,
+		       u32 *fixed_bitmap)
+{
+	u32 offered = 0, fixed = 0, t, i;
+
+	for (t = 0; t < nr_types; t++) {
+		const struct hybrid_core_type *ct = &types[t];
+
+		if (!(ct->flags & HYBRID_CT_PMU) || !ct->pmu_version)
+			continue;
+		offered |= ~ct->pmu_events_unavailable & 0xff;
+		if (ct->pmu_version >= 5)
+			fixed |= ct->pmu_fixed_mask;
+		else if (ct->pmu_fixed_counters)
+			fixed |= GENMASK(ct->pmu_fixed_counters - 1, 0);
+	}
+	*nevents = 0;
+	for (i = 0; i < HYBRID_PMU_MAX_EVENTS; i++)
+		if (offered & BIT(i))
+			events[(*nevents)++] = hybrid_arch_events[i];
+	*fixed_bitmap = fixed;
+}

@@ -75,6 +75,10 @@ struct hybrid_fword {
 
 extern const struct hybrid_fword hybrid_fwords[HYBRID_NR_FEATURE_WORDS];
 
+void hybrid_pmu_filter(const struct hybrid_core_type *types, u32 nr_types,
+		       u64 events[HYBRID_PMU_MAX_EVENTS], u32 *nevents,
+		       u32 *fixed_bitmap);
+
 int hybrid_baseline(const struct hybrid_features *sets, u32 nr_sets,
 		    struct hybrid_features *out);
 u32 hybrid_missing(const struct hybrid_features *vm,

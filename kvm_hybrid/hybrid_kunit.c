@@ -359,7 +359,41 @@ static void test_baseline(struct kunit *test)
 			0x40000001U);
 }
 
+static void test_pmu_filter(struct kunit *test)
+{
+	struct fixture *f = fixture(test);
+	u64 ev[HYBRID_PMU_MAX_EVENTS];
+	u32 n, fixed;
+
+	/* P offers all 8 events, E lacks branch misses (bit 6). */
+	hybrid_pmu_filter(f->types, 2, ev, &n, &fixed);
+	KUNIT_EXPECT_EQ(test, n, 8U);
+	KUNIT_EXPECT_EQ(test, fixed, 0x7U);
+	KUNIT_EXPECT_EQ(test, ev[0], 0x3cULL);
+	KUNIT_EXPECT_EQ(test, ev[1], 0xc0ULL);
+	/* Neither offers topdown slots or LLC misses: not in the list. */
+	f->types[0].pmu_events_unavailable = 0x90;
+	f->types[1].pmu_events_unavailable = 0xd0;
+	hybrid_pmu_filter(f->types, 2, ev, &n, &fixed);
+	KUNIT_EXPECT_EQ(test, n, 6U);
+	KUNIT_EXPECT_EQ(test, ev[4], 0xc4ULL);		/* 0,1,2,3,5,6 */
+	KUNIT_EXPECT_EQ(test, ev[5], 0xc5ULL);
+	/* Version 4: fixed counters 0..n-1 rather than the mask. */
+	f->types[0].pmu_version = 4;
+	f->types[0].pmu_fixed_counters = 4;
+	f->types[1].pmu_fixed_mask = 0x1;
+	hybrid_pmu_filter(f->types, 2, ev, &n, &fixed);
+	KUNIT_EXPECT_EQ(test, fixed, 0xfU);
+	/* No PMU leaf at all: nothing allowed. */
+	f->types[0].flags &= ~HYBRID_CT_PMU;
+	f->types[1].flags &= ~HYBRID_CT_PMU;
+	hybrid_pmu_filter(f->types, 2, ev, &n, &fixed);
+	KUNIT_EXPECT_EQ(test, n, 0U);
+	KUNIT_EXPECT_EQ(test, fixed, 0U);
+}
+
 static struct kunit_case hybrid_cpuid_cases[] = {
+	KUNIT_CASE(test_pmu_filter),
 	KUNIT_CASE(test_baseline),
 	KUNIT_CASE(test_valid_profile),
 	KUNIT_CASE(test_core_type_leaves),

@@ -806,6 +806,64 @@ put:
 	return ret;
 }
 
+static long hb_ioctl_pmu(void __user *uarg)
+{
+	struct hybrid_core_type *ct, old;
+	struct hybrid_pmu a;
+	struct hb_binding *b;
+	struct hb_table *t;
+	char why[HYBRID_WHY_LEN];
+	u32 usize;
+	int ret;
+
+	ret = hvkit_copy_arg_from_user(&a, sizeof(a), sizeof(a), uarg, &usize);
+	if (ret)
+		return ret;
+	if (hvkit_flags_valid(a.flags, HYBRID_PMU_SET) || a.__pad0)
+		return -EINVAL;
+	b = hb_get(a.id);
+	if (!b) {
+		pr_err("pmu: no binding %u\n", a.id);
+		return -ENOENT;
+	}
+	mutex_lock(&b->lock);
+	if (a.flags & HYBRID_PMU_SET) {
+		ret = -EINVAL;
+		if (a.type >= b->nr_types || !(b->types[a.type].flags & HYBRID_CT_PMU) ||
+		    a.gp_counters > 255) {
+			pr_err("pmu: binding %u has no core type %u with a PMU leaf\n",
+			       a.id, a.type);
+			goto unlock;
+		}
+		ct = &b->types[a.type];
+		old = *ct;
+		ct->pmu_gp_counters = a.gp_counters;
+		ct->pmu_events_unavailable = a.events_unavailable;
+		ct->pmu_fixed_mask = a.fixed_mask;
+		ret = hybrid_validate_type(ct, why, sizeof(why));
+		t = ret ? ERR_PTR(ret) : hb_compile(b);
+		if (IS_ERR(t)) {
+			*ct = old;
+			ret = PTR_ERR(t);
+			pr_err("pmu: binding %u type %s: refused: %d %s\n", a.id,
+			       old.name, ret, ret == -EINVAL ? why : "");
+			goto unlock;
+		}
+		hb_publish(b, t);
+		hb_audit_log("binding %u pid %d type %s: PMU %u gp, off %#x, fixed %#x by %s[%d]",
+			     b->id, b->pid, ct->name, a.gp_counters,
+			     a.events_unavailable, a.fixed_mask, current->comm,
+			     task_tgid_nr(current));
+	}
+	hybrid_pmu_filter(b->types, b->nr_types, a.events, &a.nevents,
+			  &a.fixed_counter_bitmap);
+	ret = hvkit_copy_arg_to_user(uarg, &a, sizeof(a), usize);
+unlock:
+	mutex_unlock(&b->lock);
+	kref_put(&b->ref, hb_release);
+	return ret;
+}
+
 static long hb_ioctl_baseline(void __user *uarg)
 {
 	struct hybrid_features *sets;
@@ -1079,6 +1137,8 @@ static long kvm_hybrid_ioctl(struct file *file, unsigned int cmd, unsigned long 
 		return hb_ioctl_baseline(uarg);
 	case HYBRID_IOC_VM_FEATURES:
 		return hb_ioctl_vm_features(uarg);
+	case HYBRID_IOC_PMU:
+		return hb_ioctl_pmu(uarg);
 	default:
 		return -ENOTTY;
 	}

@@ -231,7 +231,7 @@ boot_vm() {
 	log "group $GROUP on $KIND kernel: booting ($(du -h "$initrd" | cut -f1) initramfs, timeout ${TIMEOUT}s)"
 	# shellcheck disable=SC2086
 	timeout --foreground -k 10 "$TIMEOUT" qemu-system-x86_64 \
-		-M q35 -accel tcg -cpu EPYC,+svm -smp "$SMP" -m "$MEM" \
+		-M q35 -accel "${HVKIT_ACCEL:-tcg}" -cpu EPYC,+svm -smp "$SMP" -m "$MEM" \
 		-nodefaults -display none -no-reboot \
 		-kernel "$VMLINUZ" -initrd "$initrd" \
 		-append "console=ttyS0 panic=-1 panic_on_warn=1 oops=panic $CMDLINE" \

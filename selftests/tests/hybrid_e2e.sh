@@ -12,7 +12,13 @@ check "hvkitctl hybrid check accepts the profile" \
 L2_PAUSED_HOOK=/hvkit/tests/hybrid_hook hvkit-l2
 l2=$?
 [ $l2 = 4 ] && exit 4
-[ $l2 = 0 ] || rc=1
+if [ $l2 != 0 ]; then
+	rc=1
+	# What L1's KVM counted for L2 before hvkit-l2 gave up (a stalled L2).
+	grep -E '^(exits|halt_exits|insn_emulation|irq_exits|signal_exits|request_irq_exits) ' \
+		/tmp/l2/stats | sed 's/^/# L1 KVM stats of L2: /'
+	tail -n 5 /tmp/l2/console.log | sed 's/^/# L2 console tail: /'
+fi
 sed 's/^/# hook: /' /tmp/l2/hook.log
 check "L2's QEMU bound by pid while paused" [ "$(cat /tmp/l2/hook.rc)" = 0 ]
 # hvkit-l2 has killed QEMU: the VM is gone, and its binding with it.

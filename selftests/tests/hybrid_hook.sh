@@ -35,3 +35,6 @@ cat /tmp/cmp
 m=$(awk '$1 == "missing" && $2 == "0x1.0" && $3 == "ecx" { print $4 }' /tmp/cmp)
 [ -n "$m" ] && [ $((m & v & -v)) -ne 0 ]
 hvkitctl hybrid baseline /tmp/host.feat /tmp/old.feat | head -n 2
+# vPMU: the E-core (type 1) loses all but one event; the filter for QEMU.
+hvkitctl hybrid pmu "$id" 1 6 0xfe 0x7
+hvkitctl hybrid pmu "$id" 1 6 0x40 0x7

@@ -137,7 +137,7 @@ int main(void)
 	pid_t child;
 
 	ksft_print_header();
-	ksft_set_plan(17);
+	ksft_set_plan(18);
 	kvm_setup();
 	make_type(&types[0], "P", 1);
 	make_type(&types[1], "E", 0);
@@ -216,6 +216,36 @@ int main(void)
 		vf.vcpu = NR_VCPUS;
 		bad += hyb(HYBRID_IOC_VM_FEATURES, &vf) != -EINVAL;
 		ksft_test_result(!bad, "pool baseline: a subset only once the bit is cleared\n");
+	}
+
+	/* vPMU: E loses events online; the VMM applies the VM-wide filter. */
+	{
+		struct hybrid_pmu pm = { .size = sizeof(pm), .id = b.id, .type = 1,
+					 .flags = HYBRID_PMU_SET, .gp_counters = 4,
+					 .events_unavailable = 0xfe, .fixed_mask = 0x1 };
+		struct {
+			struct kvm_pmu_event_filter f;
+			__u64 ev[HYBRID_PMU_MAX_EVENTS];
+		} kf = { .f.action = KVM_PMU_EVENT_ALLOW };
+
+		bad = hyb(HYBRID_IOC_PMU, &pm) != 0;
+		guest_cpuid(&v, 2, 0xa, 0, r);			/* an E vCPU */
+		bad += ((r[0] >> 8) & 0xff) != 4 || r[1] != 0xfe || r[2] != 0x1;
+		guest_cpuid(&v, 0, 0xa, 0, r);			/* a P vCPU */
+		bad += ((r[0] >> 8) & 0xff) != 8 || r[1] != 0;
+		bad += pm.nevents != 8 || pm.fixed_counter_bitmap != 0x7;
+		kf.f.nevents = pm.nevents;
+		kf.f.fixed_counter_bitmap = pm.fixed_counter_bitmap;
+		memcpy(kf.ev, pm.events, sizeof(kf.ev));
+		ret = ioctl(v.vm, KVM_SET_PMU_EVENT_FILTER, &kf.f);
+		ksft_print_msg("KVM_SET_PMU_EVENT_FILTER with %u events: %s\n", pm.nevents,
+			       ret ? strerror(errno) : "accepted");
+		bad += ret != 0;
+		pm.events_unavailable = 0x100;			/* beyond 8 events */
+		bad += hyb(HYBRID_IOC_PMU, &pm) != -EINVAL;
+		pm.type = 2;
+		bad += hyb(HYBRID_IOC_PMU, &pm) != -EINVAL;
+		ksft_test_result(!bad, "vPMU: E 0xA changed online, VMM applies the filter\n");
 	}
 
 	/* Refusals. */

@@ -44,7 +44,10 @@ for run in "haltpoll $ih" "adaptive $ah"; do
 	n=$((n + 1))
 done
 # Second L2 boot: the kernel's haltpoll driver owns cpuidle.
-L2_APPEND="cpuidle_haltpoll.force=1" hvkit-l2 >/tmp/l2.busy 2>&1 || rc=1
+if ! L2_APPEND="cpuidle_haltpoll.force=1" hvkit-l2 >/tmp/l2.busy 2>&1; then
+	rc=1
+	tr -d '\r' </tmp/l2/console.log | tail -n 8 | sed 's/^/# l2-haltpoll console tail: /'
+fi
 sed -nE 's/^(ok|not ok) ([0-9]+) l2\//\1 \2 l2-haltpoll\//p; /^not ok 99[0-9]/p' /tmp/l2.busy
 grep '^# hvkit-l2' /tmp/l2.busy
 exit $rc

@@ -38,6 +38,13 @@ void hybrid_help(FILE *out)
 	      "                              show them again\n"
 	      "  host-profile [CPU]          the host CPU's values (CPUID run on CPU,\n"
 	      "                              default 0) as a profile type block\n"
+	      "  pmu ID [TYPE GP EVENTS_OFF FIXED]\n"
+	      "                              vPMU: set core type TYPE's 0xA online\n"
+	      "                              (general counters, unavailable events\n"
+	      "                              mask, fixed counter mask); prints the\n"
+	      "                              VM-wide KVM_SET_PMU_EVENT_FILTER allow\n"
+	      "                              list for the VMM (KVM filters per VM\n"
+	      "                              only, and only the VMM may set it)\n"
 	      "\n"
 	      "Pool baselines (feature files: \"LEAF.SUB REG VALUE\" lines, one per\n"
 	      "feature word: 0x1 ecx/edx, 0x7.0 ebx/ecx/edx, 0x7.1 eax, 0xd.1 eax,\n"
@@ -694,6 +701,46 @@ out:
 	return ret;
 }
 
+/* pmu ID [TYPE GP EVENTS_OFF FIXED]: the VM-wide filter; set a type's 0xA. */
+static int cmd_pmu(int argc, char **argv)
+{
+	struct hybrid_pmu p = { .size = sizeof(p) };
+	unsigned long long v[4];
+	unsigned int i;
+	int fd, ret;
+
+	if ((argc != 2 && argc != 6) || parse_id(argv[1], &p.id))
+		goto usage;
+	if (argc == 6) {
+		for (i = 0; i < 4; i++)
+			if (parse_num(argv[i + 2], 0xffffffff, &v[i]))
+				goto usage;
+		p.flags = HYBRID_PMU_SET;
+		p.type = v[0];
+		p.gp_counters = v[1];
+		p.events_unavailable = v[2];
+		p.fixed_mask = v[3];
+	}
+	fd = open_dev();
+	if (fd < 0)
+		return 1;
+	ret = ioctl(fd, HYBRID_IOC_PMU, &p);
+	close(fd);
+	if (ret) {
+		fprintf(stderr, "hvkitctl hybrid: pmu %u: %s (see the kernel log)\n", p.id,
+			strerror(errno));
+		return 1;
+	}
+	printf("# KVM_SET_PMU_EVENT_FILTER for the VMM: action KVM_PMU_EVENT_ALLOW\n");
+	printf("fixed_counter_bitmap %#x\nnevents %u\n", p.fixed_counter_bitmap, p.nevents);
+	for (i = 0; i < p.nevents && i < HYBRID_PMU_MAX_EVENTS; i++)
+		printf("event %#06llx\n", (unsigned long long)p.events[i]);
+	return 0;
+usage:
+	fputs("Usage: hvkitctl hybrid pmu ID [TYPE GP_COUNTERS EVENTS_OFF FIXED_MASK]\n", stderr);
+	return 2;
+}
+
 int cmd_hybrid(int argc, char **argv)
 {
 	const char *sub = argc > 1 ? argv[1] : NULL;
@@ -722,6 +769,8 @@ int cmd_hybrid(int argc, char **argv)
 		return cmd_host_profile(argc - 1, argv + 1);
 	if (!strcmp(sub, "features"))
 		return cmd_features(argc - 1, argv + 1);
+	if (!strcmp(sub, "pmu"))
+		return cmd_pmu(argc - 1, argv + 1);
 	if (!strcmp(sub, "supported"))
 		return cmd_supported(argc - 1, argv + 1);
 	if (!strcmp(sub, "baseline"))
@@ -730,7 +779,7 @@ int cmd_hybrid(int argc, char **argv)
 		return cmd_baseline(argc - 1, argv + 1, 1);
 	fprintf(stderr, "hvkitctl hybrid: unknown subcommand '%s'\n"
 		"Usage: hvkitctl hybrid {status|check|bind|unbind|clear|restore|host-profile|\n"
-		"                        features|supported|baseline|compare|help} ...\n",
+		"                        features|supported|baseline|compare|pmu|help} ...\n",
 		sub);
 	return 2;
 }

@@ -594,6 +594,46 @@ struct hybrid_vm_features {
 	struct hybrid_features features;
 };
 
+#define HYBRID_PMU_SET		(1U << 0) /* change @type's PMU leaf online */
+#define HYBRID_PMU_MAX_EVENTS	8	  /* architectural events (0xA EBX) */
+
+/**
+ * struct hybrid_pmu - argument of HYBRID_IOC_PMU
+ * @size:	sizeof(struct hybrid_pmu)
+ * @flags:	0 (read) or HYBRID_PMU_SET
+ * @id:		the binding
+ * @type:	core type index (HYBRID_PMU_SET)
+ * @gp_counters: HYBRID_PMU_SET: general counters the type's vCPUs report
+ * @events_unavailable: HYBRID_PMU_SET: 0xA EBX, bit n = architectural
+ *		event n not available
+ * @fixed_mask:	HYBRID_PMU_SET: 0xA ECX, fixed counters available
+ * @nevents:	out: entries of @events
+ * @fixed_counter_bitmap: out: fixed counters any type may use
+ * @events:	out: the architectural events (event select | umask << 8)
+ *		any core type of the binding may use
+ *
+ * The vPMU of a KVM VM is filtered VM-wide (KVM_SET_PMU_EVENT_FILTER,
+ * which only the VMM's process may issue). kvm_hybrid therefore tells each
+ * vCPU what its core type offers through 0xA (changed online with
+ * HYBRID_PMU_SET, read by the next CPUID) and computes the VM-wide allow
+ * list here, for the VMM to apply as struct kvm_pmu_event_filter
+ * (action KVM_PMU_EVENT_ALLOW). An event no core type offers is blocked
+ * for every vCPU; one that some type offers is not enforced per vCPU.
+ */
+struct hybrid_pmu {
+	__u32 size;
+	__u32 flags;
+	__u32 id;
+	__u32 type;
+	__u32 gp_counters;
+	__u32 events_unavailable;
+	__u32 fixed_mask;
+	__u32 nevents;
+	__u32 fixed_counter_bitmap;
+	__u32 __pad0;
+	__u64 events[HYBRID_PMU_MAX_EVENTS];
+};
+
 #define HYBRID_IOC_BIND		_IOWR(HVKIT_IOC_MAGIC, 0x30, struct hybrid_bind)
 #define HYBRID_IOC_UNBIND	_IOWR(HVKIT_IOC_MAGIC, 0x31, struct hybrid_unbind)
 #define HYBRID_IOC_FEATURE	_IOWR(HVKIT_IOC_MAGIC, 0x32, struct hybrid_feature)
@@ -602,6 +642,7 @@ struct hybrid_vm_features {
 #define HYBRID_IOC_HOST_PROFILE	_IOWR(HVKIT_IOC_MAGIC, 0x35, struct hybrid_host_profile)
 #define HYBRID_IOC_BASELINE	_IOWR(HVKIT_IOC_MAGIC, 0x36, struct hybrid_baseline)
 #define HYBRID_IOC_VM_FEATURES	_IOWR(HVKIT_IOC_MAGIC, 0x37, struct hybrid_vm_features)
+#define HYBRID_IOC_PMU		_IOWR(HVKIT_IOC_MAGIC, 0x38, struct hybrid_pmu)
 
 /*
  * guest_idlepoll (/dev/guest_idlepoll, ioctls 0x70-0x7f)
