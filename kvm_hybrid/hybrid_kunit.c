@@ -392,7 +392,29 @@ static void test_pmu_filter(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, fixed, 0U);
 }
 
+/* The compiler never touches MMU leaves: every vCPU sees KVM's values. */
+static void test_mmu_leaves_identical(struct kunit *test)
+{
+	static const u32 leaves[][2] = {
+		{ 0x80000008, 0 }, { 0xd, 0 }, { 0xd, 1 }, { 0x1, 0 },
+		{ 0xb, 0 }, { 0xb, 1 }, { 0x1f, 0 }, { 0x80000001, 0 },
+	};
+	struct fixture *f = fixture(test);
+	u32 r[4], v, i;
+
+	for (i = 0; i < ARRAY_SIZE(leaves); i++) {
+		for (v = 0; v < 4; v++) {
+			sim_cpuid(f, v, leaves[i][0], leaves[i][1], r, test);
+			KUNIT_EXPECT_EQ_MSG(test, r[0], 0x11111111U, "leaf %#x", leaves[i][0]);
+			KUNIT_EXPECT_EQ_MSG(test, r[1], 0x22222222U, "leaf %#x", leaves[i][0]);
+			KUNIT_EXPECT_EQ_MSG(test, r[2], 0x33333333U, "leaf %#x", leaves[i][0]);
+			KUNIT_EXPECT_EQ_MSG(test, r[3], 0x44444444U, "leaf %#x", leaves[i][0]);
+		}
+	}
+}
+
 static struct kunit_case hybrid_cpuid_cases[] = {
+	KUNIT_CASE(test_mmu_leaves_identical),
 	KUNIT_CASE(test_pmu_filter),
 	KUNIT_CASE(test_baseline),
 	KUNIT_CASE(test_valid_profile),

@@ -590,12 +590,60 @@ static int hb_clear_change(struct hb_binding *b, const struct hybrid_feature *a,
 	return 0;
 }
 
+/*
+ * KVM_SET_CPUID2 replaces a vCPU's table only before its first KVM_RUN;
+ * until then hold the vCPU's mutex to read it (a vCPU that never ran is
+ * not inside KVM_RUN holding it). Return: whether it is held, or -errno.
+ */
+static int hb_vcpu_table_lock(struct kvm_vcpu *vcpu)
+{
+	int ret;
+
+	if (vcpu->arch.last_vmentry_cpu != -1)
+		return 0;
+	ret = mutex_lock_killable(&vcpu->mutex);
+	return ret ? ret : 1;
+}
+
+/* Does @vcpu's CPUID (KVM's table or the binding's overrides) have @fn? */
+static int hb_leaf_known(struct hb_binding *b, struct kvm_vcpu *vcpu, u32 v,
+			 u32 fn, u32 idx)
+{
+	const struct hybrid_vcpu_ovr *ov;
+	struct hb_table *t;
+	int locked, i, found = 0;
+
+	locked = hb_vcpu_table_lock(vcpu);
+	if (locked < 0)
+		return locked;
+	for (i = 0; i < vcpu->arch.cpuid_nent && !found; i++) {
+		const struct kvm_cpuid_entry2 *e = &vcpu->arch.cpuid_entries[i];
+
+		found = e->function == fn &&
+			(idx == HYBRID_ANY_INDEX || e->index == idx ||
+			 !(e->flags & KVM_CPUID_FLAG_SIGNIFCANT_INDEX));
+	}
+	if (locked)
+		mutex_unlock(&vcpu->mutex);
+	rcu_read_lock();
+	t = rcu_dereference(b->table);
+	ov = &t->v[v];
+	for (i = 0; i < ov->n && !found; i++)
+		found = ov->e[i].function == fn &&
+			!(ov->e[i].flags & (HYBRID_OVR_CLEAR | HYBRID_OVR_MAX_EAX));
+	rcu_read_unlock();
+	return found;
+}
+
+static struct kvm *hb_get_kvm(u32 id, struct hb_binding **bp);
+
 static long hb_ioctl_feature(void __user *uarg)
 {
 	static const char *const regs[] = { "EAX", "EBX", "ECX", "EDX" };
 	struct hybrid_clear saved[HYBRID_MAX_CLEARS];
 	struct hybrid_feature a;
 	struct hb_binding *b;
+	struct kvm *kvm;
 	struct hb_table *t;
 	u32 usize, nsaved;
 	char vcpu[16];
@@ -613,8 +661,8 @@ static long hb_ioctl_feature(void __user *uarg)
 				     a.why, sizeof(a.why));
 	if (ret)
 		goto out;
-	b = hb_get(a.id);
-	if (!b) {
+	kvm = hb_get_kvm(a.id, &b);
+	if (!kvm) {
 		snprintf(a.why, sizeof(a.why), "no binding %u", a.id);
 		ret = -ENOENT;
 		goto out;
@@ -624,6 +672,18 @@ static long hb_ioctl_feature(void __user *uarg)
 		snprintf(a.why, sizeof(a.why), "vCPU %u of %u", a.vcpu, b->nr_vcpus);
 		ret = -EINVAL;
 		goto unlock;
+	}
+	if (a.op == HYBRID_FEAT_CLEAR) {
+		u32 v = a.vcpu == HYBRID_ALL_VCPUS ? 0 : a.vcpu;
+
+		ret = hb_leaf_known(b, kvm_get_vcpu(kvm, v), v, a.function, a.index);
+		if (!ret) {
+			snprintf(a.why, sizeof(a.why), "leaf %#x is not in vCPU %u's CPUID",
+				 a.function, v);
+			ret = -EINVAL;
+		}
+		if (ret < 0)
+			goto unlock;
 	}
 	memcpy(saved, b->clears, sizeof(saved));
 	nsaved = b->nr_clears;
@@ -652,6 +712,7 @@ static long hb_ioctl_feature(void __user *uarg)
 unlock:
 	mutex_unlock(&b->lock);
 	kref_put(&b->ref, hb_release);
+	kvm_put_kvm(kvm);
 out:
 	if (ret && a.why[0])
 		pr_err("feature %s refused: %s\n",
@@ -960,16 +1021,10 @@ static long hb_ioctl_vm_features(void __user *uarg)
 		pr_err("vm features: vCPU %u of %u\n", a.vcpu, b->nr_vcpus);
 		goto put;
 	}
-	/*
-	 * KVM_SET_CPUID2 replaces the vCPU's table only before its first
-	 * KVM_RUN; until then, hold the vCPU's mutex (it is not running).
-	 */
-	if (vcpu->arch.last_vmentry_cpu == -1) {
-		ret = mutex_lock_killable(&vcpu->mutex);
-		if (ret)
-			goto put;
-		locked = true;
-	}
+	ret = hb_vcpu_table_lock(vcpu);
+	if (ret < 0)
+		goto put;
+	locked = ret;
 	rcu_read_lock();
 	t = rcu_dereference(b->table);
 	memcpy(ov, &t->v[a.vcpu], sizeof(*ov));

@@ -114,7 +114,7 @@ load_group() {
 	SUITES="stock debug" CMDLINE="" QEMU_ARGS="" MEM=1024 SMP=2 TIMEOUT=600
 	MODULES="" KMODS="" TESTS="" L2_MODULES="" L2_TESTS="" L2_CMDLINE=""
 	L2_QEMU_ARGS="" L2_MEM=512 L2_MACHINE=microvm TEST_TIMEOUT=600 DESCRIPTION=""
-	HOST_HELPER="" HOST_HELPER_READY="" MODPROBE_CONF=""
+	HOST_HELPER="" HOST_HELPER_READY="" MODPROBE_CONF="" ACCEL=tcg
 	# shellcheck disable=SC1090
 	. "$1"
 }
@@ -231,7 +231,7 @@ boot_vm() {
 	log "group $GROUP on $KIND kernel: booting ($(du -h "$initrd" | cut -f1) initramfs, timeout ${TIMEOUT}s)"
 	# shellcheck disable=SC2086
 	timeout --foreground -k 10 "$TIMEOUT" qemu-system-x86_64 \
-		-M q35 -accel "${HVKIT_ACCEL:-tcg}" -cpu EPYC,+svm -smp "$SMP" -m "$MEM" \
+		-M q35 -accel "${HVKIT_ACCEL:-$ACCEL}" -cpu EPYC,+svm -smp "$SMP" -m "$MEM" \
 		-nodefaults -display none -no-reboot \
 		-kernel "$VMLINUZ" -initrd "$initrd" \
 		-append "console=ttyS0 panic=-1 panic_on_warn=1 oops=panic $CMDLINE" \

@@ -32,7 +32,7 @@ while [ $# -gt 0 ]; do
 	-m) machine=$2; shift 2 ;;
 	-t) timeout=$2; shift 2 ;;
 	--) shift; break ;;
-	*) echo "usage: hvkit-l2 [-m microvm|q35] [-t SECONDS] [-- QEMU-ARGS]" >&2; exit 2 ;;
+	*) echo "usage: hvkit-l2 [-m microvm|pc|q35] [-t SECONDS] [-- QEMU-ARGS]" >&2; exit 2 ;;
 	esac
 done
 . /hvkit/l2/l2.env

@@ -7,6 +7,13 @@
 . /hvkit/tests/hybrid_lib
 echo "TAP version 13"
 write_profile /tmp/hybrid.prof
+# The host profiler: L1's CPU 1, read on CPU 1, as a profile block.
+hvkitctl hybrid host-profile 1 >/tmp/host.prof
+sed 's/^/# host-profile 1: /' /tmp/host.prof
+check "host-profile 1: a core type named cpu1 with its caches" \
+	sh -c 'head -n1 /tmp/host.prof | grep -qx "type cpu1" && grep -q "^    cache L1d " /tmp/host.prof'
+check "host-profile of an offline or absent CPU refused" \
+	sh -c '! hvkitctl hybrid host-profile 4096 2>/dev/null'
 check "hvkitctl hybrid check accepts the profile" \
 	sh -c 'hvkitctl hybrid check /tmp/hybrid.prof >/dev/null'
 L2_PAUSED_HOOK=/hvkit/tests/hybrid_hook hvkit-l2

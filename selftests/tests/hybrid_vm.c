@@ -258,7 +258,15 @@ int main(void)
 	bad += feature(b.id, HYBRID_FEAT_CLEAR, NR_VCPUS, 0x1, 2, sse_bit, why) != -EINVAL;
 	bad += feature(b.id + 100, HYBRID_FEAT_CLEAR, 0, 0x1, 2, sse_bit, why) != -ENOENT;
 	bad += feature(b.id, HYBRID_FEAT_RESTORE, 0, 0x1, 2, sse_bit, why) != -ENOENT;
-	ksft_test_result(!bad, "feature refusals: MMU -EPERM, bad reg/vCPU -EINVAL, -ENOENT\n");
+	ret = feature(b.id, HYBRID_FEAT_CLEAR, HYBRID_ALL_VCPUS, 0x12345678, 0, 1, why);
+	ksft_print_msg("unknown leaf: %s (%s)\n", strerror(-ret), why);
+	bad += ret != -EINVAL;
+	/* A leaf only the profile defines (0x1A on this AMD host) is known. */
+	bad += feature(b.id, HYBRID_FEAT_CLEAR, 0, 0x1a, 0, 1u << 30, why) != 0;
+	guest_cpuid(&v, 0, 0x1a, 0, r);
+	bad += r[0] != 0x00000001;		/* Core (0x40) minus bit 30 */
+	bad += feature(b.id, HYBRID_FEAT_RESTORE, 0, 0x1a, 0, 1u << 30, why) != 0;
+	ksft_test_result(!bad, "feature refusals: MMU -EPERM, bad reg/vCPU/leaf -EINVAL, ENOENT\n");
 
 	bad = 0;
 	devnull = open("/dev/null", O_RDONLY);
