@@ -645,6 +645,195 @@ struct hybrid_pmu {
 #define HYBRID_IOC_PMU		_IOWR(HVKIT_IOC_MAGIC, 0x38, struct hybrid_pmu)
 
 /*
+ * guest_pvtimer (guest) and pvtimer_agent (host, /dev/pvtimer_agent,
+ * ioctls 0x50-0x6f)
+ *
+ * Transport: QEMU's ivshmem-doorbell device, served by "hvkitctl pvtimer
+ * serve". Its shared memory (the device's BAR2) starts with struct
+ * pvtimer_shm_header; slot N (struct pvtimer_slot) at slot_offset +
+ * N * slot_size belongs to guest CPU N, and MSI-X vector N of the device
+ * interrupts guest CPU N. The host agent fires slot N's deadline by
+ * signalling the eventfd of vector N, which QEMU registered as a KVM irqfd.
+ *
+ * Times in the shared memory are guest TSC values. The agent converts them
+ * with the vCPU's TSC offset (host TSC = guest TSC - offset), which the
+ * server reads from KVM's debugfs and keeps current (PVTIMER_IOC_SET_TSC).
+ *
+ * Slot protocol: the guest makes @seq odd, writes @deadline and @gflags,
+ * then makes @seq even again; the agent reads @seq, the fields, and @seq
+ * again, and uses the fields only if both reads are the same even value.
+ * The agent writes only the agent half of a slot and the header's
+ * @agent_* fields.
+ */
+#define PVTIMER_SHM_MAGIC	0x31524d5450564b48ULL	/* "HKVPTMR1" */
+#define PVTIMER_SHM_ABI		1
+#define PVTIMER_MAX_VCPUS	64
+#define PVTIMER_SLOT_SIZE	128
+#define PVTIMER_SLOT_OFFSET	4096
+/* The smallest shared memory that holds every slot (a power of two). */
+#define PVTIMER_SHM_MIN_SIZE	16384
+
+/**
+ * struct pvtimer_shm_header - start of the shared memory (server-written)
+ * @magic:	PVTIMER_SHM_MAGIC: what makes an ivshmem device a pvtimer one
+ * @abi:	PVTIMER_SHM_ABI
+ * @nr_slots:	slots (= MSI-X vectors = vCPUs the server was started for)
+ * @slot_size:	PVTIMER_SLOT_SIZE
+ * @slot_offset: PVTIMER_SLOT_OFFSET
+ * @agent_gen:	agent: non-zero while an agent serves this memory, bumped
+ *		at every attach
+ * @agent_scan_ns: agent: its scan period
+ */
+struct pvtimer_shm_header {
+	__u64 magic;
+	__u32 abi;
+	__u32 nr_slots;
+	__u32 slot_size;
+	__u32 slot_offset;
+	__u64 agent_gen;
+	__u64 agent_scan_ns;
+};
+
+/* struct pvtimer_slot.gflags */
+#define PVTIMER_G_ARMED		(1U << 0)	/* @deadline is pending */
+
+/**
+ * struct pvtimer_slot - one guest CPU's timer, shared with the agent
+ * @seq:	guest: even when stable, odd while the guest writes
+ * @gflags:	guest: PVTIMER_G_*
+ * @deadline:	guest: the next expiry, guest TSC
+ * @__gpad:	guest half padding (one cache line per side)
+ * @fired_seq:	agent: the @seq whose deadline it fired last
+ * @__apad0:	0
+ * @heartbeat:	agent: guest TSC of its last scan of this slot
+ * @next_scan:	agent: guest TSC by which it scans again; a deadline
+ *		earlier than this may be seen too late (the guest then
+ *		programs its local APIC itself)
+ * @fired:	agent: deadlines fired for this slot
+ * @__apad:	agent half padding
+ */
+struct pvtimer_slot {
+	__u32 seq;
+	__u32 gflags;
+	__u64 deadline;
+	__u8 __gpad[48];
+	__u32 fired_seq;
+	__u32 __apad0;
+	__u64 heartbeat;
+	__u64 next_scan;
+	__u64 fired;
+	__u8 __apad[32];
+};
+
+/* Lateness histograms: bucket 0 is < 1 us, bucket i < 2^i us, the last
+ * bucket everything from 2^(PVTIMER_LAT_BUCKETS - 2) us on.
+ */
+#define PVTIMER_LAT_BUCKETS	16
+
+/**
+ * struct pvtimer_attach - argument of PVTIMER_IOC_ATTACH
+ * @size:	sizeof(struct pvtimer_attach)
+ * @flags:	0
+ * @shm_addr:	the caller's mapping of the shared memory (read-write)
+ * @shm_size:	its size: a power of two, at least PVTIMER_SHM_MIN_SIZE
+ * @eventfds:	user pointer to __s32[@nr_vcpus]: vector N's eventfd
+ * @tsc_offsets: user pointer to __s64[@nr_vcpus]: vCPU N's TSC offset
+ * @nr_vcpus:	1..PVTIMER_MAX_VCPUS, at most the header's nr_slots
+ * @vm_pid:	the VMM's pid, for status and logs
+ * @id:		out: the attachment's id (DETACH, SET_TSC)
+ *
+ * The attachment lives until PVTIMER_IOC_DETACH or until the file it was
+ * made on is closed (a crashed server detaches everything it attached).
+ */
+struct pvtimer_attach {
+	__u32 size;
+	__u32 flags;
+	__u64 shm_addr;
+	__u64 shm_size;
+	__u64 eventfds;
+	__u64 tsc_offsets;
+	__u32 nr_vcpus;
+	__u32 vm_pid;
+	__u32 id;
+	__u32 __pad0;
+};
+
+/**
+ * struct pvtimer_detach - argument of PVTIMER_IOC_DETACH
+ * @size:	sizeof(struct pvtimer_detach)
+ * @flags:	0
+ * @id:		from PVTIMER_IOC_ATTACH
+ * @__pad0:	0
+ */
+struct pvtimer_detach {
+	__u32 size;
+	__u32 flags;
+	__u32 id;
+	__u32 __pad0;
+};
+
+/**
+ * struct pvtimer_set_tsc - argument of PVTIMER_IOC_SET_TSC
+ * @size:	sizeof(struct pvtimer_set_tsc)
+ * @flags:	0
+ * @id:		from PVTIMER_IOC_ATTACH
+ * @vcpu:	the vCPU whose TSC offset changed
+ * @tsc_offset:	its new offset (host TSC = guest TSC - offset)
+ */
+struct pvtimer_set_tsc {
+	__u32 size;
+	__u32 flags;
+	__u32 id;
+	__u32 vcpu;
+	__s64 tsc_offset;
+};
+
+#define PVTIMER_STATUS_RESET	(1U << 0)	/* zero the counters after reading */
+
+/**
+ * struct pvtimer_status - argument of PVTIMER_IOC_STATUS (the agent)
+ * @size:	sizeof(struct pvtimer_status)
+ * @flags:	0 or PVTIMER_STATUS_RESET
+ * @agent_cpu:	out: the CPU the agent runs on
+ * @nr_attached: out: attachments (VMs)
+ * @nr_vcpus:	out: slots served, over all attachments
+ * @__pad0:	0
+ * @scan_ns:	out: scan period
+ * @scans:	out: scans done
+ * @armed:	out: deadlines taken from slots (hrtimers armed)
+ * @fired:	out: deadlines fired (eventfd signalled)
+ * @torn:	out: slot reads that raced a guest write (retried next scan)
+ * @past:	out: deadlines already due when seen (fired at once)
+ * @agent_ns:	out: CPU time of the agent thread
+ * @late_sum_ns: out: sum of the agent's firing lateness (hrtimer vs deadline)
+ * @late_max_ns: out: its maximum
+ * @late_hist:	out: its histogram (PVTIMER_LAT_BUCKETS)
+ */
+struct pvtimer_status {
+	__u32 size;
+	__u32 flags;
+	__u32 agent_cpu;
+	__u32 nr_attached;
+	__u32 nr_vcpus;
+	__u32 __pad0;
+	__u64 scan_ns;
+	__u64 scans;
+	__u64 armed;
+	__u64 fired;
+	__u64 torn;
+	__u64 past;
+	__u64 agent_ns;
+	__u64 late_sum_ns;
+	__u64 late_max_ns;
+	__u64 late_hist[PVTIMER_LAT_BUCKETS];
+};
+
+#define PVTIMER_IOC_ATTACH	_IOWR(HVKIT_IOC_MAGIC, 0x50, struct pvtimer_attach)
+#define PVTIMER_IOC_DETACH	_IOWR(HVKIT_IOC_MAGIC, 0x51, struct pvtimer_detach)
+#define PVTIMER_IOC_SET_TSC	_IOWR(HVKIT_IOC_MAGIC, 0x52, struct pvtimer_set_tsc)
+#define PVTIMER_IOC_STATUS	_IOWR(HVKIT_IOC_MAGIC, 0x53, struct pvtimer_status)
+
+/*
  * guest_idlepoll (/dev/guest_idlepoll, ioctls 0x70-0x7f)
  *
  * The tunables are module parameters (/sys/module/guest_idlepoll/

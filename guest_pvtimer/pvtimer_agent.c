@@ -1,0 +1,574 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * pvtimer_agent: the host side of guest_pvtimer.
+ *
+ * "hvkitctl pvtimer serve" (the ivshmem server QEMU connects to) attaches
+ * each VM here: its shared memory (pinned and mapped into the kernel) and
+ * the eventfd of every MSI-X vector, which QEMU made KVM irqfds. A kernel
+ * thread bound to one CPU (the agent CPU) scans the slots every scan_us,
+ * publishes its heartbeat and next scan time into each slot, and arms a
+ * pinned hard-irq hrtimer for each new deadline. The hrtimer signals the
+ * eventfd: KVM injects the interrupt into the vCPU (a posted interrupt
+ * with APICv/AVIC), and the guest took no exit to program it.
+ *
+ * Deadlines are guest TSC values; host TSC = guest TSC - the vCPU's TSC
+ * offset, which the server reads from KVM's debugfs (PVTIMER_IOC_SET_TSC
+ * when it changes).
+ */
+#include <linux/debugfs.h>
+#include <linux/eventfd.h>
+#include <linux/hrtimer.h>
+#include <linux/kthread.h>
+#include <linux/miscdevice.h>
+#include <linux/mm.h>
+#include <linux/module.h>
+#include <linux/sched.h>
+#include <linux/seq_file.h>
+#include <linux/sizes.h>
+#include <linux/slab.h>
+#include <linux/vmalloc.h>
+#include <asm/tsc.h>
+#include <hvkit/hvkit.h>
+
+#include "pvtimer_proto.h"
+
+static int cpu = -1;
+module_param(cpu, int, 0444);
+MODULE_PARM_DESC(cpu, "the agent's CPU (default: the last online CPU)");
+
+static unsigned int scan_us = 100;
+module_param(scan_us, uint, 0644);
+MODULE_PARM_DESC(scan_us, "slot scan period (us, 10..100000)");
+
+struct pvta_vm;
+
+struct pvta_slot {
+	struct hrtimer timer;
+	struct pvta_vm *vm;
+	struct pvtimer_slot *slot;
+	struct eventfd_ctx *efd;
+	s64 tsc_offset;
+	u32 seen_seq;		/* last sequence taken from the slot */
+	u32 armed_seq;		/* the sequence the hrtimer fires */
+	u64 deadline;		/* guest TSC */
+	ktime_t target;
+};
+
+struct pvta_vm {
+	struct list_head node;
+	struct file *owner;	/* the /dev/pvtimer_agent file that attached it */
+	u32 id;
+	u32 nr_vcpus;
+	pid_t pid;
+	struct page **pages;
+	unsigned long nr_pages;
+	void *shm;
+	struct pvtimer_shm_header *hdr;
+	struct pvta_slot slots[];
+};
+
+static LIST_HEAD(pvta_vms);
+static DEFINE_MUTEX(pvta_lock);	/* the list; held by each scan */
+static u32 pvta_next_id = 1;
+static u64 pvta_gen;
+static struct task_struct *pvta_thread;
+static DECLARE_WAIT_QUEUE_HEAD(pvta_wq);
+static struct dentry *pvta_dbg;
+
+static struct {
+	atomic64_t scans, armed, fired, torn, past, late_sum, late_max;
+	atomic64_t hist[PVTIMER_LAT_BUCKETS];
+} pvta_st;
+
+static u64 pvta_guest_tsc(const struct pvta_slot *ps, u64 host_tsc)
+{
+	return host_tsc + ps->tsc_offset;
+}
+
+/* Fire @ps's deadline: the eventfd is the vCPU's MSI-X irqfd. */
+static void pvta_fire(struct pvta_slot *ps, u32 seq)
+{
+	eventfd_signal(ps->efd, 1);
+	WRITE_ONCE(ps->slot->fired_seq, seq);
+	WRITE_ONCE(ps->slot->fired, ps->slot->fired + 1);
+	atomic64_inc(&pvta_st.fired);
+}
+
+static enum hrtimer_restart pvta_timer_fn(struct hrtimer *t)
+{
+	struct pvta_slot *ps = container_of(t, struct pvta_slot, timer);
+	s64 late = ktime_to_ns(ktime_sub(ktime_get(), ps->target));
+	u64 max;
+
+	if (late < 0)
+		late = 0;
+	atomic64_add(late, &pvta_st.late_sum);
+	atomic64_inc(&pvta_st.hist[pvt_lat_bucket(late)]);
+	max = atomic64_read(&pvta_st.late_max);
+	if ((u64)late > max)
+		atomic64_set(&pvta_st.late_max, late);
+	pvta_fire(ps, ps->armed_seq);
+	return HRTIMER_NORESTART;
+}
+
+/* Take a new deadline from the slot: arm, fire or cancel. IRQs off. */
+static void pvta_apply(struct pvta_slot *ps, u32 seq, u64 deadline, u32 gflags)
+{
+	u64 host_dl, now;
+	s64 cyc;
+
+	ps->seen_seq = seq;
+	hrtimer_try_to_cancel(&ps->timer);
+	/* Disarmed, or fired already (taken again after SET_TSC). */
+	if (!(gflags & PVTIMER_G_ARMED) || READ_ONCE(ps->slot->fired_seq) == seq)
+		return;
+	atomic64_inc(&pvta_st.armed);
+	ps->deadline = deadline;
+	ps->armed_seq = seq;
+	host_dl = deadline - ps->tsc_offset;
+	now = rdtsc();
+	cyc = host_dl - now;
+	if (cyc <= 0) {
+		atomic64_inc(&pvta_st.past);
+		pvta_fire(ps, seq);
+		return;
+	}
+	/* Round up: firing a few ns late is fine, early is not. */
+	ps->target = ktime_add_ns(ktime_get(), pvt_cyc_to_ns(cyc, tsc_khz) + 1);
+	hrtimer_start(&ps->timer, ps->target, HRTIMER_MODE_ABS_PINNED_HARD);
+}
+
+static void pvta_scan(u64 scan_cyc)
+{
+	struct pvta_vm *vm;
+	unsigned long flags;
+	unsigned int i;
+
+	list_for_each_entry(vm, &pvta_vms, node) {
+		for (i = 0; i < vm->nr_vcpus; i++) {
+			struct pvta_slot *ps = &vm->slots[i];
+			u64 deadline, now;
+			u32 seq, gflags;
+
+			local_irq_save(flags);
+			now = rdtsc();
+			WRITE_ONCE(ps->slot->heartbeat, pvta_guest_tsc(ps, now));
+			WRITE_ONCE(ps->slot->next_scan, pvta_guest_tsc(ps, now + scan_cyc));
+			if (!pvt_slot_read(ps->slot, &seq, &deadline, &gflags))
+				atomic64_inc(&pvta_st.torn);
+			else if (seq != ps->seen_seq)
+				pvta_apply(ps, seq, deadline, gflags);
+			local_irq_restore(flags);
+		}
+	}
+	atomic64_inc(&pvta_st.scans);
+}
+
+static int pvta_thread_fn(void *unused)
+{
+	while (!kthread_should_stop()) {
+		u64 period;
+		ktime_t next;
+
+		/* Nothing attached: sleep until something is (kthread_stop wakes it). */
+		if (list_empty_careful(&pvta_vms)) {
+			wait_event_interruptible(pvta_wq, !list_empty_careful(&pvta_vms) ||
+						 kthread_should_stop());
+			continue;
+		}
+		period = clamp(READ_ONCE(scan_us), 10U, 100000U) * NSEC_PER_USEC;
+		next = ktime_add_ns(ktime_get(), period);
+
+		mutex_lock(&pvta_lock);
+		pvta_scan(pvt_ns_to_cyc(period, tsc_khz));
+		mutex_unlock(&pvta_lock);
+		set_current_state(TASK_INTERRUPTIBLE);
+		if (!kthread_should_stop())
+			schedule_hrtimeout_range(&next, 0, HRTIMER_MODE_ABS_PINNED);
+		__set_current_state(TASK_RUNNING);
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------ attach */
+
+static void pvta_vm_free(struct pvta_vm *vm)
+{
+	unsigned int i;
+
+	for (i = 0; i < vm->nr_vcpus; i++) {
+		if (vm->slots[i].slot)
+			hrtimer_cancel(&vm->slots[i].timer);
+		if (vm->slots[i].efd)
+			eventfd_ctx_put(vm->slots[i].efd);
+	}
+	if (vm->hdr)
+		WRITE_ONCE(vm->hdr->agent_gen, 0);
+	if (vm->shm)
+		vunmap(vm->shm);
+	if (vm->pages)
+		unpin_user_pages_dirty_lock(vm->pages, vm->nr_pages, true);
+	kvfree(vm->pages);
+	kfree(vm);
+}
+
+/* Under pvta_lock: unlink, so that no scan sees it, then free. */
+static void pvta_vm_detach(struct pvta_vm *vm)
+{
+	list_del(&vm->node);
+	pr_info("VM pid %d (id %u) detached\n", vm->pid, vm->id);
+	pvta_vm_free(vm);
+}
+
+static int pvta_map_shm(struct pvta_vm *vm, u64 addr, u64 size)
+{
+	long got;
+
+	if (!size || size > SZ_64M || !is_power_of_2(size) || size < PVTIMER_SHM_MIN_SIZE ||
+	    !PAGE_ALIGNED(addr)) {
+		pr_err("attach: shared memory must be page aligned, a power of two, %u bytes..64 MiB\n",
+		       PVTIMER_SHM_MIN_SIZE);
+		return -EINVAL;
+	}
+	vm->nr_pages = size >> PAGE_SHIFT;
+	vm->pages = kvcalloc(vm->nr_pages, sizeof(*vm->pages), GFP_KERNEL);
+	if (!vm->pages)
+		return -ENOMEM;
+	got = pin_user_pages_fast(addr, vm->nr_pages, FOLL_WRITE | FOLL_LONGTERM, vm->pages);
+	if (got != vm->nr_pages) {
+		if (got > 0)
+			unpin_user_pages(vm->pages, got);
+		kvfree(vm->pages);
+		vm->pages = NULL;
+		pr_err("attach: cannot pin the shared memory (%ld)\n", got);
+		return got < 0 ? got : -EFAULT;
+	}
+	vm->shm = vmap(vm->pages, vm->nr_pages, VM_MAP, PAGE_KERNEL);
+	if (!vm->shm)
+		return -ENOMEM;
+	return 0;
+}
+
+static long pvta_ioctl_attach(struct file *file, void __user *uarg)
+{
+	struct pvtimer_attach a;
+	struct pvta_vm *vm;
+	u32 usize, i;
+	int ret;
+
+	ret = hvkit_copy_arg_from_user(&a, sizeof(a), sizeof(a), uarg, &usize);
+	if (ret)
+		return ret;
+	if (a.flags || a.__pad0)
+		return -EINVAL;
+	if (!a.nr_vcpus || a.nr_vcpus > PVTIMER_MAX_VCPUS) {
+		pr_err("attach: nr_vcpus %u not in 1..%u\n", a.nr_vcpus, PVTIMER_MAX_VCPUS);
+		return -EINVAL;
+	}
+	vm = kzalloc(struct_size(vm, slots, a.nr_vcpus), GFP_KERNEL);
+	if (!vm)
+		return -ENOMEM;
+	vm->nr_vcpus = a.nr_vcpus;
+	vm->pid = a.vm_pid;
+	vm->owner = file;
+	ret = pvta_map_shm(vm, a.shm_addr, a.shm_size);
+	if (ret)
+		goto err;
+	vm->hdr = vm->shm;
+	ret = pvt_shm_header_valid(vm->hdr, a.shm_size);
+	if (ret) {
+		pr_err("attach: the memory has no valid pvtimer header (%d)\n", ret);
+		vm->hdr = NULL;
+		goto err;
+	}
+	if (a.nr_vcpus > vm->hdr->nr_slots) {
+		pr_err("attach: %u vCPUs but the header has %u slots\n", a.nr_vcpus,
+		       vm->hdr->nr_slots);
+		vm->hdr = NULL;
+		ret = -EINVAL;
+		goto err;
+	}
+	for (i = 0; i < a.nr_vcpus; i++) {
+		struct pvta_slot *ps = &vm->slots[i];
+		s32 fd;
+		s64 off;
+
+		if (get_user(fd, (s32 __user *)u64_to_user_ptr(a.eventfds) + i) ||
+		    get_user(off, (s64 __user *)u64_to_user_ptr(a.tsc_offsets) + i)) {
+			ret = -EFAULT;
+			goto err;
+		}
+		ps->efd = eventfd_ctx_fdget(fd);
+		if (IS_ERR(ps->efd)) {
+			ret = PTR_ERR(ps->efd);
+			ps->efd = NULL;
+			pr_err("attach: vCPU %u: fd %d is not an eventfd\n", i, fd);
+			goto err;
+		}
+		ps->vm = vm;
+		ps->tsc_offset = off;
+		ps->slot = vm->shm + PVTIMER_SLOT_OFFSET + i * PVTIMER_SLOT_SIZE;
+		ps->seen_seq = U32_MAX;	/* odd: never a slot's value */
+		hrtimer_init(&ps->timer, CLOCK_MONOTONIC, HRTIMER_MODE_ABS_PINNED_HARD);
+		ps->timer.function = pvta_timer_fn;
+	}
+	mutex_lock(&pvta_lock);
+	vm->id = pvta_next_id++;
+	WRITE_ONCE(vm->hdr->agent_scan_ns, READ_ONCE(scan_us) * NSEC_PER_USEC);
+	WRITE_ONCE(vm->hdr->agent_gen, ++pvta_gen);
+	list_add_tail(&vm->node, &pvta_vms);
+	mutex_unlock(&pvta_lock);
+	wake_up(&pvta_wq);
+	a.id = vm->id;
+	pr_info("VM pid %d attached as id %u: %u vCPUs, TSC offset %lld\n", vm->pid, vm->id,
+		vm->nr_vcpus, vm->slots[0].tsc_offset);
+	return hvkit_copy_arg_to_user(uarg, &a, sizeof(a), usize);
+
+err:
+	pvta_vm_free(vm);
+	return ret;
+}
+
+static struct pvta_vm *pvta_find(struct file *file, u32 id)
+{
+	struct pvta_vm *vm;
+
+	list_for_each_entry(vm, &pvta_vms, node)
+		if (vm->id == id && vm->owner == file)
+			return vm;
+	return NULL;
+}
+
+static long pvta_ioctl_detach(struct file *file, void __user *uarg)
+{
+	struct pvtimer_detach d;
+	struct pvta_vm *vm;
+	u32 usize;
+	int ret;
+
+	ret = hvkit_copy_arg_from_user(&d, sizeof(d), sizeof(d), uarg, &usize);
+	if (ret)
+		return ret;
+	if (d.flags || d.__pad0)
+		return -EINVAL;
+	mutex_lock(&pvta_lock);
+	vm = pvta_find(file, d.id);
+	if (vm)
+		pvta_vm_detach(vm);
+	mutex_unlock(&pvta_lock);
+	return vm ? 0 : -ENOENT;
+}
+
+static long pvta_ioctl_set_tsc(struct file *file, void __user *uarg)
+{
+	struct pvtimer_set_tsc t;
+	struct pvta_vm *vm;
+	u32 usize;
+	int ret;
+
+	ret = hvkit_copy_arg_from_user(&t, sizeof(t), sizeof(t), uarg, &usize);
+	if (ret)
+		return ret;
+	if (t.flags)
+		return -EINVAL;
+	mutex_lock(&pvta_lock);
+	vm = pvta_find(file, t.id);
+	if (!vm) {
+		ret = -ENOENT;
+	} else if (t.vcpu >= vm->nr_vcpus) {
+		ret = -EINVAL;
+	} else {
+		struct pvta_slot *ps = &vm->slots[t.vcpu];
+
+		hrtimer_cancel(&ps->timer);
+		ps->tsc_offset = t.tsc_offset;
+		ps->seen_seq = U32_MAX;	/* take the pending deadline again */
+		pr_info("VM id %u vCPU %u: TSC offset %lld\n", vm->id, t.vcpu, t.tsc_offset);
+	}
+	mutex_unlock(&pvta_lock);
+	return ret;
+}
+
+static long pvta_ioctl_status(void __user *uarg)
+{
+	struct pvtimer_status st;
+	struct pvta_vm *vm;
+	u32 usize, flags;
+	int ret, b;
+
+	ret = hvkit_copy_arg_from_user(&st, sizeof(st), offsetofend(struct pvtimer_status, flags),
+				       uarg, &usize);
+	if (ret)
+		return ret;
+	if (st.flags & ~PVTIMER_STATUS_RESET)
+		return -EINVAL;
+	if ((st.flags & PVTIMER_STATUS_RESET) && !capable(CAP_SYS_ADMIN))
+		return -EPERM;
+	flags = st.flags;
+	memset(&st, 0, sizeof(st));
+	st.size = usize;
+	st.flags = flags;
+	st.agent_cpu = cpu;
+	mutex_lock(&pvta_lock);
+	list_for_each_entry(vm, &pvta_vms, node) {
+		st.nr_attached++;
+		st.nr_vcpus += vm->nr_vcpus;
+	}
+	mutex_unlock(&pvta_lock);
+	st.scan_ns = (u64)READ_ONCE(scan_us) * NSEC_PER_USEC;
+	st.scans = atomic64_read(&pvta_st.scans);
+	st.armed = atomic64_read(&pvta_st.armed);
+	st.fired = atomic64_read(&pvta_st.fired);
+	st.torn = atomic64_read(&pvta_st.torn);
+	st.past = atomic64_read(&pvta_st.past);
+	st.agent_ns = pvta_thread->se.sum_exec_runtime;
+	st.late_sum_ns = atomic64_read(&pvta_st.late_sum);
+	st.late_max_ns = atomic64_read(&pvta_st.late_max);
+	for (b = 0; b < PVTIMER_LAT_BUCKETS; b++)
+		st.late_hist[b] = atomic64_read(&pvta_st.hist[b]);
+	if (flags & PVTIMER_STATUS_RESET) {
+		atomic64_set(&pvta_st.scans, 0);
+		atomic64_set(&pvta_st.armed, 0);
+		atomic64_set(&pvta_st.fired, 0);
+		atomic64_set(&pvta_st.torn, 0);
+		atomic64_set(&pvta_st.past, 0);
+		atomic64_set(&pvta_st.late_sum, 0);
+		atomic64_set(&pvta_st.late_max, 0);
+		for (b = 0; b < PVTIMER_LAT_BUCKETS; b++)
+			atomic64_set(&pvta_st.hist[b], 0);
+	}
+	return hvkit_copy_arg_to_user(uarg, &st, sizeof(st), usize);
+}
+
+static long pvta_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
+{
+	void __user *uarg = (void __user *)arg;
+
+	if (cmd != HVKIT_IOC_GET_INFO && cmd != PVTIMER_IOC_STATUS &&
+	    !capable(CAP_SYS_ADMIN))
+		return -EPERM;
+	switch (cmd) {
+	case HVKIT_IOC_GET_INFO:
+		return hvkit_ioctl_get_info(uarg, KBUILD_MODNAME, 0);
+	case PVTIMER_IOC_ATTACH:
+		return pvta_ioctl_attach(file, uarg);
+	case PVTIMER_IOC_DETACH:
+		return pvta_ioctl_detach(file, uarg);
+	case PVTIMER_IOC_SET_TSC:
+		return pvta_ioctl_set_tsc(file, uarg);
+	case PVTIMER_IOC_STATUS:
+		return pvta_ioctl_status(uarg);
+	default:
+		return -ENOTTY;
+	}
+}
+
+/* The server's file closed (it exited or was killed): detach its VMs. */
+static int pvta_release(struct inode *inode, struct file *file)
+{
+	struct pvta_vm *vm, *tmp;
+
+	mutex_lock(&pvta_lock);
+	list_for_each_entry_safe(vm, tmp, &pvta_vms, node)
+		if (vm->owner == file)
+			pvta_vm_detach(vm);
+	mutex_unlock(&pvta_lock);
+	return 0;
+}
+
+static const struct file_operations pvta_fops = {
+	.owner		= THIS_MODULE,
+	.unlocked_ioctl	= pvta_ioctl,
+	.compat_ioctl	= compat_ptr_ioctl,
+	.release	= pvta_release,
+	.llseek		= noop_llseek,
+};
+
+static struct miscdevice pvta_misc = {
+	.minor	= MISC_DYNAMIC_MINOR,
+	.name	= "pvtimer_agent",
+	.fops	= &pvta_fops,
+	.mode	= 0600,
+};
+
+static int pvta_vms_show(struct seq_file *m, void *unused)
+{
+	struct pvta_vm *vm;
+	unsigned int i;
+
+	seq_puts(m, "id pid vcpu tsc_offset seq fired_seq fired pending_ns\n");
+	mutex_lock(&pvta_lock);
+	list_for_each_entry(vm, &pvta_vms, node) {
+		for (i = 0; i < vm->nr_vcpus; i++) {
+			struct pvta_slot *ps = &vm->slots[i];
+			s64 left = hrtimer_active(&ps->timer) ?
+				ktime_to_ns(hrtimer_get_remaining(&ps->timer)) : -1;
+
+			seq_printf(m, "%u %d %u %lld %u %u %llu %lld\n", vm->id, vm->pid, i,
+				   ps->tsc_offset, READ_ONCE(ps->slot->seq),
+				   READ_ONCE(ps->slot->fired_seq), READ_ONCE(ps->slot->fired),
+				   left);
+		}
+	}
+	mutex_unlock(&pvta_lock);
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(pvta_vms);
+
+static int __init pvtimer_agent_init(void)
+{
+	int ret;
+
+	if (!tsc_khz) {
+		pr_err("needs a TSC of known frequency\n");
+		return -ENODEV;
+	}
+	if (!boot_cpu_has(X86_FEATURE_CONSTANT_TSC))
+		pr_warn("the TSC is not marked constant: deadlines may drift\n");
+	if (cpu < 0)
+		cpu = cpumask_last(cpu_online_mask);
+	if (cpu >= nr_cpu_ids || !cpu_online(cpu)) {
+		pr_err("cpu=%d is not an online CPU\n", cpu);
+		return -EINVAL;
+	}
+	if (scan_us < 10 || scan_us > 100000) {
+		pr_err("scan_us=%u not in 10..100000\n", scan_us);
+		return -EINVAL;
+	}
+	pvta_thread = kthread_create(pvta_thread_fn, NULL, "pvtimer_agent/%d", cpu);
+	if (IS_ERR(pvta_thread))
+		return PTR_ERR(pvta_thread);
+	kthread_bind(pvta_thread, cpu);
+	get_task_struct(pvta_thread);
+	ret = misc_register(&pvta_misc);
+	if (ret) {
+		kthread_stop(pvta_thread);
+		put_task_struct(pvta_thread);
+		return ret;
+	}
+	wake_up_process(pvta_thread);
+	pvta_dbg = debugfs_create_dir("pvtimer_agent", NULL);
+	debugfs_create_file("vms", 0400, pvta_dbg, NULL, &pvta_vms_fops);
+	pr_info("version %s: agent on CPU %d, scan every %u us\n", HVKIT_VERSION, cpu,
+		scan_us);
+	return 0;
+}
+
+static void __exit pvtimer_agent_exit(void)
+{
+	debugfs_remove_recursive(pvta_dbg);
+	misc_deregister(&pvta_misc);
+	kthread_stop(pvta_thread);
+	put_task_struct(pvta_thread);
+	/* Every file is closed (the module was not in use): nothing attached. */
+	WARN_ON(!list_empty(&pvta_vms));
+	pr_info("unloaded\n");
+}
+
+module_init(pvtimer_agent_init);
+module_exit(pvtimer_agent_exit);
+
+MODULE_DESCRIPTION("hvkit pvtimer_agent: host agent firing guest_pvtimer deadlines");
+MODULE_AUTHOR("hvkit developers");
+MODULE_LICENSE("GPL");
+MODULE_VERSION(HVKIT_VERSION);

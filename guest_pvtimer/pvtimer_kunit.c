@@ -1,0 +1,247 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * KUnit tests of the guest_pvtimer slot protocol and decisions
+ * (pvtimer_proto.h): sequence and torn-write handling, including a writer
+ * thread racing the reader; the agent-health, direct-path and backstop
+ * rules that make up the safety net; lateness buckets; header checks.
+ */
+#include <kunit/test.h>
+#include <linux/kthread.h>
+#include <linux/module.h>
+#include <linux/slab.h>
+
+#include "pvtimer_proto.h"
+
+static void slot_roundtrip(struct kunit *test)
+{
+	struct pvtimer_slot s = {};
+	u32 gseq = 0, seq, gflags;
+	u64 dl;
+
+	KUNIT_EXPECT_TRUE(test, pvt_slot_read(&s, &seq, &dl, &gflags));
+	KUNIT_EXPECT_EQ(test, seq, 0U);
+	pvt_slot_write(&s, &gseq, 12345, PVTIMER_G_ARMED);
+	KUNIT_EXPECT_EQ(test, gseq, 2U);
+	KUNIT_EXPECT_TRUE(test, pvt_slot_read(&s, &seq, &dl, &gflags));
+	KUNIT_EXPECT_EQ(test, seq, 2U);
+	KUNIT_EXPECT_EQ(test, dl, 12345ULL);
+	KUNIT_EXPECT_EQ(test, gflags, PVTIMER_G_ARMED);
+	pvt_slot_write(&s, &gseq, 0, 0);
+	KUNIT_EXPECT_TRUE(test, pvt_slot_read(&s, &seq, &dl, &gflags));
+	KUNIT_EXPECT_EQ(test, seq, 4U);
+	KUNIT_EXPECT_EQ(test, gflags, 0U);
+	/* The sequence wraps: still even, still one write per step. */
+	gseq = U32_MAX - 1;
+	s.seq = gseq;
+	pvt_slot_write(&s, &gseq, 7, PVTIMER_G_ARMED);
+	KUNIT_EXPECT_EQ(test, gseq, 0U);
+	KUNIT_EXPECT_TRUE(test, pvt_slot_read(&s, &seq, &dl, &gflags));
+	KUNIT_EXPECT_EQ(test, dl, 7ULL);
+}
+
+static void slot_write_in_progress(struct kunit *test)
+{
+	struct pvtimer_slot s = {};
+	u32 seq, gflags;
+	u64 dl;
+
+	s.seq = 5;	/* odd: the guest is between its two seq stores */
+	s.deadline = 99;
+	KUNIT_EXPECT_FALSE(test, pvt_slot_read(&s, &seq, &dl, &gflags));
+}
+
+/* A writer on another CPU races the reader: no mixed read gets through. */
+struct race {
+	struct pvtimer_slot s;
+	bool stop;
+	u64 writes;
+};
+
+static int race_writer(void *arg)
+{
+	struct race *r = arg;
+	u32 gseq = 0;
+
+	while (!READ_ONCE(r->stop)) {
+		/* deadline and flags both derive from the new sequence */
+		u32 next = gseq + 2;
+
+		pvt_slot_write(&r->s, &gseq, (u64)next * 1000003, next & 2 ? PVTIMER_G_ARMED : 0);
+		r->writes++;
+		cond_resched();
+	}
+	return 0;
+}
+
+static void slot_torn_race(struct kunit *test)
+{
+	struct race *r = kunit_kzalloc(test, sizeof(*r), GFP_KERNEL);
+	struct task_struct *t;
+	u64 good = 0, torn = 0, i;
+
+	KUNIT_ASSERT_NOT_NULL(test, r);
+	t = kthread_run(race_writer, r, "pvt_kunit_writer");
+	KUNIT_ASSERT_FALSE(test, IS_ERR(t));
+	for (i = 0; i < 2000000 && (good < 1000 || i < 100000); i++) {
+		u32 seq, gflags;
+		u64 dl;
+
+		if (!pvt_slot_read(&r->s, &seq, &dl, &gflags)) {
+			torn++;
+			continue;
+		}
+		good++;
+		KUNIT_ASSERT_EQ(test, dl, (u64)seq * 1000003);
+		KUNIT_ASSERT_EQ(test, gflags, seq & 2 ? PVTIMER_G_ARMED : 0U);
+		if (!(i & 1023))
+			cond_resched();
+	}
+	WRITE_ONCE(r->stop, true);
+	kthread_stop(t);
+	kunit_info(test, "%llu consistent reads, %llu refused, %llu writes\n", good, torn,
+		   r->writes);
+	KUNIT_EXPECT_GT(test, good, 0ULL);
+}
+
+static void agent_fresh(struct kunit *test)
+{
+	KUNIT_EXPECT_FALSE(test, pvt_agent_fresh(0, 1000, 500));	/* never scanned */
+	KUNIT_EXPECT_TRUE(test, pvt_agent_fresh(900, 1000, 500));
+	KUNIT_EXPECT_FALSE(test, pvt_agent_fresh(400, 1000, 500));	/* stale */
+	KUNIT_EXPECT_FALSE(test, pvt_agent_fresh(500, 1000, 500));	/* exactly stale */
+	KUNIT_EXPECT_TRUE(test, pvt_agent_fresh(1010, 1000, 500));	/* a bit ahead */
+	/* TSC wrap: still the difference that counts. */
+	KUNIT_EXPECT_TRUE(test, pvt_agent_fresh(U64_MAX - 10, 5, 500));
+}
+
+static void direct_path(struct kunit *test)
+{
+	/* The agent scans again at 1000: a deadline before it is direct. */
+	KUNIT_EXPECT_TRUE(test, pvt_too_close(999, 1000, 0));
+	KUNIT_EXPECT_FALSE(test, pvt_too_close(1000, 1000, 0));
+	KUNIT_EXPECT_FALSE(test, pvt_too_close(5000, 1000, 0));
+	KUNIT_EXPECT_TRUE(test, pvt_too_close(1100, 1000, 200));	/* margin */
+	KUNIT_EXPECT_FALSE(test, pvt_too_close(1200, 1000, 200));
+}
+
+static void backstop_rule(struct kunit *test)
+{
+	const u64 bound = 1000;
+	u64 bs = 0, dl, writes = 0, early = 0, worst = 0, i;
+
+	KUNIT_EXPECT_TRUE(test, pvt_backstop_needed(0, 100, bound));	/* none armed */
+	KUNIT_EXPECT_FALSE(test, pvt_backstop_needed(99, 100, bound));	/* fires first: kept */
+	KUNIT_EXPECT_FALSE(test, pvt_backstop_needed(100, 100, bound));
+	KUNIT_EXPECT_FALSE(test, pvt_backstop_needed(1100, 100, bound));
+	KUNIT_EXPECT_TRUE(test, pvt_backstop_needed(1101, 100, bound));	/* too late */
+
+	/*
+	 * A periodic timer (period bound/10), as the guest runs it: a
+	 * backstop that comes before the pending deadline is moved to
+	 * deadline + bound (the lapic handler), then the rule. Every deadline
+	 * stays covered within @bound (a dead agent costs at most that), and
+	 * the backstop is written about once per @bound.
+	 */
+	for (dl = 100; dl < 100 + 100 * bound; dl += bound / 10) {
+		if (bs && bs < dl) {
+			/* it fires while dl is pending: moved to dl + bound */
+			early++;
+			bs = dl + bound;
+			writes++;
+		}
+		if (pvt_backstop_needed(bs, dl, bound)) {
+			bs = dl + bound;
+			writes++;
+		}
+		KUNIT_ASSERT_LE(test, bs, dl + bound);
+		if (bs >= dl)
+			worst = max(worst, bs - dl);
+	}
+	KUNIT_EXPECT_LE(test, worst, bound);
+	KUNIT_EXPECT_LE(test, writes, 120ULL);	/* 1000 deadlines */
+	kunit_info(test, "1000 periodic deadlines: %llu backstop writes, %llu early\n",
+		   writes, early);
+
+	/* An idle CPU: far tick deadline, then a near sleep, repeatedly. */
+	bs = 0;
+	writes = 0;
+	for (i = 0, dl = 100; i < 100; i++, dl += bound / 20) {
+		if (bs && bs < dl) {
+			bs = dl + bound;
+			writes++;
+		}
+		if (pvt_backstop_needed(bs, dl + 50 * bound, bound)) {
+			bs = dl + 51 * bound;
+			writes++;
+		}
+		if (pvt_backstop_needed(bs, dl, bound)) {
+			bs = dl + bound;
+			writes++;
+		}
+		KUNIT_ASSERT_LE(test, bs, dl + bound);
+	}
+	kunit_info(test, "far/near pairs: %llu backstop writes for 200 deadlines\n", writes);
+	KUNIT_EXPECT_LE(test, writes, 20ULL);
+}
+
+static void lateness_buckets(struct kunit *test)
+{
+	KUNIT_EXPECT_EQ(test, pvt_lat_bucket(0), 0U);
+	KUNIT_EXPECT_EQ(test, pvt_lat_bucket(999), 0U);
+	KUNIT_EXPECT_EQ(test, pvt_lat_bucket(1000), 1U);	/* [1, 2) us */
+	KUNIT_EXPECT_EQ(test, pvt_lat_bucket(1999), 1U);
+	KUNIT_EXPECT_EQ(test, pvt_lat_bucket(2000), 2U);	/* [2, 4) us */
+	KUNIT_EXPECT_EQ(test, pvt_lat_bucket(3999), 2U);
+	KUNIT_EXPECT_EQ(test, pvt_lat_bucket(4000), 3U);
+	KUNIT_EXPECT_EQ(test, pvt_lat_bucket(1000ULL * 1000), 10U);	/* 1 ms */
+	KUNIT_EXPECT_EQ(test, pvt_lat_bucket(U64_MAX), PVTIMER_LAT_BUCKETS - 1);
+	KUNIT_EXPECT_EQ(test, pvt_ns_to_cyc(1000, 2000000), 2000ULL);	/* 2 GHz */
+	KUNIT_EXPECT_EQ(test, pvt_cyc_to_ns(2000, 2000000), 1000ULL);
+}
+
+static void header_checks(struct kunit *test)
+{
+	struct pvtimer_shm_header h = {
+		.magic = PVTIMER_SHM_MAGIC, .abi = PVTIMER_SHM_ABI, .nr_slots = 2,
+		.slot_size = PVTIMER_SLOT_SIZE, .slot_offset = PVTIMER_SLOT_OFFSET,
+	};
+
+	KUNIT_EXPECT_EQ(test, pvt_shm_header_valid(&h, PVTIMER_SHM_MIN_SIZE), 0);
+	h.magic++;
+	KUNIT_EXPECT_EQ(test, pvt_shm_header_valid(&h, PVTIMER_SHM_MIN_SIZE), -ENODEV);
+	h.magic--;
+	h.abi = 2;
+	KUNIT_EXPECT_EQ(test, pvt_shm_header_valid(&h, PVTIMER_SHM_MIN_SIZE), -EPROTO);
+	h.abi = PVTIMER_SHM_ABI;
+	h.nr_slots = 0;
+	KUNIT_EXPECT_EQ(test, pvt_shm_header_valid(&h, PVTIMER_SHM_MIN_SIZE), -EINVAL);
+	h.nr_slots = PVTIMER_MAX_VCPUS + 1;
+	KUNIT_EXPECT_EQ(test, pvt_shm_header_valid(&h, 1 << 20), -EINVAL);
+	h.nr_slots = PVTIMER_MAX_VCPUS;	/* every slot must fit */
+	KUNIT_EXPECT_EQ(test, pvt_shm_header_valid(&h, PVTIMER_SHM_MIN_SIZE), 0);
+	KUNIT_EXPECT_EQ(test, pvt_shm_header_valid(&h, 8192), -EINVAL);
+	KUNIT_EXPECT_EQ(test, sizeof(struct pvtimer_slot), (size_t)PVTIMER_SLOT_SIZE);
+	KUNIT_EXPECT_EQ(test, offsetof(struct pvtimer_slot, fired_seq), (size_t)64);
+}
+
+static struct kunit_case pvtimer_cases[] = {
+	KUNIT_CASE(slot_roundtrip),
+	KUNIT_CASE(slot_write_in_progress),
+	KUNIT_CASE(slot_torn_race),
+	KUNIT_CASE(agent_fresh),
+	KUNIT_CASE(direct_path),
+	KUNIT_CASE(backstop_rule),
+	KUNIT_CASE(lateness_buckets),
+	KUNIT_CASE(header_checks),
+	{}
+};
+
+static struct kunit_suite pvtimer_suite = {
+	.name = "pvtimer_proto",
+	.test_cases = pvtimer_cases,
+};
+
+kunit_test_suite(pvtimer_suite);
+
+MODULE_DESCRIPTION("KUnit tests of the guest_pvtimer slot protocol and safety net");
+MODULE_LICENSE("GPL");
