@@ -19,7 +19,7 @@
 #include "hvkitctl.h"
 
 static const char *const hvkit_modules[] = {
-	"kram", "kvm_hybrid", "guest_pvtimer", "guest_idlepoll", "vfio_preserve",
+	"kram", "kvm_hybrid", "guest_pvtimer", "pvtimer_agent", "guest_idlepoll", "vfio_preserve",
 };
 
 const char *sysfs_root = "/sys";
@@ -147,6 +147,9 @@ static const struct command {
 	{ "idlepoll", cmd_idlepoll, "idlepoll SUBCOMMAND ...",
 	  "Guest adaptive idle polling: statistics and parameters.",
 	  idlepoll_help },
+	{ "pvtimer", cmd_pvtimer, "pvtimer SUBCOMMAND ...",
+	  "Exitless guest timers: ivshmem server for QEMU, agent and guest statistics.",
+	  pvtimer_help },
 	{ "version", cmd_version, "version",
 	  "Print hvkitctl's own version and the API version it speaks.", NULL },
 	{ "help", cmd_help, "help [COMMAND]",

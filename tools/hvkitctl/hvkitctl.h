@@ -35,4 +35,8 @@ void idlepoll_help(FILE *out);
 int cmd_hybrid(int argc, char **argv);
 void hybrid_help(FILE *out);
 
+/* The pvtimer command group (pvtimer.c): pvtimer_agent and guest_pvtimer. */
+int cmd_pvtimer(int argc, char **argv);
+void pvtimer_help(FILE *out);
+
 #endif /* HVKITCTL_H */
