@@ -19,6 +19,10 @@
 #     has the VM and both vCPUs, runs "CMD QEMU-PID" (output in
 #     /tmp/l2/hook.log, exit status in /tmp/l2/hook.rc), then resumes QEMU
 #     through its monitor (a pipe chardev, /tmp/l2/mon.{in,out}),
+#   - with L2_MARK_HOOK=CMD, runs "CMD NAME" right after the snapshot of
+#     each mark NAME (while L2 waits after its mark; killed after 60 s);
+#     its output and exit status are appended to /tmp/l2/markhook.log and
+#     never fail hvkit-l2,
 #   - exits 0 when L2 reported and nothing in it failed.
 set -u
 machine=${L2_MACHINE:-microvm}
@@ -51,6 +55,7 @@ microvm)
 	resport="-serial chardev:res" ;;
 esac
 hook=${L2_PAUSED_HOOK:-}
+markhook=${L2_MARK_HOOK:-}
 monargs=
 if [ -n "$hook" ]; then
 	mkfifo "$out/mon.in" "$out/mon.out"
@@ -109,14 +114,20 @@ if [ -w "$mev/trigger" ] && echo 'hist:keys=ecx,write' >"$mev/trigger" 2>/dev/nu
 fi
 while :; do
 	# "HVKIT: mark NAME ." from an L2 test: snapshot the stats now (the test
-	# waits a second after it, see idlepoll_lib's mark). The trailing " ."
+	# waits a second after it, see tap_lib's mark). The trailing " ."
 	# tells a whole line from one the serial port has only half written.
 	marks=$(tr -d '\r' 2>/dev/null <"$out/results.txt" |
 		sed -n 's/^HVKIT: mark \([^ ]*\) \.$/\1/p')
 	total=$(echo "$marks" | grep -c .)
 	while [ "$seen" -lt "$total" ]; do
 		seen=$((seen + 1))
-		snapshot "$(echo "$marks" | sed -n "${seen}p")"
+		name=$(echo "$marks" | sed -n "${seen}p")
+		snapshot "$name"
+		if [ -n "$markhook" ]; then
+			echo "# mark $name: $markhook $name" >>"$out/markhook.log"
+			timeout 60 $markhook "$name" >>"$out/markhook.log" 2>&1
+			echo "# mark $name: exit status $?" >>"$out/markhook.log"
+		fi
 	done
 	if grep -q '^HVKIT: done ' "$out/results.txt" 2>/dev/null; then
 		status="done"; break

@@ -15,7 +15,9 @@
 #include <linux/hvkit.h>
 #include "kselftest_harness.h"
 
-static const char *const devices[] = { "kram", "kvm_hybrid", "guest_idlepoll" };
+static const char *const devices[] = {
+	"kram", "kvm_hybrid", "guest_idlepoll", "pvtimer_agent",
+};
 
 FIXTURE(dev) {
 	int fd;
@@ -29,6 +31,7 @@ FIXTURE_VARIANT(dev) {
 FIXTURE_VARIANT_ADD(dev, kram) { .idx = 0 };
 FIXTURE_VARIANT_ADD(dev, kvm_hybrid) { .idx = 1 };
 FIXTURE_VARIANT_ADD(dev, guest_idlepoll) { .idx = 2 };
+FIXTURE_VARIANT_ADD(dev, pvtimer_agent) { .idx = 3 };
 
 FIXTURE_SETUP(dev)
 {

@@ -6,7 +6,7 @@ echo "TAP version 13"
 out=$(hvkitctl status) || { echo "not ok 1 hvkitctl status exit $?"; exit 1; }
 echo "$out" | sed 's/^/# /'
 n=0 rc=0
-for m in kram kvm_hybrid guest_pvtimer guest_idlepoll vfio_preserve; do
+for m in kram kvm_hybrid guest_pvtimer pvtimer_agent guest_idlepoll vfio_preserve; do
 	n=$((n + 1))
 	line=$(echo "$out" | awk -v m="$m" '$1 == m')
 	if [ -d "/sys/module/$m" ]; then

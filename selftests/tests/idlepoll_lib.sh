@@ -4,6 +4,7 @@
 # shellcheck disable=SC2034 # used by the tests that source this
 P=/sys/module/guest_idlepoll/parameters
 CPUSYS=/sys/devices/system/cpu
+# check, and mark (L1 snapshots L2's KVM stats): tap_lib.
 # shellcheck source=selftests/tests/tap_lib.sh
 . /hvkit/tests/tap_lib
 
@@ -24,13 +25,6 @@ state_usage() {
 }
 
 driver() { cat "$CPUSYS/cpuidle/current_driver" 2>/dev/null; }
-
-# mark NAME: L1 snapshots L2's KVM stats when it sees this (see hvkit-l2).
-# It then waits MARK_WAIT_US (default 1 s) for L1 to take the snapshot.
-mark() {
-	echo "HVKIT: mark $1 ." >/dev/ttyS1
-	usleep "${MARK_WAIT_US:-1000000}"
-}
 
 # Parameters for nested TCG, where everything runs 100-1000 times slower
 # than on hardware: an L2 round trip through HLT takes milliseconds, so the

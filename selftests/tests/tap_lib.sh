@@ -16,3 +16,11 @@ check() { # check DESCRIPTION COMMAND...: one TAP line
 		rc=1
 	fi
 }
+
+# mark NAME: in L2, L1 snapshots L2's KVM stats when it sees this, and runs
+# its L2_MARK_HOOK (see hvkit-l2). It then waits MARK_WAIT_US (default 1 s)
+# for L1 to take the snapshot.
+mark() {
+	echo "HVKIT: mark $1 ." >/dev/ttyS1
+	usleep "${MARK_WAIT_US:-1000000}"
+}

@@ -1,0 +1,48 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+# hvkit-l2's mark hook of the guest_pvtimer nested test and benchmark (L1
+# side, run as "pvtimer_markhook NAME" right after L1 snapshotted L2's mark
+# NAME, see L2_MARK_HOOK in hvkit-l2):
+#   pvt-start, pvt-end, pvt-start-*, pvt-end-* (pvtimer_bench's runs)
+#                       save "hvkitctl pvtimer status" in /tmp/status.NAME
+#   kill-agent          SIGKILL the ivshmem server (pid in /tmp/serve.pid,
+#                       written by pvtimer_nested): its attachment to
+#                       pvtimer_agent goes with it, L2's timers must not.
+#                       Saves the time (/proc/uptime) in /tmp/kill.time and
+#                       the agent's status after the kill in
+#                       /tmp/status.killed.
+case "$1" in
+pvt-start|pvt-end|pvt-start-*|pvt-end-*)
+	hvkitctl pvtimer status >"/tmp/status.$1" 2>&1
+	;;
+kill-agent)
+	pid=$(cat /tmp/serve.pid 2>/dev/null)
+	[ -n "$pid" ] || { echo "no /tmp/serve.pid"; exit 1; }
+	kill -KILL "$pid" || exit 1
+	echo "killed=$(cut -d' ' -f1 /proc/uptime) pid=$pid" >/tmp/kill.time
+	cat /tmp/kill.time
+	# Gone once it is a zombie (its files, the agent's among them, are
+	# closed by then) or reaped.
+	i=0
+	while [ $i -lt 50 ]; do
+		st=$(awk '{ print $3 }' "/proc/$pid/stat" 2>/dev/null)
+		case "$st" in
+		""|Z|X) break ;;
+		esac
+		usleep 100000
+		i=$((i + 1))
+	done
+	echo "server state after kill: '${st:-gone}' after $((i * 100)) ms"
+	# The agent forgets a dead server's VM (its file was closed): give a
+	# deferred release two seconds.
+	i=0
+	while [ $i -lt 20 ]; do
+		hvkitctl pvtimer status >/tmp/status.killed 2>&1
+		grep -q '^attached: *0$' /tmp/status.killed && break
+		usleep 100000
+		i=$((i + 1))
+	done
+	cat /tmp/status.killed
+	;;
+esac
+exit 0
