@@ -63,6 +63,9 @@ dkms-install:
 		--exclude '.*.cmd' --exclude Module.symvers --exclude modules.order \
 		./ $(DKMS_SRC)/
 	if dkms status hvkit/$(VERSION) | grep -q .; then dkms remove hvkit/$(VERSION) --all; fi
+	# An instance DKMS shows as only "added" (its dkms.conf gained a module
+	# since it was built) survives "remove --all": drop what is left of it.
+	if dkms status hvkit/$(VERSION) | grep -q .; then rm -rf /var/lib/dkms/hvkit/$(VERSION); fi
 	dkms add hvkit/$(VERSION)
 	dkms build hvkit/$(VERSION) -k $(KERNELRELEASE)
 	dkms install --force hvkit/$(VERSION) -k $(KERNELRELEASE)
