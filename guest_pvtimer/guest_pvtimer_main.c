@@ -66,6 +66,7 @@ struct pvt_cpu {
 	unsigned int cpu;
 	int vec;
 	bool registered;
+	bool stuck;	/* the tick code kept our device: never reuse it */
 	bool c3stop_added;
 	bool direct;
 	bool armed;
@@ -325,12 +326,27 @@ static void pvt_restore_lapic(struct pvt_cpu *pc)
 	pc->c3stop_added = false;
 }
 
+/*
+ * Take our device off @cpu. Should the tick code refuse (it kept the
+ * device in another role), the device must outlive the module: pin it.
+ */
+static void pvt_unbind(struct pvt_cpu *pc, unsigned int cpu)
+{
+	int ret = clockevents_unbind_device(&pc->ced, cpu);
+
+	if (!ret)
+		return;
+	pr_err("CPU %u: the tick code keeps our device (%d): module pinned\n", cpu, ret);
+	pc->stuck = true;
+	__module_get(THIS_MODULE);
+}
+
 static int pvt_cpu_online(unsigned int cpu)
 {
 	struct pvt_cpu *pc = per_cpu_ptr(&pvt_cpus, cpu);
 	int ret;
 
-	if (!pc->slot)
+	if (!pc->slot || pc->stuck)
 		return 0;
 	memset(&pc->ced, 0, sizeof(pc->ced));
 	pc->ced.name = PVT_NAME;
@@ -351,19 +367,18 @@ static int pvt_cpu_online(unsigned int cpu)
 	if (ret)
 		return ret;
 	if (!pc->registered) {
-		/* Not selected, or the device it replaced was unknown. */
-		pr_err("CPU %u: did not replace the local APIC timer (current: %s)\n",
-		       cpu, pc->lapic ? pc->lapic->name : "not lapic");
-		clockevents_unbind_device(&pc->ced, cpu);
-		return -ENODEV;
+		/* Not selected: this CPU stays on its current timer. */
+		pr_err("CPU %u: not made the tick device; the CPU keeps its timer\n", cpu);
+		pvt_unbind(pc, cpu);
+		return 0;
 	}
 	if (strcmp(pc->lapic->name, "lapic-deadline")) {
 		pr_err("CPU %u: replaced '%s', not lapic-deadline: giving it back\n",
 		       cpu, pc->lapic->name);
 		pvt_restore_lapic(pc);
-		clockevents_unbind_device(&pc->ced, cpu);
+		pvt_unbind(pc, cpu);
 		pc->registered = false;
-		return -ENODEV;
+		return 0;
 	}
 	pr_info("CPU %u: timer on slot %d (MSI-X vector %d)\n", cpu, pc->vec, pc->vec);
 	return 0;
@@ -372,17 +387,11 @@ static int pvt_cpu_online(unsigned int cpu)
 static int pvt_cpu_offline(unsigned int cpu)
 {
 	struct pvt_cpu *pc = per_cpu_ptr(&pvt_cpus, cpu);
-	int ret;
 
 	if (!pc->registered)
 		return 0;
 	pvt_restore_lapic(pc);
-	ret = clockevents_unbind_device(&pc->ced, cpu);
-	if (ret) {
-		pr_err("CPU %u: cannot give the timer back to lapic-deadline (%d)\n",
-		       cpu, ret);
-		return ret;
-	}
+	pvt_unbind(pc, cpu);
 	pc->registered = false;
 	pvt_slot_disarm(pc);
 	return 0;
@@ -484,7 +493,7 @@ static void pvt_free_irqs(struct pci_dev *pdev)
 static int pvt_setup_irqs(struct pci_dev *pdev)
 {
 	unsigned int want = min_t(unsigned int, pvt->nr_slots, nr_cpu_ids);
-	int nvec, i, ret;
+	int nvec, i, ret, used = 0;
 
 	nvec = pci_alloc_irq_vectors(pdev, 1, want, PCI_IRQ_MSIX | PCI_IRQ_AFFINITY);
 	if (nvec < 0) {
@@ -507,8 +516,9 @@ static int pvt_setup_irqs(struct pci_dev *pdev)
 			continue;
 		pc->cpu = cpu;
 		pc->vec = i;
-		pc->seq = 0;
 		pc->slot = pvt->shm + PVTIMER_SLOT_OFFSET + i * PVTIMER_SLOT_SIZE;
+		/* Go on from the slot's sequence: its fired_seq may be old. */
+		pc->seq = READ_ONCE(pc->slot->seq) & ~1U;
 		ret = request_irq(pci_irq_vector(pdev, i), pvt_irq,
 				  IRQF_TIMER | IRQF_NOBALANCING, PVT_NAME, pc);
 		if (ret) {
@@ -517,6 +527,13 @@ static int pvt_setup_irqs(struct pci_dev *pdev)
 			pvt_free_irqs(pdev);
 			return ret;
 		}
+		used++;
+	}
+	if (!used) {
+		pci_err(pdev, "none of %d vectors interrupts a single CPU (%u possible CPUs): give the device vectors=<CPUs>\n",
+			nvec, num_possible_cpus());
+		pvt_free_irqs(pdev);
+		return -ENODEV;
 	}
 	return 0;
 }

@@ -60,6 +60,7 @@ struct pvta_vm {
 	u32 id;
 	u32 nr_vcpus;
 	pid_t pid;
+	u64 gen;		/* the header's agent_gen it published */
 	struct page **pages;
 	unsigned long nr_pages;
 	void *shm;
@@ -88,9 +89,11 @@ static u64 pvta_guest_tsc(const struct pvta_slot *ps, u64 host_tsc)
 /* Fire @ps's deadline: the eventfd is the vCPU's MSI-X irqfd. */
 static void pvta_fire(struct pvta_slot *ps, u32 seq)
 {
-	eventfd_signal(ps->efd, 1);
+	/* The guest's handler checks fired_seq: publish it before the MSI. */
 	WRITE_ONCE(ps->slot->fired_seq, seq);
 	WRITE_ONCE(ps->slot->fired, ps->slot->fired + 1);
+	smp_wmb();	/* fired_seq before the MSI (the guest reads it in pvt_irq) */
+	eventfd_signal(ps->efd, 1);
 	atomic64_inc(&pvta_st.fired);
 }
 
@@ -128,6 +131,8 @@ static void pvta_apply(struct pvta_slot *ps, u32 seq, u64 deadline, u32 gflags)
 	host_dl = deadline - ps->tsc_offset;
 	now = rdtsc();
 	cyc = host_dl - now;
+	/* The guest chose it: at most 600 s (clockevents' own limit). */
+	cyc = min_t(s64, cyc, (s64)tsc_khz * 1000 * 600);
 	if (cyc <= 0) {
 		atomic64_inc(&pvta_st.past);
 		pvta_fire(ps, seq);
@@ -202,7 +207,8 @@ static void pvta_vm_free(struct pvta_vm *vm)
 		if (vm->slots[i].efd)
 			eventfd_ctx_put(vm->slots[i].efd);
 	}
-	if (vm->hdr)
+	/* Only if no later attachment of the same memory took over. */
+	if (vm->hdr && vm->gen && READ_ONCE(vm->hdr->agent_gen) == vm->gen)
 		WRITE_ONCE(vm->hdr->agent_gen, 0);
 	if (vm->shm)
 		vunmap(vm->shm);
@@ -315,7 +321,8 @@ static long pvta_ioctl_attach(struct file *file, void __user *uarg)
 	mutex_lock(&pvta_lock);
 	vm->id = pvta_next_id++;
 	WRITE_ONCE(vm->hdr->agent_scan_ns, READ_ONCE(scan_us) * NSEC_PER_USEC);
-	WRITE_ONCE(vm->hdr->agent_gen, ++pvta_gen);
+	vm->gen = ++pvta_gen;
+	WRITE_ONCE(vm->hdr->agent_gen, vm->gen);
 	list_add_tail(&vm->node, &pvta_vms);
 	mutex_unlock(&pvta_lock);
 	wake_up(&pvta_wq);
