@@ -231,9 +231,38 @@ BAD_PATTERNS=$LIB/bad-log-patterns
 # L1 kernel-log lines that mark a fault of nested SVM under TCG itself.
 PLATFORM_FAULTS=$LIB/platform-fault-patterns
 
+# stall_watch DIR: kill the group's QEMU once it has used no CPU time for
+# STALL_SECS (default 180) and leave DIR/stalled. Every test VM keeps
+# working (or polling, as hvkit-l2 does) until it powers off; a QEMU that
+# sits idle that long is deadlocked (seen under nested TCG: L1 stopped with
+# its QEMU at 0 % CPU and no message). Waits for DIR/qemu.pid.
+stall_watch() {
+	local dir=$1 pid='' cpu last='' still=0 limit=${STALL_SECS:-180}
+	for _ in $(seq 100); do
+		pid=$(cat "$dir/qemu.pid" 2>/dev/null) && [ -n "$pid" ] && break
+		sleep 0.2
+	done
+	[ -n "$pid" ] || return 0
+	while kill -0 "$pid" 2>/dev/null; do
+		sleep 15
+		cpu=$(awk '{ print $14 + $15 }' "/proc/$pid/stat" 2>/dev/null) || return 0
+		if [ "$cpu" = "$last" ]; then
+			still=$((still + 15))
+		else
+			still=0
+			last=$cpu
+		fi
+		if [ "$still" -ge "$limit" ]; then
+			echo "QEMU used no CPU time for ${still} s" >"$dir/stalled"
+			kill -KILL "$pid" 2>/dev/null
+			return 0
+		fi
+	done
+}
+
 # boot_vm DIR INITRD: one QEMU run of the loaded group (and its host helper).
 boot_vm() {
-	local dir=$1 initrd=$2 helper='' qargs rc
+	local dir=$1 initrd=$2 helper='' qargs rc watcher
 	: >"$dir/results.txt"
 	# For HOST_HELPER, HOST_HELPER_READY and QEMU_ARGS (evaluated below).
 	export VMDIR=$dir
@@ -248,8 +277,11 @@ boot_vm() {
 	fi
 	qargs=$(eval echo "${QEMU_ARGS//$'\n'/ }")
 	log "group $GROUP on $KIND kernel: booting ($(du -h "$initrd" | cut -f1) initramfs, timeout ${TIMEOUT}s)"
+	rm -f "$dir/qemu.pid" "$dir/stalled"
+	stall_watch "$dir" &
+	watcher=$!
 	# shellcheck disable=SC2086
-	timeout --foreground -k 10 "$TIMEOUT" qemu-system-x86_64 \
+	timeout --foreground -k 10 "$TIMEOUT" qemu-system-x86_64 -pidfile "$dir/qemu.pid" \
 		-M q35 -accel "${HVKIT_ACCEL:-$ACCEL}" -cpu EPYC,+svm -smp "$SMP" -m "$MEM" \
 		-nodefaults -display none -no-reboot \
 		-kernel "$VMLINUZ" -initrd "$initrd" \
@@ -257,6 +289,8 @@ boot_vm() {
 		-serial "file:$dir/console.log" -serial "file:$dir/results.txt" \
 		$qargs >"$dir/qemu.log" 2>&1
 	rc=$?
+	kill "$watcher" 2>/dev/null
+	wait "$watcher" 2>/dev/null
 	if [ -n "$helper" ]; then
 		kill "$helper" 2>/dev/null
 		wait "$helper" 2>/dev/null
@@ -297,8 +331,9 @@ run_group() {
 	# PLATFORM_FAULTS). When L1 runs no hvkit code that is the platform,
 	# whatever L2 did: a correct L1 cannot be locked up by its guest.
 	# Retry such a run once, loudly; the retry must pass on its own.
-	if l1_is_stock && grep -aqEf "$PLATFORM_FAULTS" "$dir/console.log"; then
-		log "group $GROUP: L1 platform fault: $(grep -aEm1 -f "$PLATFORM_FAULTS" "$dir/console.log" | tr -d '\r' | cut -c1-120)"
+	if l1_is_stock && { [ -e "$dir/stalled" ] ||
+		grep -aqEf "$PLATFORM_FAULTS" "$dir/console.log"; }; then
+		log "group $GROUP: L1 platform fault: $(cat "$dir/stalled" 2>/dev/null || grep -aEm1 -f "$PLATFORM_FAULTS" "$dir/console.log" | tr -d '\r' | cut -c1-120)"
 		log "group $GROUP: L1 runs no hvkit code; retrying once (first run: console.log.fault, results.txt.fault)"
 		mv "$dir/console.log" "$dir/console.log.fault"
 		mv "$dir/results.txt" "$dir/results.txt.fault"
@@ -319,7 +354,9 @@ run_group() {
 	done <"$dir/results.tap"
 	# The VM as a whole: finished, no oops/WARN/lockdep/KASAN, no hang.
 	rc=ok
-	if [ "$qemu_rc" = 124 ] || [ "$qemu_rc" = 137 ]; then
+	if [ -e "$dir/stalled" ]; then
+		count fail "$KIND/$GROUP: VM" "emulator stalled: $(cat "$dir/stalled")"; rc=fail
+	elif [ "$qemu_rc" = 124 ] || [ "$qemu_rc" = 137 ]; then
 		count fail "$KIND/$GROUP: VM" "hang: killed after ${TIMEOUT}s"; rc=fail
 	elif ! grep -q '^done ' "$dir/results.tap"; then
 		count fail "$KIND/$GROUP: VM" "no result line (qemu exit $qemu_rc)"; rc=fail
