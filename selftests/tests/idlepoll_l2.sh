@@ -36,6 +36,12 @@ check "modprobe guest_idlepoll" modprobe guest_idlepoll
 check "current_driver is guest_idlepoll" [ "$(driver)" = guest_idlepoll ]
 dmesg | grep 'guest_idlepoll: version' | sed 's/^/# /'
 tcg_scale
+# The haltpoll rule shrinks its window after every halt longer than the
+# cap. In CI21 this L2 ran slower than usual, wakeups passed the scaled
+# 2 ms cap, and the rule hit 1018 of 3772 polls (890 of 984 before): the
+# same 10 ms cap as the L1 check (idlepoll_basic) keeps the rule, not the
+# emulator's speed, under test.
+hvkitctl idlepoll set max_poll_ns 10000000
 hvkitctl idlepoll get | sed 's/^/# /'
 hvkitctl idlepoll status --reset >/dev/null
 mark ipoll-start
