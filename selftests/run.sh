@@ -42,7 +42,7 @@ summary() {
 		printf '  %s\n' "${FAILED[@]}"
 	fi
 	if [ ${#RETRIED[@]} -gt 0 ]; then
-		echo "Retried once after an L1 platform fault (L1 without hvkit code):"
+		echo "Retried once after an L1 platform fault that was not hvkit's:"
 		printf '  %s\n' "${RETRIED[@]}"
 	fi
 	echo "hvkit: $PASS passed, $FAIL failed, $SKIP skipped, ${#RETRIED[@]} retried"
@@ -231,13 +231,17 @@ BAD_PATTERNS=$LIB/bad-log-patterns
 # L1 kernel-log lines that mark a fault of nested SVM under TCG itself.
 PLATFORM_FAULTS=$LIB/platform-fault-patterns
 
-# stall_watch DIR: kill the group's QEMU once it has used no CPU time for
-# STALL_SECS (default 180) and leave DIR/stalled. Every test VM keeps
-# working (or polling, as hvkit-l2 does) until it powers off; a QEMU that
-# sits idle that long is deadlocked (seen under nested TCG: L1 stopped with
-# its QEMU at 0 % CPU and no message). Waits for DIR/qemu.pid.
-stall_watch() {
-	local dir=$1 pid='' cpu last='' still=0 limit=${STALL_SECS:-180}
+# vm_watch DIR: watch the group's running QEMU every 15 s and kill it
+#   - when it has used no CPU time for STALL_SECS (default 180): DIR/stalled.
+#     Every test VM keeps working (or polling, as hvkit-l2 does) until it
+#     powers off; a QEMU idle that long is deadlocked (seen under nested
+#     TCG: L1 stopped with its QEMU at 0 % CPU and no message);
+#   - when L1's console shows a PLATFORM_FAULTS line: DIR/fault. Such a run
+#     fails its kernel-log check whatever follows, and the faulted L1 has
+#     always hung until TIMEOUT (up to 900 s) after it.
+# Waits for DIR/qemu.pid.
+vm_watch() {
+	local dir=$1 pid='' cpu last='' still=0 limit=${STALL_SECS:-180} line
 	for _ in $(seq 100); do
 		pid=$(cat "$dir/qemu.pid" 2>/dev/null) && [ -n "$pid" ] && break
 		sleep 0.2
@@ -245,6 +249,13 @@ stall_watch() {
 	[ -n "$pid" ] || return 0
 	while kill -0 "$pid" 2>/dev/null; do
 		sleep 15
+		if line=$(grep -aEm1 -f "$PLATFORM_FAULTS" "$dir/console.log"); then
+			# Let the kernel finish printing the fault's traces.
+			sleep 10
+			echo "$line" | tr -d '\r' | cut -c1-120 >"$dir/fault"
+			kill -KILL "$pid" 2>/dev/null
+			return 0
+		fi
 		cpu=$(awk '{ print $14 + $15 }' "/proc/$pid/stat" 2>/dev/null) || return 0
 		if [ "$cpu" = "$last" ]; then
 			still=$((still + 15))
@@ -258,6 +269,13 @@ stall_watch() {
 			return 0
 		fi
 	done
+}
+
+# own_frames FILE: the lines of FILE naming a function of an hvkit module
+# ("func+0x../0x.. [kram]" in a trace; "Modules linked in:" has no brackets).
+HVKIT_MODULES=$(sed -n 's/^BUILT_MODULE_NAME\[[0-9]*\]="\(.*\)"$/\1/p' "$HVKIT_TOP/dkms.conf" | paste -sd' ')
+own_frames() {
+	grep -aE "\[($(echo "$HVKIT_MODULES" | tr ' ' '|'))\]" "$1"
 }
 
 # boot_vm DIR INITRD: one QEMU run of the loaded group (and its host helper).
@@ -277,8 +295,8 @@ boot_vm() {
 	fi
 	qargs=$(eval echo "${QEMU_ARGS//$'\n'/ }")
 	log "group $GROUP on $KIND kernel: booting ($(du -h "$initrd" | cut -f1) initramfs, timeout ${TIMEOUT}s)"
-	rm -f "$dir/qemu.pid" "$dir/stalled"
-	stall_watch "$dir" &
+	rm -f "$dir/qemu.pid" "$dir/stalled" "$dir/fault"
+	vm_watch "$dir" &
 	watcher=$!
 	# shellcheck disable=SC2086
 	timeout --foreground -k 10 "$TIMEOUT" qemu-system-x86_64 -pidfile "$dir/qemu.pid" \
@@ -302,7 +320,7 @@ boot_vm() {
 run_group() {
 	KIND=$1
 	load_group "$2"
-	local dir=$HVKIT_OUT/vm/$KIND-$GROUP root initrd rc qemu_rc l2=0 lines name
+	local dir=$HVKIT_OUT/vm/$KIND-$GROUP root initrd rc qemu_rc l2=0 lines name why fault
 	rm -rf "$dir"
 	mkdir -p "$dir"
 	root=$dir/root
@@ -327,19 +345,34 @@ run_group() {
 		boot_vm "$dir" "$initrd"
 		qemu_rc=$?
 	fi
-	# Nested SVM under TCG sometimes faults in L1's own KVM (see
-	# PLATFORM_FAULTS). When L1 runs no hvkit code that is the platform,
-	# whatever L2 did: a correct L1 cannot be locked up by its guest.
-	# Retry such a run once, loudly; the retry must pass on its own.
-	if l1_is_stock && { [ -e "$dir/stalled" ] ||
-		grep -aqEf "$PLATFORM_FAULTS" "$dir/console.log"; }; then
-		log "group $GROUP: L1 platform fault: $(cat "$dir/stalled" 2>/dev/null || grep -aEm1 -f "$PLATFORM_FAULTS" "$dir/console.log" | tr -d '\r' | cut -c1-120)"
-		log "group $GROUP: L1 runs no hvkit code; retrying once (first run: console.log.fault, results.txt.fault)"
-		mv "$dir/console.log" "$dir/console.log.fault"
-		mv "$dir/results.txt" "$dir/results.txt.fault"
-		RETRIED+=("$KIND/$GROUP")
-		boot_vm "$dir" "$initrd"
-		qemu_rc=$?
+	# Nested SVM under TCG sometimes faults in L1's own KVM or emulator
+	# (PLATFORM_FAULTS, or a stalled QEMU). Retry such a run once, loudly
+	# (the retry must pass on its own), when the fault cannot be hvkit's:
+	#   - L1 runs no hvkit code (l1_is_stock): a correct L1 cannot be
+	#     locked up by its guest, whatever L2 did;
+	#   - or L1 runs hvkit modules but no trace in L1's log has a frame
+	#     of one (a lockup or stall prints the stuck CPU's stack).
+	if [ -e "$dir/stalled" ] || [ -e "$dir/fault" ] ||
+		grep -aqEf "$PLATFORM_FAULTS" "$dir/console.log"; then
+		why=
+		if l1_is_stock; then
+			why="L1 runs no hvkit code"
+		elif ! own_frames "$dir/console.log" >/dev/null; then
+			why="no hvkit frame in L1's traces"
+		fi
+		fault=$(cat "$dir/stalled" "$dir/fault" 2>/dev/null | head -n1)
+		[ -n "$fault" ] || fault=$(grep -aEm1 -f "$PLATFORM_FAULTS" "$dir/console.log" | tr -d '\r' | cut -c1-120)
+		log "group $GROUP: L1 platform fault: $fault"
+		if [ -n "$why" ]; then
+			log "group $GROUP: $why; retrying once (first run: console.log.fault, results.txt.fault)"
+			mv "$dir/console.log" "$dir/console.log.fault"
+			mv "$dir/results.txt" "$dir/results.txt.fault"
+			RETRIED+=("$KIND/$GROUP ($why)")
+			boot_vm "$dir" "$initrd"
+			qemu_rc=$?
+		else
+			log "group $GROUP: not retried: a trace names hvkit code: $(own_frames "$dir/console.log" | head -n1 | tr -d '\r' | cut -c1-100)"
+		fi
 	fi
 	grep -a '^HVKIT: ' "$dir/results.txt" | sed 's/^HVKIT: //' | tr -d '\r' >"$dir/results.tap"
 	# Per-test lines, as the VM reported them.
@@ -356,6 +389,8 @@ run_group() {
 	rc=ok
 	if [ -e "$dir/stalled" ]; then
 		count fail "$KIND/$GROUP: VM" "emulator stalled: $(cat "$dir/stalled")"; rc=fail
+	elif [ -e "$dir/fault" ]; then
+		count fail "$KIND/$GROUP: VM" "killed on a platform fault: $(cat "$dir/fault")"; rc=fail
 	elif [ "$qemu_rc" = 124 ] || [ "$qemu_rc" = 137 ]; then
 		count fail "$KIND/$GROUP: VM" "hang: killed after ${TIMEOUT}s"; rc=fail
 	elif ! grep -q '^done ' "$dir/results.tap"; then
