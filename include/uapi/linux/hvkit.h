@@ -912,4 +912,68 @@ struct idlepoll_stats {
 
 #define IDLEPOLL_IOC_STATS	_IOWR(HVKIT_IOC_MAGIC, 0x70, struct idlepoll_stats)
 
+/* ------------------------------------------------------------ vfio_preserve */
+
+/*
+ * vfio_preserve is a vfio-pci variant driver (driver name "vfio_preserve",
+ * bound through the device's driver_override). It has no device node: its
+ * control is a VFIO device feature on the VFIO device fd, and sysfs files
+ * on the PCI device while it is bound (.../preserve, .../preserve_flags,
+ * .../preserve_status); Documentation/vfio_preserve.rst.
+ *
+ * HVKIT_VFIO_FEATURE_PRESERVE: VFIO_DEVICE_FEATURE (<linux/vfio.h>) with
+ * this feature index and struct hvkit_vfio_preserve as data.
+ *   - VFIO_DEVICE_FEATURE_PROBE: 0 when the device is bound to vfio_preserve
+ *     (vfio-pci answers -ENOTTY);
+ *   - VFIO_DEVICE_FEATURE_GET: the flags, what the device really keeps now
+ *     (@kept) and its counters;
+ *   - VFIO_DEVICE_FEATURE_SET: arms or disarms; only @flags is read.
+ * The index is far above the kernel's own features (1-10 in 2026).
+ */
+#define HVKIT_VFIO_FEATURE_PRESERVE	0x4856
+
+/*
+ * flags: what the owner asks for.
+ *   ARMED: keep state over close/open and kexec;
+ *   NO_USER_RESET: also turn VFIO_DEVICE_RESET into a no-op (needs ARMED).
+ */
+#define HVKIT_VFIO_PRESERVE_ARMED		(1U << 0)
+#define HVKIT_VFIO_PRESERVE_NO_USER_RESET	(1U << 1)
+#define HVKIT_VFIO_PRESERVE_FLAGS		(HVKIT_VFIO_PRESERVE_ARMED | \
+						 HVKIT_VFIO_PRESERVE_NO_USER_RESET)
+
+/*
+ * kept: what the device really keeps now (0 while disarmed).
+ *   NO_RESET: open/close do no function, PM or bus reset;
+ *   MASTER: bus master and decode stay on over close/open;
+ *   CONFIG: config space is not reset;
+ *   KEXEC: recorded in kram, bound again after kexec;
+ *   RESTORED: this boot's binding came from a kram record;
+ *   NO_USER_RESET: VFIO_DEVICE_RESET is skipped.
+ */
+#define HVKIT_VFIO_KEEP_NO_RESET	(1U << 0)
+#define HVKIT_VFIO_KEEP_MASTER		(1U << 1)
+#define HVKIT_VFIO_KEEP_CONFIG		(1U << 2)
+#define HVKIT_VFIO_KEEP_KEXEC		(1U << 3)
+#define HVKIT_VFIO_KEEP_RESTORED	(1U << 4)
+#define HVKIT_VFIO_KEEP_NO_USER_RESET	(1U << 5)
+
+/**
+ * struct hvkit_vfio_preserve - data of HVKIT_VFIO_FEATURE_PRESERVE
+ * @flags:	SET: HVKIT_VFIO_PRESERVE_* wanted; GET: current
+ * @kept:	GET: HVKIT_VFIO_KEEP_*
+ * @resets_skipped: GET: resets vfio-pci would have done and did not
+ * @resets_done: GET: resets done by this driver (disarmed closes/opens,
+ *		VFIO_DEVICE_RESET)
+ * @saved_generation: GET: kram generation of the last saved record, 0 if
+ *		none (kram not attached, or disarmed)
+ */
+struct hvkit_vfio_preserve {
+	__u32 flags;
+	__u32 kept;
+	__u64 resets_skipped;
+	__u64 resets_done;
+	__u64 saved_generation;
+};
+
 #endif /* _UAPI_LINUX_HVKIT_H */

@@ -1,0 +1,267 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * vfio_preserve: the persistent record of a preserved device and the
+ * decisions taken on it (vpr_state.h). Pure functions on memory, no PCI
+ * access: vfio_preserve.ko links this file and vpr_kunit.c compiles it in.
+ */
+#include <linux/build_bug.h>
+#include <linux/crc32.h>
+#include <linux/errno.h>
+#include <linux/kernel.h>
+#include <linux/minmax.h>
+#include <linux/mm.h>
+#include <linux/pci_regs.h>
+#include <linux/stddef.h>
+#include <linux/string.h>
+#include <asm/unaligned.h>
+
+#include "vpr_state.h"
+
+#define VPR_HDR_SIZE	offsetof(struct vpr_record, cfg)
+
+static_assert(sizeof(struct vpr_ident) == 16);
+static_assert(sizeof(struct vpr_bdf) == 8);
+static_assert(VPR_HDR_SIZE == 72);
+static_assert(sizeof(struct vpr_record) == VPR_HDR_SIZE + VPR_CFG_SIZE);
+static_assert(sizeof(struct vpr_record) <= VPR_COPY_PAGES * PAGE_SIZE);
+
+/* ---------------------------------------------------------------- record */
+
+/* The CRC of @r as vpr_record_seal() stores it: @r->crc counted as 0. */
+static u32 vpr_record_crc(const struct vpr_record *r, u32 cfg_size)
+{
+	const u8 *p = (const u8 *)r;
+	const size_t after = offsetof(struct vpr_record, crc) + sizeof(r->crc);
+	static const u8 zero[sizeof(u32)];
+	u32 crc;
+
+	crc = crc32_le(~0U, p, offsetof(struct vpr_record, crc));
+	crc = crc32_le(crc, zero, sizeof(zero));
+	return crc32_le(crc, p + after, VPR_HDR_SIZE - after + cfg_size);
+}
+
+void vpr_record_seal(struct vpr_record *r)
+{
+	r->crc = vpr_record_crc(r, min_t(u32, r->cfg_size, VPR_CFG_SIZE));
+}
+
+void vpr_record_fill(struct vpr_record *r, const struct vpr_bdf *bdf,
+		     const struct vpr_ident *ident, const u8 *cfg,
+		     u32 cfg_size, u32 flags, u64 gen, u64 now_ns)
+{
+	u32 seq = r->seq;
+
+	cfg_size = min_t(u32, cfg_size, VPR_CFG_SIZE);
+	memset(r, 0, VPR_HDR_SIZE);
+	r->magic = VPR_RECORD_MAGIC;
+	r->version = VPR_RECORD_VERSION;
+	r->seq = seq;
+	r->flags = flags;
+	r->cfg_size = cfg_size;
+	r->bdf = *bdf;
+	r->bdf.__pad = 0;
+	r->ident = *ident;
+	r->ident.__pad = 0;
+	r->saved_gen = gen;
+	r->saved_ns = now_ns;
+	memcpy(r->cfg, cfg, cfg_size);
+	memset(r->cfg + cfg_size, 0, VPR_CFG_SIZE - cfg_size);
+	vpr_record_seal(r);
+}
+
+int vpr_record_check(const struct vpr_record *r)
+{
+	if (!memchr_inv(r, 0, VPR_HDR_SIZE))
+		return -ENODATA;
+	if (r->magic != VPR_RECORD_MAGIC)
+		return -EBADMSG;
+	/* A foreign version may size, flag and checksum differently. */
+	if (r->version != VPR_RECORD_VERSION)
+		return -EPROTO;
+	if (r->cfg_size != 256 && r->cfg_size != VPR_CFG_SIZE)
+		return -EBADMSG;
+	if (r->flags & ~VPR_REC_FLAGS)
+		return -EBADMSG;
+	if (r->crc != vpr_record_crc(r, r->cfg_size))
+		return -EBADMSG;
+	return 0;
+}
+
+/* ----------------------------------------------------------------- slots */
+
+/* @a was written after @b: wrap-safe. */
+static bool vpr_seq_after(u32 a, u32 b)
+{
+	return (s32)(a - b) > 0;
+}
+
+const struct vpr_record *vpr_slot_newest(const struct vpr_record *a,
+					 const struct vpr_record *b)
+{
+	bool va = !vpr_record_check(a), vb = !vpr_record_check(b);
+
+	if (va && vb)
+		return vpr_seq_after(b->seq, a->seq) ? b : a;	/* a tie: A */
+	if (va)
+		return a;
+	if (vb)
+		return b;
+	return NULL;
+}
+
+int vpr_slot_target(const struct vpr_record *a, const struct vpr_record *b,
+		    u32 *next_seq)
+{
+	const struct vpr_record *n = vpr_slot_newest(a, b);
+
+	if (next_seq)
+		*next_seq = n ? n->seq + 1 : 1;
+	return n == a ? 1 : 0;
+}
+
+/* -------------------------------------------------------------- identity */
+
+enum vpr_ident_field {
+	VPR_ID_SAME,
+	VPR_ID_VENDOR,
+	VPR_ID_DEVICE,
+	VPR_ID_SUBVENDOR,
+	VPR_ID_SUBDEVICE,
+	VPR_ID_CLASS,
+	VPR_ID_REVISION,
+	VPR_ID_HDR_TYPE,
+	VPR_ID_NR,
+};
+
+static const char * const vpr_ident_names[VPR_ID_NR] = {
+	[VPR_ID_VENDOR]		= "vendor",
+	[VPR_ID_DEVICE]		= "device",
+	[VPR_ID_SUBVENDOR]	= "subvendor",
+	[VPR_ID_SUBDEVICE]	= "subdevice",
+	[VPR_ID_CLASS]		= "class",
+	[VPR_ID_REVISION]	= "revision",
+	[VPR_ID_HDR_TYPE]	= "header type",
+};
+
+#define VPR_STALE(field) \
+	"the device at this address is a different device (" field " changed)"
+
+static const char * const vpr_ident_why[VPR_ID_NR] = {
+	[VPR_ID_VENDOR]		= VPR_STALE("vendor"),
+	[VPR_ID_DEVICE]		= VPR_STALE("device"),
+	[VPR_ID_SUBVENDOR]	= VPR_STALE("subvendor"),
+	[VPR_ID_SUBDEVICE]	= VPR_STALE("subdevice"),
+	[VPR_ID_CLASS]		= VPR_STALE("class"),
+	[VPR_ID_REVISION]	= VPR_STALE("revision"),
+	[VPR_ID_HDR_TYPE]	= VPR_STALE("header type"),
+};
+
+/* The first field of the identity that differs, in vpr_ident_compare()'s order. */
+static enum vpr_ident_field vpr_ident_diff(const struct vpr_ident *s,
+					   const struct vpr_ident *n)
+{
+	if (s->vendor != n->vendor)
+		return VPR_ID_VENDOR;
+	if (s->device != n->device)
+		return VPR_ID_DEVICE;
+	if (s->subvendor != n->subvendor)
+		return VPR_ID_SUBVENDOR;
+	if (s->subdevice != n->subdevice)
+		return VPR_ID_SUBDEVICE;
+	if (s->class != n->class)
+		return VPR_ID_CLASS;
+	if (s->revision != n->revision)
+		return VPR_ID_REVISION;
+	if (s->hdr_type != n->hdr_type)
+		return VPR_ID_HDR_TYPE;
+	return VPR_ID_SAME;
+}
+
+int vpr_ident_compare(const struct vpr_ident *saved,
+		      const struct vpr_ident *now, const char **field)
+{
+	enum vpr_ident_field f = vpr_ident_diff(saved, now);
+
+	if (field)
+		*field = vpr_ident_names[f];	/* NULL when the same */
+	return f == VPR_ID_SAME ? 0 : -ESTALE;
+}
+
+/* --------------------------------------------------------------- policy */
+
+/* Store @msg in *@why (when asked for) and return @err. */
+static int vpr_why(const char **why, const char *msg, int err)
+{
+	if (why)
+		*why = msg;
+	return err;
+}
+
+int vpr_policy_arm(const struct vpr_arm_ctx *c, const char **why)
+{
+	if (c->group_devices < 0)
+		return vpr_why(why, "it has no IOMMU group", -ENODEV);
+	if (c->is_bridge)
+		return vpr_why(why, "it is a bridge: only endpoints are preserved", -EINVAL);
+	if (!c->hdr_normal)
+		return vpr_why(why, "its config header is not type 0: only endpoints are preserved",
+			       -EINVAL);
+	if (c->has_vfs)
+		return vpr_why(why, "it has SR-IOV virtual functions enabled", -EBUSY);
+	if (c->group_devices != 1)
+		return vpr_why(why,
+			       "its IOMMU group has other devices: only singleton groups are preserved",
+			       -EBUSY);
+	return vpr_why(why, NULL, 0);
+}
+
+int vpr_policy_restore(const struct vpr_record *r,
+		       const struct vpr_restore_ctx *c, const char **why)
+{
+	enum vpr_ident_field f;
+
+	if (!(r->flags & VPR_REC_ARMED))
+		return vpr_why(why, "the record is not armed", -EINVAL);
+	if (!c->present)
+		return vpr_why(why, "no device is present at the saved address", -ENODEV);
+	f = vpr_ident_diff(&r->ident, &c->now);
+	if (f != VPR_ID_SAME)
+		return vpr_why(why, vpr_ident_why[f], -ESTALE);
+	if (c->bound && !c->bound_to_us)
+		return vpr_why(why, "the device is bound to another driver", -EBUSY);
+	if (c->group_devices < 0)
+		return vpr_why(why, "the device has no IOMMU group", -ENODEV);
+	if (c->group_devices != 1)
+		return vpr_why(why,
+			       "its IOMMU group has other devices: only singleton groups are preserved",
+			       -EBUSY);
+	return vpr_why(why, NULL, 0);
+}
+
+/* ---------------------------------------------------------- config space */
+
+unsigned int vpr_cfg_diff(const u8 *a, const u8 *b, unsigned int size)
+{
+	unsigned int off, n = 0;
+
+	for (off = 0; off + 4 <= size; off += 4) {
+		u32 x = get_unaligned_le32(a + off) ^ get_unaligned_le32(b + off);
+
+		/* Status (bits 31:16 of PCI_COMMAND's dword): set by the hardware. */
+		if (off == PCI_COMMAND)
+			x &= 0xffff;
+		if (x)
+			n++;
+	}
+	return n;
+}
+
+#define VPR_CMD_SAVED	(PCI_COMMAND_IO | PCI_COMMAND_MEMORY | PCI_COMMAND_PARITY | \
+			 PCI_COMMAND_SERR | PCI_COMMAND_INTX_DISABLE)
+
+u16 vpr_restore_command(u16 saved, u16 now, bool keep_master)
+{
+	u16 from_saved = VPR_CMD_SAVED | (keep_master ? PCI_COMMAND_MASTER : 0);
+
+	return (saved & from_saved) | (now & ~from_saved);
+}

@@ -1,0 +1,165 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * vfio_preserve: the persistent record of a preserved device and the
+ * decisions taken on it. Pure functions on memory, no PCI access, so that
+ * KUnit (vpr_kunit.c) tests them on synthetic data.
+ *
+ * Layout in kram: one area VPR_AREA_NAME of VPR_AREA_PAGES pages, version
+ * string VPR_AREA_VERSION. Slot N (0 .. VPR_MAX_DEVICES-1) is
+ * VPR_SLOT_PAGES pages holding two copies (A at page 0, B at page 2) of a
+ * struct vpr_record, each two pages. A write goes to the copy that is not
+ * the newest valid one, so a crash in the middle of a write leaves the
+ * previous record intact; a reader takes the valid copy with the higher
+ * @seq. A record is valid when its magic, version, sizes and CRC32 check.
+ */
+#ifndef _VFIO_PRESERVE_VPR_STATE_H
+#define _VFIO_PRESERVE_VPR_STATE_H
+
+#include <linux/bits.h>
+#include <linux/types.h>
+
+#define VPR_AREA_NAME		"vfio_preserve"
+#define VPR_AREA_VERSION	"vpr-1"
+#define VPR_MAX_DEVICES		16
+#define VPR_COPY_PAGES		2
+#define VPR_SLOT_PAGES		(2 * VPR_COPY_PAGES)
+#define VPR_AREA_PAGES		(VPR_MAX_DEVICES * VPR_SLOT_PAGES)
+#define VPR_CFG_SIZE		4096	/* PCIe extended config space */
+#define VPR_RECORD_MAGIC	0x31525056	/* "VPR1" */
+#define VPR_RECORD_VERSION	1
+
+/* record flags */
+#define VPR_REC_ARMED		BIT(0)
+#define VPR_REC_NO_USER_RESET	BIT(1)
+#define VPR_REC_FLAGS		(VPR_REC_ARMED | VPR_REC_NO_USER_RESET)
+
+/* What identifies a device: all must match for a restore. */
+struct vpr_ident {
+	u16 vendor;
+	u16 device;
+	u16 subvendor;
+	u16 subdevice;
+	u32 class;	/* 24-bit class code */
+	u8 revision;
+	u8 hdr_type;	/* without the multi-function bit */
+	u16 __pad;
+};
+
+struct vpr_bdf {
+	u32 domain;
+	u8 bus;
+	u8 devfn;
+	u16 __pad;
+};
+
+/**
+ * struct vpr_record - one copy of a slot's record
+ * @magic:	VPR_RECORD_MAGIC
+ * @version:	VPR_RECORD_VERSION
+ * @crc:	crc32_le(~0, ...) of the whole record with @crc = 0, over
+ *		offsetof(cfg) + @cfg_size bytes
+ * @seq:	write counter of the slot; the newer copy has the higher @seq
+ * @flags:	VPR_REC_*
+ * @cfg_size:	bytes of @cfg that are valid: 256 or VPR_CFG_SIZE
+ * @bdf:	where the device was
+ * @ident:	what it was
+ * @saved_gen:	kram generation when written
+ * @saved_ns:	ktime_get_real_ns() when written
+ * @__pad:	0
+ * @cfg:	the device's config space when written
+ */
+struct vpr_record {
+	u32 magic;
+	u32 version;
+	u32 crc;
+	u32 seq;
+	u32 flags;
+	u32 cfg_size;
+	struct vpr_bdf bdf;
+	struct vpr_ident ident;
+	u64 saved_gen;
+	u64 saved_ns;
+	u8 __pad[8];
+	u8 cfg[VPR_CFG_SIZE];
+};
+
+/* Fill @r (seq left alone: set it first, the CRC covers it) and seal it. */
+void vpr_record_fill(struct vpr_record *r, const struct vpr_bdf *bdf,
+		     const struct vpr_ident *ident, const u8 *cfg,
+		     u32 cfg_size, u32 flags, u64 gen, u64 now_ns);
+/* Compute and store @r->crc. */
+void vpr_record_seal(struct vpr_record *r);
+/*
+ * 0 when @r is a valid record; -ENODATA when it was never written (magic 0
+ * and all of the header zero); -EPROTO for a foreign version; -EBADMSG for
+ * a bad magic, size, flag or CRC (a torn or corrupt write).
+ */
+int vpr_record_check(const struct vpr_record *r);
+/* The valid copy with the higher seq (wrapping compare), or NULL. */
+const struct vpr_record *vpr_slot_newest(const struct vpr_record *a,
+					 const struct vpr_record *b);
+/*
+ * Which copy (0 = A, 1 = B) the next write of a slot goes to: the one that
+ * is not vpr_slot_newest(); A when neither is valid. *@next_seq is the seq
+ * the new record must carry (newest's seq + 1, or 1).
+ */
+int vpr_slot_target(const struct vpr_record *a, const struct vpr_record *b,
+		    u32 *next_seq);
+
+/*
+ * 0 when @now is the device @saved describes; -ESTALE otherwise, with
+ * *@field (if not NULL) naming the first field that differs ("vendor",
+ * "device", "subvendor", "subdevice", "class", "revision", "header type").
+ */
+int vpr_ident_compare(const struct vpr_ident *saved,
+		      const struct vpr_ident *now, const char **field);
+
+/* What arming needs to know of a device. */
+struct vpr_arm_ctx {
+	int group_devices;	/* devices in its IOMMU group, < 0: no group */
+	bool hdr_normal;	/* type 0 header */
+	bool has_vfs;		/* SR-IOV VFs enabled */
+	bool is_bridge;
+};
+
+/*
+ * 0 when a device may be armed; else -ENODEV (no IOMMU group), -EBUSY (a
+ * group with other devices, or VFs enabled), -EINVAL (a bridge or a
+ * non-type-0 header), with *@why a sentence for pr_err (not NULL).
+ */
+int vpr_policy_arm(const struct vpr_arm_ctx *c, const char **why);
+
+/* What the restore after kexec finds in place of a record. */
+struct vpr_restore_ctx {
+	bool present;		/* a PCI device at the record's BDF */
+	struct vpr_ident now;	/* its identity, if present */
+	bool bound;		/* bound to a driver */
+	bool bound_to_us;	/* ... and that driver is vfio_preserve */
+	int group_devices;	/* as in vpr_arm_ctx */
+};
+
+/*
+ * 0: bind and restore; -ENODEV: no device there, or it has no IOMMU
+ * group; -ESTALE: a different
+ * device (identity changed); -EBUSY: another driver owns it, or its group
+ * is no longer a singleton; -EINVAL: the record is not armed. *@why as
+ * above. A record that does not pass vpr_record_check() never gets here.
+ */
+int vpr_policy_restore(const struct vpr_record *r,
+		       const struct vpr_restore_ctx *c, const char **why);
+
+/*
+ * Dwords of config space that differ between @a and @b over @size bytes
+ * (a multiple of 4), not counting the Status register (bits 31:16 of
+ * dword 1: error and interrupt status bits the hardware sets).
+ */
+unsigned int vpr_cfg_diff(const u8 *a, const u8 *b, unsigned int size);
+
+/*
+ * The Command register to write back after kexec: the saved memory/IO
+ * decode, SERR, parity and INTx-disable bits; bus master only when
+ * @keep_master, else as it is @now. Other bits as @now.
+ */
+u16 vpr_restore_command(u16 saved, u16 now, bool keep_master);
+
+#endif /* _VFIO_PRESERVE_VPR_STATE_H */
