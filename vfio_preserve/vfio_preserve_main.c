@@ -1,18 +1,1159 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * vfio_preserve: VFIO-PCI reset suppression across VMM restarts and kexec.
+ * vfio_preserve: a vfio-pci variant driver that keeps a passthrough
+ * device's state across VMM restarts and host kexec.
+ *
+ * Bound through driver_override ("vfio_preserve"), it is vfio-pci (the
+ * exported vfio_pci_core) unless preserve is armed for the device. Armed,
+ * the last close and the next open skip the function/PM/bus reset that
+ * vfio_pci_core_enable()/disable() would do, and the Command register keeps
+ * bus master and decode; the device's identity and config space go into a
+ * kram area, so the kernel after a kexec binds it again without a reset.
+ * Documentation/vfio_preserve.rst.
+ *
+ * How, without patching vfio-pci:
+ *  - reset: for the duration of our own calls into vfio_pci_core_enable()
+ *    and vfio_pci_core_disable(), the device's reset_methods[] are empty
+ *    (what "echo > reset_method" does in sysfs): pci_try_reset_function()
+ *    and __pci_reset_function_locked() return -ENOTTY. While armed, the
+ *    device has PCI_DEV_FLAGS_NO_BUS_RESET, so the bus reset vfio-pci tries
+ *    after a close without function reset is refused too.
+ *  - bus master: the device's bus gets a pci_ops wrapper
+ *    (pci_bus_set_ops(), as aer_inject does) that, in the same windows,
+ *    keeps the Command register's master, memory and I/O bits when a
+ *    write would clear them (pci_clear_master(), pci_disable_device(), the
+ *    INTx-disable write of vfio_pci_core_disable()).
+ *  - D3: armed, the device holds a runtime-PM reference and stays in D0 (a
+ *    D3hot->D0 transition resets a device without No_Soft_Reset).
  */
+#include <linux/debugfs.h>
+#include <linux/iommu.h>
+#include <linux/kernel.h>
+#include <linux/ktime.h>
 #include <linux/module.h>
+#include <linux/mutex.h>
+#include <linux/pci.h>
+#include <linux/pm_runtime.h>
+#include <linux/seq_file.h>
+#include <linux/slab.h>
+#include <linux/vfio.h>
+#include <linux/vfio_pci_core.h>
+#include <asm/unaligned.h>
+
 #include <hvkit/hvkit.h>
+#include <uapi/linux/hvkit.h>
+#include "../kram/kram.h"
+#include "vpr_state.h"
+
+#define VPR_DRV_NAME	"vfio_preserve"
+
+static bool kexec_keep_master;
+module_param(kexec_keep_master, bool, 0644);
+MODULE_PARM_DESC(kexec_keep_master,
+		 "Keep bus master on through a kexec (default N: the IOMMU is off between shutdown and the next kernel's IOMMU init, so a device that still DMAs then writes untranslated addresses)");
+
+/* A bus whose config accesses go through our filter. */
+struct vpr_bus {
+	struct list_head node;
+	struct pci_bus *bus;
+	struct pci_ops ops;		/* bus->ops points here */
+	struct pci_ops *orig;
+	unsigned int users;
+	DECLARE_BITMAP(quiet, 256);	/* devfns in a preserve window */
+};
+
+struct vpr_dev {
+	struct vfio_pci_core_device core;	/* first: vfio_alloc_device() */
+	struct list_head node;
+	struct mutex lock;		/* flags, counters, record, slot */
+	struct vpr_bus *vbus;
+	u32 flags;			/* HVKIT_VFIO_PRESERVE_* */
+	bool pm_held;
+	bool had_no_bus_reset;
+	int slot;			/* kram slot, -1 none */
+	bool saved;			/* a record of the current flags is in kram */
+	u64 saved_gen;
+	u64 opens;
+	u64 resets_skipped;
+	u64 resets_done;
+	u64 user_resets_skipped;
+	/* After kexec: the record this binding came from. */
+	bool restored;
+	bool restore_pending;
+	struct vpr_record *restore_rec;
+	unsigned int diff_before;	/* config dwords differing at the first open */
+	unsigned int diff_after;
+};
+
+static DEFINE_MUTEX(vpr_lock);		/* devices, buses, kram area, pending */
+static LIST_HEAD(vpr_devices);
+static LIST_HEAD(vpr_buses);
+static struct kram_area *vpr_area;
+static u64 vpr_area_gen;
+static struct dentry *vpr_debugfs;
+
+/* Records found in kram at load, waiting for their device to probe. */
+struct vpr_pending {
+	struct list_head node;
+	int slot;
+	struct vpr_record *rec;
+};
+
+static LIST_HEAD(vpr_pending);
+
+static struct vpr_dev *to_vpr(struct vfio_device *vdev)
+{
+	return container_of(vdev, struct vpr_dev, core.vdev);
+}
+
+static struct pci_dev *vpr_pdev(struct vpr_dev *d)
+{
+	return d->core.pdev;
+}
+
+/* ------------------------------------------------------------ bus filter */
+
+static int vpr_bus_read(struct pci_bus *bus, unsigned int devfn, int where,
+			int size, u32 *val)
+{
+	struct vpr_bus *vb = container_of(bus->ops, struct vpr_bus, ops);
+
+	return vb->orig->read(bus, devfn, where, size, val);
+}
+
+#define VPR_CMD_KEEP	(PCI_COMMAND_MASTER | PCI_COMMAND_MEMORY | PCI_COMMAND_IO)
+
+/*
+ * Runs under pci_lock, like every pci_ops method. In a preserve window a
+ * write to the Command register keeps master and decode bits that are set.
+ */
+static int vpr_bus_write(struct pci_bus *bus, unsigned int devfn, int where,
+			 int size, u32 val)
+{
+	struct vpr_bus *vb = container_of(bus->ops, struct vpr_bus, ops);
+	u32 cur;
+
+	/* Child buses created below a wrapped bus inherit its ops. */
+	if (bus == vb->bus && devfn < 256 && test_bit(devfn, vb->quiet) &&
+	    where <= PCI_COMMAND && where + size > PCI_COMMAND &&
+	    !vb->orig->read(bus, devfn, PCI_COMMAND, 2, &cur)) {
+		unsigned int shift = (PCI_COMMAND - where) * 8;
+
+		val |= (cur & VPR_CMD_KEEP) << shift;
+	}
+	return vb->orig->write(bus, devfn, where, size, val);
+}
+
+/*
+ * Give every bus below @bus that inherited our ops (a bridge hot-added
+ * while the wrapper was installed) the original ones back.
+ */
+static void vpr_bus_fix_children(struct pci_bus *bus, struct vpr_bus *vb)
+{
+	struct pci_bus *child;
+
+	list_for_each_entry(child, &bus->children, node) {
+		if (child->ops == &vb->ops)
+			pci_bus_set_ops(child, vb->orig);
+		vpr_bus_fix_children(child, vb);
+	}
+}
+
+/*
+ * The filter of @bus, installed on first use. Not on a root bus or a bus
+ * with bridges on it: buses created below inherit a bus's ops. Returns
+ * NULL then (bus master is not kept; "kept" says so). vpr_lock held.
+ */
+static struct vpr_bus *vpr_bus_get(struct pci_bus *bus)
+{
+	struct vpr_bus *vb;
+	struct pci_ops *old;
+	struct pci_dev *dev;
+
+	list_for_each_entry(vb, &vpr_buses, node) {
+		if (vb->bus == bus) {
+			vb->users++;
+			return vb;
+		}
+	}
+	if (pci_is_root_bus(bus))
+		return NULL;
+	list_for_each_entry(dev, &bus->devices, bus_list)
+		if (pci_is_bridge(dev))
+			return NULL;
+	vb = kzalloc(sizeof(*vb), GFP_KERNEL);
+	if (!vb)
+		return NULL;
+	vb->bus = bus;
+	vb->orig = bus->ops;
+	vb->ops = *bus->ops;
+	vb->ops.read = vpr_bus_read;
+	vb->ops.write = vpr_bus_write;
+	vb->users = 1;
+	old = pci_bus_set_ops(bus, &vb->ops);
+	if (old != vb->orig) {
+		/* Changed under us: give it back and do without a filter. */
+		pci_bus_set_ops(bus, old);
+		kfree(vb);
+		return NULL;
+	}
+	list_add(&vb->node, &vpr_buses);
+	return vb;
+}
+
+static void vpr_bus_put(struct vpr_bus *vb)
+{
+	struct pci_ops *old;
+
+	if (!vb || --vb->users)
+		return;
+	old = pci_bus_set_ops(vb->bus, vb->orig);
+	vpr_bus_fix_children(vb->bus, vb);
+	if (old != &vb->ops)
+		pr_warn("bus %04x:%02x: config ops replaced by someone else; restored the original ones\n",
+			pci_domain_nr(vb->bus), vb->bus->number);
+	list_del(&vb->node);
+	kfree(vb);
+}
+
+/*
+ * A preserve window: no reset method, Command bits kept. Returns the saved
+ * reset methods for vpr_quiet_end().
+ */
+static void vpr_quiet_begin(struct vpr_dev *d, u8 *methods)
+{
+	struct pci_dev *pdev = vpr_pdev(d);
+
+	memcpy(methods, pdev->reset_methods, sizeof(pdev->reset_methods));
+	memset(pdev->reset_methods, 0, sizeof(pdev->reset_methods));
+	if (d->vbus)
+		set_bit(pdev->devfn, d->vbus->quiet);
+}
+
+static void vpr_quiet_end(struct vpr_dev *d, const u8 *methods)
+{
+	struct pci_dev *pdev = vpr_pdev(d);
+
+	if (d->vbus)
+		clear_bit(pdev->devfn, d->vbus->quiet);
+	memcpy(pdev->reset_methods, methods, sizeof(pdev->reset_methods));
+}
+
+/* ------------------------------------------------------------ kram record */
+
+static void vpr_ident_of(struct pci_dev *pdev, struct vpr_ident *id)
+{
+	memset(id, 0, sizeof(*id));
+	id->vendor = pdev->vendor;
+	id->device = pdev->device;
+	id->subvendor = pdev->subsystem_vendor;
+	id->subdevice = pdev->subsystem_device;
+	id->class = pdev->class;
+	id->revision = pdev->revision;
+	id->hdr_type = pdev->hdr_type & 0x7f;
+}
+
+static void vpr_bdf_of(struct pci_dev *pdev, struct vpr_bdf *b)
+{
+	memset(b, 0, sizeof(*b));
+	b->domain = pci_domain_nr(pdev->bus);
+	b->bus = pdev->bus->number;
+	b->devfn = pdev->devfn;
+}
+
+static unsigned int vpr_cfg_read(struct pci_dev *pdev, u8 *cfg)
+{
+	unsigned int size = pdev->cfg_size > VPR_CFG_SIZE ? VPR_CFG_SIZE :
+			    pdev->cfg_size;
+	unsigned int off;
+	u32 v;
+
+	if (size != VPR_CFG_SIZE)
+		size = 256;
+	for (off = 0; off < size; off += 4) {
+		if (pci_read_config_dword(pdev, off, &v))
+			v = ~0U;
+		put_unaligned_le32(v, cfg + off);
+	}
+	return size;
+}
+
+/* Copy @len bytes between kram area page range @first.. and @buf. */
+static void vpr_area_io(unsigned int first, void *buf, size_t len, bool write)
+{
+	size_t done = 0;
+
+	while (done < len) {
+		struct page *pg = kram_get_fixed_page(vpr_area, first + done / PAGE_SIZE);
+		size_t n = min_t(size_t, PAGE_SIZE, len - done);
+		void *p;
+
+		if (WARN_ON_ONCE(!pg))
+			return;
+		p = page_address(pg);
+		if (write)
+			memcpy(p, buf + done, n);
+		else
+			memcpy(buf + done, p, n);
+		done += n;
+	}
+}
+
+static unsigned int vpr_copy_page(int slot, int copy)
+{
+	return slot * VPR_SLOT_PAGES + copy * VPR_COPY_PAGES;
+}
+
+/* Read both copies of @slot into @a and @b. vpr_lock held. */
+static void vpr_slot_read(int slot, struct vpr_record *a, struct vpr_record *b)
+{
+	vpr_area_io(vpr_copy_page(slot, 0), a, sizeof(*a), false);
+	vpr_area_io(vpr_copy_page(slot, 1), b, sizeof(*b), false);
+}
+
+static void vpr_slot_clear(int slot)
+{
+	static const u8 zero[64];
+
+	vpr_area_io(vpr_copy_page(slot, 0), (void *)zero, sizeof(zero), true);
+	vpr_area_io(vpr_copy_page(slot, 1), (void *)zero, sizeof(zero), true);
+}
+
+/* Open or create the kram area. vpr_lock held. */
+static int vpr_area_ensure(void)
+{
+	struct kram_usage u;
+	struct kram_area *a;
+
+	if (vpr_area)
+		return 0;
+	if (!kram_attached())
+		return -ENODEV;
+	a = kram_area_open(VPR_AREA_NAME);
+	if (IS_ERR(a) && PTR_ERR(a) == -ENOENT)
+		a = kram_area_create(VPR_AREA_NAME, VPR_AREA_VERSION,
+				     VPR_AREA_PAGES, 0);
+	if (IS_ERR(a)) {
+		pr_err("kram area '%s': error %ld; preserve will not survive kexec\n",
+		       VPR_AREA_NAME, PTR_ERR(a));
+		return PTR_ERR(a);
+	}
+	if (strcmp(kram_area_version(a), VPR_AREA_VERSION) ||
+	    kram_area_nr_pages(a) < VPR_AREA_PAGES) {
+		pr_err("kram area '%s' has version '%s' and %llu pages, not '%s' and %u: not using it (delete it with hvkitctl kram delete %s)\n",
+		       VPR_AREA_NAME, kram_area_version(a), kram_area_nr_pages(a),
+		       VPR_AREA_VERSION, VPR_AREA_PAGES, VPR_AREA_NAME);
+		kram_area_put(a);
+		return -EPROTO;
+	}
+	vpr_area = a;
+	if (!kram_get_usage(&u))
+		vpr_area_gen = u.generation;
+	return 0;
+}
+
+/* Is @slot free (no valid copy, and no live device or pending record)? */
+static bool vpr_slot_busy(int slot, struct vpr_record *a, struct vpr_record *b)
+{
+	struct vpr_pending *p;
+	struct vpr_dev *d;
+
+	list_for_each_entry(d, &vpr_devices, node)
+		if (d->slot == slot)
+			return true;
+	list_for_each_entry(p, &vpr_pending, node)
+		if (p->slot == slot)
+			return true;
+	vpr_slot_read(slot, a, b);
+	return !!vpr_slot_newest(a, b);
+}
+
+/*
+ * Write @d's record (identity, flags, config space as it is now) into its
+ * slot, taking a slot first if it has none. Returns 0, or -ENODEV without
+ * kram, -ENOSPC with every slot taken. d->lock and vpr_lock held.
+ */
+static int vpr_record_save(struct vpr_dev *d)
+{
+	struct pci_dev *pdev = vpr_pdev(d);
+	struct vpr_record *a, *b, *rec;
+	struct vpr_ident id;
+	struct vpr_bdf bdf;
+	u32 seq, flags = 0;
+	int ret, slot, copy;
+	u8 *cfg;
+
+	ret = vpr_area_ensure();
+	if (ret)
+		return ret;
+	a = kmalloc(sizeof(*a), GFP_KERNEL);
+	b = kmalloc(sizeof(*b), GFP_KERNEL);
+	rec = kzalloc(sizeof(*rec), GFP_KERNEL);
+	cfg = kmalloc(VPR_CFG_SIZE, GFP_KERNEL);
+	ret = -ENOMEM;
+	if (!a || !b || !rec || !cfg)
+		goto out;
+	if (d->slot < 0) {
+		for (slot = 0; slot < VPR_MAX_DEVICES; slot++)
+			if (!vpr_slot_busy(slot, a, b))
+				break;
+		ret = -ENOSPC;
+		if (slot == VPR_MAX_DEVICES) {
+			pci_err(pdev, "all %d kram slots are taken: preserve will not survive kexec\n",
+				VPR_MAX_DEVICES);
+			goto out;
+		}
+		d->slot = slot;
+	}
+	vpr_slot_read(d->slot, a, b);
+	copy = vpr_slot_target(a, b, &seq);
+	if (d->flags & HVKIT_VFIO_PRESERVE_ARMED)
+		flags |= VPR_REC_ARMED;
+	if (d->flags & HVKIT_VFIO_PRESERVE_NO_USER_RESET)
+		flags |= VPR_REC_NO_USER_RESET;
+	vpr_ident_of(pdev, &id);
+	vpr_bdf_of(pdev, &bdf);
+	rec->seq = seq;
+	vpr_record_fill(rec, &bdf, &id, cfg, vpr_cfg_read(pdev, cfg), flags,
+			vpr_area_gen, ktime_get_real_ns());
+	vpr_area_io(vpr_copy_page(d->slot, copy), rec, sizeof(*rec), true);
+	d->saved_gen = vpr_area_gen;
+	d->saved = true;
+	ret = 0;
+out:
+	kfree(cfg);
+	kfree(rec);
+	kfree(b);
+	kfree(a);
+	return ret;
+}
+
+static void vpr_record_drop(struct vpr_dev *d)
+{
+	if (d->slot >= 0 && vpr_area)
+		vpr_slot_clear(d->slot);
+	d->slot = -1;
+	d->saved = false;
+	d->saved_gen = 0;
+}
+
+/* ------------------------------------------------------------ arming */
+
+static int vpr_count_dev(struct device *dev, void *data)
+{
+	if (!dev_is_pci(dev) || !pci_is_bridge(to_pci_dev(dev)))
+		(*(int *)data)++;
+	return 0;
+}
+
+/*
+ * Devices in @pdev's IOMMU group that can do DMA of their own, -1 when it
+ * has no group. PCI bridges are not counted: without ACS a root port
+ * shares its device's group, and VFIO accepts such a group too.
+ */
+static int vpr_group_devices(struct pci_dev *pdev)
+{
+	struct iommu_group *g = iommu_group_get(&pdev->dev);
+	int n = 0;
+
+	if (!g)
+		return -1;
+	iommu_group_for_each_dev(g, &n, vpr_count_dev);
+	iommu_group_put(g);
+	return n;
+}
+
+static u32 vpr_kept(struct vpr_dev *d)
+{
+	u32 k = 0;
+
+	if (!(d->flags & HVKIT_VFIO_PRESERVE_ARMED))
+		return 0;
+	k |= HVKIT_VFIO_KEEP_NO_RESET | HVKIT_VFIO_KEEP_CONFIG;
+	if (d->vbus)
+		k |= HVKIT_VFIO_KEEP_MASTER;
+	if (d->slot >= 0 && d->saved)
+		k |= HVKIT_VFIO_KEEP_KEXEC;
+	if (d->restored)
+		k |= HVKIT_VFIO_KEEP_RESTORED;
+	if (d->flags & HVKIT_VFIO_PRESERVE_NO_USER_RESET)
+		k |= HVKIT_VFIO_KEEP_NO_USER_RESET;
+	return k;
+}
+
+/* Arm, change or disarm. d->lock held. */
+static int vpr_set_flags_locked(struct vpr_dev *d, u32 flags)
+{
+	struct pci_dev *pdev = vpr_pdev(d);
+	bool was = d->flags & HVKIT_VFIO_PRESERVE_ARMED;
+	bool arm = flags & HVKIT_VFIO_PRESERVE_ARMED;
+	struct vpr_arm_ctx c = {};
+	const char *why;
+	int ret;
+
+	if (flags & ~HVKIT_VFIO_PRESERVE_FLAGS) {
+		pci_err(pdev, "unknown preserve flags 0x%x (known 0x%x)\n",
+			flags & ~HVKIT_VFIO_PRESERVE_FLAGS, HVKIT_VFIO_PRESERVE_FLAGS);
+		return -EINVAL;
+	}
+	if (!arm && (flags & HVKIT_VFIO_PRESERVE_NO_USER_RESET)) {
+		pci_err(pdev, "no_user_reset needs preserve armed\n");
+		return -EINVAL;
+	}
+	if (arm && !was) {
+		c.group_devices = vpr_group_devices(pdev);
+		c.hdr_normal = (pdev->hdr_type & 0x7f) == PCI_HEADER_TYPE_NORMAL;
+		c.is_bridge = pci_is_bridge(pdev);
+		c.has_vfs = pci_num_vf(pdev) > 0;
+		ret = vpr_policy_arm(&c, &why);
+		if (ret) {
+			pci_err(pdev, "preserve refused: %s\n", why);
+			return ret;
+		}
+		ret = pm_runtime_resume_and_get(&pdev->dev);
+		if (ret < 0) {
+			pci_err(pdev, "preserve refused: cannot resume the device (%d)\n", ret);
+			return ret;
+		}
+		d->pm_held = true;
+		d->had_no_bus_reset = pdev->dev_flags & PCI_DEV_FLAGS_NO_BUS_RESET;
+		pdev->dev_flags |= PCI_DEV_FLAGS_NO_BUS_RESET;
+	}
+	d->flags = flags;
+	if (arm) {
+		mutex_lock(&vpr_lock);
+		ret = vpr_record_save(d);
+		mutex_unlock(&vpr_lock);
+		if (ret == -ENODEV && !was)
+			pci_info(pdev, "kram has no region: preserve holds over close/open, not over kexec\n");
+		pci_info(pdev, "preserve %s (flags 0x%x, kept 0x%x)\n",
+			 was ? "updated" : "armed", flags, vpr_kept(d));
+		return 0;
+	}
+	if (was) {
+		mutex_lock(&vpr_lock);
+		vpr_record_drop(d);
+		mutex_unlock(&vpr_lock);
+		if (!d->had_no_bus_reset)
+			pdev->dev_flags &= ~PCI_DEV_FLAGS_NO_BUS_RESET;
+		if (d->pm_held)
+			pm_runtime_put(&pdev->dev);
+		d->pm_held = false;
+		d->restored = false;
+		pci_info(pdev, "preserve disarmed: the next close resets the device\n");
+	}
+	return 0;
+}
+
+static int vpr_set_flags(struct vpr_dev *d, u32 flags)
+{
+	int ret;
+
+	mutex_lock(&d->lock);
+	ret = vpr_set_flags_locked(d, flags);
+	mutex_unlock(&d->lock);
+	return ret;
+}
+
+/* ------------------------------------------------------------ restore */
+
+/*
+ * First armed open after kexec: write back the parts of the saved config
+ * space that the old kernel's shutdown and the new kernel's enumeration
+ * may have changed, before vfio-pci captures the state it restores at
+ * close. d->lock held, inside a preserve window.
+ */
+static void vpr_restore_config(struct vpr_dev *d)
+{
+	struct pci_dev *pdev = vpr_pdev(d);
+	struct vpr_record *r = d->restore_rec;
+	u8 *now = kmalloc(VPR_CFG_SIZE, GFP_KERNEL);
+	unsigned int size;
+	u16 cmd, saved;
+
+	if (!now)
+		return;
+	size = min(vpr_cfg_read(pdev, now), r->cfg_size);
+	d->diff_before = vpr_cfg_diff(r->cfg, now, size);
+	pci_write_config_byte(pdev, PCI_CACHE_LINE_SIZE, r->cfg[PCI_CACHE_LINE_SIZE]);
+	pci_write_config_byte(pdev, PCI_LATENCY_TIMER, r->cfg[PCI_LATENCY_TIMER]);
+	if (pdev->pcie_cap) {
+		unsigned int p = pdev->pcie_cap;
+
+		pcie_capability_write_word(pdev, PCI_EXP_DEVCTL,
+					   get_unaligned_le16(r->cfg + p + PCI_EXP_DEVCTL));
+		pcie_capability_write_word(pdev, PCI_EXP_DEVCTL2,
+					   get_unaligned_le16(r->cfg + p + PCI_EXP_DEVCTL2));
+	}
+	pci_read_config_word(pdev, PCI_COMMAND, &cmd);
+	saved = get_unaligned_le16(r->cfg + PCI_COMMAND);
+	pci_write_config_word(pdev, PCI_COMMAND, vpr_restore_command(saved, cmd, true));
+	vpr_cfg_read(pdev, now);
+	d->diff_after = vpr_cfg_diff(r->cfg, now, size);
+	pci_info(pdev, "restored from kram (generation %llu): %u config dwords differed, %u after restore\n",
+		 r->saved_gen, d->diff_before, d->diff_after);
+	kfree(now);
+}
+
+/* ------------------------------------------------------------ vfio ops */
+
+static int vpr_open_device(struct vfio_device *core_vdev)
+{
+	struct vpr_dev *d = to_vpr(core_vdev);
+	struct vfio_pci_core_device *vdev = &d->core;
+	struct pci_dev *pdev = vdev->pdev;
+	u8 methods[PCI_NUM_RESET_METHODS];
+	bool armed;
+	int ret;
+
+	mutex_lock(&d->lock);
+	armed = d->flags & HVKIT_VFIO_PRESERVE_ARMED;
+	if (armed) {
+		vpr_quiet_begin(d, methods);
+		if (d->restore_pending)
+			vpr_restore_config(d);
+	}
+	ret = vfio_pci_core_enable(vdev);
+	if (armed) {
+		vpr_quiet_end(d, methods);
+		/* Resets are possible again (VFIO_DEVICE_RESET, GET_INFO). */
+		vdev->reset_works = pdev->reset_methods[0] != 0;
+		if (!ret) {
+			d->resets_skipped++;
+			d->restore_pending = false;
+		}
+	} else if (!ret && vdev->reset_works) {
+		d->resets_done++;
+	}
+	if (!ret)
+		d->opens++;
+	mutex_unlock(&d->lock);
+	if (ret)
+		return ret;
+	vfio_pci_core_finish_enable(vdev);
+	return 0;
+}
+
+static void vpr_close_device(struct vfio_device *core_vdev)
+{
+	struct vpr_dev *d = to_vpr(core_vdev);
+	struct vfio_pci_core_device *vdev = &d->core;
+	u8 methods[PCI_NUM_RESET_METHODS];
+
+	mutex_lock(&d->lock);
+	if (!(d->flags & HVKIT_VFIO_PRESERVE_ARMED)) {
+		bool reset = vdev->reset_works;
+
+		mutex_unlock(&d->lock);
+		vfio_pci_core_close_device(core_vdev);
+		mutex_lock(&d->lock);
+		if (reset)
+			d->resets_done++;
+		mutex_unlock(&d->lock);
+		return;
+	}
+	vpr_quiet_begin(d, methods);
+	vdev->reset_works = false;
+	vfio_pci_core_close_device(core_vdev);
+	vpr_quiet_end(d, methods);
+	d->resets_skipped++;
+	/* The state the next open (or the next kernel) finds. */
+	mutex_lock(&vpr_lock);
+	vpr_record_save(d);
+	mutex_unlock(&vpr_lock);
+	mutex_unlock(&d->lock);
+}
+
+static long vpr_ioctl(struct vfio_device *core_vdev, unsigned int cmd,
+		      unsigned long arg)
+{
+	struct vpr_dev *d = to_vpr(core_vdev);
+	long ret;
+
+	if (cmd != VFIO_DEVICE_RESET)
+		return vfio_pci_core_ioctl(core_vdev, cmd, arg);
+	mutex_lock(&d->lock);
+	if ((d->flags & HVKIT_VFIO_PRESERVE_ARMED) &&
+	    (d->flags & HVKIT_VFIO_PRESERVE_NO_USER_RESET)) {
+		d->user_resets_skipped++;
+		d->resets_skipped++;
+		mutex_unlock(&d->lock);
+		return 0;
+	}
+	mutex_unlock(&d->lock);
+	ret = vfio_pci_core_ioctl(core_vdev, cmd, arg);
+	if (!ret) {
+		mutex_lock(&d->lock);
+		d->resets_done++;
+		mutex_unlock(&d->lock);
+	}
+	return ret;
+}
+
+static void vpr_fill(struct vpr_dev *d, struct hvkit_vfio_preserve *p)
+{
+	memset(p, 0, sizeof(*p));
+	p->flags = d->flags;
+	p->kept = vpr_kept(d);
+	p->resets_skipped = d->resets_skipped;
+	p->resets_done = d->resets_done;
+	p->saved_generation = d->saved_gen;
+}
+
+static int vpr_device_feature(struct vfio_device *core_vdev, u32 flags,
+			      void __user *arg, size_t argsz)
+{
+	struct vpr_dev *d = to_vpr(core_vdev);
+	struct hvkit_vfio_preserve p;
+	int ret;
+
+	if ((flags & VFIO_DEVICE_FEATURE_MASK) != HVKIT_VFIO_FEATURE_PRESERVE)
+		return vfio_pci_core_ioctl_feature(core_vdev, flags, arg, argsz);
+	ret = vfio_check_feature(flags, argsz, VFIO_DEVICE_FEATURE_GET |
+				 VFIO_DEVICE_FEATURE_SET, sizeof(p));
+	if (ret != 1)
+		return ret;
+	if (flags & VFIO_DEVICE_FEATURE_SET) {
+		if (copy_from_user(&p, arg, sizeof(p)))
+			return -EFAULT;
+		ret = vpr_set_flags(d, p.flags);
+		if (ret)
+			return ret;
+	}
+	if (flags & VFIO_DEVICE_FEATURE_GET) {
+		mutex_lock(&d->lock);
+		vpr_fill(d, &p);
+		mutex_unlock(&d->lock);
+		if (copy_to_user(arg, &p, sizeof(p)))
+			return -EFAULT;
+	}
+	return 0;
+}
+
+static int vpr_init_dev(struct vfio_device *core_vdev)
+{
+	struct vpr_dev *d = to_vpr(core_vdev);
+
+	mutex_init(&d->lock);
+	INIT_LIST_HEAD(&d->node);
+	d->slot = -1;
+	return vfio_pci_core_init_dev(core_vdev);
+}
+
+static void vpr_release_dev(struct vfio_device *core_vdev)
+{
+	struct vpr_dev *d = to_vpr(core_vdev);
+
+	kfree(d->restore_rec);
+	mutex_destroy(&d->lock);
+	vfio_pci_core_release_dev(core_vdev);
+}
+
+static const struct vfio_device_ops vpr_ops = {
+	.name		= VPR_DRV_NAME,
+	.init		= vpr_init_dev,
+	.release	= vpr_release_dev,
+	.open_device	= vpr_open_device,
+	.close_device	= vpr_close_device,
+	.ioctl		= vpr_ioctl,
+	.device_feature	= vpr_device_feature,
+	.read		= vfio_pci_core_read,
+	.write		= vfio_pci_core_write,
+	.mmap		= vfio_pci_core_mmap,
+	.request	= vfio_pci_core_request,
+	.match		= vfio_pci_core_match,
+};
+
+/* ------------------------------------------------------------ sysfs */
+
+static struct vpr_dev *vpr_of_dev(struct device *dev)
+{
+	struct vfio_pci_core_device *vdev = dev_get_drvdata(dev);
+
+	return container_of(vdev, struct vpr_dev, core);
+}
+
+static ssize_t preserve_show(struct device *dev, struct device_attribute *attr,
+			     char *buf)
+{
+	struct vpr_dev *d = vpr_of_dev(dev);
+
+	return sysfs_emit(buf, "%d\n", !!(READ_ONCE(d->flags) & HVKIT_VFIO_PRESERVE_ARMED));
+}
+
+static ssize_t preserve_store(struct device *dev, struct device_attribute *attr,
+			      const char *buf, size_t count)
+{
+	struct vpr_dev *d = vpr_of_dev(dev);
+	bool on;
+	int ret;
+
+	ret = kstrtobool(buf, &on);
+	if (ret) {
+		dev_err(dev, "preserve: '%.*s' is not 0/1/on/off\n",
+			(int)strcspn(buf, "\n"), buf);
+		return ret;
+	}
+	mutex_lock(&d->lock);
+	/* "1" keeps the other flags; "0" clears them all. */
+	ret = vpr_set_flags_locked(d, on ? d->flags | HVKIT_VFIO_PRESERVE_ARMED : 0);
+	mutex_unlock(&d->lock);
+	return ret ? ret : count;
+}
+static DEVICE_ATTR_RW(preserve);
+
+static ssize_t preserve_flags_show(struct device *dev,
+				   struct device_attribute *attr, char *buf)
+{
+	return sysfs_emit(buf, "0x%x\n", READ_ONCE(vpr_of_dev(dev)->flags));
+}
+
+static ssize_t preserve_flags_store(struct device *dev,
+				    struct device_attribute *attr,
+				    const char *buf, size_t count)
+{
+	u32 flags;
+	int ret;
+
+	ret = kstrtou32(buf, 0, &flags);
+	if (ret) {
+		dev_err(dev, "preserve_flags: '%.*s' is not a number\n",
+			(int)strcspn(buf, "\n"), buf);
+		return ret;
+	}
+	ret = vpr_set_flags(vpr_of_dev(dev), flags);
+	return ret ? ret : count;
+}
+static DEVICE_ATTR_RW(preserve_flags);
+
+static const char * const vpr_kept_names[] = {
+	"no_reset", "master", "config", "kexec", "restored", "no_user_reset",
+};
+
+static ssize_t preserve_status_show(struct device *dev,
+				    struct device_attribute *attr, char *buf)
+{
+	struct vpr_dev *d = vpr_of_dev(dev);
+	int len = 0, i;
+	u32 kept;
+
+	mutex_lock(&d->lock);
+	kept = vpr_kept(d);
+	len += sysfs_emit_at(buf, len, "armed %d\nflags 0x%x\nkept 0x%x\nkept_names",
+			     !!(d->flags & HVKIT_VFIO_PRESERVE_ARMED), d->flags, kept);
+	for (i = 0; i < ARRAY_SIZE(vpr_kept_names); i++)
+		if (kept & BIT(i))
+			len += sysfs_emit_at(buf, len, " %s", vpr_kept_names[i]);
+	len += sysfs_emit_at(buf, len,
+			     "\nopens %llu\nresets_skipped %llu\nresets_done %llu\nuser_resets_skipped %llu\nsaved_generation %llu\nslot %d\nrestored %d\nrestore_pending %d\nrestore_diff_before %u\nrestore_diff_after %u\n",
+			     d->opens, d->resets_skipped, d->resets_done,
+			     d->user_resets_skipped, d->saved_gen, d->slot,
+			     d->restored, d->restore_pending, d->diff_before,
+			     d->diff_after);
+	mutex_unlock(&d->lock);
+	return len;
+}
+static DEVICE_ATTR_RO(preserve_status);
+
+static struct attribute *vpr_attrs[] = {
+	&dev_attr_preserve.attr,
+	&dev_attr_preserve_flags.attr,
+	&dev_attr_preserve_status.attr,
+	NULL,
+};
+ATTRIBUTE_GROUPS(vpr);
+
+/* ------------------------------------------------------------ debugfs */
+
+static int vpr_devices_show(struct seq_file *m, void *v)
+{
+	struct vpr_pending *p;
+	struct vpr_dev *d;
+
+	mutex_lock(&vpr_lock);
+	seq_printf(m, "kram area: %s\n", vpr_area ? VPR_AREA_NAME : "none");
+	list_for_each_entry(d, &vpr_devices, node)
+		seq_printf(m, "%s flags 0x%x kept 0x%x slot %d opens %llu skipped %llu done %llu\n",
+			   pci_name(vpr_pdev(d)), d->flags, vpr_kept(d), d->slot,
+			   d->opens, d->resets_skipped, d->resets_done);
+	list_for_each_entry(p, &vpr_pending, node)
+		seq_printf(m, "pending %04x:%02x:%02x.%d slot %d (not probed yet)\n",
+			   p->rec->bdf.domain, p->rec->bdf.bus,
+			   PCI_SLOT(p->rec->bdf.devfn), PCI_FUNC(p->rec->bdf.devfn),
+			   p->slot);
+	mutex_unlock(&vpr_lock);
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(vpr_devices);
+
+/* ------------------------------------------------------------ pci driver */
+
+static struct vpr_pending *vpr_pending_take(struct pci_dev *pdev)
+{
+	struct vpr_pending *p;
+	struct vpr_bdf b;
+
+	vpr_bdf_of(pdev, &b);
+	list_for_each_entry(p, &vpr_pending, node) {
+		if (p->rec->bdf.domain == b.domain && p->rec->bdf.bus == b.bus &&
+		    p->rec->bdf.devfn == b.devfn) {
+			list_del(&p->node);
+			return p;
+		}
+	}
+	return NULL;
+}
+
+static int vpr_probe(struct pci_dev *pdev, const struct pci_device_id *id)
+{
+	struct vpr_pending *p;
+	struct vpr_dev *d;
+	int ret;
+
+	d = vfio_alloc_device(vpr_dev, core.vdev, &pdev->dev, &vpr_ops);
+	if (IS_ERR(d))
+		return PTR_ERR(d);
+	dev_set_drvdata(&pdev->dev, &d->core);
+
+	mutex_lock(&vpr_lock);
+	d->vbus = vpr_bus_get(pdev->bus);
+	if (!d->vbus)
+		pci_info(pdev, "no config filter on bus %02x (a root bus, or bridges on it): bus master is not kept while armed\n",
+			 pdev->bus->number);
+	p = vpr_pending_take(pdev);
+	mutex_unlock(&vpr_lock);
+
+	if (p) {
+		/* Bound after kexec from a kram record: armed from the start. */
+		d->slot = p->slot;
+		d->restore_rec = p->rec;
+		d->restored = true;
+		d->restore_pending = true;
+		d->saved_gen = p->rec->saved_gen;
+		d->saved = true;
+		kfree(p);
+		ret = pm_runtime_resume_and_get(&pdev->dev);
+		if (ret >= 0) {
+			d->pm_held = true;
+			d->had_no_bus_reset = pdev->dev_flags & PCI_DEV_FLAGS_NO_BUS_RESET;
+			pdev->dev_flags |= PCI_DEV_FLAGS_NO_BUS_RESET;
+			d->flags = HVKIT_VFIO_PRESERVE_ARMED;
+			if (d->restore_rec->flags & VPR_REC_NO_USER_RESET)
+				d->flags |= HVKIT_VFIO_PRESERVE_NO_USER_RESET;
+		}
+	}
+
+	ret = vfio_pci_core_register_device(&d->core);
+	if (ret)
+		goto out_put;
+	mutex_lock(&vpr_lock);
+	list_add(&d->node, &vpr_devices);
+	mutex_unlock(&vpr_lock);
+	if (d->restored)
+		pci_info(pdev, "bound from kram record (slot %d): armed, not reset\n", d->slot);
+	return 0;
+
+out_put:
+	if (d->pm_held) {
+		if (!d->had_no_bus_reset)
+			pdev->dev_flags &= ~PCI_DEV_FLAGS_NO_BUS_RESET;
+		pm_runtime_put(&pdev->dev);
+	}
+	mutex_lock(&vpr_lock);
+	vpr_bus_put(d->vbus);
+	mutex_unlock(&vpr_lock);
+	vfio_put_device(&d->core.vdev);
+	return ret;
+}
+
+static void vpr_remove(struct pci_dev *pdev)
+{
+	struct vfio_pci_core_device *vdev = dev_get_drvdata(&pdev->dev);
+	struct vpr_dev *d = container_of(vdev, struct vpr_dev, core);
+
+	vfio_pci_core_unregister_device(vdev);
+	mutex_lock(&d->lock);
+	if (d->flags & HVKIT_VFIO_PRESERVE_ARMED)
+		pci_info(pdev, "unbound while armed: its kram record stays for the next kernel (slot %d)\n",
+			 d->slot);
+	if (d->pm_held) {
+		if (!d->had_no_bus_reset)
+			pdev->dev_flags &= ~PCI_DEV_FLAGS_NO_BUS_RESET;
+		pm_runtime_put(&pdev->dev);
+		d->pm_held = false;
+	}
+	mutex_unlock(&d->lock);
+	mutex_lock(&vpr_lock);
+	list_del(&d->node);
+	vpr_bus_put(d->vbus);
+	d->vbus = NULL;
+	mutex_unlock(&vpr_lock);
+	vfio_put_device(&vdev->vdev);
+}
+
+/*
+ * Shutdown (also the kexec path, right before pci_device_shutdown() clears
+ * bus master): record the device's latest state for the next kernel.
+ */
+static void vpr_shutdown(struct pci_dev *pdev)
+{
+	struct vfio_pci_core_device *vdev = dev_get_drvdata(&pdev->dev);
+	struct vpr_dev *d = container_of(vdev, struct vpr_dev, core);
+
+	mutex_lock(&d->lock);
+	if (d->flags & HVKIT_VFIO_PRESERVE_ARMED) {
+		mutex_lock(&vpr_lock);
+		vpr_record_save(d);
+		mutex_unlock(&vpr_lock);
+		/* The filter then keeps bus master through pci_clear_master(). */
+		if (kexec_keep_master && d->vbus)
+			set_bit(pdev->devfn, d->vbus->quiet);
+	}
+	mutex_unlock(&d->lock);
+}
+
+static const struct pci_device_id vpr_table[] = {
+	{ PCI_DRIVER_OVERRIDE_DEVICE_VFIO(PCI_ANY_ID, PCI_ANY_ID) },
+	{}
+};
+MODULE_DEVICE_TABLE(pci, vpr_table);
+
+static struct pci_driver vpr_driver = {
+	.name			= VPR_DRV_NAME,
+	.id_table		= vpr_table,
+	.probe			= vpr_probe,
+	.remove			= vpr_remove,
+	.shutdown		= vpr_shutdown,
+	.err_handler		= &vfio_pci_core_err_handlers,
+	.driver_managed_dma	= true,
+	.dev_groups		= vpr_groups,
+};
+
+/* ------------------------------------------------------------ load */
+
+/*
+ * After kexec: every armed record in kram whose device is present,
+ * unchanged, unbound and alone in its IOMMU group gets driver_override set
+ * to us, so that registering the driver binds it (no reset: probe does
+ * none). Every other record is refused loudly and dropped. vpr_lock held.
+ */
+static void vpr_scan_records(void)
+{
+	struct vpr_record *a, *b;
+	const struct vpr_record *r;
+	int slot, found = 0;
+
+	if (vpr_area_ensure())
+		return;
+	a = kmalloc(sizeof(*a), GFP_KERNEL);
+	b = kmalloc(sizeof(*b), GFP_KERNEL);
+	if (!a || !b)
+		goto out;
+	for (slot = 0; slot < VPR_MAX_DEVICES; slot++) {
+		struct vpr_restore_ctx c = {};
+		struct vpr_pending *p;
+		struct pci_dev *pdev;
+		const char *why;
+		int ret;
+
+		vpr_slot_read(slot, a, b);
+		r = vpr_slot_newest(a, b);
+		if (!r) {
+			ret = vpr_record_check(a);
+			if (ret != -ENODATA || vpr_record_check(b) != -ENODATA)
+				pr_err("kram slot %d: no valid record (copy A: %d, copy B: %d); dropped\n",
+				       slot, ret, vpr_record_check(b));
+			continue;
+		}
+		found++;
+		pdev = pci_get_domain_bus_and_slot(r->bdf.domain, r->bdf.bus,
+						   r->bdf.devfn);
+		c.present = pdev;
+		if (pdev) {
+			vpr_ident_of(pdev, &c.now);
+			c.bound = pdev->dev.driver;
+			c.bound_to_us = c.bound && pdev->dev.driver == &vpr_driver.driver;
+			c.group_devices = vpr_group_devices(pdev);
+		}
+		ret = vpr_policy_restore(r, &c, &why);
+		if (!ret)
+			ret = driver_set_override(&pdev->dev, &pdev->driver_override,
+						  VPR_DRV_NAME, strlen(VPR_DRV_NAME));
+		p = ret ? NULL : kzalloc(sizeof(*p), GFP_KERNEL);
+		if (p)
+			p->rec = kmemdup(r, sizeof(*r), GFP_KERNEL);
+		if (p && p->rec) {
+			p->slot = slot;
+			list_add_tail(&p->node, &vpr_pending);
+			pr_info("kram slot %d: %04x:%02x:%02x.%d %04x:%04x saved in generation %llu: binding without reset\n",
+				slot, r->bdf.domain, r->bdf.bus, PCI_SLOT(r->bdf.devfn),
+				PCI_FUNC(r->bdf.devfn), r->ident.vendor, r->ident.device,
+				r->saved_gen);
+		} else {
+			kfree(p);
+			if (!ret)
+				why = "out of memory";
+			pr_err("kram slot %d: %04x:%02x:%02x.%d %04x:%04x not restored: %s; record dropped\n",
+			       slot, r->bdf.domain, r->bdf.bus, PCI_SLOT(r->bdf.devfn),
+			       PCI_FUNC(r->bdf.devfn), r->ident.vendor, r->ident.device, why);
+			vpr_slot_clear(slot);
+		}
+		pci_dev_put(pdev);
+	}
+	if (found)
+		pr_info("%d preserved device record(s) in kram area '%s'\n", found, VPR_AREA_NAME);
+out:
+	kfree(b);
+	kfree(a);
+}
+
+static void vpr_pending_free(void)
+{
+	struct vpr_pending *p, *n;
+
+	list_for_each_entry_safe(p, n, &vpr_pending, node) {
+		pr_warn("kram slot %d: device never probed; record kept for the next load\n",
+			p->slot);
+		list_del(&p->node);
+		kfree(p->rec);
+		kfree(p);
+	}
+}
 
 static int __init vfio_preserve_init(void)
 {
-	pr_info("version %s loaded\n", HVKIT_VERSION);
+	int ret;
+
+	mutex_lock(&vpr_lock);
+	vpr_scan_records();
+	mutex_unlock(&vpr_lock);
+	ret = pci_register_driver(&vpr_driver);
+	if (ret) {
+		pr_err("cannot register the PCI driver: %d\n", ret);
+		goto err;
+	}
+	mutex_lock(&vpr_lock);
+	vpr_pending_free();
+	mutex_unlock(&vpr_lock);
+	vpr_debugfs = debugfs_create_dir(VPR_DRV_NAME, NULL);
+	debugfs_create_file("devices", 0400, vpr_debugfs, NULL, &vpr_devices_fops);
+	pr_info("version %s loaded (kram %s)\n", HVKIT_VERSION,
+		vpr_area ? "area ready" : "not attached: no preserve across kexec");
 	return 0;
+err:
+	mutex_lock(&vpr_lock);
+	vpr_pending_free();
+	mutex_unlock(&vpr_lock);
+	kram_area_put(vpr_area);
+	vpr_area = NULL;
+	return ret;
 }
 
 static void __exit vfio_preserve_exit(void)
 {
+	debugfs_remove_recursive(vpr_debugfs);
+	pci_unregister_driver(&vpr_driver);
+	kram_area_put(vpr_area);
 	pr_info("unloaded\n");
 }
 
