@@ -64,6 +64,7 @@ static int get_info(const char *name, struct hvkit_info *info)
 
 static int cmd_status(int argc, char **argv)
 {
+	char vpr[256];
 	int loaded = 0;
 	size_t i;
 
@@ -111,6 +112,17 @@ static int cmd_status(int argc, char **argv)
 	}
 	printf("%d of %zu hvkit modules loaded\n", loaded,
 	       ARRAY_SIZE(hvkit_modules));
+	/* vfio_preserve has no /dev node (get_info() gives -ENOENT, DEVICE -). */
+	snprintf(vpr, sizeof(vpr), "%s/module/vfio_preserve", sysfs_root);
+	if (!access(vpr, F_OK)) {
+		int n = vfio_bound_count();
+
+		if (n >= 0)
+			printf("vfio_preserve: %d PCI device%s bound (hvkitctl vfio list)\n",
+			       n, n == 1 ? "" : "s");
+		else
+			printf("vfio_preserve: bound devices: %s\n", strerror(-n));
+	}
 	return 0;
 }
 
@@ -136,7 +148,9 @@ static const struct command {
 	  "Which hvkit modules are loaded, their versions and devices.\n"
 	  "    STATE is the module's /sys/module/<m>/initstate (\"loaded\" when\n"
 	  "    live); DEVICE is /dev/<m> when the module has one and answers\n"
-	  "    HVKIT_IOC_GET_INFO; API is the ioctl API version it implements.",
+	  "    HVKIT_IOC_GET_INFO; API is the ioctl API version it implements.\n"
+	  "    vfio_preserve has no device node (DEVICE -): a line after the table\n"
+	  "    counts the PCI devices bound to it (hvkitctl vfio list).",
 	  NULL },
 	{ "kram", cmd_kram, "kram SUBCOMMAND ...",
 	  "Persistent memory across kexec -s: region, areas, pages.",
@@ -150,6 +164,9 @@ static const struct command {
 	{ "pvtimer", cmd_pvtimer, "pvtimer SUBCOMMAND ...",
 	  "Exitless guest timers: ivshmem server for QEMU, agent and guest statistics.",
 	  pvtimer_help },
+	{ "vfio", cmd_vfio, "vfio SUBCOMMAND ...",
+	  "Passthrough devices that keep their state (vfio_preserve).",
+	  vfio_help },
 	{ "version", cmd_version, "version",
 	  "Print hvkitctl's own version and the API version it speaks.", NULL },
 	{ "help", cmd_help, "help [COMMAND]",

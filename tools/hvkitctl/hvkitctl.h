@@ -39,4 +39,10 @@ void hybrid_help(FILE *out);
 int cmd_pvtimer(int argc, char **argv);
 void pvtimer_help(FILE *out);
 
+/* The vfio command group (vfio.c): vfio_preserve, through sysfs only. */
+int cmd_vfio(int argc, char **argv);
+void vfio_help(FILE *out);
+/* Devices bound to vfio_preserve, or -errno (-ENOENT: not loaded). */
+int vfio_bound_count(void);
+
 #endif /* HVKITCTL_H */
