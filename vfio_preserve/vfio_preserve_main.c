@@ -319,8 +319,11 @@ static void vpr_slot_clear(int slot)
 	vpr_area_io(vpr_copy_page(slot, 1), (void *)zero, sizeof(zero), true);
 }
 
-/* Open or create the kram area. vpr_lock held. */
-static int vpr_area_ensure(void)
+/*
+ * Open the kram area, creating it if @create (the first arming; a host
+ * that never arms a device gets no area). vpr_lock held.
+ */
+static int vpr_area_ensure(bool create)
 {
 	struct kram_usage u;
 	struct kram_area *a;
@@ -330,6 +333,8 @@ static int vpr_area_ensure(void)
 	if (!kram_attached())
 		return -ENODEV;
 	a = kram_area_open(VPR_AREA_NAME);
+	if (IS_ERR(a) && PTR_ERR(a) == -ENOENT && !create)
+		return -ENOENT;
 	if (IS_ERR(a) && PTR_ERR(a) == -ENOENT)
 		a = kram_area_create(VPR_AREA_NAME, VPR_AREA_VERSION,
 				     VPR_AREA_PAGES, 0);
@@ -383,7 +388,7 @@ static int vpr_record_save(struct vpr_dev *d)
 	int ret, slot, copy;
 	u8 *cfg;
 
-	ret = vpr_area_ensure();
+	ret = vpr_area_ensure(true);
 	if (ret)
 		return ret;
 	a = kmalloc(sizeof(*a), GFP_KERNEL);
@@ -1043,7 +1048,7 @@ static void vpr_scan_records(void)
 	const struct vpr_record *r;
 	int slot, found = 0;
 
-	if (vpr_area_ensure())
+	if (vpr_area_ensure(false))
 		return;
 	a = kmalloc(sizeof(*a), GFP_KERNEL);
 	b = kmalloc(sizeof(*b), GFP_KERNEL);
@@ -1138,7 +1143,8 @@ static int __init vfio_preserve_init(void)
 	vpr_debugfs = debugfs_create_dir(VPR_DRV_NAME, NULL);
 	debugfs_create_file("devices", 0400, vpr_debugfs, NULL, &vpr_devices_fops);
 	pr_info("version %s loaded (kram %s)\n", HVKIT_VERSION,
-		vpr_area ? "area ready" : "not attached: no preserve across kexec");
+		vpr_area ? "area found" : kram_attached() ? "attached" :
+		"not attached: no preserve across kexec");
 	return 0;
 err:
 	mutex_lock(&vpr_lock);
