@@ -124,7 +124,7 @@ load_group() {
 	SUITES="stock debug" CMDLINE="" QEMU_ARGS="" MEM=1024 SMP=2 TIMEOUT=600
 	MODULES="" KMODS="" TESTS="" L2_MODULES="" L2_TESTS="" L2_CMDLINE=""
 	L2_QEMU_ARGS="" L2_MEM=512 L2_MACHINE=microvm TEST_TIMEOUT=600 DESCRIPTION=""
-	HOST_HELPER="" HOST_HELPER_READY="" MODPROBE_CONF="" ACCEL=tcg
+	HOST_HELPER="" HOST_HELPER_READY="" MODPROBE_CONF="" ACCEL=tcg QEMU_IN_L1=""
 	# shellcheck disable=SC1090
 	. "$1"
 }
@@ -206,8 +206,9 @@ mk_cpio() { # mk_cpio ROOT OUT
 }
 
 # add_l2 ROOT: QEMU, its firmware, the L2 kernel and L2 initramfs into L1.
-add_l2() {
-	local root=$1 l2root=$HVKIT_OUT/vm/$KIND-$GROUP/l2root f
+# add_qemu ROOT: QEMU, its libraries and firmware into an L1 root.
+add_qemu() {
+	local root=$1 f
 	copy_bin "$root" "$(command -v qemu-system-x86_64)"
 	mkdir -p "$root/usr/share/qemu"
 	for f in /usr/share/seabios/bios-256k.bin /usr/share/qemu/{qboot.rom,linuxboot_dma.bin,kvmvapic.bin,pvh.bin,multiboot_dma.bin}; do
@@ -215,6 +216,11 @@ add_l2() {
 	done
 	[ -e "$root/usr/share/qemu/bios-microvm.bin" ] ||
 		ln -s qboot.rom "$root/usr/share/qemu/bios-microvm.bin"
+}
+
+add_l2() {
+	local root=$1 l2root=$HVKIT_OUT/vm/$KIND-$GROUP/l2root
+	add_qemu "$root" || return 1
 	mkdir -p "$root/hvkit/l2"
 	cp "$VMLINUZ" "$root/hvkit/l2/vmlinuz"
 	mk_root "$l2root" "$KREL" "$MODDIR" "$KMODROOT" L2 || return 1
@@ -328,7 +334,8 @@ run_group() {
 	[ -n "$L2_TESTS$L2_MODULES" ] && l2=1
 	log "group $GROUP on $KIND kernel: ${DESCRIPTION:-no description}; building initramfs"
 	if ! mk_root "$root" "$KREL" "$MODDIR" "$KMODROOT" L1 ||
-		{ [ $l2 = 1 ] && ! add_l2 "$root"; }; then
+		{ [ $l2 = 1 ] && ! add_l2 "$root"; } ||
+		{ [ -n "$QEMU_IN_L1" ] && ! add_qemu "$root"; }; then
 		count fail "$KIND/$GROUP: initramfs"
 		return
 	fi

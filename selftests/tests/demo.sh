@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0
 # What "make demo" shows: the modules as the kernel sees them, and kram
 # keeping an area's bytes across a module reload, guest_idlepoll polling
-# through a ping-pong load.
+# through a ping-pong load, vfio_preserve keeping a virtio device's state
+# over a VFIO close/open that vfio-pci resets.
 run() { echo "\$ $*"; "$@"; }
 run uname -r
 echo "\$ lsmod | grep hvkit modules"
@@ -17,8 +18,9 @@ sleep 0.5
 echo "\$ echo 'hello from generation N' > /dev/kram_areas/demo"
 echo "hello from generation $(cat /sys/class/misc/kram/generation)" >/dev/kram_areas/demo
 run hvkitctl kram alloc --tag 0x80000001 --count 3
-run modprobe -r kram
+run modprobe -r vfio_preserve kram     # vfio_preserve keeps its records in kram
 run modprobe kram
+run modprobe vfio_preserve
 run hvkitctl kram areas
 sleep 0.5
 echo "\$ head -n1 /dev/kram_areas/demo"
@@ -32,3 +34,21 @@ run cat /sys/devices/system/cpu/cpuidle/current_driver
 echo "\$ pingpong -n 500 -t 0   # a message-passing load across the 2 vCPUs"
 pingpong -n 500 -t 0 | grep rtt_median
 run hvkitctl idlepoll status
+echo
+dev=
+for d in /sys/bus/pci/devices/*; do
+	[ "$(cat "$d/vendor"):$(cat "$d/device")" = 0x1af4:0x1044 ] && dev=$(basename "$d")
+done
+if [ -n "$dev" ]; then
+	run hvkitctl vfio bind "$dev"
+	echo "\$ vfio_dev write $dev; vfio_dev read $dev   # virtio state through VFIO, then close/open"
+	vfio_dev write "$dev" | grep status=
+	vfio_dev read "$dev" | grep status=
+	run hvkitctl vfio preserve "$dev"
+	echo "\$ vfio_dev write $dev; vfio_dev read $dev"
+	vfio_dev write "$dev" | grep status=
+	vfio_dev read "$dev" | grep status=
+	run hvkitctl vfio list
+	run hvkitctl vfio preserve "$dev" off
+	run hvkitctl vfio unbind "$dev"
+fi

@@ -1,0 +1,75 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+# Shared helpers of the vfio_preserve shell tests (sourced, not run): the
+# test devices of the "vfio" groups, the virtio state a test writes through
+# VFIO (vfio_dev), and a reset witness independent of vfio_preserve's own
+# counters (ftrace on the kernel's reset functions).
+# shellcheck source=selftests/tests/tap_lib.sh
+. /hvkit/tests/tap_lib
+PCI=/sys/bus/pci/devices
+T=/sys/kernel/debug/tracing
+
+# vfio_devices: sets DEV (the virtio-rng behind a root port, the only
+# non-bridge device of its IOMMU group) and PAIR1 PAIR2 (two virtio-rng behind a PCIe-to-PCI
+# bridge, one IOMMU group); exits 4 (skip) without them.
+vfio_devices() {
+	DEV='' PAIR1='' PAIR2=''
+	for _d in "$PCI"/*; do
+		[ "$(cat "$_d/vendor")" = 0x1af4 ] || continue
+		case "$(cat "$_d/device")" in 0x1005|0x1044) ;; *) continue ;; esac
+		_g=$(basename "$(readlink "$_d/iommu_group")")
+		# Bridges do not count (vfio_preserve's policy, and VFIO's).
+		_n=0
+		for _m in "$_d"/iommu_group/devices/*; do
+			case "$(cat "$_m/class")" in 0x0604*) ;; *) _n=$((_n + 1)) ;; esac
+		done
+		echo "# $(basename "$_d") $(cat "$_d/vendor"):$(cat "$_d/device") group $_g ($_n non-bridge devices) reset_method: $(cat "$_d/reset_method" 2>/dev/null)"
+		if [ "$_n" = 1 ]; then
+			[ -n "$DEV" ] || DEV=$(basename "$_d")
+		elif [ -z "$PAIR1" ]; then
+			PAIR1=$(basename "$_d")
+		elif [ -z "$PAIR2" ]; then
+			PAIR2=$(basename "$_d")
+		fi
+	done
+	[ -n "$DEV" ] || { echo "# no virtio device alone in an IOMMU group"; exit 4; }
+}
+
+# field KEY FILE: the value of "KEY=value" in FILE (vfio_dev's output).
+field() { sed -n "s/^$1=//p" "$2" | head -n1; }
+
+# status_field BDF KEY: a "KEY value" line of preserve_status.
+status_field() { sed -n "s/^$2 //p" "$PCI/$1/preserve_status"; }
+
+# kept_has BDF WORD: preserve_status lists WORD in kept_names.
+kept_has() { status_field "$1" kept_names | grep -qw "$2"; }
+
+# driver_of BDF: the name of the bound driver, or "none".
+driver_of() {
+	if [ -e "$PCI/$1/driver" ]; then
+		basename "$(readlink "$PCI/$1/driver")"
+	else
+		echo none
+	fi
+}
+
+# Reset witness: calls of the functions that really reset (a function
+# level reset, a secondary bus reset), counted by ftrace. Not the
+# reset-method functions that take a "probe" argument: vfio-pci probes
+# for a bus reset after every close, which resets nothing.
+RESET_FUNCS="pcie_flr pcibios_reset_secondary_bus pci_reset_secondary_bus"
+reset_trace_on() {
+	[ -w "$T/set_ftrace_filter" ] || return 1
+	echo nop >"$T/current_tracer"
+	: >"$T/set_ftrace_filter"
+	for f in $RESET_FUNCS; do
+		echo "$f" >>"$T/set_ftrace_filter" 2>/dev/null
+	done
+	echo function >"$T/current_tracer" && : >"$T/trace"
+}
+# reset_calls: reset-function calls since the last reset_trace_on/clear.
+reset_calls() { grep -cE " ($(echo "$RESET_FUNCS" | tr ' ' '|')) <-" "$T/trace"; }
+# reset_trace_show: the traced calls, as TAP comments.
+reset_trace_show() { grep -v '^#' "$T/trace" | sed 's/^/# trace: /'; }
+reset_trace_clear() { : >"$T/trace"; }
+reset_trace_off() { echo nop >"$T/current_tracer"; : >"$T/set_ftrace_filter"; }

@@ -1,0 +1,141 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+# vfio_preserve in L1 (q35 + intel-iommu, a virtio-rng behind a PCIe root
+# port with FLR): virtio state written through VFIO (status, negotiated
+# feature, queue addresses; bus master on) is gone after close/open
+# without preserve and kept with it; ftrace sees no reset function called
+# while armed; bus master stays on; VFIO_DEVICE_RESET still resets unless
+# no_user_reset; disarmed, the device resets again; bad input is refused.
+# shellcheck source=selftests/tests/vfio_lib.sh
+. /hvkit/tests/vfio_lib
+echo "TAP version 13"
+vfio_devices
+W=/tmp/vfio_preserve
+mkdir -p $W
+check "bind $DEV to vfio_preserve (hvkitctl vfio bind)" hvkitctl vfio bind "$DEV"
+check "$DEV is bound to vfio_preserve" [ "$(driver_of "$DEV")" = vfio_preserve ]
+group=$(basename "$(readlink "$PCI/$DEV/iommu_group")")
+check "VFIO group node /dev/vfio/$group exists" [ -c "/dev/vfio/$group" ]
+vfio_dev feature "$DEV" probe >$W/probe
+cat $W/probe | sed 's/^/# /'
+check "VFIO feature PROBE answers 0" [ "$(field probe $W/probe)" = 0 ]
+check "preserve is off after bind" [ "$(cat "$PCI/$DEV/preserve")" = 0 ]
+trace=0
+reset_trace_on && trace=1
+[ $trace = 1 ] || echo "# no ftrace function tracer: reset witness skipped"
+
+# cycle NAME: write the state, close, reopen and read it (two open/close
+# cycles through vfio-pci's enable/disable); leaves $W/NAME.{w,r} and
+# $W/NAME.resets (reset-function calls seen by ftrace).
+cycle() {
+	[ $trace = 1 ] && reset_trace_clear
+	vfio_dev write "$DEV" >$W/$1.w 2>&1
+	vfio_dev read "$DEV" >$W/$1.r 2>&1
+	if [ $trace = 1 ]; then
+		reset_calls >$W/$1.resets
+		reset_trace_show
+	else
+		echo -1 >$W/$1.resets
+	fi
+	echo "# $1: wrote $(tr '\n' ' ' <$W/$1.w)"
+	echo "# $1: read  $(tr '\n' ' ' <$W/$1.r) (reset calls: $(cat $W/$1.resets))"
+}
+
+# --- without preserve: vfio-pci's behaviour
+cycle plain
+check "plain: vfio_dev write set DRIVER_OK (status 0xf)" [ "$(field status $W/plain.w)" = 0xf ]
+check "plain: after close/open the virtio status is reset (0x0)" [ "$(field status $W/plain.r)" = 0x0 ]
+check "plain: after close/open queue_desc is reset (0x0)" [ "$(field queue_desc $W/plain.r)" = 0x0 ]
+if [ $trace = 1 ]; then
+	check "plain: ftrace saw resets ($(cat $W/plain.resets))" [ "$(cat $W/plain.resets)" -ge 2 ]
+fi
+check "plain: resets_done counted ($(status_field "$DEV" resets_done))" [ "$(status_field "$DEV" resets_done)" -ge 2 ]
+
+# --- armed
+check "hvkitctl vfio preserve $DEV" hvkitctl vfio preserve "$DEV"
+hvkitctl vfio status "$DEV" | sed 's/^/# /'
+check "preserve reads 1" [ "$(cat "$PCI/$DEV/preserve")" = 1 ]
+for k in no_reset master config; do
+	check "preserve_status kept_names has $k" kept_has "$DEV" $k
+done
+skipped0=$(status_field "$DEV" resets_skipped)
+cycle armed
+check "armed: status 0xf kept over close/open (DRIVER_OK: bus master never cleared)" [ "$(field status $W/armed.r)" = 0xf ]
+check "armed: queue_desc 0x12345000 kept" [ "$(field queue_desc $W/armed.r)" = 0x12345000 ]
+check "armed: queue_driver 0x12346000 kept" [ "$(field queue_driver $W/armed.r)" = 0x12346000 ]
+check "armed: queue_device 0x12347000 kept" [ "$(field queue_device $W/armed.r)" = 0x12347000 ]
+cmd=$(field command $W/armed.r)
+check "armed: Command register keeps bus master and memory ($cmd)" [ $((cmd & 6)) = 6 ]
+if [ $trace = 1 ]; then
+	check "armed: ftrace saw no reset function called ($(cat $W/armed.resets))" [ "$(cat $W/armed.resets)" = 0 ]
+fi
+skipped1=$(status_field "$DEV" resets_skipped)
+check "armed: resets_skipped $skipped0 -> $skipped1 (2 opens, 2 closes)" [ "$skipped1" = $((skipped0 + 4)) ]
+vfio_dev feature "$DEV" get >$W/get
+sed 's/^/# /' $W/get
+check "feature GET: flags 0x1" [ "$(field flags $W/get)" = 0x1 ]
+kept=$(field kept $W/get)
+check "feature GET: kept has no_reset, master, config ($kept)" [ $((kept & 7)) = 7 ]
+
+# --- VFIO_DEVICE_RESET while armed: still a reset, unless no_user_reset
+vfio_dev write "$DEV" >/dev/null 2>&1
+vfio_dev reset "$DEV" >$W/reset1
+vfio_dev read "$DEV" >$W/afterreset1
+check "armed: VFIO_DEVICE_RESET works ($(field reset $W/reset1))" [ "$(field reset $W/reset1)" = 0 ]
+check "armed: VFIO_DEVICE_RESET reset the device (status $(field status $W/afterreset1))" [ "$(field status $W/afterreset1)" = 0x0 ]
+vfio_dev feature "$DEV" set 0x3 >$W/set3
+check "feature SET 0x3 (armed + no_user_reset)" [ "$(field set $W/set3)" = 0 ]
+vfio_dev write "$DEV" >/dev/null 2>&1
+vfio_dev reset "$DEV" >$W/reset2
+vfio_dev read "$DEV" >$W/afterreset2
+check "no_user_reset: VFIO_DEVICE_RESET returns 0 ($(field reset $W/reset2))" [ "$(field reset $W/reset2)" = 0 ]
+check "no_user_reset: the state survived it (status $(field status $W/afterreset2))" [ "$(field status $W/afterreset2)" = 0xf ]
+check "no_user_reset: counted (user_resets_skipped $(status_field "$DEV" user_resets_skipped))" [ "$(status_field "$DEV" user_resets_skipped)" = 1 ]
+
+# --- bad input
+vfio_dev feature "$DEV" set 0x80 >$W/setbad
+check "feature SET unknown flag 0x80 -> -EINVAL ($(field set $W/setbad))" [ "$(field set $W/setbad)" = -22 ]
+check "sysfs preserve 'maybe' refused" sh -c "! echo maybe >$PCI/$DEV/preserve 2>/dev/null"
+check "sysfs preserve_flags 0x10 refused" sh -c "! echo 0x10 >$PCI/$DEV/preserve_flags 2>/dev/null"
+check "sysfs preserve_flags 0x2 (no_user_reset, not armed) refused" sh -c "! echo 0x2 >$PCI/$DEV/preserve_flags 2>/dev/null"
+check "the refusals left preserve armed with flags 0x3" [ "$(cat "$PCI/$DEV/preserve_flags")" = 0x3 ]
+check "hvkitctl vfio preserve of an unknown BDF fails" sh -c "! hvkitctl vfio preserve 0000:7f:1f.7 2>$W/unknown"
+sed 's/^/# /' $W/unknown
+if [ -n "$PAIR1" ] && [ -n "$PAIR2" ]; then
+	check "hvkitctl vfio preserve of a device not bound to vfio_preserve fails" \
+		sh -c "! hvkitctl vfio preserve $PAIR2 2>$W/wrong"
+	sed 's/^/# /' $W/wrong
+	check "bind $PAIR1 (IOMMU group shared with $PAIR2)" hvkitctl vfio bind "$PAIR1"
+	check "preserve of $PAIR1 (non-singleton group) refused" sh -c "! hvkitctl vfio preserve $PAIR1 2>$W/group"
+	sed 's/^/# /' $W/group
+	check "the refusal says why (singleton)" grep -q singleton $W/group
+	check "$PAIR1 stays disarmed" [ "$(cat "$PCI/$PAIR1/preserve")" = 0 ]
+	check "unbind $PAIR1" hvkitctl vfio unbind "$PAIR1"
+else
+	echo "# no device pair sharing an IOMMU group: group refusal untested"
+fi
+
+# --- module reload while armed: the kram record binds the device again
+vfio_dev write "$DEV" >/dev/null 2>&1
+# rmmod: busybox's modprobe -r also tries the dependencies (vfio, in use).
+check "rmmod vfio_preserve while $DEV is armed" rmmod vfio_preserve
+check "vfio_preserve is gone" [ ! -d /sys/module/vfio_preserve ]
+check "$DEV is unbound" [ "$(driver_of "$DEV")" = none ]
+check "modprobe vfio_preserve" modprobe vfio_preserve
+check "$DEV is bound again by the module, from its kram record" [ "$(driver_of "$DEV")" = vfio_preserve ]
+check "restored 1, flags 0x3 from the record" [ "$(status_field "$DEV" restored)/$(cat "$PCI/$DEV/preserve_flags")" = 1/0x3 ]
+vfio_dev read "$DEV" >$W/reload.r 2>&1
+echo "# after reload: $(tr '\n' ' ' <$W/reload.r)"
+check "the state survived unbind and rebind (status $(field status $W/reload.r))" [ "$(field status $W/reload.r)" = 0xf ]
+
+# --- disarmed: resets as usual
+check "hvkitctl vfio preserve $DEV off" hvkitctl vfio preserve "$DEV" off
+cycle off
+check "disarmed: after close/open the status is reset again ($(field status $W/off.r))" [ "$(field status $W/off.r)" = 0x0 ]
+if [ $trace = 1 ]; then
+	check "disarmed: ftrace saw resets ($(cat $W/off.resets))" [ "$(cat $W/off.resets)" -ge 2 ]
+	reset_trace_off
+fi
+check "unbind $DEV" hvkitctl vfio unbind "$DEV"
+check "$DEV has no driver" [ "$(driver_of "$DEV")" = none ]
+exit $rc
