@@ -42,7 +42,7 @@ summary() {
 		printf '  %s\n' "${FAILED[@]}"
 	fi
 	if [ ${#RETRIED[@]} -gt 0 ]; then
-		echo "Retried once after an L1 platform fault that was not hvkit's:"
+		echo "Retried once after a platform fault that was not hvkit's:"
 		printf '  %s\n' "${RETRIED[@]}"
 	fi
 	echo "hvkit: $PASS passed, $FAIL failed, $SKIP skipped, ${#RETRIED[@]} retried"
@@ -244,10 +244,15 @@ PLATFORM_FAULTS=$LIB/platform-fault-patterns
 #     TCG: L1 stopped with its QEMU at 0 % CPU and no message);
 #   - when L1's console shows a PLATFORM_FAULTS line: DIR/fault. Such a run
 #     fails its kernel-log check whatever follows, and the faulted L1 has
-#     always hung until TIMEOUT (up to 900 s) after it.
+#     always hung until TIMEOUT (up to 900 s) after it;
+#   - when PID 1 has not reported yet and the console has not grown for
+#     BOOT_STALL_SECS (default 120): DIR/boothang. A booting kernel prints
+#     all the time; seen in CI23: L1 stopped at 2.37 s of its boot with
+#     QEMU spinning at 200 % CPU, and would have waited out 900 s.
 # Waits for DIR/qemu.pid.
 vm_watch() {
 	local dir=$1 pid='' cpu last='' still=0 limit=${STALL_SECS:-180} line
+	local csize clast='' cstill=0 blimit=${BOOT_STALL_SECS:-120}
 	for _ in $(seq 100); do
 		pid=$(cat "$dir/qemu.pid" 2>/dev/null) && [ -n "$pid" ] && break
 		sleep 0.2
@@ -261,6 +266,20 @@ vm_watch() {
 			echo "$line" | tr -d '\r' | cut -c1-120 >"$dir/fault"
 			kill -KILL "$pid" 2>/dev/null
 			return 0
+		fi
+		if [ ! -s "$dir/results.txt" ]; then
+			csize=$(stat -c %s "$dir/console.log" 2>/dev/null || echo 0)
+			if [ "$csize" = "$clast" ]; then
+				cstill=$((cstill + 15))
+			else
+				cstill=0
+				clast=$csize
+			fi
+			if [ "$cstill" -ge "$blimit" ]; then
+				echo "no console output for ${cstill} s and no report from PID 1" >"$dir/boothang"
+				kill -KILL "$pid" 2>/dev/null
+				return 0
+			fi
 		fi
 		cpu=$(awk '{ print $14 + $15 }' "/proc/$pid/stat" 2>/dev/null) || return 0
 		if [ "$cpu" = "$last" ]; then
@@ -301,7 +320,7 @@ boot_vm() {
 	fi
 	qargs=$(eval echo "${QEMU_ARGS//$'\n'/ }")
 	log "group $GROUP on $KIND kernel: booting ($(du -h "$initrd" | cut -f1) initramfs, timeout ${TIMEOUT}s)"
-	rm -f "$dir/qemu.pid" "$dir/stalled" "$dir/fault"
+	rm -f "$dir/qemu.pid" "$dir/stalled" "$dir/fault" "$dir/boothang"
 	vm_watch "$dir" &
 	watcher=$!
 	# shellcheck disable=SC2086
@@ -343,12 +362,14 @@ run_group() {
 	boot_vm "$dir" "$initrd"
 	qemu_rc=$?
 	# A boot that hangs before PID 1 wrote a single line is the emulator,
-	# not a test (seen once under TCG with the host fully loaded): retry it
+	# not a test (seen under TCG, before any module is loaded): retry it
 	# once, loudly. Any hang after PID 1 started is a failure.
-	if [ "$qemu_rc" = 124 ] && [ ! -s "$dir/results.txt" ] &&
+	if { [ "$qemu_rc" = 124 ] || [ -e "$dir/boothang" ]; } &&
+		[ ! -s "$dir/results.txt" ] &&
 		! grep -aqEf "$BAD_PATTERNS" "$dir/console.log"; then
-		log "group $GROUP: boot hung before PID 1 ran; retrying once (first log: console.log.hung)"
+		log "group $GROUP: boot hung before PID 1 ran ($(cat "$dir/boothang" 2>/dev/null || echo "timeout")); retrying once (first log: console.log.hung)"
 		mv "$dir/console.log" "$dir/console.log.hung"
+		RETRIED+=("$KIND/$GROUP (boot hung before PID 1)")
 		boot_vm "$dir" "$initrd"
 		qemu_rc=$?
 	fi
@@ -396,6 +417,8 @@ run_group() {
 	rc=ok
 	if [ -e "$dir/stalled" ]; then
 		count fail "$KIND/$GROUP: VM" "emulator stalled: $(cat "$dir/stalled")"; rc=fail
+	elif [ -e "$dir/boothang" ]; then
+		count fail "$KIND/$GROUP: VM" "boot hung before PID 1: $(cat "$dir/boothang")"; rc=fail
 	elif [ -e "$dir/fault" ]; then
 		count fail "$KIND/$GROUP: VM" "killed on a platform fault: $(cat "$dir/fault")"; rc=fail
 	elif [ "$qemu_rc" = 124 ] || [ "$qemu_rc" = 137 ]; then
