@@ -47,10 +47,14 @@
 
 #define VPR_DRV_NAME	"vfio_preserve"
 
+static bool enable_sriov;
+module_param(enable_sriov, bool, 0644);
+MODULE_PARM_DESC(enable_sriov, "As vfio-pci's enable_sriov: allow sriov_numvfs on a disarmed PF (default N)");
+
 static bool kexec_keep_master;
 module_param(kexec_keep_master, bool, 0644);
 MODULE_PARM_DESC(kexec_keep_master,
-		 "Keep bus master on through a kexec (default N: the IOMMU is off between shutdown and the next kernel's IOMMU init, so a device that still DMAs then writes untranslated addresses)");
+		 "Keep the device's bus master bit on through a kexec (default N; the upstream port's is cleared anyway, and the IOMMU is off until the next kernel sets it up: only for a quiesced device)");
 
 /* A bus whose config accesses go through our filter. */
 struct vpr_bus {
@@ -58,7 +62,7 @@ struct vpr_bus {
 	struct pci_bus *bus;
 	struct pci_ops ops;		/* bus->ops points here */
 	struct pci_ops *orig;
-	unsigned int users;
+	unsigned int users;		/* armed devices on the bus */
 	DECLARE_BITMAP(quiet, 256);	/* devfns in a preserve window */
 };
 
@@ -68,8 +72,10 @@ struct vpr_dev {
 	struct mutex lock;		/* flags, counters, record, slot */
 	struct vpr_bus *vbus;
 	u32 flags;			/* HVKIT_VFIO_PRESERVE_* */
-	bool pm_held;
+	bool held;			/* vpr_hold() done: armed resources */
 	bool had_no_bus_reset;
+	bool methods_held;		/* reset_methods[] emptied for no_user_reset */
+	u8 methods[PCI_NUM_RESET_METHODS];	/* ... and what they were */
 	int slot;			/* kram slot, -1 none */
 	bool saved;			/* a record of the current flags is in kram */
 	u64 saved_gen;
@@ -124,8 +130,11 @@ static int vpr_bus_read(struct pci_bus *bus, unsigned int devfn, int where,
 #define VPR_CMD_KEEP	(PCI_COMMAND_MASTER | PCI_COMMAND_MEMORY | PCI_COMMAND_IO)
 
 /*
- * Runs under pci_lock, like every pci_ops method. In a preserve window a
- * write to the Command register keeps master and decode bits that are set.
+ * In a preserve window a write to the Command register keeps the master
+ * and decode bits that are set. Does not sleep (pci_ops run under
+ * pci_lock, or locklessly). The read-modify-write races only with another
+ * writer of the same device's Command register, which vfio-pci's own
+ * locking (dev_set->lock around open and close) excludes in a window.
  */
 static int vpr_bus_write(struct pci_bus *bus, unsigned int devfn, int where,
 			 int size, u32 val)
@@ -145,62 +154,57 @@ static int vpr_bus_write(struct pci_bus *bus, unsigned int devfn, int where,
 }
 
 /*
- * Give every bus below @bus that inherited our ops (a bridge hot-added
- * while the wrapper was installed) the original ones back.
- */
-static void vpr_bus_fix_children(struct pci_bus *bus, struct vpr_bus *vb)
-{
-	struct pci_bus *child;
-
-	list_for_each_entry(child, &bus->children, node) {
-		if (child->ops == &vb->ops)
-			pci_bus_set_ops(child, vb->orig);
-		vpr_bus_fix_children(child, vb);
-	}
-}
-
-/*
- * The filter of @bus, installed on first use. Not on a root bus or a bus
- * with bridges on it: buses created below inherit a bus's ops. Returns
- * NULL then (bus master is not kept; "kept" says so). vpr_lock held.
+ * The filter of @bus, installed when its first device is armed. Only on
+ * the secondary bus of a PCIe root or downstream port with no bridge on
+ * it: a bus created below inherits its parent's ops, and a port's
+ * secondary bus has no room for one while our device sits there. Returns
+ * NULL otherwise (bus master is then not kept; "kept" says so).
+ *
+ * A struct vpr_bus is never freed before module exit: with
+ * CONFIG_PCI_LOCKLESS_CONFIG (x86) config reads call bus->ops without
+ * pci_lock, so another CPU may still be in our wrapper after the ops are
+ * given back. vpr_lock held.
  */
 static struct vpr_bus *vpr_bus_get(struct pci_bus *bus)
 {
+	struct pci_dev *port = bus->self, *dev;
 	struct vpr_bus *vb;
 	struct pci_ops *old;
-	struct pci_dev *dev;
 
-	list_for_each_entry(vb, &vpr_buses, node) {
-		if (vb->bus == bus) {
-			vb->users++;
-			return vb;
-		}
-	}
-	if (pci_is_root_bus(bus))
+	if (pci_is_root_bus(bus) || !port || !pci_is_pcie(port) ||
+	    (pci_pcie_type(port) != PCI_EXP_TYPE_ROOT_PORT &&
+	     pci_pcie_type(port) != PCI_EXP_TYPE_DOWNSTREAM))
 		return NULL;
 	list_for_each_entry(dev, &bus->devices, bus_list)
 		if (pci_is_bridge(dev))
 			return NULL;
-	vb = kzalloc(sizeof(*vb), GFP_KERNEL);
-	if (!vb)
-		return NULL;
-	vb->bus = bus;
+	list_for_each_entry(vb, &vpr_buses, node)
+		if (vb->bus == bus)
+			break;
+	if (list_entry_is_head(vb, &vpr_buses, node)) {
+		vb = kzalloc(sizeof(*vb), GFP_KERNEL);
+		if (!vb)
+			return NULL;
+		vb->bus = bus;
+		list_add(&vb->node, &vpr_buses);
+	}
+	if (vb->users++)
+		return vb;
 	vb->orig = bus->ops;
 	vb->ops = *bus->ops;
 	vb->ops.read = vpr_bus_read;
 	vb->ops.write = vpr_bus_write;
-	vb->users = 1;
 	old = pci_bus_set_ops(bus, &vb->ops);
 	if (old != vb->orig) {
 		/* Changed under us: give it back and do without a filter. */
 		pci_bus_set_ops(bus, old);
-		kfree(vb);
+		vb->users = 0;
 		return NULL;
 	}
-	list_add(&vb->node, &vpr_buses);
 	return vb;
 }
 
+/* The last armed device on the bus gives the original ops back. */
 static void vpr_bus_put(struct vpr_bus *vb)
 {
 	struct pci_ops *old;
@@ -208,12 +212,27 @@ static void vpr_bus_put(struct vpr_bus *vb)
 	if (!vb || --vb->users)
 		return;
 	old = pci_bus_set_ops(vb->bus, vb->orig);
-	vpr_bus_fix_children(vb->bus, vb);
-	if (old != &vb->ops)
-		pr_warn("bus %04x:%02x: config ops replaced by someone else; restored the original ones\n",
+	if (old != &vb->ops) {
+		pr_warn("bus %04x:%02x: config ops replaced by someone else; left as they are\n",
 			pci_domain_nr(vb->bus), vb->bus->number);
-	list_del(&vb->node);
-	kfree(vb);
+		pci_bus_set_ops(vb->bus, old);
+	}
+}
+
+/* Module exit: no bus uses a filter any more; wait out late callers. */
+static void vpr_buses_free(void)
+{
+	struct vpr_bus *vb, *n;
+
+	if (list_empty(&vpr_buses))
+		return;
+	synchronize_rcu();
+	synchronize_rcu_tasks();
+	list_for_each_entry_safe(vb, n, &vpr_buses, node) {
+		WARN_ON(vb->users);
+		list_del(&vb->node);
+		kfree(vb);
+	}
 }
 
 /*
@@ -313,7 +332,7 @@ static void vpr_slot_read(int slot, struct vpr_record *a, struct vpr_record *b)
 
 static void vpr_slot_clear(int slot)
 {
-	static const u8 zero[64];
+	static const u8 zero[offsetof(struct vpr_record, cfg)];
 
 	vpr_area_io(vpr_copy_page(slot, 0), (void *)zero, sizeof(zero), true);
 	vpr_area_io(vpr_copy_page(slot, 1), (void *)zero, sizeof(zero), true);
@@ -486,6 +505,81 @@ static u32 vpr_kept(struct vpr_dev *d)
 	return k;
 }
 
+/*
+ * no_user_reset: the device has no reset method at all while armed with
+ * it, so neither VFIO_DEVICE_RESET (intercepted anyway) nor a reset the
+ * VMM starts through config space (the FLR bit of Device Control, which
+ * vfio-pci turns into pci_try_reset_function()) resets it. d->lock held.
+ */
+static void vpr_user_reset(struct vpr_dev *d, bool allow)
+{
+	struct pci_dev *pdev = vpr_pdev(d);
+
+	if (!allow && !d->methods_held) {
+		memcpy(d->methods, pdev->reset_methods, sizeof(d->methods));
+		memset(pdev->reset_methods, 0, sizeof(pdev->reset_methods));
+		d->methods_held = true;
+	} else if (allow && d->methods_held) {
+		memcpy(pdev->reset_methods, d->methods, sizeof(d->methods));
+		d->methods_held = false;
+	}
+}
+
+/*
+ * What an armed device holds: a runtime-PM reference (D0), no bus reset,
+ * the config filter on its bus. d->lock held.
+ */
+static int vpr_hold(struct vpr_dev *d)
+{
+	struct pci_dev *pdev = vpr_pdev(d);
+	int ret;
+
+	ret = pm_runtime_resume_and_get(&pdev->dev);
+	if (ret < 0) {
+		pci_err(pdev, "preserve refused: cannot resume the device (%d)\n", ret);
+		return ret;
+	}
+	d->had_no_bus_reset = pdev->dev_flags & PCI_DEV_FLAGS_NO_BUS_RESET;
+	pdev->dev_flags |= PCI_DEV_FLAGS_NO_BUS_RESET;
+	mutex_lock(&vpr_lock);
+	d->vbus = vpr_bus_get(pdev->bus);
+	mutex_unlock(&vpr_lock);
+	if (!d->vbus)
+		pci_info(pdev, "no config filter on bus %02x (not below a PCIe port, or bridges on it): bus master is not kept\n",
+			 pdev->bus->number);
+	d->held = true;
+	return 0;
+}
+
+static void vpr_release(struct vpr_dev *d)
+{
+	struct pci_dev *pdev = vpr_pdev(d);
+
+	if (!d->held)
+		return;
+	vpr_user_reset(d, true);
+	mutex_lock(&vpr_lock);
+	vpr_bus_put(d->vbus);
+	d->vbus = NULL;
+	mutex_unlock(&vpr_lock);
+	if (!d->had_no_bus_reset)
+		pdev->dev_flags &= ~PCI_DEV_FLAGS_NO_BUS_RESET;
+	pm_runtime_put(&pdev->dev);
+	d->held = false;
+}
+
+/* Functions on @pdev's bus besides @pdev. */
+static int vpr_bus_siblings(struct pci_dev *pdev)
+{
+	struct pci_dev *dev;
+	int n = 0;
+
+	list_for_each_entry(dev, &pdev->bus->devices, bus_list)
+		if (dev != pdev)
+			n++;
+	return n;
+}
+
 /* Arm, change or disarm. d->lock held. */
 static int vpr_set_flags_locked(struct vpr_dev *d, u32 flags)
 {
@@ -515,17 +609,19 @@ static int vpr_set_flags_locked(struct vpr_dev *d, u32 flags)
 			pci_err(pdev, "preserve refused: %s\n", why);
 			return ret;
 		}
-		ret = pm_runtime_resume_and_get(&pdev->dev);
-		if (ret < 0) {
-			pci_err(pdev, "preserve refused: cannot resume the device (%d)\n", ret);
-			return ret;
+		/* Arming blocks bus resets, of every function on the bus. */
+		if (vpr_bus_siblings(pdev)) {
+			pci_err(pdev, "preserve refused: %d other function(s) on bus %02x, whose bus reset arming would block\n",
+				vpr_bus_siblings(pdev), pdev->bus->number);
+			return -EBUSY;
 		}
-		d->pm_held = true;
-		d->had_no_bus_reset = pdev->dev_flags & PCI_DEV_FLAGS_NO_BUS_RESET;
-		pdev->dev_flags |= PCI_DEV_FLAGS_NO_BUS_RESET;
+		ret = vpr_hold(d);
+		if (ret)
+			return ret;
 	}
 	d->flags = flags;
 	if (arm) {
+		vpr_user_reset(d, !(flags & HVKIT_VFIO_PRESERVE_NO_USER_RESET));
 		mutex_lock(&vpr_lock);
 		ret = vpr_record_save(d);
 		mutex_unlock(&vpr_lock);
@@ -539,12 +635,9 @@ static int vpr_set_flags_locked(struct vpr_dev *d, u32 flags)
 		mutex_lock(&vpr_lock);
 		vpr_record_drop(d);
 		mutex_unlock(&vpr_lock);
-		if (!d->had_no_bus_reset)
-			pdev->dev_flags &= ~PCI_DEV_FLAGS_NO_BUS_RESET;
-		if (d->pm_held)
-			pm_runtime_put(&pdev->dev);
-		d->pm_held = false;
+		vpr_release(d);
 		d->restored = false;
+		d->restore_pending = false;
 		pci_info(pdev, "preserve disarmed: the next close resets the device\n");
 	}
 	return 0;
@@ -621,8 +714,12 @@ static int vpr_open_device(struct vfio_device *core_vdev)
 	ret = vfio_pci_core_enable(vdev);
 	if (armed) {
 		vpr_quiet_end(d, methods);
-		/* Resets are possible again (VFIO_DEVICE_RESET, GET_INFO). */
-		vdev->reset_works = pdev->reset_methods[0] != 0;
+		/*
+		 * Resets are possible again (VFIO_DEVICE_RESET, GET_INFO); with
+		 * no_user_reset they are intercepted, but the VMM must see them.
+		 */
+		vdev->reset_works = (d->methods_held ? d->methods[0] :
+				     pdev->reset_methods[0]) != 0;
 		if (!ret) {
 			d->resets_skipped++;
 			d->restore_pending = false;
@@ -649,9 +746,7 @@ static void vpr_close_device(struct vfio_device *core_vdev)
 	if (!(d->flags & HVKIT_VFIO_PRESERVE_ARMED)) {
 		bool reset = vdev->reset_works;
 
-		mutex_unlock(&d->lock);
 		vfio_pci_core_close_device(core_vdev);
-		mutex_lock(&d->lock);
 		if (reset)
 			d->resets_done++;
 		mutex_unlock(&d->lock);
@@ -921,31 +1016,33 @@ static int vpr_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	dev_set_drvdata(&pdev->dev, &d->core);
 
 	mutex_lock(&vpr_lock);
-	d->vbus = vpr_bus_get(pdev->bus);
-	if (!d->vbus)
-		pci_info(pdev, "no config filter on bus %02x (a root bus, or bridges on it): bus master is not kept while armed\n",
-			 pdev->bus->number);
 	p = vpr_pending_take(pdev);
 	mutex_unlock(&vpr_lock);
 
 	if (p) {
-		/* Bound after kexec from a kram record: armed from the start. */
+		/* Bound after kexec (or a reload) from a kram record: armed. */
+		mutex_lock(&d->lock);
 		d->slot = p->slot;
 		d->restore_rec = p->rec;
-		d->restored = true;
-		d->restore_pending = true;
-		d->saved_gen = p->rec->saved_gen;
-		d->saved = true;
 		kfree(p);
-		ret = pm_runtime_resume_and_get(&pdev->dev);
-		if (ret >= 0) {
-			d->pm_held = true;
-			d->had_no_bus_reset = pdev->dev_flags & PCI_DEV_FLAGS_NO_BUS_RESET;
-			pdev->dev_flags |= PCI_DEV_FLAGS_NO_BUS_RESET;
+		if (!vpr_hold(d)) {
+			d->restored = true;
+			d->restore_pending = true;
+			d->saved_gen = d->restore_rec->saved_gen;
+			d->saved = true;
 			d->flags = HVKIT_VFIO_PRESERVE_ARMED;
-			if (d->restore_rec->flags & VPR_REC_NO_USER_RESET)
+			if (d->restore_rec->flags & VPR_REC_NO_USER_RESET) {
 				d->flags |= HVKIT_VFIO_PRESERVE_NO_USER_RESET;
+				vpr_user_reset(d, false);
+			}
+		} else {
+			pci_err(pdev, "kram record (slot %d) dropped: the device cannot be held in D0\n",
+				d->slot);
+			mutex_lock(&vpr_lock);
+			vpr_record_drop(d);
+			mutex_unlock(&vpr_lock);
 		}
+		mutex_unlock(&d->lock);
 	}
 
 	ret = vfio_pci_core_register_device(&d->core);
@@ -959,14 +1056,9 @@ static int vpr_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	return 0;
 
 out_put:
-	if (d->pm_held) {
-		if (!d->had_no_bus_reset)
-			pdev->dev_flags &= ~PCI_DEV_FLAGS_NO_BUS_RESET;
-		pm_runtime_put(&pdev->dev);
-	}
-	mutex_lock(&vpr_lock);
-	vpr_bus_put(d->vbus);
-	mutex_unlock(&vpr_lock);
+	mutex_lock(&d->lock);
+	vpr_release(d);
+	mutex_unlock(&d->lock);
 	vfio_put_device(&d->core.vdev);
 	return ret;
 }
@@ -978,20 +1070,22 @@ static void vpr_remove(struct pci_dev *pdev)
 
 	vfio_pci_core_unregister_device(vdev);
 	mutex_lock(&d->lock);
-	if (d->flags & HVKIT_VFIO_PRESERVE_ARMED)
-		pci_info(pdev, "unbound while armed: its kram record stays for the next kernel (slot %d)\n",
-			 d->slot);
-	if (d->pm_held) {
-		if (!d->had_no_bus_reset)
-			pdev->dev_flags &= ~PCI_DEV_FLAGS_NO_BUS_RESET;
-		pm_runtime_put(&pdev->dev);
-		d->pm_held = false;
+	if (d->flags & HVKIT_VFIO_PRESERVE_ARMED) {
+		if (module_is_live(THIS_MODULE)) {
+			/* Unbound: the device is no longer ours to keep. */
+			mutex_lock(&vpr_lock);
+			vpr_record_drop(d);
+			mutex_unlock(&vpr_lock);
+			pci_info(pdev, "unbound while armed: preserve disarmed, kram record erased\n");
+		} else {
+			pci_info(pdev, "module unloaded while armed: kram record kept (slot %d), the next load binds the device again\n",
+				 d->slot);
+		}
 	}
+	vpr_release(d);
 	mutex_unlock(&d->lock);
 	mutex_lock(&vpr_lock);
 	list_del(&d->node);
-	vpr_bus_put(d->vbus);
-	d->vbus = NULL;
 	mutex_unlock(&vpr_lock);
 	vfio_put_device(&vdev->vdev);
 }
@@ -1017,6 +1111,21 @@ static void vpr_shutdown(struct pci_dev *pdev)
 	mutex_unlock(&d->lock);
 }
 
+/* As vfio-pci: refused unless enable_sriov; also refused while armed. */
+static int vpr_sriov_configure(struct pci_dev *pdev, int nr_virtfn)
+{
+	struct vfio_pci_core_device *vdev = dev_get_drvdata(&pdev->dev);
+	struct vpr_dev *d = container_of(vdev, struct vpr_dev, core);
+
+	if (!enable_sriov)
+		return -ENOENT;
+	if (READ_ONCE(d->flags) & HVKIT_VFIO_PRESERVE_ARMED) {
+		pci_err(pdev, "sriov_numvfs: refused while preserve is armed\n");
+		return -EBUSY;
+	}
+	return vfio_pci_core_sriov_configure(vdev, nr_virtfn);
+}
+
 static const struct pci_device_id vpr_table[] = {
 	{ PCI_DRIVER_OVERRIDE_DEVICE_VFIO(PCI_ANY_ID, PCI_ANY_ID) },
 	{}
@@ -1029,12 +1138,27 @@ static struct pci_driver vpr_driver = {
 	.probe			= vpr_probe,
 	.remove			= vpr_remove,
 	.shutdown		= vpr_shutdown,
+	.sriov_configure	= vpr_sriov_configure,
 	.err_handler		= &vfio_pci_core_err_handlers,
 	.driver_managed_dma	= true,
 	.dev_groups		= vpr_groups,
+	/* Probe must run while the pending records are there. */
+	.driver.probe_type	= PROBE_FORCE_SYNCHRONOUS,
 };
 
 /* ------------------------------------------------------------ load */
+
+/* Give up a device's driver_override if it is ours. */
+static void vpr_clear_override(const struct vpr_bdf *b)
+{
+	struct pci_dev *pdev = pci_get_domain_bus_and_slot(b->domain, b->bus, b->devfn);
+
+	if (!pdev)
+		return;
+	if (pdev->driver_override && !strcmp(pdev->driver_override, VPR_DRV_NAME))
+		driver_set_override(&pdev->dev, &pdev->driver_override, "", 0);
+	pci_dev_put(pdev);
+}
 
 /*
  * After kexec: every armed record in kram whose device is present,
@@ -1096,8 +1220,10 @@ static void vpr_scan_records(void)
 				r->saved_gen);
 		} else {
 			kfree(p);
-			if (!ret)
+			if (!ret) {
 				why = "out of memory";
+				vpr_clear_override(&r->bdf);
+			}
 			pr_err("kram slot %d: %04x:%02x:%02x.%d %04x:%04x not restored: %s; record dropped\n",
 			       slot, r->bdf.domain, r->bdf.bus, PCI_SLOT(r->bdf.devfn),
 			       PCI_FUNC(r->bdf.devfn), r->ident.vendor, r->ident.device, why);
@@ -1112,13 +1238,23 @@ out:
 	kfree(a);
 }
 
-static void vpr_pending_free(void)
+/*
+ * Records whose device did not bind when the driver registered: with
+ * @drop (it probed and failed, or vanished) the record is erased, else
+ * (the driver never registered) kept for the next load. vpr_lock held.
+ */
+static void vpr_pending_free(bool drop)
 {
 	struct vpr_pending *p, *n;
 
 	list_for_each_entry_safe(p, n, &vpr_pending, node) {
-		pr_warn("kram slot %d: device never probed; record kept for the next load\n",
-			p->slot);
+		pr_warn("kram slot %d: %04x:%02x:%02x.%d did not bind; record %s\n",
+			p->slot, p->rec->bdf.domain, p->rec->bdf.bus,
+			PCI_SLOT(p->rec->bdf.devfn), PCI_FUNC(p->rec->bdf.devfn),
+			drop ? "erased" : "kept for the next load");
+		vpr_clear_override(&p->rec->bdf);
+		if (drop && vpr_area)
+			vpr_slot_clear(p->slot);
 		list_del(&p->node);
 		kfree(p->rec);
 		kfree(p);
@@ -1138,7 +1274,7 @@ static int __init vfio_preserve_init(void)
 		goto err;
 	}
 	mutex_lock(&vpr_lock);
-	vpr_pending_free();
+	vpr_pending_free(true);
 	mutex_unlock(&vpr_lock);
 	vpr_debugfs = debugfs_create_dir(VPR_DRV_NAME, NULL);
 	debugfs_create_file("devices", 0400, vpr_debugfs, NULL, &vpr_devices_fops);
@@ -1148,7 +1284,7 @@ static int __init vfio_preserve_init(void)
 	return 0;
 err:
 	mutex_lock(&vpr_lock);
-	vpr_pending_free();
+	vpr_pending_free(false);
 	mutex_unlock(&vpr_lock);
 	kram_area_put(vpr_area);
 	vpr_area = NULL;
@@ -1159,6 +1295,7 @@ static void __exit vfio_preserve_exit(void)
 {
 	debugfs_remove_recursive(vpr_debugfs);
 	pci_unregister_driver(&vpr_driver);
+	vpr_buses_free();
 	kram_area_put(vpr_area);
 	pr_info("unloaded\n");
 }

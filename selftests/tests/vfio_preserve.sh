@@ -127,6 +127,10 @@ check "restored 1, flags 0x3 from the record" [ "$(status_field "$DEV" restored)
 vfio_dev read "$DEV" >$W/reload.r 2>&1
 echo "# after reload: $(tr '\n' ' ' <$W/reload.r)"
 check "the state survived unbind and rebind (status $(field status $W/reload.r))" [ "$(field status $W/reload.r)" = 0xf ]
+check "unbind $DEV while armed" hvkitctl vfio unbind "$DEV"
+check "bind $DEV again" hvkitctl vfio bind "$DEV"
+check "the unbind erased the record: preserve 0, restored 0" [ "$(cat "$PCI/$DEV/preserve")/$(status_field "$DEV" restored)" = 0/0 ]
+check "debugfs lists $DEV and no pending record" sh -c "grep -q '^$DEV ' /sys/kernel/debug/vfio_preserve/devices && ! grep -q pending /sys/kernel/debug/vfio_preserve/devices"
 
 # --- disarmed: resets as usual
 check "hvkitctl vfio preserve $DEV off" hvkitctl vfio preserve "$DEV" off
