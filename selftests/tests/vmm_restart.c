@@ -25,6 +25,7 @@
 
 #define SOCK "/tmp/vmm_restart.qmp"
 #define MAX_ROUNDS 100
+#define READY_TIMEOUT_S 120
 
 static long long now_us(void)
 {
@@ -146,9 +147,12 @@ int main(int argc, char **argv)
 		fprintf(stderr, "vmm_restart: ROUNDS must be 1..%d\n", MAX_ROUNDS);
 		return 2;
 	}
+	/* A QEMU that never gets ready must not hang the test: SIGALRM kills us. */
+	alarm(READY_TIMEOUT_S);
 	pid = start_qemu(argv + 3, argc - 3);
 	if (pid < 0 || wait_ready(pid))
 		return 1;
+	alarm(0);
 	for (i = 0; i < rounds; i++) {
 		t0 = now_us();
 		kill(pid, SIGTERM);
@@ -157,9 +161,11 @@ int main(int argc, char **argv)
 			return 1;
 		}
 		t1 = now_us();
+		alarm(READY_TIMEOUT_S);
 		pid = start_qemu(argv + 3, argc - 3);
 		if (pid < 0 || wait_ready(pid))
 			return 1;
+		alarm(0);
 		t2 = now_us();
 		stop[i] = t1 - t0;
 		start[i] = t2 - t1;
