@@ -44,6 +44,25 @@ int read_line(const char *path, char *buf, size_t len)
 	return 0;
 }
 
+int write_line(const char *path, const char *str)
+{
+	size_t len = strlen(str);
+	ssize_t n;
+	int fd, ret = 0;
+
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	n = write(fd, str, len);
+	if (n < 0)
+		ret = -errno;
+	else if ((size_t)n != len)
+		ret = -EIO;
+	if (close(fd) && !ret)
+		ret = -errno;
+	return ret;
+}
+
 /* HVKIT_IOC_GET_INFO on /dev/<name>: 0, or -errno (-ENOENT: no device). */
 static int get_info(const char *name, struct hvkit_info *info)
 {

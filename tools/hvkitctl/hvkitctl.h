@@ -19,8 +19,12 @@
 extern const char *sysfs_root;
 extern const char *dev_root;
 
+#define PLURAL(n) ((n) == 1 ? "" : "s")
+
 /* Read one line of a small file, without the newline: 0 or -errno. */
 int read_line(const char *path, char *buf, size_t len);
+/* Write @str to a sysfs/debugfs file in one write(): 0 or -errno. */
+int write_line(const char *path, const char *str);
 
 /* The kram command group (kram.c); argv[0] is "kram". */
 int cmd_kram(int argc, char **argv);

@@ -127,7 +127,6 @@ static int cmd_get(int argc, char **argv)
 static int cmd_set(int argc, char **argv)
 {
 	char path[256];
-	FILE *f;
 	int ret = 0;
 
 	if (argc != 3) {
@@ -138,16 +137,12 @@ static int cmd_set(int argc, char **argv)
 		return 2;
 	if (!module_loaded())
 		return 1;
-	f = fopen(path, "we");
-	if (!f) {
-		fprintf(stderr, "hvkitctl idlepoll: %s: %s%s\n", path, strerror(errno),
-			errno == EACCES ? " (load-time parameter, or not root)" : "");
+	ret = write_line(path, argv[2]);
+	if (ret == -EACCES || ret == -ENOENT) {
+		fprintf(stderr, "hvkitctl idlepoll: %s: %s%s\n", path, strerror(-ret),
+			ret == -EACCES ? " (load-time parameter, or not root)" : "");
 		return 1;
 	}
-	if (fputs(argv[2], f) < 0 || fflush(f))
-		ret = -errno;
-	if (fclose(f) && !ret)
-		ret = -errno;
 	if (ret) {
 		fprintf(stderr, "hvkitctl idlepoll: %s=%s refused: %s (the kernel log says why)\n",
 			argv[1], argv[2], strerror(-ret));

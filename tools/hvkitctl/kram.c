@@ -24,7 +24,6 @@ typedef __u64 u64;
 typedef __u32 u32;
 
 #define KRAM_WALK_DONE		(~0ULL)
-#define PLURAL(n)		((n) == 1 ? "" : "s")
 /* x86 physical KASLR avoids this many memmap= ranges (MAX_MEMMAP_REGIONS). */
 #define KASLR_MEMMAP_MAX	4
 

@@ -847,18 +847,16 @@ static int guest_status(const char *stats, bool reset)
 	if (n >= 0)
 		free(names);
 	if (reset) {
-		int fd;
+		int err;
 
 		fflush(stdout);
 		snprintf(path, sizeof(path), "%s/kernel/debug/guest_pvtimer/reset", sysfs_root);
-		fd = open(path, O_WRONLY | O_CLOEXEC);
-		if (fd < 0 || write(fd, "1", 1) != 1) {
+		err = write_line(path, "1");
+		if (err) {
 			fprintf(stderr, "hvkitctl pvtimer status: --reset: %s: %s\n", path,
-				strerror(errno));
+				strerror(-err));
 			ret = 1;
 		}
-		if (fd >= 0)
-			close(fd);
 	}
 	return ret;
 }

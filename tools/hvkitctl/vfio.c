@@ -23,7 +23,6 @@
 
 #define VPR_DRIVER	"vfio_preserve"
 #define BDF_LEN		32
-#define PLURAL(n)	((n) == 1 ? "" : "s")
 
 struct vfio_sub {
 	const char *name;
@@ -175,26 +174,6 @@ static void dev_link(const char *bdf, const char *file, char *name, size_t len)
 	base = base ? base + 1 : target;
 	if (strlen(base) < len)
 		strcpy(name, base);
-}
-
-/* Write @str to the sysfs file @path with one write(): 0 or -errno. */
-static int write_file(const char *path, const char *str)
-{
-	size_t len = strlen(str);
-	ssize_t n;
-	int fd, ret = 0;
-
-	fd = open(path, O_WRONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	n = write(fd, str, len);
-	if (n < 0)
-		ret = -errno;
-	else if ((size_t)n != len)
-		ret = -EIO;
-	if (close(fd) && !ret)
-		ret = -errno;
-	return ret;
 }
 
 /* A BDF operand: normalized into @bdf, and the device must exist. */
@@ -477,7 +456,7 @@ static int sub_bind(const struct vfio_sub *s, int argc, char **argv)
 				VPR_DRIVER, sysfs_root, VPR_DRIVER, VPR_DRIVER);
 
 	dev_path(path, sizeof(path), bdf, "driver_override");
-	ret = write_file(path, VPR_DRIVER);
+	ret = write_line(path, VPR_DRIVER);
 	if (ret)
 		return vfio_err(s, "%s: %s%s", path, strerror(-ret), root_hint(ret));
 	if (old[0]) {
@@ -485,17 +464,17 @@ static int sub_bind(const struct vfio_sub *s, int argc, char **argv)
 		if (group[0])
 			warn_group_users(s, group);	/* old may be vfio-pci */
 		dev_path(path, sizeof(path), bdf, "driver/unbind");
-		ret = write_file(path, bdf);
+		ret = write_line(path, bdf);
 		if (ret) {
 			vfio_err(s, "unbind %s from %s: %s: %s%s", bdf, old, path,
 				 strerror(-ret), root_hint(ret));
 			dev_path(path, sizeof(path), bdf, "driver_override");
-			write_file(path, "\n");
+			write_line(path, "\n");
 			return 1;
 		}
 	}
 	snprintf(path, sizeof(path), "%s/bus/pci/drivers_probe", sysfs_root);
-	probe_err = write_file(path, bdf);
+	probe_err = write_line(path, bdf);
 
 	dev_link(bdf, "driver", drv, sizeof(drv));
 	if (strcmp(drv, VPR_DRIVER)) {
@@ -549,16 +528,16 @@ static int sub_unbind(const struct vfio_sub *s, int argc, char **argv)
 		if (group[0])
 			warn_group_users(s, group);
 		dev_path(path, sizeof(path), bdf, "driver/unbind");
-		ret = write_file(path, bdf);
+		ret = write_line(path, bdf);
 		if (ret)
 			return vfio_err(s, "%s: %s%s", path, strerror(-ret), root_hint(ret));
 	}
 	dev_path(path, sizeof(path), bdf, "driver_override");
-	ret = write_file(path, "\n");
+	ret = write_line(path, "\n");
 	if (ret)
 		return vfio_err(s, "%s: %s%s", path, strerror(-ret), root_hint(ret));
 	snprintf(path, sizeof(path), "%s/bus/pci/drivers_probe", sysfs_root);
-	ret = write_file(path, bdf);
+	ret = write_line(path, bdf);
 	if (ret)
 		vfio_err(s, "warning: %s: %s", path, strerror(-ret));
 	dev_link(bdf, "driver", drv, sizeof(drv));
@@ -608,7 +587,7 @@ static int sub_preserve(const struct vfio_sub *s, int argc, char **argv)
 	snprintf(val, sizeof(val), "0x%x", flags);
 	dev_path(path, sizeof(path), bdf, "preserve_flags");
 	kfd = kmsg_open();
-	ret = write_file(path, val);
+	ret = write_line(path, val);
 	kmsg_last(kfd, msg, sizeof(msg));
 	if (ret) {
 		vfio_err(s, "%s: preserve_flags=%s refused: %s%s", bdf, val, strerror(-ret),
