@@ -119,14 +119,6 @@ static struct pci_dev *vpr_pdev(struct vpr_dev *d)
 
 /* ------------------------------------------------------------ bus filter */
 
-static int vpr_bus_read(struct pci_bus *bus, unsigned int devfn, int where,
-			int size, u32 *val)
-{
-	struct vpr_bus *vb = container_of(bus->ops, struct vpr_bus, ops);
-
-	return vb->orig->read(bus, devfn, where, size, val);
-}
-
 #define VPR_CMD_KEEP	(PCI_COMMAND_MASTER | PCI_COMMAND_MEMORY | PCI_COMMAND_IO)
 
 /*
@@ -192,7 +184,6 @@ static struct vpr_bus *vpr_bus_get(struct pci_bus *bus)
 		return vb;
 	vb->orig = bus->ops;
 	vb->ops = *bus->ops;
-	vb->ops.read = vpr_bus_read;
 	vb->ops.write = vpr_bus_write;
 	old = pci_bus_set_ops(bus, &vb->ops);
 	if (old != vb->orig) {
@@ -1189,9 +1180,11 @@ static void vpr_scan_records(void)
 		r = vpr_slot_newest(a, b);
 		if (!r) {
 			ret = vpr_record_check(a);
-			if (ret != -ENODATA || vpr_record_check(b) != -ENODATA)
+			if (ret != -ENODATA || vpr_record_check(b) != -ENODATA) {
 				pr_err("kram slot %d: no valid record (copy A: %d, copy B: %d); dropped\n",
 				       slot, ret, vpr_record_check(b));
+				vpr_slot_clear(slot);
+			}
 			continue;
 		}
 		found++;
