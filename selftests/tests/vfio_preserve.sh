@@ -132,6 +132,25 @@ check "bind $DEV again" hvkitctl vfio bind "$DEV"
 check "the unbind erased the record: preserve 0, restored 0" [ "$(cat "$PCI/$DEV/preserve")/$(status_field "$DEV" restored)" = 0/0 ]
 check "debugfs lists $DEV and no pending record" sh -c "grep -q '^$DEV ' /sys/kernel/debug/vfio_preserve/devices && ! grep -q pending /sys/kernel/debug/vfio_preserve/devices"
 
+# --- records the module must refuse after a reload
+AREA=/dev/kram_areas/vfio_preserve
+# reload_with EDIT...: arm, unload (record kept), edit the record, load.
+reload_with() {
+	hvkitctl vfio preserve "$DEV" >/dev/null &&
+		slot=$(status_field "$DEV" slot) &&
+		rmmod vfio_preserve &&
+		vpr_record "$AREA" "$slot" "$@" | sed 's/^/# /' &&
+		dmesg -c >/dev/null && modprobe vfio_preserve
+}
+check "a record whose vendor changed: reload" reload_with vendor 1234
+dmesg | grep vfio_preserve | sed 's/^/# /'
+check "refused: the log names the changed vendor" sh -c "dmesg | grep -q 'not restored: .*vendor changed.*record dropped'"
+check "the device is not armed from it (preserve 0, restored 0)" [ "$(cat "$PCI/$DEV/preserve")/$(status_field "$DEV" restored)" = 0/0 ]
+check "a corrupt record: reload" reload_with corrupt
+dmesg | grep vfio_preserve | sed 's/^/# /'
+check "refused: the log says no valid record" sh -c "dmesg | grep -q 'no valid record.*dropped'"
+check "the device is not armed from it" [ "$(cat "$PCI/$DEV/preserve")" = 0 ]
+
 # --- disarmed: resets as usual
 check "hvkitctl vfio preserve $DEV off" hvkitctl vfio preserve "$DEV" off
 cycle off

@@ -1,0 +1,124 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * vpr_record: edit a vfio_preserve kram record from userspace, to test the
+ * module's refusals after a reload (the record layout is
+ * vfio_preserve/vpr_state.h's struct vpr_record; the area file is
+ * /dev/kram_areas/vfio_preserve).
+ *
+ *   vpr_record AREA SLOT vendor HEX   newest copy with another vendor id,
+ *                                     re-sealed (valid CRC, seq + 1)
+ *   vpr_record AREA SLOT corrupt      flip a config byte in both copies
+ *                                     (CRC no longer matches)
+ */
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <linux/types.h>
+
+#define COPY_BYTES	(2 * 4096)
+#define SLOT_BYTES	(2 * COPY_BYTES)
+#define HDR_SIZE	72
+#define CFG_SIZE	4096
+#define MAGIC		0x31525056
+
+/* struct vpr_record, as vpr_state.h lays it out (x86-64). */
+struct rec {
+	__u32 magic, version, crc, seq, flags, cfg_size;
+	__u32 domain;
+	__u8 bus, devfn;
+	__u16 pad0;
+	__u16 vendor, device, subvendor, subdevice;
+	__u32 class;
+	__u8 revision, hdr_type;
+	__u16 pad1;
+	__u64 saved_gen, saved_ns;
+	__u8 pad2[8];
+	__u8 cfg[CFG_SIZE];
+};
+
+/* The kernel's crc32_le(): reflected 0xedb88320, no final inversion. */
+static __u32 crc32_le(__u32 crc, const void *buf, size_t len)
+{
+	const __u8 *p = buf;
+	int k;
+
+	while (len--) {
+		crc ^= *p++;
+		for (k = 0; k < 8; k++)
+			crc = (crc >> 1) ^ (0xedb88320 & -(crc & 1));
+	}
+	return crc;
+}
+
+static void seal(struct rec *r)
+{
+	r->crc = 0;
+	r->crc = crc32_le(~0U, r, HDR_SIZE + r->cfg_size);
+}
+
+static int io(int fd, struct rec *r, off_t off, int wr)
+{
+	ssize_t n = wr ? pwrite(fd, r, sizeof(*r), off) : pread(fd, r, sizeof(*r), off);
+
+	if (n != (ssize_t)sizeof(*r)) {
+		perror(wr ? "vpr_record: pwrite" : "vpr_record: pread");
+		return -1;
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct rec *r[2];
+	int fd, slot, newest, i;
+	off_t off[2];
+	bool vendor = argc == 5 && !strcmp(argv[3], "vendor");
+	bool corrupt = argc == 4 && !strcmp(argv[3], "corrupt");
+
+	if (offsetof(struct rec, cfg) != HDR_SIZE) {
+		fprintf(stderr, "vpr_record: header layout differs from vpr_state.h\n");
+		return 1;
+	}
+	if (!vendor && !corrupt) {
+		fprintf(stderr, "usage: vpr_record AREA SLOT vendor HEX\n"
+			"       vpr_record AREA SLOT corrupt\n");
+		return 2;
+	}
+	slot = atoi(argv[2]);
+	fd = open(argv[1], O_RDWR);
+	if (fd < 0) {
+		perror(argv[1]);
+		return 1;
+	}
+	for (i = 0; i < 2; i++) {
+		r[i] = calloc(1, sizeof(*r[i]));
+		off[i] = (off_t)slot * SLOT_BYTES + i * COPY_BYTES;
+		if (!r[i] || io(fd, r[i], off[i], 0))
+			return 1;
+	}
+	if (r[0]->magic != MAGIC && r[1]->magic != MAGIC) {
+		fprintf(stderr, "vpr_record: slot %d holds no record\n", slot);
+		return 1;
+	}
+	newest = r[1]->magic == MAGIC &&
+		 (r[0]->magic != MAGIC || (__s32)(r[1]->seq - r[0]->seq) > 0);
+	if (corrupt) {
+		for (i = 0; i < 2; i++) {
+			r[i]->cfg[0x40] ^= 0xff;
+			if (io(fd, r[i], off[i], 1))
+				return 1;
+		}
+		printf("slot %d: both copies corrupted\n", slot);
+		return 0;
+	}
+	printf("slot %d: copy %d, %04x:%04x -> vendor %s\n", slot, newest,
+	       r[newest]->vendor, r[newest]->device, argv[4]);
+	r[newest]->vendor = (__u16)strtoul(argv[4], NULL, 16);
+	r[newest]->seq++;
+	seal(r[newest]);
+	return io(fd, r[newest], off[!newest], 1) ? 1 : 0;
+}
