@@ -6,6 +6,7 @@
 #   make dkms-install        dkms add/build/install for KERNELRELEASE
 #   make check               the whole test suite (README)
 #   make check-quick         W=1 build + stock-kernel VM suite
+#   make bench               every benchmark, side-by-side tables
 #   make demo                boot a VM with every module and show them
 #   make sparse | style      static checks
 #
@@ -76,6 +77,9 @@ check:
 check-quick:
 	selftests/run.sh quick
 
+bench:
+	selftests/run.sh bench
+
 demo:
 	selftests/run.sh demo
 
@@ -84,4 +88,4 @@ clean:
 	$(MAKE) -C tools/hvkitctl clean
 	rm -rf compat/generated selftests/out
 
-.PHONY: all modules sparse style tools install dkms-install check check-quick demo clean FORCE
+.PHONY: all modules sparse style tools install dkms-install check check-quick bench demo clean FORCE

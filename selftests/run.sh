@@ -4,25 +4,33 @@
 # results. Entry points (the root Makefile calls these):
 #
 #   selftests/run.sh check         everything: static checks, DKMS, stock,
-#                                  nested and debug suites (make check)
+#                                  nested and debug suites, the quick
+#                                  benchmarks (make check)
 #   selftests/run.sh quick         W=1 build + stock suite (make check-quick)
+#   selftests/run.sh bench [GROUP...]
+#                                  every benchmark, side-by-side tables
+#                                  (make bench; figures never fail a test)
 #   selftests/run.sh demo          boot one VM with every module loaded and
-#                                  print "hvkitctl status" (make demo)
+#                                  show them at work (make demo)
 #   selftests/run.sh static        W=1 build, sparse, checkpatch
 #   selftests/run.sh dkms          real dkms add/build/install for the
 #                                  Debian kernel
 #   selftests/run.sh stock|nested|debug [GROUP...]
-#                                  one suite, optionally only some groups
-#   selftests/run.sh bench [GROUP...]
-#                                  benchmarks: side-by-side tables (also run
-#                                  by check; figures never fail a test)
+#                                  one suite, optionally only some of its groups
 #
 # The last line is "hvkit: N passed, N failed, N skipped, N retried"; the
-# exit status is non-zero when anything failed. Logs: selftests/out/<kernel>-<group>/.
-# How groups and tests are declared: selftests/README.md.
+# exit status is non-zero when anything failed. Logs: selftests/out/vm/<kernel>-<group>/.
+# How groups and tests are declared: selftests/README.md. When a failed VM
+# is booted again: lib/policy.sh, all of it.
 set -uo pipefail
+# shellcheck source=selftests/lib/common.sh
 . "$(dirname "$0")/lib/common.sh"
 LIB=$HVKIT_TOP/selftests/lib
+export LIB
+# shellcheck source=selftests/lib/policy.sh
+. "$LIB/policy.sh"
+# shellcheck source=selftests/lib/vm.sh
+. "$LIB/vm.sh"
 
 PASS=0 FAIL=0 SKIP=0
 FAILED=() RETRIED=()
@@ -36,13 +44,18 @@ count() { # count ok|fail|skip NAME [why]
 }
 
 summary() {
+	local groups
+	groups=$(printf '%s\n' "${RETRIED[@]}" | sed 's/: .*//' | sort -u | grep -c .)
+	if [ "$groups" -gt 1 ]; then
+		count fail "platform: $groups groups were retried, at most one may be (lib/policy.sh)"
+	fi
 	echo
 	if [ ${#FAILED[@]} -gt 0 ]; then
 		echo "Failed:"
 		printf '  %s\n' "${FAILED[@]}"
 	fi
 	if [ ${#RETRIED[@]} -gt 0 ]; then
-		echo "Retried once after a platform fault that was not hvkit's:"
+		echo "Retried once (lib/policy.sh):"
 		printf '  %s\n' "${RETRIED[@]}"
 	fi
 	echo "hvkit: $PASS passed, $FAIL failed, $SKIP skipped, ${#RETRIED[@]} retried"
@@ -58,29 +71,39 @@ BUILT_TESTS=
 # The kselftest headers and checkpatch (extracted once, cached on disk).
 ksrc() { "$LIB/ksrc.sh"; }
 
-# copy_tree DEST: the source tree (no build products) into DEST, so builds
-# for different kernels never share object files.
+# Every module name our Kbuild files can build (frames in a trace).
+HVKIT_MODULES=$(cat "$HVKIT_TOP"/*/Kbuild "$HVKIT_TOP"/selftests/kunit/Kbuild |
+	sed -n 's/^obj-m *+= *//p' | tr ' ' '\n' | sed -n 's/\.o$//p' | sort -u | paste -sd' ')
+
+# copy_tree DEST: the source tree (no build products) into a fresh DEST,
+# so every build compiles everything and builds for different kernels
+# never share object files.
 copy_tree() {
+	rm -rf "$1"
 	mkdir -p "$1"
-	rsync -a --delete --exclude .git --exclude selftests/out \
+	rsync -a --exclude .git --exclude selftests/out \
 		--exclude compat/generated --exclude '*.o' --exclude '*.ko' \
 		--exclude '*.mod' --exclude '*.mod.c' --exclude '.*.cmd' \
 		--exclude Module.symvers --exclude modules.order \
 		"$HVKIT_TOP/" "$1/"
 }
 
-# build_modules KDIR DEST [extra make args]: W=1 build; fails on any warning.
+# build_modules KDIR DEST [MAKE ARG...]: W=1 build from scratch; fails on
+# any compiler or modpost warning (with C=2: any sparse warning in our
+# files; sparse's complaints about the kernel's own headers are not ours).
+# Sets MODKOS: the .ko files this build produced.
 build_modules() {
 	local kdir=$1 dest=$2
 	shift 2
 	copy_tree "$dest"
-	make -C "$dest" KDIR="$kdir" W=1 "$@" modules >"$dest/build.log" 2>&1 || {
+	make -j"$(nproc)" -C "$dest" KDIR="$kdir" W=1 "$@" modules >"$dest/build.log" 2>&1 || {
 		cat "$dest/build.log"
 		return 1
 	}
-	if grep -E 'warning:|error:' "$dest/build.log"; then
+	if grep -E 'warning:|error:|^WARNING:' "$dest/build.log" | grep -v '^/usr/src/'; then
 		return 1
 	fi
+	MODKOS=$(sed "s|^\([^/]\)|$dest/\1|" "$dest/modules.order" | paste -sd' ')
 }
 
 # build_userspace: static test programs and hvkitctl into $HVKIT_OUT/user.
@@ -98,25 +121,7 @@ build_userspace() {
 	BUILT_TESTS=$out
 }
 
-# ---------------------------------------------------------------- initramfs
-
-# copy_bin ROOT FILE...: dynamic executables with their shared libraries.
-copy_bin() {
-	local root=$1 f lib
-	shift
-	for f in "$@"; do
-		install -D -m 755 "$f" "$root/hvkit/bin/$(basename "$f")"
-		for lib in $(ldd "$f" | grep -oE '/[^ ]+'); do
-			[ -e "$root$lib" ] || install -D -m 755 "$(readlink -f "$lib")" "$root$lib"
-		done
-	done
-}
-
-# l1_is_stock: the loaded group runs its hvkit code only in L2; L1 gets
-# no hvkit module (mk_root) and runs stock KVM and QEMU.
-l1_is_stock() {
-	[ -z "$MODULES" ] && [ -n "$L2_TESTS$L2_MODULES" ]
-}
+# ---------------------------------------------------------------- groups
 
 # load_group FILE: the group's settings with their defaults.
 load_group() {
@@ -125,372 +130,280 @@ load_group() {
 	MODULES="" KMODS="" TESTS="" L2_MODULES="" L2_TESTS="" L2_CMDLINE=""
 	L2_QEMU_ARGS="" L2_MEM=512 L2_MACHINE=microvm TEST_TIMEOUT=600 DESCRIPTION=""
 	HOST_HELPER="" HOST_HELPER_READY="" MODPROBE_CONF="" ACCEL=tcg QEMU_IN_L1=""
+	EXPECT="" EXPECT_DEBUG="" ALONE=no DEBUG_ALONE="" DEBUG_L1=debug
 	# shellcheck disable=SC1090
 	. "$1"
+	[ -n "$EXPECT_DEBUG" ] || EXPECT_DEBUG=$EXPECT
+	[ -n "$DEBUG_ALONE" ] || DEBUG_ALONE=$ALONE
 }
 
-group_env() { # group_env L1|L2
-	if [ "$1" = L2 ]; then
-		printf 'GROUP=%q\nMODULES=%q\nKMODS=\nTESTS=%q\nTEST_TIMEOUT=%q\n' \
-			"$GROUP-l2" "$L2_MODULES" "$L2_TESTS" "$TEST_TIMEOUT"
-	else
-		printf 'GROUP=%q\nMODULES=%q\nKMODS=%q\nTESTS=%q\nTEST_TIMEOUT=%q\nL2_MACHINE=%q\n' \
-			"$GROUP" "$MODULES" "$KMODS" "$TESTS" "$TEST_TIMEOUT" "$L2_MACHINE"
-	fi
-}
-
-# mk_root ROOT KREL MODDIR KMODROOT LEVEL: populate an initramfs tree.
-#   MODDIR: where our .ko files are; KMODROOT: root of
-#   the kernel's own modules (stock) or empty; LEVEL: L1|L2.
-mk_root() {
-	local root=$1 krel=$2 moddir=$3 kmodroot=$4 level=$5 m a
-	rm -rf "$root"
-	mkdir -p "$root"/{bin,sbin,etc,proc,sys,dev,tmp,run,boot,hvkit/bin,hvkit/tests}
-	install -m 755 /bin/busybox "$root/bin/busybox"
-	for a in $(/bin/busybox --list); do
-		[ -e "$root/bin/$a" ] || ln -s busybox "$root/bin/$a"
-	done
-	install -m 755 "$LIB/init.sh" "$root/init"
-	group_env "$level" >"$root/hvkit/group.env"
-	cp -a "$BUILT_TESTS/tests/." "$root/hvkit/tests/"
-	cp -a "$BUILT_TESTS/bin/." "$root/hvkit/bin/"
-	install -m 755 "$LIB/l2.sh" "$root/hvkit/bin/hvkit-l2"
-	install -m 644 "$BAD_PATTERNS" "$root/hvkit/bad-log-patterns"
-	# Module options (e.g. kram's region=), as /etc/modprobe.d would hold them.
-	if [ "$level" = L1 ] && [ -n "$MODPROBE_CONF" ]; then
-		mkdir -p "$root/etc/modprobe.d"
-		printf '%s\n' "$MODPROBE_CONF" >"$root/etc/modprobe.d/hvkit.conf"
-	fi
-	# Our modules, as DKMS (or the build) left them; none in an L1 that
-	# only hosts the L2 under test (l1_is_stock), so that L1 cannot run
-	# hvkit code.
-	mkdir -p "$root/lib/modules/$krel/updates"
-	if [ "$level" = L2 ] || ! l1_is_stock; then
-		find "$moddir" -name '*.ko' -exec cp {} "$root/lib/modules/$krel/updates/" \;
-	fi
-	if [ -n "$kmodroot" ]; then
-		local mods="$KMODS" ko
-		[ "$level" = L2 ] && mods=""
-		# And the distribution modules ours depend on (kvm_hybrid: kvm).
-		for ko in "$root/lib/modules/$krel/updates"/*.ko; do
-			[ -e "$ko" ] || continue
-			mods="$mods $(modinfo -F depends "$ko" | tr ',' ' ')"
-		done
-		for m in $mods; do
-			# One of ours (vfio_preserve needs kram): already there.
-			[ -e "$root/lib/modules/$krel/updates/$m.ko" ] && continue
-			modprobe -S "$krel" -d "$kmodroot" --show-depends "$m" |
-				awk '$1 == "insmod" { print $2 }' |
-				while read -r f; do
-					install -D -m 644 "$f" "$root/${f#"$kmodroot"/}"
-				done
-		done
-		cp "$kmodroot/lib/modules/$krel"/modules.{builtin,builtin.modinfo,order} \
-			"$root/lib/modules/$krel/" 2>/dev/null
-	else
-		# Everything the tests need is built in (debug kernel).
-		touch "$root/lib/modules/$krel"/modules.{builtin,builtin.modinfo,order}
-	fi
-	depmod -b "$root" "$krel" || return 1
-	# kexec tests need the kernel image and kexec(8) inside the VM.
-	case " $TESTS " in
-	*" kexec:"*)
-		cp "$VMLINUZ" "$root/boot/vmlinuz"
-		copy_bin "$root" "$(command -v kexec)"
-		;;
-	esac
-}
-
-mk_cpio() { # mk_cpio ROOT OUT
-	(cd "$1" && find . | cpio -o -H newc --quiet | gzip -1) >"$2"
-}
-
-# add_l2 ROOT: QEMU, its firmware, the L2 kernel and L2 initramfs into L1.
-# add_qemu ROOT: QEMU, its libraries and firmware into an L1 root.
-add_qemu() {
-	local root=$1 f
-	copy_bin "$root" "$(command -v qemu-system-x86_64)"
-	mkdir -p "$root/usr/share/qemu"
-	for f in /usr/share/seabios/bios-256k.bin /usr/share/qemu/{qboot.rom,linuxboot_dma.bin,kvmvapic.bin,pvh.bin,multiboot_dma.bin}; do
-		cp -L "$f" "$root/usr/share/qemu/" || return 1
-	done
-	[ -e "$root/usr/share/qemu/bios-microvm.bin" ] ||
-		ln -s qboot.rom "$root/usr/share/qemu/bios-microvm.bin"
-}
-
-add_l2() {
-	local root=$1 l2root=$HVKIT_OUT/vm/$KIND-$GROUP/l2root
-	add_qemu "$root" || return 1
-	mkdir -p "$root/hvkit/l2"
-	cp "$VMLINUZ" "$root/hvkit/l2/vmlinuz"
-	mk_root "$l2root" "$KREL" "$MODDIR" "$KMODROOT" L2 || return 1
-	mk_cpio "$l2root" "$root/hvkit/l2/initrd.gz"
-	printf 'L2_CMDLINE=%q\nL2_QEMU_ARGS=%q\nL2_MEM=%q\n' \
-		"$L2_CMDLINE" "$L2_QEMU_ARGS" "$L2_MEM" >"$root/hvkit/l2/l2.env"
-}
-
-# ---------------------------------------------------------------- booting
-
-# Console-log lines that fail a group whatever the tests said (one ERE a
-# line; hvkit-l2 applies the same list to L2's console inside L1).
-BAD_PATTERNS=$LIB/bad-log-patterns
-# L1 kernel-log lines that mark a fault of nested SVM under TCG itself.
-PLATFORM_FAULTS=$LIB/platform-fault-patterns
-
-# vm_watch DIR: watch the group's running QEMU every 15 s and kill it
-#   - when it has used no CPU time for STALL_SECS (default 180): DIR/stalled.
-#     Every test VM keeps working (or polling, as hvkit-l2 does) until it
-#     powers off; a QEMU idle that long is deadlocked (seen under nested
-#     TCG: L1 stopped with its QEMU at 0 % CPU and no message);
-#   - when L1's console shows a PLATFORM_FAULTS line: DIR/fault. Such a run
-#     fails its kernel-log check whatever follows, and the faulted L1 has
-#     always hung until TIMEOUT (up to 900 s) after it;
-#   - when PID 1 has not reported yet and the console has not grown for
-#     BOOT_STALL_SECS (default 120): DIR/boothang. A booting kernel prints
-#     all the time; seen in CI23: L1 stopped at 2.37 s of its boot with
-#     QEMU spinning at 200 % CPU, and would have waited out 900 s.
-# Waits for DIR/qemu.pid.
-vm_watch() {
-	local dir=$1 pid='' cpu last='' still=0 limit=${STALL_SECS:-180} line
-	local csize clast='' cstill=0 blimit=${BOOT_STALL_SECS:-120}
-	for _ in $(seq 100); do
-		pid=$(cat "$dir/qemu.pid" 2>/dev/null) && [ -n "$pid" ] && break
-		sleep 0.2
-	done
-	[ -n "$pid" ] || return 0
-	while kill -0 "$pid" 2>/dev/null; do
-		sleep 15
-		if line=$(grep -aEm1 -f "$PLATFORM_FAULTS" "$dir/console.log"); then
-			# Let the kernel finish printing the fault's traces.
-			sleep 10
-			echo "$line" | tr -d '\r' | cut -c1-120 >"$dir/fault"
-			kill -KILL "$pid" 2>/dev/null
-			return 0
-		fi
-		if [ ! -s "$dir/results.txt" ]; then
-			csize=$(stat -c %s "$dir/console.log" 2>/dev/null || echo 0)
-			if [ "$csize" = "$clast" ]; then
-				cstill=$((cstill + 15))
-			else
-				cstill=0
-				clast=$csize
-			fi
-			if [ "$cstill" -ge "$blimit" ]; then
-				echo "no console output for ${cstill} s and no report from PID 1" >"$dir/boothang"
-				kill -KILL "$pid" 2>/dev/null
-				return 0
-			fi
-		fi
-		cpu=$(awk '{ print $14 + $15 }' "/proc/$pid/stat" 2>/dev/null) || return 0
-		if [ "$cpu" = "$last" ]; then
-			still=$((still + 15))
-		else
-			still=0
-			last=$cpu
-		fi
-		if [ "$still" -ge "$limit" ]; then
-			echo "QEMU used no CPU time for ${still} s" >"$dir/stalled"
-			kill -KILL "$pid" 2>/dev/null
-			return 0
-		fi
+# check_groups SUITE [NAME...]: every NAME is a group of SUITE, or die.
+check_groups() {
+	local suite=$1 name f
+	shift
+	for name in "$@"; do
+		f=$HVKIT_TOP/selftests/groups/$name.group
+		[ -f "$f" ] || die "no group '$name' (selftests/groups/*.group)"
+		(load_group "$f"; case " $SUITES " in *" $suite "*) ;; *) exit 1 ;; esac) ||
+			die "group '$name' is not in suite '$suite' (its SUITES: $(load_group "$f"; echo "$SUITES"))"
 	done
 }
 
-# own_frames FILE: the lines of FILE naming a function of an hvkit module
-# ("func+0x../0x.. [kram]" in a trace; "Modules linked in:" has no brackets).
-HVKIT_MODULES=$(sed -n 's/^BUILT_MODULE_NAME\[[0-9]*\]="\(.*\)"$/\1/p' "$HVKIT_TOP/dkms.conf" | paste -sd' ')
-own_frames() {
-	grep -aE "\[($(echo "$HVKIT_MODULES" | tr ' ' '|'))\]" "$1"
-}
-
-# boot_vm DIR INITRD: one QEMU run of the loaded group (and its host helper).
-boot_vm() {
-	local dir=$1 initrd=$2 helper='' qargs rc watcher
-	: >"$dir/results.txt"
-	# For HOST_HELPER, HOST_HELPER_READY and QEMU_ARGS (evaluated below).
-	export VMDIR=$dir
-	if [ -n "$HOST_HELPER" ]; then
-		eval "$HOST_HELPER" >"$dir/helper.log" 2>&1 &
-		helper=$!
-		for _ in $(seq 50); do
-			[ -z "$HOST_HELPER_READY" ] && break
-			[ -e "$(eval echo "$HOST_HELPER_READY")" ] && break
-			sleep 0.2
-		done
-	fi
-	qargs=$(eval echo "${QEMU_ARGS//$'\n'/ }")
-	log "group $GROUP on $KIND kernel: booting ($(du -h "$initrd" | cut -f1) initramfs, timeout ${TIMEOUT}s)"
-	rm -f "$dir/qemu.pid" "$dir/stalled" "$dir/fault" "$dir/boothang"
-	vm_watch "$dir" &
-	watcher=$!
-	# shellcheck disable=SC2086
-	timeout --foreground -k 10 "$TIMEOUT" qemu-system-x86_64 -pidfile "$dir/qemu.pid" \
-		-M q35 -accel "${HVKIT_ACCEL:-$ACCEL}" -cpu EPYC,+svm -smp "$SMP" -m "$MEM" \
-		-nodefaults -display none -no-reboot \
-		-kernel "$VMLINUZ" -initrd "$initrd" \
-		-append "console=ttyS0 panic=-1 panic_on_warn=1 oops=panic $CMDLINE" \
-		-serial "file:$dir/console.log" -serial "file:$dir/results.txt" \
-		$qargs >"$dir/qemu.log" 2>&1
-	rc=$?
-	kill "$watcher" 2>/dev/null
-	wait "$watcher" 2>/dev/null
-	if [ -n "$helper" ]; then
-		kill "$helper" 2>/dev/null
-		wait "$helper" 2>/dev/null
-	fi
-	return $rc
-}
-
-# run_group KIND FILE: build the group's initramfs, boot it, count results.
-run_group() {
-	KIND=$1
-	load_group "$2"
-	local dir=$HVKIT_OUT/vm/$KIND-$GROUP root initrd rc qemu_rc l2=0 lines name why fault
-	rm -rf "$dir"
-	mkdir -p "$dir"
-	root=$dir/root
-	initrd=$dir/initrd.gz
-	[ -n "$L2_TESTS$L2_MODULES" ] && l2=1
-	log "group $GROUP on $KIND kernel: ${DESCRIPTION:-no description}; building initramfs"
-	if ! mk_root "$root" "$KREL" "$MODDIR" "$KMODROOT" L1 ||
-		{ [ $l2 = 1 ] && ! add_l2 "$root"; } ||
-		{ [ -n "$QEMU_IN_L1" ] && ! add_qemu "$root"; }; then
-		count fail "$KIND/$GROUP: initramfs"
-		return
-	fi
-	mk_cpio "$root" "$initrd"
-	boot_vm "$dir" "$initrd"
-	qemu_rc=$?
-	# A boot that hangs before PID 1 wrote a single line is the emulator,
-	# not a test (seen under TCG, before any module is loaded): retry it
-	# once, loudly. Any hang after PID 1 started is a failure.
-	if { [ "$qemu_rc" = 124 ] || [ -e "$dir/boothang" ]; } &&
-		[ ! -s "$dir/results.txt" ] &&
-		! grep -aqEf "$BAD_PATTERNS" "$dir/console.log"; then
-		log "group $GROUP: boot hung before PID 1 ran ($(cat "$dir/boothang" 2>/dev/null || echo "timeout")); retrying once (first log: console.log.hung)"
-		mv "$dir/console.log" "$dir/console.log.hung"
-		RETRIED+=("$KIND/$GROUP (boot hung before PID 1)")
-		boot_vm "$dir" "$initrd"
-		qemu_rc=$?
-	fi
-	# Nested SVM under TCG sometimes faults in L1's own KVM or emulator
-	# (PLATFORM_FAULTS, or a stalled QEMU). Retry such a run once, loudly
-	# (the retry must pass on its own), when the fault cannot be hvkit's:
-	#   - L1 runs no hvkit code (l1_is_stock): a correct L1 cannot be
-	#     locked up by its guest, whatever L2 did;
-	#   - or L1 runs hvkit modules but no trace in L1's log has a frame
-	#     of one (a lockup or stall prints the stuck CPU's stack).
-	if [ -e "$dir/stalled" ] || [ -e "$dir/fault" ] ||
-		grep -aqEf "$PLATFORM_FAULTS" "$dir/console.log"; then
-		why=
-		if l1_is_stock; then
-			why="L1 runs no hvkit code"
-		elif ! own_frames "$dir/console.log" >/dev/null; then
-			why="no hvkit frame in L1's traces"
-		fi
-		fault=$(cat "$dir/stalled" "$dir/fault" 2>/dev/null | head -n1)
-		[ -n "$fault" ] || fault=$(grep -aEm1 -f "$PLATFORM_FAULTS" "$dir/console.log" | tr -d '\r' | cut -c1-120)
-		log "group $GROUP: L1 platform fault: $fault"
-		if [ -n "$why" ]; then
-			log "group $GROUP: $why; retrying once (first run: console.log.fault, results.txt.fault)"
-			mv "$dir/console.log" "$dir/console.log.fault"
-			mv "$dir/results.txt" "$dir/results.txt.fault"
-			RETRIED+=("$KIND/$GROUP ($why)")
-			boot_vm "$dir" "$initrd"
-			qemu_rc=$?
-		else
-			log "group $GROUP: not retried: a trace names hvkit code: $(own_frames "$dir/console.log" | head -n1 | tr -d '\r' | cut -c1-100)"
-		fi
-	fi
-	grep -a '^HVKIT: ' "$dir/results.txt" | sed 's/^HVKIT: //' | tr -d '\r' >"$dir/results.tap"
-	# Per-test lines, as the VM reported them.
-	while IFS= read -r lines; do
-		case "$lines" in
-		"ok "*"# SKIP"*)
-			name=${lines#ok [0-9]* }
-			count skip "$KIND/${name%% # SKIP*}" "${name#* # SKIP}" ;;
-		"ok "*) count ok "$KIND/${lines#ok [0-9]* }" ;;
-		"not ok "*) count fail "$KIND/${lines#not ok [0-9]* }" ;;
-		esac
-	done <"$dir/results.tap"
-	# The VM as a whole: finished, no oops/WARN/lockdep/KASAN, no hang.
-	rc=ok
-	if [ -e "$dir/stalled" ]; then
-		count fail "$KIND/$GROUP: VM" "emulator stalled: $(cat "$dir/stalled")"; rc=fail
-	elif [ -e "$dir/boothang" ]; then
-		count fail "$KIND/$GROUP: VM" "boot hung before PID 1: $(cat "$dir/boothang")"; rc=fail
-	elif [ -e "$dir/fault" ]; then
-		count fail "$KIND/$GROUP: VM" "killed on a platform fault: $(cat "$dir/fault")"; rc=fail
-	elif [ "$qemu_rc" = 124 ] || [ "$qemu_rc" = 137 ]; then
-		count fail "$KIND/$GROUP: VM" "hang: killed after ${TIMEOUT}s"; rc=fail
-	elif ! grep -q '^done ' "$dir/results.tap"; then
-		count fail "$KIND/$GROUP: VM" "no result line (qemu exit $qemu_rc)"; rc=fail
-	fi
-	if grep -aEnf "$BAD_PATTERNS" "$dir/console.log" >"$dir/bad.txt"; then
-		count fail "$KIND/$GROUP: kernel log" "$(head -n1 "$dir/bad.txt" | cut -c1-100)"
-		rc=fail
-	fi
-	[ $rc = ok ] && count ok "$KIND/$GROUP: VM clean"
-	if [ $rc = fail ] || grep -q '^not ok' "$dir/results.tap"; then
-		log "console log: $dir/console.log (last lines follow)"
-		tail -n 40 "$dir/console.log" | sed 's/^/    | /' >&2
-	fi
-}
-
-groups_for() { # groups_for SUITE [names...]: group files of a suite
+# groups_for SUITE [NAME...]: the group files of SUITE (only NAMEs if given).
+groups_for() {
 	local suite=$1 f
 	shift
 	for f in "$HVKIT_TOP"/selftests/groups/*.group; do
 		if [ $# -gt 0 ]; then
 			case " $* " in *" $(basename "$f" .group) "*) ;; *) continue ;; esac
 		fi
-		# "manual" groups run only when named (never in check).
-		(load_group "$f"; case " $SUITES " in *" $suite "*) exit 0 ;;
-			*" manual "*) [ $# -gt 0 ] ;; *) exit 1 ;; esac) &&
+		(load_group "$f"; case " $SUITES " in *" $suite "*) exit 0 ;; *) exit 1 ;; esac) &&
 			echo "$f"
 	done
 }
 
-# ---------------------------------------------------------------- suites
+# count_results DIR: one counted result per TAP line PID 1 reported, and
+# the group's lines: at least EXPECT results, the L2 retries hvkit-l2
+# reported, and the VM as a whole.
+count_results() {
+	local dir=$1 qemu_rc=$2 line name n=0 want rc=ok
+	grep -a '^HVKIT: ' "$dir/results.txt" | sed 's/^HVKIT: //' | tr -d '\r' >"$dir/results.tap"
+	while IFS= read -r line; do
+		case "$line" in
+		"ok "*"# SKIP"*)
+			name=${line#ok [0-9]* }
+			gcount skip "$KIND/${name%% # SKIP*}" "${name#* # SKIP}"; n=$((n + 1)) ;;
+		"ok "*) gcount ok "$KIND/${line#ok [0-9]* }"; n=$((n + 1)) ;;
+		"not ok "*) gcount fail "$KIND/${line#not ok [0-9]* }"; n=$((n + 1)) ;;
+		"retried "*)
+			log "group $GROUP: hvkit-l2 ${line}"
+			gcount retried "$KIND/$GROUP: ${line#retried }" ;;
+		esac
+	done <"$dir/results.tap"
+	want=$EXPECT
+	[ "$KIND" = debug ] && want=$EXPECT_DEBUG
+	if [ -z "$want" ]; then
+		gcount fail "$KIND/$GROUP: results" "the group states no EXPECT= (it reported $n)"
+	elif [ "$n" -lt "$want" ]; then
+		gcount fail "$KIND/$GROUP: results" "$n reported, at least $want expected"
+	fi
+	if [ -e "$dir/stalled" ]; then
+		gcount fail "$KIND/$GROUP: VM" "emulator stalled: $(cat "$dir/stalled")"; rc=fail
+	elif [ -e "$dir/boothang" ]; then
+		gcount fail "$KIND/$GROUP: VM" "boot hung before PID 1: $(cat "$dir/boothang")"; rc=fail
+	elif [ -e "$dir/fault" ]; then
+		gcount fail "$KIND/$GROUP: VM" "platform fault: $(cat "$dir/fault")"; rc=fail
+	elif [ "$qemu_rc" = 124 ] || [ "$qemu_rc" = 137 ]; then
+		gcount fail "$KIND/$GROUP: VM" "hang: killed after ${TIMEOUT}s"; rc=fail
+	elif ! grep -q '^done ' "$dir/results.tap"; then
+		gcount fail "$KIND/$GROUP: VM" "no result line (qemu exit $qemu_rc)"; rc=fail
+	fi
+	if grep -aEnf "$BAD_PATTERNS" "$dir/console.log" >"$dir/bad.txt"; then
+		gcount fail "$KIND/$GROUP: kernel log" "$(head -n1 "$dir/bad.txt" | tr -d '\r' | cut -c1-100)"
+		rc=fail
+	fi
+	[ $rc = ok ] && gcount ok "$KIND/$GROUP: VM clean"
+	if [ $rc = fail ] || grep -q '^not ok' "$dir/results.tap"; then
+		log "console log: $dir/console.log (last lines follow)"
+		tail -n 40 "$dir/console.log" | sed 's/^/    | /' >&2
+	fi
+	if [ -s "$dir/vcpus.txt" ]; then
+		log "the VM's vCPUs when it was stopped ($dir/vcpus.txt):"
+		grep -aE 'VM status|CPU #|^RIP=|^EIP=|halted' "$dir/vcpus.txt" | sed 's/^/    | /' >&2
+	fi
+}
 
-suite_stock() { # suite_stock nested|stock MODDIR [groups]
-	local suite=$1 g
-	MODDIR=$2
-	shift 2
-	local sroot
-	sroot=$("$LIB/stock-kernel.sh") || { count fail "stock kernel download"; return; }
-	KREL=$KVER
-	VMLINUZ=$sroot/root/boot/vmlinuz-$KVER
-	KMODROOT=$sroot/root
-	build_userspace || { count fail "userspace build (tests, hvkitctl)"; return; }
-	for g in $(groups_for "$suite" "$@"); do
-		run_group stock "$g"
+# run_group KIND FILE: build the group's initramfs, boot it, and record
+# its results in DIR/counts (merge_group counts them). Runs in a subshell
+# with its output in DIR/run.log.
+run_group() {
+	KIND=$1
+	load_group "$2"
+	local dir=$HVKIT_OUT/vm/$KIND-$GROUP qemu_rc why f t0
+	t0=$(date +%s)
+	GDIR=$dir
+	log "group $GROUP on $KIND kernel: ${DESCRIPTION:-no description}; building initramfs"
+	# In the debug suite L2 boots the debug kernel; L1 too, unless the
+	# group only needs it in L2 (DEBUG_L1=stock).
+	if [ "$KIND" = debug ] && [ "$DEBUG_L1" = stock ]; then
+		L1_KERNEL=stock
+	else
+		L1_KERNEL=$KIND
+	fi
+	if ! mk_image "$dir" "$L1_KERNEL" "$KIND"; then
+		gcount fail "$KIND/$GROUP: initramfs"
+		return
+	fi
+	boot_vm "$dir"
+	qemu_rc=$?
+	if [ -e "$dir/boothang" ] || [ -e "$dir/fault" ] || [ -e "$dir/stalled" ]; then
+		log "group $GROUP: $(cat "$dir/boothang" "$dir/fault" "$dir/stalled" 2>/dev/null | head -n1)"
+		if why=$(retry_l1 "$dir" "$(l1_is_stock && echo no || echo yes)" \
+			"$HVKIT_MODULES" "$PLATFORM_FAULTS"); then
+			log "group $GROUP: retrying once: $why (first run: *.1)"
+			for f in console.log results.txt boothang fault stalled; do
+				[ -e "$dir/$f" ] && mv "$dir/$f" "$dir/$f.1"
+			done
+			gcount retried "$KIND/$GROUP: $why"
+			boot_vm "$dir"
+			qemu_rc=$?
+		else
+			log "group $GROUP: not retried: ${why#\# not retried: }"
+		fi
+	fi
+	count_results "$dir" "$qemu_rc"
+	log "group $GROUP on $KIND kernel: $(($(date +%s) - t0)) s"
+}
+
+# gcount ok|fail|skip|retried NAME [why]: one result of the running group.
+gcount() {
+	printf '%s\t%s\t%s\n' "$1" "$2" "${3:-}" >>"$GDIR/counts"
+}
+
+# The VMs run JOBS at a time (HVKIT_JOBS, default 2: a TCG VM keeps about
+# one of the two CPUs of the CI machine busy on average). A group that
+# times something (ALONE=yes: benchmarks, timer lateness, poll hit
+# rates; DEBUG_ALONE in the debug suite) runs with no other VM beside it.
+JOBS=${HVKIT_JOBS:-2}
+declare -A JOB_DIR=()
+
+# merge_group DIR: print a finished group's log and count its results.
+merge_group() {
+	local st name why
+	cat "$1/run.log" >&2
+	while IFS=$'\t' read -r st name why; do
+		case "$st" in
+		retried) RETRIED+=("$name") ;;
+		*) count "$st" "$name" "$why" ;;
+		esac
+	done <"$1/counts"
+}
+
+# wait_jobs N: wait until at most N groups are running, merging each.
+wait_jobs() {
+	local pid
+	while [ ${#JOB_DIR[@]} -gt "$1" ]; do
+		wait -n -p pid "${!JOB_DIR[@]}"
+		merge_group "${JOB_DIR[$pid]}"
+		unset "JOB_DIR[$pid]"
 	done
 }
 
-suite_debug() {
-	local src dest=$HVKIT_OUT/build/debug g start
+# One queue for every suite of a run, so that the lanes stay full across
+# suites: queue_groups adds, run_queue runs. An entry is "KIND|FILE|KOS",
+# KOS the modules an L1 booting the stock kernel gets (DKMS's for the
+# stock and nested suites, the W=1 build's elsewhere).
+QUEUE_LANE=() QUEUE_ALONE=()
+
+# queue_groups KIND SUITE KOS [NAME...]: every group of SUITE (or the NAMEs).
+queue_groups() {
+	local kind=$1 suite=$2 kos=$3 g alone
+	shift 3
+	for g in $(groups_for "$suite" "$@"); do
+		alone=$(load_group "$g"
+			if [ "$kind" = debug ]; then echo "$DEBUG_ALONE"; else echo "$ALONE"; fi)
+		if [ "$alone" = yes ]; then
+			QUEUE_ALONE+=("$kind|$g|$kos")
+		else
+			QUEUE_LANE+=("$kind|$g|$kos")
+		fi
+	done
+}
+
+# run_queue: the groups that share the machine first (in queue order, the
+# debug suite's longest groups queued first), then those that run alone.
+run_queue() {
+	local e kind g kos dir alone=no
+	for e in "${QUEUE_LANE[@]}" - "${QUEUE_ALONE[@]}"; do
+		if [ "$e" = - ]; then
+			alone=yes
+			continue
+		fi
+		IFS='|' read -r kind g kos <<<"$e"
+		dir=$HVKIT_OUT/vm/$kind-$(basename "$g" .group)
+		rm -rf "$dir"
+		mkdir -p "$dir"
+		: >"$dir/counts"
+		if [ "$alone" = yes ]; then
+			wait_jobs 0
+		else
+			wait_jobs $((JOBS - 1))
+		fi
+		log "group $(basename "$g" .group) on $kind kernel: started$([ "$alone" = yes ] && echo ", alone")"
+		(KSET[stock.kos]=$kos; run_group "$kind" "$g") >"$dir/run.log" 2>&1 &
+		JOB_DIR[$!]=$dir
+		[ "$alone" = yes ] && wait_jobs 0
+	done
+	wait_jobs 0
+	QUEUE_LANE=() QUEUE_ALONE=()
+}
+
+# ---------------------------------------------------------------- suites
+
+# The two kernels a VM can boot, by name (stock, debug): KSET[NAME.rel],
+# .vmlinuz, .modroot (the unpacked Debian modules; empty: all built in)
+# and .kos (our .ko files built for it).
+declare -A KSET=()
+
+# kernel_set NAME: KREL, VMLINUZ, KMODROOT and MODKOS of that kernel.
+kernel_set() {
+	KREL=${KSET[$1.rel]} VMLINUZ=${KSET[$1.vmlinuz]}
+	KMODROOT=${KSET[$1.modroot]} MODKOS=${KSET[$1.kos]}
+}
+
+# stock_kernel: the Debian kernel's image and modules into KSET.
+stock_kernel() {
+	local sroot
+	sroot=$("$LIB/stock-kernel.sh") || return 1
+	KSET[stock.rel]=$KVER
+	KSET[stock.vmlinuz]=$sroot/root/boot/vmlinuz-$KVER
+	KSET[stock.modroot]=$sroot/root
+}
+
+# prep_stock: the Debian kernel and the test programs, for any suite.
+prep_stock() {
+	stock_kernel || { count fail "stock kernel download"; return 1; }
+	build_userspace || { count fail "userspace build (tests, hvkitctl)"; return 1; }
+}
+
+# queue_stock SUITE KOS [groups]: the groups of SUITE on the stock kernel.
+queue_stock() {
+	local suite=$1 kos=$2
+	shift 2
+	prep_stock || return 1
+	KSET[stock.kos]=$kos
+	queue_groups stock "$suite" "$kos" "$@"
+}
+
+# queue_debug [groups]: the debug kernel (built once, cached) and the
+# modules built against it, then the debug suite's groups. Groups whose
+# L1 boots the stock kernel (DEBUG_L1=stock) get the W=1 build's modules.
+queue_debug() {
+	local src start
 	start=$(date +%s)
-	src=$("$LIB/debug-kernel.sh") || { count fail "debug kernel build"; return; }
+	src=$("$LIB/debug-kernel.sh") || { count fail "debug kernel build"; return 1; }
 	log "debug kernel ready after $(($(date +%s) - start)) s ($src)"
-	if build_modules "$src" "$dest"; then
+	if build_modules "$src" "$HVKIT_OUT/build/debug"; then
 		count ok "debug: W=1 build against the debug kernel"
 	else
 		count fail "debug: W=1 build against the debug kernel"
-		return
+		return 1
 	fi
-	build_userspace || { count fail "userspace build (tests, hvkitctl)"; return; }
-	KREL=$(cat "$src/include/config/kernel.release")
-	VMLINUZ=$src/arch/x86/boot/bzImage
-	KMODROOT=
-	MODDIR=$dest
-	for g in $(groups_for debug "$@"); do
-		run_group debug "$g"
-	done
+	KSET[debug.rel]=$(cat "$src/include/config/kernel.release")
+	KSET[debug.vmlinuz]=$src/arch/x86/boot/bzImage
+	KSET[debug.modroot]=
+	KSET[debug.kos]=$MODKOS
+	step_build || return 1
+	prep_stock || return 1
+	queue_groups debug debug "$STOCK_KOS" "$@"
 }
 
-step_build() { # W=1 modules against the Debian headers
-	if build_modules "$STOCK_KDIR" "$HVKIT_OUT/build/stock"; then
+STOCK_KOS=
+step_build() { # W=1 modules against the Debian headers; sets MODKOS, STOCK_KOS
+	if [ -n "$STOCK_KOS" ]; then
+		MODKOS=$STOCK_KOS
+	elif build_modules "$STOCK_KDIR" "$HVKIT_OUT/build/stock"; then
+		STOCK_KOS=$MODKOS
 		count ok "build: W=1 modules for $KVER, no warnings"
 	else
 		count fail "build: W=1 modules for $KVER"
@@ -498,26 +411,31 @@ step_build() { # W=1 modules against the Debian headers
 	fi
 }
 
-step_static() {
-	local k out=$HVKIT_OUT/build/sparse
-	step_build
-	copy_tree "$out"
-	make -C "$out" KDIR="$STOCK_KDIR" C=2 modules >"$out/sparse.log" 2>&1
-	# sparse reports as "file:line:col: warning/error:"; our files only.
-	if grep -E '^[^ ]+:[0-9]+:[0-9]+: (warning|error):' "$out/sparse.log" | grep -v '^/usr/src/'; then
-		count fail "sparse C=2"
+step_static() { # the W=1 build of step_build, with sparse in the same pass
+	local k style=$HVKIT_OUT/style.log spid=
+	# checkpatch and shellcheck (one CPU) beside the build.
+	if k=$(ksrc); then
+		make -s -C "$HVKIT_TOP" CHECKPATCH="$k/scripts/checkpatch.pl" style >"$style" 2>&1 &
+		spid=$!
 	else
-		count ok "sparse C=2: clean"
+		count fail "checkpatch: extract"
 	fi
-	k=$(ksrc) || { count fail "checkpatch: extract"; return; }
-	if make -s -C "$HVKIT_TOP" CHECKPATCH="$k/scripts/checkpatch.pl" style; then
+	if build_modules "$STOCK_KDIR" "$HVKIT_OUT/build/stock" C=2; then
+		STOCK_KOS=$MODKOS
+		count ok "build: W=1 modules for $KVER, no warnings"
+		count ok "sparse C=2: clean"
+	else
+		count fail "build: W=1 + sparse C=2 modules for $KVER"
+	fi
+	[ -n "$spid" ] || return
+	if wait "$spid"; then
 		count ok "checkpatch --strict and shellcheck: clean"
 	else
+		cat "$style"
 		count fail "checkpatch --strict or shellcheck"
 	fi
 }
 
-DKMS_MODDIR=
 # bench_tables: the "| " table lines every bench VM printed, per group.
 bench_tables() {
 	local f
@@ -529,12 +447,21 @@ bench_tables() {
 	done
 }
 
+# step_dkms: the real DKMS install for the Debian kernel; sets MODKOS to
+# the modules DKMS installed (dkms.conf's list, nothing else in the dir).
 step_dkms() {
-	local ver
+	local ver dir m kos=
 	ver=$(sed -n 's/^PACKAGE_VERSION="\(.*\)"$/\1/p' "$HVKIT_TOP/dkms.conf")
-	if make -s -C "$HVKIT_TOP" KERNELRELEASE="$KVER" dkms-install >"$HVKIT_OUT/dkms.log" 2>&1; then
-		DKMS_MODDIR=/lib/modules/$KVER/updates/dkms
-		if [ -f "$DKMS_MODDIR/kram.ko" ] && dkms status "hvkit/$ver" -k "$KVER" | grep -q installed; then
+	dir=/lib/modules/$KVER/updates/dkms
+	if make -s -C "$HVKIT_TOP" KERNELRELEASE="$KVER" dkms-install >"$HVKIT_OUT/dkms.log" 2>&1 &&
+		dkms status "hvkit/$ver" -k "$KVER" | grep -q installed; then
+		for m in $(sed -n 's/^BUILT_MODULE_NAME\[[0-9]*\]="\(.*\)"$/\1/p' "$HVKIT_TOP/dkms.conf"); do
+			# Installed by this run, not left from an earlier one.
+			[ "$dir/$m.ko" -nt "$HVKIT_OUT/dkms.stamp" ] || { kos=; break; }
+			kos="$kos $dir/$m.ko"
+		done
+		if [ -n "$kos" ]; then
+			MODKOS=$kos
 			count ok "dkms add/build/install hvkit/$ver -k $KVER"
 			return 0
 		fi
@@ -547,11 +474,41 @@ step_dkms() {
 # ---------------------------------------------------------------- main
 
 mkdir -p "$HVKIT_OUT"
+# One run per checkout at a time (they share selftests/out). Nothing the
+# run leaves behind for a while (a VM's watcher) may hold fd 9 (9>&-).
+exec 9>"$HVKIT_OUT/.lock"
+flock -n 9 || die "another selftests/run.sh is running in this checkout ($HVKIT_OUT)"
+LIVE=$HVKIT_OUT/live
+rm -rf "$LIVE"
+mkdir -p "$LIVE"
+# cleanup: every VM still running, its host helper and the group jobs.
+cleanup() {
+	local f d pid
+	for f in "$LIVE"/*; do
+		[ -e "$f" ] || continue
+		d=$(cat "$f")
+		pid=$(cat "$d/qemu.pid" 2>/dev/null) && kill -KILL "$pid" 2>/dev/null
+		pid=$(cat "$d/helper.pgid" 2>/dev/null) && kill -- -"$pid" 2>/dev/null
+		rm -f "$f"
+	done
+	for pid in "${!JOB_DIR[@]}"; do
+		kill "$pid" 2>/dev/null
+	done
+}
+trap 'cleanup; exit 130' INT TERM
+trap cleanup EXIT
 cmd=${1:-check}
 [ $# -gt 0 ] && shift
+case "$cmd" in
+stock|nested|debug) check_groups "$cmd" "$@" ;;
+bench) check_groups bench "$@" ;;
+quick) check_groups stock "$@" ;;
+check|demo|static|dkms) [ $# = 0 ] || die "'$cmd' takes no group names" ;;
+*) sed -n '3,24p' "$0"; exit 2 ;;
+esac
 # On a fresh machine the package lists come with the dependencies.
 case "$cmd" in
-check|demo) "$LIB/deps.sh" || die "dependencies" ;;
+check|demo|bench) "$LIB/deps.sh" || die "dependencies" ;;
 esac
 KVER=$(stock_kver)
 STOCK_KDIR=/usr/src/linux-headers-$KVER
@@ -559,23 +516,29 @@ case "$cmd" in
 check)
 	t0=$(date +%s)
 	step_static
+	touch "$HVKIT_OUT/dkms.stamp"
+	sleep 1
+	# The debug suite's longest groups first, then the nested and stock
+	# suites, then the groups that run alone (bench-check's among them).
+	queue_debug
 	if step_dkms; then
-		suite_stock stock "$DKMS_MODDIR"
-		suite_stock nested "$DKMS_MODDIR"
+		dkms_kos=$MODKOS
+		queue_stock nested "$dkms_kos"
+		queue_stock stock "$dkms_kos"
 	fi
-	suite_debug
-	suite_stock bench "$HVKIT_OUT/build/stock"
+	step_build && queue_stock bench-check "$STOCK_KOS"
+	run_queue
 	bench_tables
 	log "make check wall time: $(($(date +%s) - t0)) s"
 	summary
 	;;
 bench)
-	step_build && suite_stock bench "$HVKIT_OUT/build/stock" "$@"
+	step_build && queue_stock bench "$STOCK_KOS" "$@" && run_queue
 	bench_tables
 	summary
 	;;
 quick)
-	step_build && suite_stock stock "$HVKIT_OUT/build/stock" "$@"
+	step_build && queue_stock stock "$STOCK_KOS" "$@" && run_queue
 	summary
 	;;
 static)
@@ -583,28 +546,26 @@ static)
 	summary
 	;;
 dkms)
+	touch "$HVKIT_OUT/dkms.stamp"
+	sleep 1
 	step_dkms
 	summary
 	;;
 stock|nested)
-	step_build && suite_stock "$cmd" "$HVKIT_OUT/build/stock" "$@"
+	step_build && queue_stock "$cmd" "$STOCK_KOS" "$@" && run_queue
 	summary
 	;;
 debug)
-	suite_debug "$@"
+	queue_debug "$@" && run_queue
 	summary
 	;;
 demo)
 	step_build || exit 1
-	suite_stock demo "$HVKIT_OUT/build/stock" demo
+	queue_stock demo "$STOCK_KOS" demo && run_queue
 	echo
 	echo "---- inside the VM ----"
 	sed -n '/=== hvkit test demo\/demo/,/=== hvkit/p' "$HVKIT_OUT/vm/stock-demo/console.log" |
 		grep -av '^=== hvkit' | grep -avE '^(HVKIT: |\[ *[0-9]+\.[0-9]+\])'
 	summary
-	;;
-*)
-	sed -n '3,20p' "$0"
-	exit 2
 	;;
 esac

@@ -25,3 +25,11 @@ stock_kver() {
 	fi
 	echo "$HVKIT_KVER"
 }
+
+# cache_lock NAME: hold $HVKIT_CACHE/.lock-NAME until the calling script
+# exits, so that two runs never fill the same cache entry at once.
+cache_lock() {
+	mkdir -p "$HVKIT_CACHE"
+	exec 8>"$HVKIT_CACHE/.lock-$1"
+	flock 8
+}

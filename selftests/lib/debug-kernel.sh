@@ -2,17 +2,18 @@
 # SPDX-License-Identifier: GPL-2.0
 # Build (once) the hvkit debug kernel from Debian's linux-source-6.1 and the
 # fragment selftests/config/debug.config, cached in
-# $HVKIT_CACHE/debug-<hash>/ where <hash> covers the fragment, this script
-# and the version of the linux-source-6.1 package. Older builds are removed.
+# $HVKIT_CACHE/debug-<hash>/ where <hash> covers the fragment, this script,
+# the version of the linux-source-6.1 package and the compiler. Older builds are removed.
 # Prints the path of the built tree (usable as KDIR for M= builds).
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
 
 frag=$HVKIT_TOP/selftests/config/debug.config
-key=$( (cat "$frag" "$0"; dpkg-query -W -f='${Version}' linux-source-6.1 2>/dev/null) |
-	sha256sum | cut -c1-16)
+key=$( (cat "$frag" "$0"; dpkg-query -W -f='${Version}' linux-source-6.1 2>/dev/null
+	gcc --version | head -n1) | sha256sum | cut -c1-16)
 dir=$HVKIT_CACHE/debug-$key
 src=$dir/linux-source-6.1
+cache_lock debug
 
 if [ -f "$dir/.built" ]; then
 	echo "$src"

@@ -7,6 +7,7 @@ set -euo pipefail
 . "$(dirname "$0")/common.sh"
 
 dir=$HVKIT_CACHE/ksrc-$(dpkg-query -W -f='${Version}' linux-source-6.1 2>/dev/null)
+cache_lock ksrc
 if [ -f "$dir/.done" ]; then
 	echo "$dir"
 	exit 0

@@ -6,7 +6,7 @@
 #
 #   hvkit-l2 [-m MACHINE] [-t TIMEOUT] [-- EXTRA-QEMU-ARGS]
 #
-# L2 runs the same Debian kernel under L1's KVM with /hvkit/l2/initrd.gz
+# L2 runs the same Debian kernel under L1's KVM with /hvkit/l2/initrd.cpio
 # (the same PID 1 as L1, with the L2 module and test lists). The helper
 #   - prints L2's TAP results as its own ("ok N l2/<name>"),
 #   - snapshots L1's KVM debugfs stats of the L2 VM into /tmp/l2/marks
@@ -44,7 +44,12 @@ done
 out=/tmp/l2
 rm -rf "$out"
 mkdir -p "$out"
-[ -c /dev/kvm ] || { echo "# hvkit-l2: no /dev/kvm in L1 (load kvm_amd)"; exit 4; }
+[ -c /dev/kvm ] || { echo "not ok 1 l2: no /dev/kvm in L1 (KMODS=kvm_amd?)"; exit 1; }
+# The retry rule (retry_l2) and the results port of L1's PID 1.
+BAD_PATTERNS=/hvkit/bad-log-patterns
+# shellcheck source=selftests/lib/policy.sh
+. /hvkit/policy.sh
+l1report() { echo "HVKIT: $*" >/dev/ttyS1; }
 
 case "$machine" in
 microvm)
@@ -57,8 +62,10 @@ microvm)
 esac
 hook=${L2_PAUSED_HOOK:-}
 markhook=${L2_MARK_HOOK:-}
-monargs=
-[ -n "$hook" ] && monargs="-S -chardev pipe,id=mon,path=$out/mon -mon chardev=mon,mode=readline"
+# L2's monitor, on a pipe (/tmp/l2/mon.{in,out}): "cont" for a paused L2,
+# and its vCPUs' state when it hangs (monitor.log).
+monargs="-chardev pipe,id=mon,path=$out/mon -mon chardev=mon,mode=readline"
+[ -n "$hook" ] && monargs="-S $monargs"
 # snapshot NAME: every KVM debugfs stat of the L2 VM, as "NAME stat value".
 snapshot() {
 	[ -n "$vmdir" ] || vmdir=$(ls -d /sys/kernel/debug/kvm/"$qpid"-* 2>/dev/null | head -n1)
@@ -85,6 +92,16 @@ mev=/sys/kernel/debug/tracing/events/kvm/kvm_msr
 if [ -w "$mev/trigger" ] && echo 'hist:keys=ecx,write' >"$mev/trigger" 2>/dev/null; then
 	mhist=$mev/hist
 fi
+# L2's triple faults: SVM_EXIT_SHUTDOWN (127) exits in a trace instance of
+# their own, seen at once and with the RIP L2 died at (KVM resets the vCPU
+# and QEMU, with -no-reboot -no-shutdown, then just stops L2).
+sdi=/sys/kernel/debug/tracing/instances/hvkit-l2
+if mkdir -p "$sdi" 2>/dev/null && [ -w "$sdi/events/kvm/kvm_exit/filter" ]; then
+	echo 'exit_reason == 127' >"$sdi/events/kvm/kvm_exit/filter"
+	echo 1 >"$sdi/events/kvm/kvm_exit/enable"
+else
+	sdi=
+fi
 # boot_l2: start QEMU (run the paused hook), then follow L2 until it is
 # done, exits, panics, hangs before its PID 1 reported (L2_BOOT_SECS), or
 # times out. Sets qpid, status, start. Arguments: extra QEMU arguments.
@@ -93,21 +110,28 @@ boot_l2() {
 	seen=0
 	: >"$out/marks"
 	: >"$out/results.txt"
-	if [ -n "$hook" ]; then
-		rm -f "$out/mon.in" "$out/mon.out"
-		mkfifo "$out/mon.in" "$out/mon.out"
-	fi
+	# Before QEMU opens it: the live relay follows this file.
+	: >"$out/console.log"
+	[ -n "$sdi" ] && : >"$sdi/trace"
+	rm -f "$out/mon.in" "$out/mon.out"
+	mkfifo "$out/mon.in" "$out/mon.out"
+	# Drain the monitor so QEMU never blocks writing to it; keep its input
+	# open (fd 7) so that it never sees an end of file.
+	cat "$out/mon.out" >"$out/monitor.log" &
+	exec 7<>"$out/mon.in"
+	# From here on hvkit code may run in L2 (its image holds our modules):
+	# the host's runner no longer retries L1 (lib/policy.sh).
+	l1report "l2 start"
 	# shellcheck disable=SC2086
 	qemu-system-x86_64 -L /usr/share/qemu -enable-kvm -cpu "$cpu" $mach -smp 2 -m "$L2_MEM" \
 		-nodefaults -no-user-config -display none -no-reboot -no-shutdown \
-		-kernel /hvkit/l2/vmlinuz -initrd /hvkit/l2/initrd.gz \
+		-kernel /hvkit/l2/vmlinuz -initrd /hvkit/l2/initrd.cpio \
 		-append "console=ttyS0 panic=-1 panic_on_warn=1 oops=panic $L2_CMDLINE ${L2_APPEND:-}" \
 		-serial "file:$out/console.log" -chardev "file,id=res,path=$out/results.txt" \
 		$resport $monargs $L2_QEMU_ARGS "$@" >"$out/qemu.log" 2>&1 &
 	qpid=$!
+	relay_start
 	if [ -n "$hook" ]; then
-		# Drain the monitor so QEMU never blocks writing to it.
-		cat "$out/mon.out" >"$out/monitor.log" &
 		i=0
 		while [ $i -lt 600 ] && ! ls -d /sys/kernel/debug/kvm/"$qpid"-*/vcpu1 >/dev/null 2>&1; do
 			usleep 100000
@@ -115,7 +139,7 @@ boot_l2() {
 		done
 		$hook "$qpid" >"$out/hook.log" 2>&1
 		echo $? >"$out/hook.rc"
-		echo cont >"$out/mon.in"
+		echo cont >&7
 	fi
 	start=$(date +%s)
 	status=timeout
@@ -145,6 +169,9 @@ boot_l2() {
 		if grep -q 'Kernel panic' "$out/console.log" 2>/dev/null; then
 			status=panic; break
 		fi
+		if [ -n "$sdi" ] && grep -q 'kvm_exit' "$sdi/trace"; then
+			status=triple-fault; break
+		fi
 		# init reports "group ..." first thing: nothing yet means L2
 		# is still in (or stuck in) early boot, before any hvkit code.
 		if [ $(($(date +%s) - start)) -ge "$boot_secs" ] &&
@@ -156,12 +183,50 @@ boot_l2() {
 	done
 }
 
+# relay_start / relay_stop: L2's console, live on L1's console, each line
+# as "# l2 live: ..." (never a kernel line of L1's). If L1 dies while L2
+# runs (seen: a stack guard page hit in L1 while L2 hung in a planted
+# stall), the host's log still has what L2 printed until then; the whole
+# console follows as "# l2 console:" lines when L2 is done.
+relay_start() {
+	relay_stop
+	( tail -n +1 -F "$out/console.log" 2>/dev/null & echo $! >"$out/relay.pid"; wait ) |
+		while IFS= read -r l; do
+			case $l in *"$CR") l=${l%"$CR"} ;; esac
+			echo "# l2 live: $l"
+		done >/dev/console 2>/dev/null &
+}
+relay_stop() {
+	[ -f "$out/relay.pid" ] && kill "$(cat "$out/relay.pid")" 2>/dev/null
+	rm -f "$out/relay.pid"
+}
+CR=$(printf '\r')
+
+# dump_hung: what a hung L2's vCPUs are doing, through its monitor, and
+# L1's KVM counters for it, as TAP comments.
+dump_hung() {
+	[ -n "$sdi" ] && grep kvm_exit "$sdi/trace" | sed 's/^/# L1 trace of L2: /'
+	tail -n 5 "$out/qemu.log" | sed 's/^/# l2 qemu: /'
+	echo "info status" >&7
+	echo "info cpus" >&7
+	echo "info registers -a" >&7
+	sleep 2
+	tr -d '\r' <"$out/monitor.log" | grep -E 'status|CPU|RIP|RSP|CR0|EFL|halted' |
+		tail -n 24 | sed 's/^/# l2 monitor: /'
+	[ -n "$vmdir" ] && (cd "$vmdir" && grep -H . -- exits halt_exits irq_exits \
+		pf_taken pf_fixed pf_guest signal_exits 2>/dev/null) | sed 's/^/# L1 KVM stats of L2: /'
+}
+
 boot_l2 "$@"
-if [ "$status" = early-boot-hang ] &&
-	! grep -qaEf /hvkit/bad-log-patterns "$out/console.log"; then
+case "$status" in early-boot-hang|timeout|triple-fault) dump_hung ;; esac
+# A triple fault before L2's PID 1 reported is an early-boot failure too.
+[ "$status" = triple-fault ] && ! grep -q '^HVKIT: ' "$out/results.txt" && status=early-boot-hang
+if [ "$status" = early-boot-hang ] && why=$(retry_l2 "$out/console.log" "$out/results.txt"); then
 	# Nested TCG, as the L1 boot retry in run.sh: seen in CI22, L2 stopped
-	# at 2.28 s of its boot. Boot it once more, loudly; only this run counts.
-	echo "# hvkit-l2: L2 hung in early boot (no report from its PID 1 after ${boot_secs}s); retrying once"
+	# at 2.28 s of its boot. Boot it once more, loudly (the host counts
+	# it as a retry); only this run counts.
+	echo "# hvkit-l2: L2 hung in early boot (no report from its PID 1 after ${boot_secs}s); retrying once: $why"
+	l1report "retried L2: $why"
 	sed 's/^/# l2 console (hung boot): /' "$out/console.log" | tr -d '\r' | tail -n 20
 	kill -KILL "$qpid" 2>/dev/null
 	wait "$qpid" 2>/dev/null
@@ -176,6 +241,9 @@ if [ "$status" = early-boot-hang ] &&
 		echo 'hist:keys=ecx,write' >"$mev/trigger"
 	fi
 	boot_l2 "$@"
+	case "$status" in early-boot-hang|timeout|triple-fault) dump_hung ;; esac
+elif [ "$status" = early-boot-hang ]; then
+	echo "# hvkit-l2: L2 hung in early boot; not retried: ${why#\# not retried: }"
 fi
 elapsed=$(($(date +%s) - start))
 # L2 powered off but the VM still exists: its stats are still readable.
@@ -189,6 +257,7 @@ if [ -n "$vmdir" ]; then
 fi
 kill "$qpid" 2>/dev/null
 wait "$qpid" 2>/dev/null
+relay_stop
 [ -n "$hist" ] && echo '!hist:keys=exit_reason' >"$ev/trigger" 2>/dev/null
 [ -n "$mhist" ] && echo '!hist:keys=ecx,write' >"$mev/trigger" 2>/dev/null
 

@@ -8,16 +8,21 @@ set -euo pipefail
 . "$(dirname "$0")/common.sh"
 
 kver=$(stock_kver)
-dir=$HVKIT_CACHE/stock-$kver
+pkg=linux-image-$kver-unsigned
+# The package version is part of the key: Debian can rebuild one ABI.
+pver=$(apt-cache show --no-all-versions "$pkg" 2>/dev/null | sed -n 's/^Version: //p' | head -n1)
+[ -n "$pver" ] || die "apt-cache knows no $pkg (apt-get update?)"
+dir=$HVKIT_CACHE/stock-$kver-$pver
+cache_lock stock
 if [ -f "$dir/.done" ]; then
 	echo "$dir"
 	exit 0
 fi
 rm -rf "$dir"
 mkdir -p "$dir/deb"
-log "stock kernel: apt-get download linux-image-$kver-unsigned"
-(cd "$dir/deb" && apt-get download -q "linux-image-$kver-unsigned" >&2) ||
-	die "apt-get download linux-image-$kver-unsigned failed"
+log "stock kernel: apt-get download $pkg=$pver"
+(cd "$dir/deb" && apt-get download -q "$pkg=$pver" >&2) ||
+	die "apt-get download $pkg=$pver failed"
 dpkg -x "$dir"/deb/*.deb "$dir/root"
 rm -rf "$dir/deb"
 # The package ships no modules.dep: compute it so the initramfs builder can
@@ -25,4 +30,7 @@ rm -rf "$dir/deb"
 depmod -b "$dir/root" "$kver"
 [ -f "$dir/root/boot/vmlinuz-$kver" ] || die "no vmlinuz in the package"
 touch "$dir/.done"
+for old in "$HVKIT_CACHE"/stock-*; do
+	[ "$old" = "$dir" ] || rm -rf "$old"
+done
 echo "$dir"

@@ -1,0 +1,309 @@
+# SPDX-License-Identifier: GPL-2.0
+# shellcheck shell=bash
+# Boot mechanics of the hvkit runner (sourced by selftests/run.sh): the
+# initramfs of a group, one QEMU run with its host helper, and the watcher
+# that ends a run early. No policy here: what a failed run means, and
+# whether it may run again, is lib/policy.sh's.
+#
+# Uses the group's settings (load_group in run.sh), the kernel sets
+# (kernel_set in run.sh: KREL, VMLINUZ, KMODROOT: the stock kernel's
+# unpacked modules, empty on the debug kernel; MODKOS: our .ko files built
+# for it), BUILT_TESTS, KIND, LIB.
+
+# Console-log lines that fail a group whatever the tests said (one ERE a
+# line; hvkit-l2 applies the same list to L2's console inside L1).
+BAD_PATTERNS=$LIB/bad-log-patterns
+# Kernel-log lines that mark a fault of nested SVM under TCG itself.
+PLATFORM_FAULTS=$LIB/platform-fault-patterns
+
+# copy_bin ROOT FILE...: dynamic executables with their shared libraries.
+copy_bin() {
+	local root=$1 f lib
+	shift
+	for f in "$@"; do
+		install -D -m 755 "$f" "$root/hvkit/bin/$(basename "$f")"
+		for lib in $(ldd "$f" | grep -oE '/[^ ]+'); do
+			[ -e "$root$lib" ] || install -D -m 755 "$(readlink -f "$lib")" "$root$lib"
+		done
+	done
+}
+
+# l1_is_stock: the loaded group runs its hvkit code only in L2; L1 gets
+# no hvkit module (mk_root) and runs stock KVM and QEMU.
+l1_is_stock() {
+	[ -z "$MODULES" ] && [ -n "$L2_TESTS$L2_MODULES" ]
+}
+
+# kram_region_expected: the group gives kram a region (MODPROBE_CONF), so
+# the tests must find it attached; elsewhere they test kram without one.
+kram_region_expected() {
+	case "$MODPROBE_CONF" in *"options kram "*region=*) return 0 ;; esac
+	return 1
+}
+
+group_env() { # group_env L1|L2
+	if [ "$1" = L2 ]; then
+		printf 'GROUP=%q\nMODULES=%q\nKMODS=\nTESTS=%q\nTEST_TIMEOUT=%q\nKRAM_REGION=no\nSUITE_KIND=%q\n' \
+			"$GROUP-l2" "$L2_MODULES" "$L2_TESTS" "$TEST_TIMEOUT" "$KIND"
+	else
+		printf 'GROUP=%q\nMODULES=%q\nKMODS=%q\nTESTS=%q\nTEST_TIMEOUT=%q\nL2_MACHINE=%q\nKRAM_REGION=%s\nSUITE_KIND=%q\n' \
+			"$GROUP" "$MODULES" "$KMODS" "$TESTS" "$TEST_TIMEOUT" "$L2_MACHINE" \
+			"$(kram_region_expected && echo yes || echo no)" "$KIND"
+	fi
+}
+
+# mk_root ROOT LEVEL: populate an initramfs tree for L1 or L2.
+mk_root() {
+	local root=$1 level=$2 m a ko upd
+	rm -rf "$root"
+	mkdir -p "$root"/{bin,sbin,etc,proc,sys,dev,tmp,run,boot,hvkit/bin,hvkit/tests}
+	install -m 755 /bin/busybox "$root/bin/busybox"
+	for a in $(/bin/busybox --list); do
+		[ -e "$root/bin/$a" ] || ln -s busybox "$root/bin/$a"
+	done
+	install -m 755 "$LIB/init.sh" "$root/init"
+	group_env "$level" >"$root/hvkit/group.env"
+	cp -a "$BUILT_TESTS/tests/." "$root/hvkit/tests/"
+	cp -a "$BUILT_TESTS/bin/." "$root/hvkit/bin/"
+	install -m 755 "$LIB/l2.sh" "$root/hvkit/bin/hvkit-l2"
+	install -m 644 "$LIB/policy.sh" "$root/hvkit/policy.sh"
+	install -m 644 "$BAD_PATTERNS" "$root/hvkit/bad-log-patterns"
+	# Module options (e.g. kram's region=), as /etc/modprobe.d would hold them.
+	if [ "$level" = L1 ] && [ -n "$MODPROBE_CONF" ]; then
+		mkdir -p "$root/etc/modprobe.d"
+		printf '%s\n' "$MODPROBE_CONF" >"$root/etc/modprobe.d/hvkit.conf"
+	fi
+	# Our modules, exactly those this build produced (MODKOS); none in an
+	# L1 that only hosts the L2 under test (l1_is_stock), so that L1
+	# cannot run hvkit code.
+	upd=$root/lib/modules/$KREL/updates
+	mkdir -p "$upd"
+	if [ "$level" = L2 ] || ! l1_is_stock; then
+		for ko in $MODKOS; do
+			cp "$ko" "$upd/" || return 1
+		done
+	fi
+	if [ -n "$KMODROOT" ]; then
+		local mods="$KMODS"
+		[ "$level" = L2 ] && mods=""
+		# And the distribution modules ours depend on (kvm_hybrid: kvm).
+		for ko in "$upd"/*.ko; do
+			[ -e "$ko" ] || continue
+			mods="$mods $(modinfo -F depends "$ko" | tr ',' ' ')"
+		done
+		for m in $mods; do
+			# One of ours (vfio_preserve needs kram): already there.
+			[ -e "$upd/$m.ko" ] && continue
+			modprobe -S "$KREL" -d "$KMODROOT" --show-depends "$m" |
+				awk '$1 == "insmod" { print $2 }' |
+				while read -r f; do
+					install -D -m 644 "$f" "$root/${f#"$KMODROOT"/}"
+				done
+		done
+		cp "$KMODROOT/lib/modules/$KREL"/modules.{builtin,builtin.modinfo,order} \
+			"$root/lib/modules/$KREL/" 2>/dev/null
+	else
+		# Everything the tests need is built in (debug kernel).
+		touch "$root/lib/modules/$KREL"/modules.{builtin,builtin.modinfo,order}
+	fi
+	depmod -b "$root" "$KREL" || return 1
+	# kexec tests need the kernel image and kexec(8) inside the VM.
+	case " $TESTS " in
+	*" kexec:"*)
+		cp "$VMLINUZ" "$root/boot/vmlinuz"
+		copy_bin "$root" "$(command -v kexec)"
+		;;
+	esac
+}
+
+# mk_cpio ROOT OUT: an uncompressed initramfs. The guest kernel's gunzip
+# ran for 18 s of a debug L2's 58 s boot (7 MB, KASAN under nested TCG);
+# an uncompressed one is copied, not inflated (a debug L1: 1.5 s to unpack
+# 16 MB instead of 2.7-4.4 s for the same files gzipped).
+mk_cpio() {
+	(cd "$1" && find . | cpio -o -H newc --quiet) >"$2"
+}
+
+# add_qemu ROOT: QEMU, its libraries and firmware into an L1 root.
+add_qemu() {
+	local root=$1 f
+	copy_bin "$root" "$(command -v qemu-system-x86_64)"
+	mkdir -p "$root/usr/share/qemu"
+	for f in /usr/share/seabios/bios-256k.bin /usr/share/qemu/{qboot.rom,linuxboot_dma.bin,kvmvapic.bin,pvh.bin,multiboot_dma.bin}; do
+		cp -L "$f" "$root/usr/share/qemu/" || return 1
+	done
+	[ -e "$root/usr/share/qemu/bios-microvm.bin" ] ||
+		ln -s qboot.rom "$root/usr/share/qemu/bios-microvm.bin"
+}
+
+# add_l2 ROOT DIR: QEMU, its firmware, the L2 kernel (the suite's kernel:
+# the debug suite's L2 boots the debug kernel too) and L2 initramfs into L1.
+add_l2() {
+	local root=$1 l2root=$2/l2root
+	add_qemu "$root" || return 1
+	mkdir -p "$root/hvkit/l2"
+	cp "$VMLINUZ" "$root/hvkit/l2/vmlinuz"
+	mk_root "$l2root" L2 || return 1
+	mk_cpio "$l2root" "$root/hvkit/l2/initrd.cpio"
+	printf 'L2_CMDLINE=%q\nL2_QEMU_ARGS=%q\nL2_MEM=%q\n' \
+		"$L2_CMDLINE" "$L2_QEMU_ARGS" "$L2_MEM" >"$root/hvkit/l2/l2.env"
+}
+
+# mk_image DIR L1-KERNEL L2-KERNEL: the group's initramfs as DIR/initrd.cpio
+# (kernel_set names); leaves the L1 kernel set for boot_vm.
+mk_image() {
+	local dir=$1
+	kernel_set "$2"
+	mk_root "$dir/root" L1 || return 1
+	if [ -n "$L2_TESTS$L2_MODULES" ]; then
+		kernel_set "$3"
+		add_l2 "$dir/root" "$dir" || return 1
+		kernel_set "$2"
+	elif [ -n "$QEMU_IN_L1" ]; then
+		add_qemu "$dir/root" || return 1
+	fi
+	mk_cpio "$dir/root" "$dir/initrd.cpio"
+}
+
+# vm_watch DIR: watch the group's running QEMU every 15 s and kill it
+#   - when it has used no CPU time for STALL_SECS (default 180): DIR/stalled.
+#     Every test VM keeps working (or polling, as hvkit-l2 does) until it
+#     powers off; a QEMU idle that long is deadlocked (seen under nested
+#     TCG: L1 stopped with its QEMU at 0 % CPU and no message);
+#   - when one of L1's own kernel lines is a PLATFORM_FAULTS line:
+#     DIR/fault, after 10 s more for the kernel to print its traces;
+#   - when PID 1 has not reported yet and the console has not grown for
+#     BOOT_STALL_SECS (default 120): DIR/boothang. A booting kernel prints
+#     all the time; seen in CI23: L1 stopped at 2.37 s of its boot with
+#     QEMU spinning at 200 % CPU, and would have waited out 900 s.
+# Before it kills a VM, and 30 s before the timeout kills one, the watcher
+# records what the VM's vCPUs were doing (DIR/vcpus.txt, through QEMU's
+# monitor): a hang says where it hung.
+# Waits for DIR/qemu.pid.
+vm_watch() {
+	local dir=$1 pid='' cpu last='' still=0 limit=${STALL_SECS:-180} line
+	local csize clast='' cstill=0 blimit=${BOOT_STALL_SECS:-120} t0=$SECONDS
+	for _ in $(seq 100); do
+		pid=$(cat "$dir/qemu.pid" 2>/dev/null) && [ -n "$pid" ] && break
+		sleep 0.2
+	done
+	[ -n "$pid" ] || return 0
+	while kill -0 "$pid" 2>/dev/null; do
+		sleep 15
+		if [ $((SECONDS - t0)) -ge $((TIMEOUT - 30)) ] && [ ! -e "$dir/vcpus.txt" ]; then
+			vm_vcpus "$dir"
+		fi
+		if line=$(platform_fault "$dir/console.log" "$PLATFORM_FAULTS") && [ -n "$line" ]; then
+			sleep 10
+			echo "$line" >"$dir/fault"
+			vm_vcpus "$dir"
+			kill -KILL "$pid" 2>/dev/null
+			return 0
+		fi
+		if [ ! -s "$dir/results.txt" ]; then
+			csize=$(stat -c %s "$dir/console.log" 2>/dev/null || echo 0)
+			if [ "$csize" = "$clast" ]; then
+				cstill=$((cstill + 15))
+			else
+				cstill=0
+				clast=$csize
+			fi
+			if [ "$cstill" -ge "$blimit" ]; then
+				echo "no console output for ${cstill} s and no report from PID 1" >"$dir/boothang"
+				vm_vcpus "$dir"
+				kill -KILL "$pid" 2>/dev/null
+				return 0
+			fi
+		fi
+		cpu=$(awk '{ print $14 + $15 }' "/proc/$pid/stat" 2>/dev/null) || return 0
+		if [ "$cpu" = "$last" ]; then
+			still=$((still + 15))
+		else
+			still=0
+			last=$cpu
+		fi
+		if [ "$still" -ge "$limit" ]; then
+			echo "QEMU used no CPU time for ${still} s" >"$dir/stalled"
+			vm_vcpus "$dir"
+			kill -KILL "$pid" 2>/dev/null
+			return 0
+		fi
+	done
+}
+
+# vm_vcpus DIR: the vCPUs' state of the VM running in DIR, into DIR/vcpus.txt.
+vm_vcpus() {
+	"$LIB/hmp.py" "$1/monitor.sock" "info status" "info cpus" "info registers -a" \
+		>"$1/vcpus.txt" 2>&1
+}
+
+# Everything a run started, for stop_all (run.sh traps EXIT, INT, TERM).
+HELPER_PGID='' WATCHER_PID='' QEMU_PIDFILE=''
+
+# stop_all: kill the running QEMU, its watcher and its host helper (with
+# everything the helper started: it runs in its own process group).
+stop_all() {
+	local pid
+	if [ -n "$QEMU_PIDFILE" ] && pid=$(cat "$QEMU_PIDFILE" 2>/dev/null) && [ -n "$pid" ]; then
+		kill -KILL "$pid" 2>/dev/null
+	fi
+	[ -n "$WATCHER_PID" ] && kill "$WATCHER_PID" 2>/dev/null && wait "$WATCHER_PID" 2>/dev/null
+	[ -n "$HELPER_PGID" ] && kill -- -"$HELPER_PGID" 2>/dev/null && wait "$HELPER_PGID" 2>/dev/null
+	HELPER_PGID='' WATCHER_PID='' QEMU_PIDFILE=''
+}
+
+# boot_vm DIR: one QEMU run of DIR/initrd.cpio for the loaded group (and its
+# host helper). Returns QEMU's exit status (124: killed by the timeout).
+#
+# Every L1 boots with tsc=reliable. TCG's TSC is one host-derived counter
+# for all vCPUs (helper_rdtsc: cpu_get_ticks()), but QEMU cannot offer
+# invtsc under TCG, so Linux would mark the TSC of a multi-CPU AMD guest
+# unstable and fall back to the HPET: every clock read an emulated MMIO
+# access, and L1's KVM re-offsetting each L2 vCPU's TSC whenever its
+# thread is scheduled in (tsc_catchup). With that, L2 hung in early boot
+# in 3 of 10 nested-kram-l2 runs (2026-12-01, this machine); with
+# tsc=reliable 0 of 6, as on a real host with an invariant TSC.
+boot_vm() {
+	local dir=$1 qargs rc
+	: >"$dir/results.txt"
+	: >"$dir/console.log"
+	rm -f "$dir/qemu.pid" "$dir/stalled" "$dir/fault" "$dir/boothang"
+	# For HOST_HELPER, HOST_HELPER_READY and QEMU_ARGS (evaluated below).
+	export VMDIR=$dir
+	# What cleanup in run.sh kills if the runner is stopped.
+	echo "$dir" >"$LIVE/$(basename "$dir")"
+	if [ -n "$HOST_HELPER" ]; then
+		# Its own process group, so that stop_all reaches its children.
+		setsid bash -c "exec $HOST_HELPER" >"$dir/helper.log" 2>&1 9>&- &
+		HELPER_PGID=$!
+		echo "$HELPER_PGID" >"$dir/helper.pgid"
+		for _ in $(seq 50); do
+			[ -z "$HOST_HELPER_READY" ] && break
+			[ -e "$(eval echo "$HOST_HELPER_READY")" ] && break
+			sleep 0.2
+		done
+	fi
+	qargs=$(eval echo "${QEMU_ARGS//$'\n'/ }")
+	log "group $GROUP on $KIND kernel: booting ($(du -h "$dir/initrd.cpio" | cut -f1) initramfs, timeout ${TIMEOUT}s)"
+	QEMU_PIDFILE=$dir/qemu.pid
+	vm_watch "$dir" 9>&- &
+	WATCHER_PID=$!
+	# shellcheck disable=SC2086
+	timeout --foreground -k 10 "$TIMEOUT" qemu-system-x86_64 -pidfile "$dir/qemu.pid" \
+		-M q35 -accel "${HVKIT_ACCEL:-$ACCEL}" -cpu EPYC,+svm -smp "$SMP" -m "$MEM" \
+		-nodefaults -display none -no-reboot \
+		-kernel "$VMLINUZ" -initrd "$dir/initrd.cpio" \
+		-append "console=ttyS0 panic=-1 panic_on_warn=1 oops=panic tsc=reliable $CMDLINE" \
+		-serial "file:$dir/console.log" -serial "file:$dir/results.txt" \
+		-monitor "unix:$dir/monitor.sock,server=on,wait=off" \
+		$qargs >"$dir/qemu.log" 2>&1 9>&-
+	rc=$?
+	QEMU_PIDFILE=''
+	stop_all
+	rm -f "$LIVE/$(basename "$dir")"
+	# A QEMU the timeout killed before PID 1 reported: a boot hang too.
+	if [ "$rc" = 124 ] && [ ! -s "$dir/results.txt" ] && [ ! -e "$dir/boothang" ]; then
+		echo "killed after ${TIMEOUT} s with no report from PID 1" >"$dir/boothang"
+	fi
+	return $rc
+}
