@@ -11,6 +11,7 @@
  * for leaf 0x1A (overridden when bound) and leaf 0x1 (never overridden).
  * Medians of REPS runs. Prints a "| ..." table (selftests/run.sh bench).
  */
+#include <stdbool.h>
 #include <time.h>
 #include "hybrid_kvm.h"
 
@@ -32,8 +33,11 @@ static int cmp_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* Median ns per CPUID of leaf @leaf on vCPU 0 of @v. */
-static __u64 measure(struct vm *v, __u32 leaf)
+/*
+ * Median ns per CPUID of leaf @leaf on vCPU 0 of @v; @eax: what the last
+ * CPUID of the loop returned in EAX.
+ */
+static __u64 measure(struct vm *v, __u32 leaf, __u32 *eax)
 {
 	__u64 t[REPS], t0;
 	struct kvm_regs regs;
@@ -48,6 +52,10 @@ static __u64 measure(struct vm *v, __u32 leaf)
 		t[r] = now_ns() - t0;
 		if (regs.rdi & 0xffff)
 			ksft_exit_fail_msg("loop ended early: edi %#llx\n", regs.rdi);
+		if (r && (__u32)regs.rax != *eax)
+			ksft_exit_fail_msg("leaf %#x: EAX %#x, then %#x\n", leaf,
+					   *eax, (__u32)regs.rax);
+		*eax = regs.rax;
 	}
 	qsort(t, REPS, sizeof(t[0]), cmp_u64);
 	return t[REPS / 2] / N;
@@ -63,6 +71,8 @@ int main(void)
 					     "another VM bound", "this VM bound" };
 	struct hybrid_core_type types[2];
 	__u64 ns[3][2];
+	__u32 eax[3][2], hybrid;
+	bool right;
 	__u8 vt[NR_VCPUS] = { 0, 0, 1, 1 };
 	struct hybrid_bind b = { .size = sizeof(b), .nr_types = 2,
 				 .nr_vcpus = NR_VCPUS };
@@ -72,7 +82,7 @@ int main(void)
 	int c, l;
 
 	ksft_print_header();
-	ksft_set_plan(3);
+	ksft_set_plan(4);
 	kvm_setup();
 	make_type(&types[0], "P", 1);
 	make_type(&types[1], "E", 0);
@@ -89,16 +99,30 @@ int main(void)
 			ids[c - 1] = b.id;
 		}
 		for (l = 0; l < 2; l++)
-			ns[c][l] = measure(&v, leaves[l]);
-		ksft_test_result_pass("%s: %llu ns per CPUID 0x1A, %llu ns per CPUID 0x1\n",
-				      names[c], (unsigned long long)ns[c][0],
-				      (unsigned long long)ns[c][1]);
+			ns[c][l] = measure(&v, leaves[l], &eax[c][l]);
+		/*
+		 * What was timed must be what it says: vCPU 0 of the bound VM
+		 * sees its P-core in 0x1A, the others the stock answer; 0x1 is
+		 * never rewritten.
+		 */
+		hybrid = (__u32)types[0].intel_core_type << 24 | types[0].native_model_id;
+		if (c == 2)
+			right = eax[c][0] == hybrid;
+		else
+			right = eax[c][0] == eax[0][0] && eax[c][0] != hybrid;
+		right = right && eax[c][1] == eax[0][1];
+		ksft_test_result(right, "%s: 0x1A EAX %#x, 0x1 EAX %#x; ns per CPUID: %llu, %llu\n",
+				 names[c], eax[c][0], eax[c][1], (unsigned long long)ns[c][0],
+				 (unsigned long long)ns[c][1]);
 	}
 	for (c = 0; c < 2; c++) {
 		u.id = ids[c];
 		if (hyb(HYBRID_IOC_UNBIND, &u))
 			ksft_exit_fail_msg("unbind %u: %s\n", ids[c], strerror(errno));
 	}
+	/* Unbound again: the stock answer is back. */
+	measure(&v, leaves[0], &hybrid);
+	ksft_test_result(hybrid == eax[0][0], "unbound: 0x1A EAX %#x again\n", hybrid);
 	printf("| configuration | CPUID 0x1A (ns) | vs stock | CPUID 0x1 (ns) | vs stock |\n");
 	printf("|---|---:|---:|---:|---:|\n");
 	for (c = 0; c < 3; c++)

@@ -48,7 +48,12 @@ for cfg in $cfgs; do
 	case "$cfg" in
 	adaptive|haltpollrule|onestate) tcg_scale ;;
 	esac
-	check "$cfg: cpuidle driver '$(driver)'" true
+	case "$cfg" in
+	hlt|idle_poll) want=none ;;
+	haltpolldrv) want=haltpoll ;;
+	*) want=guest_idlepoll ;;
+	esac
+	check "$cfg: cpuidle driver '$(driver)' is '$want'" [ "$(driver)" = "$want" ]
 	echo "# $(date +%T) $cfg" >/dev/console
 	for t in $THINKS; do
 		r=1

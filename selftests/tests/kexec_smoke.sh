@@ -9,8 +9,8 @@ state=/hvkit/kexec_smoke.state
 echo "TAP version 13"
 addr=$(tr ' ' '\n' </proc/cmdline | sed -n 's/^memmap=[0-9]*[KMG]\$\(0x[0-9a-fA-F]*\)$/\1/p' | head -n1)
 if [ -z "$addr" ]; then
-	echo "# no memmap=SIZE\$ADDR on the command line"
-	exit 4
+	echo "not ok 1 the group's memmap=SIZE\$ADDR is on the command line"
+	exit 1
 fi
 # A pattern that differs per run: derived from the first boot's id.
 word() { printf '0x%s%08x' "$(echo "$1" | tr -d '-' | cut -c1-8)" "$2"; }

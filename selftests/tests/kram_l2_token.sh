@@ -11,4 +11,11 @@ while [ $i -lt 64 ]; do
 	i=$((i + 1))
 done >/run/kram-token
 echo "# kram-l2-token $token"
-echo "ok 1 token stored in L2 memory"
+# L1 looks for the token in the kram area behind L2's RAM; here, that it
+# really is in L2's memory (tmpfs) as written.
+if [ "$(grep -c "^KRAMDATA:$token\$" /run/kram-token)" = 64 ]; then
+	echo "ok 1 token stored in L2 memory (64 copies in /run/kram-token)"
+else
+	echo "not ok 1 token stored in L2 memory"
+	exit 1
+fi

@@ -11,9 +11,17 @@ mib=${L2_MEM:-256}
 check "create area 'l2ram' ($mib MiB)" hvkitctl kram create l2ram "${mib}M" --version l2ram/1
 [ $rc = 0 ] || exit 1
 for _ in 1 2 3 4 5 6 7 8 9 10; do [ -c /dev/kram_areas/l2ram ] && break; sleep 0.1; done
+if grep -q hvkit.memfd /proc/cmdline; then
+hvkit-l2 -- -object "memory-backend-memfd,id=kram,size=${mib}M,share=on" \
+	-machine memory-backend=kram
+else
 hvkit-l2 -- -object "memory-backend-file,id=kram,size=${mib}M,mem-path=/dev/kram_areas/l2ram,share=on" \
 	-machine memory-backend=kram
+fi
 l2rc=$?
+grep -E '^(exits|halt_exits|insn_emulation|irq_exits|signal_exits|request_irq_exits|pf_taken|pf_fixed|pf_guest|pf_spurious|pf_emulate|pf_fast|mmio_exits|io_exits) ' \
+	/tmp/l2/stats | sed 's/^/# L1 KVM stats of L2: /'
+
 check "L2 booted and ran with its RAM in the kram area" [ $l2rc = 0 ]
 grep -q 'mem-path=/dev/kram_areas/l2ram' /proc/[0-9]*/cmdline 2>/dev/null &&
 	echo "# QEMU still running?"

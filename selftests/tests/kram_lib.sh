@@ -14,13 +14,14 @@ check() { # check "desc" command...: ok/not ok by the command's status
 	if "$@"; then ok "$_desc"; else nok "$_desc"; fi
 }
 
-# kram_need_region: skip (exit 4) unless a region is attached.
+# kram_need_region: the group gave kram a region; fail (exit 1) unless it
+# is attached.
 kram_need_region() {
-	[ -c /dev/kram ] || { echo "# no /dev/kram (kram not loaded)"; exit 4; }
+	[ -c /dev/kram ] || { echo "not ok 1 kram's region: no /dev/kram (kram not loaded)"; exit 1; }
 	st=$(cat $KRAM_SYS/state)
 	[ "$st" = attached ] || {
-		echo "# kram is $st: $(cat $KRAM_SYS/last_attach)"
-		exit 4
+		echo "not ok 1 kram's region: kram is $st: $(cat $KRAM_SYS/last_attach)"
+		exit 1
 	}
 }
 

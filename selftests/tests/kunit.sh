@@ -8,8 +8,9 @@ echo "TAP version 13"
 dir=/lib/modules/$(uname -r)/updates
 # KUnit (built in or a module) has parameters, so /sys/module/kunit exists.
 if [ ! -d /sys/module/kunit ] && ! modprobe -q kunit 2>/dev/null; then
-	echo "# this kernel has no KUnit"
-	exit 4
+	# Debian's kernel: the suites run in the debug suite.
+	echo "ok 1 KUnit suites # SKIP this kernel has no KUnit (CONFIG_KUNIT), the debug kernel has"
+	exit 0
 fi
 mods=$(find "$dir" -name '*_kunit.ko' | sort)
 [ -n "$mods" ] || { echo "not ok 1 no *_kunit.ko in $dir"; exit 1; }

@@ -58,15 +58,11 @@ if ! grep -q '^pvtimer serve: listening on' /tmp/serve.log; then
 	stop_server
 	exit 1
 fi
-check "hvkitctl pvtimer serve listens on $SOCK" true
+check "hvkitctl pvtimer serve listens on $SOCK" grep -q '^pvtimer serve: listening on' /tmp/serve.log
 
 L2_MARK_HOOK=/hvkit/tests/pvtimer_markhook hvkit-l2 -t 900
 l2rc=$?
 stop_server
-if [ $l2rc = 4 ]; then
-	show_server
-	exit 4
-fi
 check "hvkit-l2: L2 ran the benchmark and every L2 check passed (exit $l2rc)" [ $l2rc = 0 ]
 show_server
 check "serve: L2's QEMU attached" \

@@ -19,8 +19,7 @@ ROUNDS=${ROUNDS:-5} N=${N:-10} RESTARTS=${RESTARTS:-9} VMM=0
 W=/tmp/vfio_bench
 mkdir -p $W
 check "bind $DEV" hvkitctl vfio bind "$DEV"
-trace=0
-reset_trace_on && trace=1
+reset_trace_on
 
 median() { sort -n | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print int((v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
 
@@ -28,7 +27,7 @@ median() { sort -n | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]
 ioctl_path() {
 	: >$W/$1.open; : >$W/$1.close; : >$W/$1.cycle; : >$W/$1.resets
 	for r in $(seq "$ROUNDS"); do
-		[ $trace = 1 ] && reset_trace_clear
+		reset_trace_clear
 		if ! vfio_dev time "$DEV" "$N" >$W/$1.$r 2>&1; then
 			sed 's/^/# /' $W/$1.$r
 			return 1
@@ -36,7 +35,7 @@ ioctl_path() {
 		field open_us_median $W/$1.$r >>$W/$1.open
 		field close_us_median $W/$1.$r >>$W/$1.close
 		field cycle_us_median $W/$1.$r >>$W/$1.cycle
-		[ $trace = 1 ] && echo "$(reset_calls) $N" | awk '{ printf "%.2f\n", $1 / $2 }' >>$W/$1.resets
+		echo "$(reset_calls) $N" | awk '{ printf "%.2f\n", $1 / $2 }' >>$W/$1.resets
 		echo "# $1 round $r: $(tr '\n' ' ' <$W/$1.$r)"
 	done
 }
@@ -59,15 +58,15 @@ if [ "$VMM" = 1 ]; then
 			return 1
 		fi
 	}
-	[ $trace = 1 ] && reset_trace_clear
+	reset_trace_clear
 	check "VMM restart, reset path: $RESTARTS restarts of QEMU with $DEV" restart vmm_reset
-	[ $trace = 1 ] && reset_calls >$W/vmm_reset.resets
+	reset_calls >$W/vmm_reset.resets
 	check "arm preserve with no_user_reset" hvkitctl vfio preserve "$DEV" --no-user-reset
-	[ $trace = 1 ] && reset_trace_clear
+	reset_trace_clear
 	check "VMM restart, preserve path: $RESTARTS restarts of QEMU with $DEV" restart vmm_preserve
-	[ $trace = 1 ] && reset_calls >$W/vmm_preserve.resets
+	reset_calls >$W/vmm_preserve.resets
 	check "disarm" hvkitctl vfio preserve "$DEV" off
-	[ $trace = 1 ] && reset_trace_off
+	reset_trace_off
 fi
 check "unbind $DEV" hvkitctl vfio unbind "$DEV"
 

@@ -38,16 +38,13 @@ stage2)
 	check "driver_override names vfio_preserve" [ "$(cat "$PCI/$DEV/driver_override")" = vfio_preserve ]
 	check "preserve is armed from the record" [ "$(cat "$PCI/$DEV/preserve")" = 1 ]
 	check "preserve_status: restored 1" [ "$(status_field "$DEV" restored)" = 1 ]
-	trace=0
-	reset_trace_on && trace=1
+	reset_trace_on
 	vfio_dev read "$DEV" >$d/r2 2>&1
 	echo "# after kexec:  $(tr '\n' ' ' <$d/r2)"
 	hvkitctl vfio status "$DEV" | sed 's/^/# /'
-	if [ $trace = 1 ]; then
-		reset_trace_show
-		check "no reset function called by the first open/close ($(reset_calls))" [ "$(reset_calls)" = 0 ]
-		reset_trace_off
-	fi
+	reset_trace_show
+	check "no reset function called by the first open/close ($(reset_calls))" [ "$(reset_calls)" = 0 ]
+	reset_trace_off
 	for f in queue_desc queue_driver queue_device; do
 		check "$f kept across kexec ($(field $f $d/r2))" [ "$(field $f $d/r2)" = "$(field $f $d/r1)" ]
 	done

@@ -11,7 +11,8 @@ T=/sys/kernel/debug/tracing
 
 # vfio_devices: sets DEV (the virtio-rng behind a root port, the only
 # non-bridge device of its IOMMU group) and PAIR1 PAIR2 (two virtio-rng behind a PCIe-to-PCI
-# bridge, one IOMMU group); exits 4 (skip) without them.
+# bridge, one IOMMU group); fails (exit 1) without DEV: the vfio groups
+# give every VM these devices.
 vfio_devices() {
 	DEV='' PAIR1='' PAIR2=''
 	for _d in "$PCI"/*; do
@@ -32,7 +33,7 @@ vfio_devices() {
 			PAIR2=$(basename "$_d")
 		fi
 	done
-	[ -n "$DEV" ] || { echo "# no virtio device alone in an IOMMU group"; exit 4; }
+	[ -n "$DEV" ] || { echo "not ok 1 the group's virtio device alone in an IOMMU group: not found"; exit 1; }
 }
 
 # field KEY FILE: the value of "KEY=value" in FILE (vfio_dev's output).
@@ -57,15 +58,26 @@ driver_of() {
 # level reset, a secondary bus reset), counted by ftrace. Not the
 # reset-method functions that take a "probe" argument: vfio-pci probes
 # for a bus reset after every close, which resets nothing.
+# The witness is part of every vfio test: without ftrace the test fails.
 RESET_FUNCS="pcie_flr pcibios_reset_secondary_bus pci_reset_secondary_bus"
 reset_trace_on() {
-	[ -w "$T/set_ftrace_filter" ] || return 1
-	echo nop >"$T/current_tracer"
-	: >"$T/set_ftrace_filter"
-	for f in $RESET_FUNCS; do
-		echo "$f" >>"$T/set_ftrace_filter" 2>/dev/null
-	done
-	echo function >"$T/current_tracer" && : >"$T/trace"
+	if [ -w "$T/set_ftrace_filter" ]; then
+		echo nop >"$T/current_tracer"
+		: >"$T/set_ftrace_filter"
+		for f in $RESET_FUNCS; do
+			echo "$f" >>"$T/set_ftrace_filter" 2>/dev/null
+		done
+		# Each function must really be traced, or a count of 0 means nothing.
+		for f in pcie_flr pci_reset_secondary_bus; do
+			grep -qx "$f" "$T/set_ftrace_filter" || {
+				echo "not ok 999 reset witness: ftrace cannot trace $f"
+				exit 1
+			}
+		done
+		echo function >"$T/current_tracer" && : >"$T/trace" && return 0
+	fi
+	echo "not ok 999 reset witness: no ftrace function tracer in $T"
+	exit 1
 }
 # reset_calls: reset-function calls since the last reset_trace_on/clear.
 reset_calls() { grep -cE " ($(echo "$RESET_FUNCS" | tr ' ' '|')) <-" "$T/trace"; }
