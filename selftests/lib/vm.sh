@@ -195,9 +195,7 @@ vm_watch() {
 		fi
 		if line=$(platform_fault "$dir/console.log" "$PLATFORM_FAULTS") && [ -n "$line" ]; then
 			sleep 10
-			echo "$line" >"$dir/fault"
-			vm_vcpus "$dir"
-			kill -KILL "$pid" 2>/dev/null
+			vm_stop "$dir" "$pid" fault "$line"
 			return 0
 		fi
 		if [ ! -s "$dir/results.txt" ]; then
@@ -209,9 +207,8 @@ vm_watch() {
 				clast=$csize
 			fi
 			if [ "$cstill" -ge "$blimit" ]; then
-				echo "no console output for ${cstill} s and no report from PID 1" >"$dir/boothang"
-				vm_vcpus "$dir"
-				kill -KILL "$pid" 2>/dev/null
+				vm_stop "$dir" "$pid" boothang \
+					"no console output for ${cstill} s and no report from PID 1"
 				return 0
 			fi
 		fi
@@ -223,12 +220,18 @@ vm_watch() {
 			last=$cpu
 		fi
 		if [ "$still" -ge "$limit" ]; then
-			echo "QEMU used no CPU time for ${still} s" >"$dir/stalled"
-			vm_vcpus "$dir"
-			kill -KILL "$pid" 2>/dev/null
+			vm_stop "$dir" "$pid" stalled "QEMU used no CPU time for ${still} s"
 			return 0
 		fi
 	done
+}
+
+# vm_stop DIR PID FILE WHY: why the watcher stops the VM (DIR/FILE), what
+# its vCPUs were doing, then the kill.
+vm_stop() {
+	echo "$4" >"$1/$3"
+	vm_vcpus "$1"
+	kill -KILL "$2" 2>/dev/null
 }
 
 # vm_vcpus DIR: the vCPUs' state of the VM running in DIR, into DIR/vcpus.txt.
