@@ -110,8 +110,6 @@ boot_l2() {
 	seen=0
 	: >"$out/marks"
 	: >"$out/results.txt"
-	# Before QEMU opens it: the live relay follows this file.
-	: >"$out/console.log"
 	[ -n "$sdi" ] && : >"$sdi/trace"
 	rm -f "$out/mon.in" "$out/mon.out"
 	mkfifo "$out/mon.in" "$out/mon.out"
@@ -130,7 +128,6 @@ boot_l2() {
 		-serial "file:$out/console.log" -chardev "file,id=res,path=$out/results.txt" \
 		$resport $monargs $L2_QEMU_ARGS "$@" >"$out/qemu.log" 2>&1 &
 	qpid=$!
-	relay_start
 	if [ -n "$hook" ]; then
 		i=0
 		while [ $i -lt 600 ] && ! ls -d /sys/kernel/debug/kvm/"$qpid"-*/vcpu1 >/dev/null 2>&1; do
@@ -182,25 +179,6 @@ boot_l2() {
 		usleep 100000
 	done
 }
-
-# relay_start / relay_stop: L2's console, live on L1's console, each line
-# as "# l2 live: ..." (never a kernel line of L1's). If L1 dies while L2
-# runs (seen: a stack guard page hit in L1 while L2 hung in a planted
-# stall), the host's log still has what L2 printed until then; the whole
-# console follows as "# l2 console:" lines when L2 is done.
-relay_start() {
-	relay_stop
-	( tail -n +1 -F "$out/console.log" 2>/dev/null & echo $! >"$out/relay.pid"; wait ) |
-		while IFS= read -r l; do
-			case $l in *"$CR") l=${l%"$CR"} ;; esac
-			echo "# l2 live: $l"
-		done >/dev/console 2>/dev/null &
-}
-relay_stop() {
-	[ -f "$out/relay.pid" ] && kill "$(cat "$out/relay.pid")" 2>/dev/null
-	rm -f "$out/relay.pid"
-}
-CR=$(printf '\r')
 
 # dump_hung: what a hung L2's vCPUs are doing, through its monitor, and
 # L1's KVM counters for it, as TAP comments.
@@ -257,7 +235,6 @@ if [ -n "$vmdir" ]; then
 fi
 kill "$qpid" 2>/dev/null
 wait "$qpid" 2>/dev/null
-relay_stop
 [ -n "$hist" ] && echo '!hist:keys=exit_reason' >"$ev/trigger" 2>/dev/null
 [ -n "$mhist" ] && echo '!hist:keys=ecx,write' >"$mev/trigger" 2>/dev/null
 

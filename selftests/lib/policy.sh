@@ -15,8 +15,8 @@
 #     its timers.
 #  2. Platform fault: one of lib/platform-fault-patterns among the VM's
 #     OWN kernel lines ("[   12.345678] ..."; L2's console relayed into
-#     L1's log is prefixed "# l2 live: " or "# l2 console: " and can
-#     never match), or an emulator that stopped using CPU. Retried only when all three hold:
+#     L1's log is prefixed "# l2 console: " and can never match), or an
+#     emulator that stopped using CPU. Retried only when all three hold:
 #       - no hvkit code ran in the VM or in any VM it hosts: its image
 #         holds no hvkit module, or its PID 1 had not reported yet; and
 #         no L2 was started (every L2 image holds hvkit modules);
