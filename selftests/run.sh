@@ -371,7 +371,6 @@ queue_stock() {
 	local suite=$1 kos=$2
 	shift 2
 	prep_stock || return 1
-	KSET[stock.kos]=$kos
 	queue_groups stock "$suite" "$kos" "$@"
 }
 
