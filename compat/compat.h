@@ -28,6 +28,7 @@
 #ifndef HAVE_VM_FLAGS_SET
 /* 6.3 made vma->vm_flags read-only behind vm_flags_set(). */
 #define vm_flags_set(vma, flags) ((vma)->vm_flags |= (flags))
+#define vm_flags_clear(vma, flags) ((vma)->vm_flags &= ~(flags))
 #endif
 
 #endif /* _HVKIT_COMPAT_H */

@@ -28,6 +28,14 @@
 
 struct kram_area;
 
+/*
+ * kram_area_create() flag, not stored: the caller writes every byte of
+ * the new area before anyone reads it, so kram need not zero it.
+ */
+#define KRAM_AREA_NOZERO	0x40000000u
+/* The flags kram_area_create() stores for a kernel owner. */
+#define KRAM_AREA_OWNER_FLAGS	0x1fffffffu
+
 struct kram_area *kram_area_create(const char *name, const char *version,
 				   u64 nr_pages, u32 flags);
 struct kram_area *kram_area_open(const char *name);
@@ -50,7 +58,8 @@ int kram_walk_pages(u32 tag, kram_page_fn_t fn, void *data);
 
 /**
  * struct kram_usage - counters of the attached region
- * @generation:	boot counter (bumped on every attach)
+ * @generation:	attach counter (bumped on every attach, also a reload)
+ * @boot_count:	boots of the host that attached the region (not reloads)
  * @data_pages:	pages for areas and the pool
  * @free_pages:	data pages in no area and not allocated
  * @dynamic_pages: pool pages allocated
@@ -59,6 +68,7 @@ int kram_walk_pages(u32 tag, kram_page_fn_t fn, void *data);
  */
 struct kram_usage {
 	u64 generation;
+	u64 boot_count;
 	u64 data_pages;
 	u64 free_pages;
 	u64 dynamic_pages;

@@ -14,6 +14,8 @@
 #include <linux/minmax.h>
 #include <linux/mm.h>
 #include <linux/percpu.h>
+#include <linux/sched.h>
+#include <linux/sizes.h>
 #include <linux/slab.h>
 #include <linux/string.h>
 #include "kram_format.h"
@@ -24,7 +26,10 @@ static_assert(sizeof(struct kram_area_rec) == 128);
 static_assert(KRAM_HDR_OFF + 2 * sizeof(struct kram_hdr_rec) <= KRAM_PAGE_SIZE);
 #define KRAM_AREA_TABLE_BYTES (KRAM_MAX_AREAS * 2 * sizeof(struct kram_area_rec))
 static_assert(KRAM_AREA_TABLE_BYTES % KRAM_PAGE_SIZE == 0);
-#define KRAM_FIXED_META_PAGES (1 + KRAM_AREA_TABLE_BYTES / KRAM_PAGE_SIZE)
+/* Page 0, the area table and the backup page. */
+#define KRAM_FIXED_META_PAGES (2 + KRAM_AREA_TABLE_BYTES / KRAM_PAGE_SIZE)
+/* A magic within this many bits of KRAM_MAGIC is a damaged superblock. */
+#define KRAM_MAGIC_NEAR	8
 
 #define KRAM_SALT_HDR	0x48445200u
 #define KRAM_SALT_AREA	0x41524500u
@@ -76,14 +81,39 @@ static u32 kram_uuid_salt(const struct kram_sb *sb)
 	return crc32_le(~0u, sb->uuid, sizeof(sb->uuid));
 }
 
+/*
+ * A tag word is the tag and a CRC-32 of it. CRC-32's Hamming distance on
+ * a 32-bit message is at least 3, so a word with one flipped bit is one
+ * bit away from exactly one valid word: kram_tagword_fix() finds it.
+ */
 u64 kram_tagword(u32 tag)
 {
-	return (u64)tag | (u64)((tag * 0x9e3779b1u) ^ KRAM_TAG_CHECK) << 32;
+	__le32 t = cpu_to_le32(tag);
+
+	return (u64)tag | (u64)crc32_le(KRAM_TAG_CHECK, (u8 *)&t, sizeof(t)) << 32;
 }
 
 static bool kram_tagword_valid(u64 w)
 {
 	return (u32)w && kram_tagword((u32)w) == w;
+}
+
+/* @w, or the one valid word one bit away from it; 0 if there is none. */
+static u64 kram_tagword_fix(u64 w)
+{
+	u64 found = 0;
+	int b;
+
+	if (kram_tagword_valid(w))
+		return w;
+	for (b = 0; b < 64; b++) {
+		if (!kram_tagword_valid(w ^ BIT_ULL(b)))
+			continue;
+		if (found)
+			return 0;	/* cannot happen with distance 3 */
+		found = w ^ BIT_ULL(b);
+	}
+	return found;
 }
 
 /* --------------------------------------------------------------- geometry */
@@ -135,6 +165,7 @@ int kram_geom_compute(u64 region_size, struct kram_geom *g)
 	g->tags_off = g->bitmap_off + bm;
 	g->data_off = g->tags_off + tg;
 	g->nr_data_pages = nd;
+	g->backup_off = (nr_pages - 1) * KRAM_PAGE_SIZE;
 	return 0;
 }
 
@@ -183,9 +214,11 @@ int kram_version_valid(const char *version)
 
 /* ---------------------------------------------------------------- records */
 
+/* Header copy @copy: 0 and 1 in page 0, 2 and 3 in the backup page. */
 static struct kram_hdr_rec *kram_hdr(struct kram_fmt *f, int copy)
 {
-	return f->base + KRAM_HDR_OFF + copy * sizeof(struct kram_hdr_rec);
+	return f->base + (copy < 2 ? 0 : f->g.backup_off) + KRAM_HDR_OFF +
+	       (copy & 1) * sizeof(struct kram_hdr_rec);
 }
 
 static struct kram_area_rec *kram_area_rec(struct kram_fmt *f, int slot,
@@ -209,55 +242,43 @@ static u32 kram_area_crc(struct kram_fmt *f, int slot,
 }
 
 /*
- * An invalid copy that is not all zeroes: a write was interrupted, or the
- * memory was corrupted. Either way the other copy is used; count it.
+ * Every record has several copies, all equal at rest. An update writes
+ * the new record (seq + 1) into each copy in turn: once the first copy
+ * is complete the update is committed (it has the highest seq); until
+ * then the untouched copies hold the old record. A copy cut by a crash
+ * fails its CRC. At attach the valid copy with the highest seq wins and
+ * every other copy is rewritten from it (kram_fmt_attach()), so at rest
+ * one corrupted copy, even of a committed record, loses nothing.
  */
-static void kram_note_torn(struct kram_fmt *f, bool valid, const void *rec,
-			   size_t len)
-{
-	if (!valid && memchr_inv(rec, 0, len))
-		f->torn_records++;
-}
-
-/* Which of two copies is current: -1 if neither is valid. */
-static int kram_pick(bool valid0, u64 seq0, bool valid1, u64 seq1)
-{
-	if (valid0 && valid1)
-		return seq1 > seq0 ? 1 : 0;
-	if (valid0)
-		return 0;
-	return valid1 ? 1 : -1;
-}
-
-/*
- * Commit a header record: it goes into the copy that is not current, with
- * seq + 1. A torn write fails that copy's CRC, so the old copy stays
- * current; the last store of a complete write is the commit point.
- */
-static void kram_hdr_commit(struct kram_fmt *f, u64 generation, u64 now)
+static void kram_hdr_commit(struct kram_fmt *f, u64 generation, u64 boots,
+			    u64 boottime, u32 flags)
 {
 	struct kram_hdr_rec r = {};
-	int next = !f->hdr_cur;
+	int copy;
 
 	r.seq = cpu_to_le64(f->hdr_seq + 1);
 	r.generation = cpu_to_le64(generation);
-	r.attach_time = cpu_to_le64(now);
+	r.attach_time = cpu_to_le64(ktime_get_real_seconds());
+	r.boot_count = cpu_to_le64(boots);
+	r.attach_boottime = cpu_to_le64(boottime);
+	r.flags = cpu_to_le32(flags);
+	memcpy(r.boot_id, f->boot_id, sizeof(r.boot_id));
 	r.crc = cpu_to_le32(kram_hdr_crc(f, &r));
-	kram_write_words(f, kram_hdr(f, next), &r, sizeof(r));
-	f->hdr_cur = next;
+	for (copy = 0; copy < KRAM_HDR_COPIES; copy++)
+		kram_write_words(f, kram_hdr(f, copy), &r, sizeof(r));
 	f->hdr_seq++;
 	f->generation = generation;
+	f->boot_count = boots;
+	f->hdr_flags = flags;
+	f->last_boottime = boottime;
 }
 
-/* Same rule for an area slot; @v is the new DRAM view (seq ignored). */
-static void kram_area_commit(struct kram_fmt *f, int slot,
-			     struct kram_area_view *v)
+static void kram_area_write(struct kram_fmt *f, int slot,
+			    const struct kram_area_view *v)
 {
-	struct kram_area_view *cur = &f->areas[slot];
 	struct kram_area_rec r = {};
-	int next = !cur->cur;
 
-	r.seq = cpu_to_le64(cur->seq + 1);
+	r.seq = cpu_to_le64(v->seq);
 	r.state = cpu_to_le32(v->state);
 	r.flags = cpu_to_le32(v->flags);
 	r.first_page = cpu_to_le64(v->first_page);
@@ -266,19 +287,75 @@ static void kram_area_commit(struct kram_fmt *f, int slot,
 	memcpy(r.name, v->name, sizeof(r.name));
 	memcpy(r.version, v->version, sizeof(r.version));
 	r.crc = cpu_to_le32(kram_area_crc(f, slot, &r));
-	kram_write_words(f, kram_area_rec(f, slot, next), &r, sizeof(r));
-	v->cur = next;
-	v->seq = cur->seq + 1;
-	*cur = *v;
+	kram_write_words(f, kram_area_rec(f, slot, 0), &r, sizeof(r));
+	kram_write_words(f, kram_area_rec(f, slot, 1), &r, sizeof(r));
+}
+
+/* Same rule for an area slot; @v is the new DRAM view (seq ignored). */
+static void kram_area_commit(struct kram_fmt *f, int slot,
+			     struct kram_area_view *v)
+{
+	v->seq = f->areas[slot].seq + 1;
+	kram_area_write(f, slot, v);
+	f->areas[slot] = *v;
 }
 
 /* ----------------------------------------------------------------- format */
 
-bool kram_fmt_has_magic(const void *base)
+/* Does this page start with something that was a kram superblock? */
+static bool kram_sb_near(const void *page)
 {
-	const struct kram_sb *sb = base;
+	const struct kram_sb *sb = page;
 
-	return le64_to_cpu(READ_ONCE(sb->magic)) == KRAM_MAGIC;
+	return hweight64(le64_to_cpu(READ_ONCE(sb->magic)) ^ KRAM_MAGIC) <=
+	       KRAM_MAGIC_NEAR;
+}
+
+/**
+ * kram_fmt_probe() - does a region hold a kram superblock copy?
+ * @first:	the region's first page
+ * @last:	its last page (where the backup copy lives), or NULL
+ *
+ * A damaged copy counts: a magic a few bits off is still a kram.
+ * Return: true if either page starts with a (possibly damaged) superblock.
+ */
+bool kram_fmt_probe(const void *first, const void *last)
+{
+	return kram_sb_near(first) || (last && kram_sb_near(last));
+}
+
+static u32 kram_sb_crc(const struct kram_sb *sb)
+{
+	return kram_crc(sb, offsetof(struct kram_sb, crc), 0);
+}
+
+/**
+ * kram_fmt_find_sb() - is there an intact superblock copy in any page?
+ * @base:	kernel mapping of the region
+ * @size:	bytes mapped
+ * @off:	out: offset of the first copy found
+ *
+ * For the format decision only (init=1): a backup copy in the middle of
+ * the range means the region was formatted with another size. Reads the
+ * first 256 bytes of every page whose first word is the magic.
+ * Return: true if one was found.
+ */
+bool kram_fmt_find_sb(const void *base, u64 size, u64 *off)
+{
+	u64 o;
+
+	for (o = 0; o + KRAM_PAGE_SIZE <= size; o += KRAM_PAGE_SIZE) {
+		const struct kram_sb *sb = base + o;
+
+		if (le64_to_cpu(READ_ONCE(sb->magic)) == KRAM_MAGIC &&
+		    le32_to_cpu(sb->crc) == kram_sb_crc(sb)) {
+			*off = o;
+			return true;
+		}
+		if (!(o & (SZ_64M - 1)))
+			cond_resched();
+	}
+	return false;
 }
 
 /**
@@ -288,17 +365,20 @@ bool kram_fmt_has_magic(const void *base)
  * @size:	bytes; the region uses the whole pages
  * @uuid:	identity of the new region
  *
- * Order: clear the magic (from here on the region reads as "no kram"),
- * write the metadata, write the superblock, set the magic last. A crash
- * during a format leaves a region without a superblock, never a kram that
- * looks valid with half-written metadata.
+ * Order: clear the magic of both superblock copies (from here on the
+ * region reads as "no kram"), write the metadata, write the backup
+ * superblock, then the primary, each with its magic last. A crash during
+ * a format leaves the old kram untouched (only a magic cleared, restored
+ * from the other copy), a region without a superblock, or (after the
+ * backup) a complete empty kram, never one that looks valid with
+ * half-written metadata.
  *
  * Return: 0, or -EINVAL for an unusable size.
  */
 int kram_fmt_format(struct kram_fmt *f, void *base, u64 size,
 		    const u8 uuid[16])
 {
-	struct kram_sb *sb = base;
+	struct kram_sb *sb = base, *bsb;
 	struct kram_sb nsb = {};
 	struct kram_geom g;
 	int slot;
@@ -309,6 +389,7 @@ int kram_fmt_format(struct kram_fmt *f, void *base, u64 size,
 			 size, KRAM_MIN_PAGES);
 		return -EINVAL;
 	}
+	bsb = base + g.backup_off;
 	f->base = base;
 	f->size = size;
 	f->sb = sb;
@@ -316,12 +397,16 @@ int kram_fmt_format(struct kram_fmt *f, void *base, u64 size,
 	if (!kram_store_ok(f))
 		return 0;
 	WRITE_ONCE(sb->magic, 0);
+	if (!kram_store_ok(f))
+		return 0;
+	WRITE_ONCE(bsb->magic, 0);
 	/* "No kram" is visible before any metadata is wiped. */
 	smp_wmb();
-	/* Metadata pages: the superblock page, area table, bitmap, tags. */
+	/* Metadata: the superblock page, area table, bitmap, tags, backup. */
 	if (!kram_store_ok(f))
 		return 0;
 	memset(base + sizeof(*sb), 0, g.data_off - sizeof(*sb));
+	memset((void *)bsb + sizeof(*bsb), 0, KRAM_PAGE_SIZE - sizeof(*bsb));
 
 	nsb.version = cpu_to_le32(KRAM_FORMAT_VERSION);
 	nsb.sb_size = cpu_to_le32(sizeof(nsb));
@@ -335,24 +420,31 @@ int kram_fmt_format(struct kram_fmt *f, void *base, u64 size,
 	nsb.tags_off = cpu_to_le64(g.tags_off);
 	nsb.data_off = cpu_to_le64(g.data_off);
 	nsb.nr_data_pages = cpu_to_le64(g.nr_data_pages);
+	nsb.backup_off = cpu_to_le64(g.backup_off);
 	nsb.format_time = cpu_to_le64(ktime_get_real_seconds());
 	memcpy(nsb.uuid, uuid, sizeof(nsb.uuid));
 	/* The CRC covers the magic, which is written last. */
 	nsb.magic = cpu_to_le64(KRAM_MAGIC);
-	nsb.crc = cpu_to_le32(kram_crc(&nsb, offsetof(struct kram_sb, crc), 0));
+	nsb.crc = cpu_to_le32(kram_sb_crc(&nsb));
 	nsb.magic = 0;
 	kram_write_words(f, sb, &nsb, sizeof(nsb));
 
-	/* Copy 0 of every record valid with seq 1, copy 1 all zeroes. */
-	f->hdr_cur = 1;
+	/* Every copy of every record valid with seq 1. */
 	f->hdr_seq = 0;
-	kram_hdr_commit(f, 0, 0);
+	kram_hdr_commit(f, 0, 0, 0, 0);
 	for (slot = 0; slot < KRAM_MAX_AREAS; slot++) {
 		struct kram_area_view v = {};
 
-		f->areas[slot] = (struct kram_area_view){ .cur = 1 };
+		f->areas[slot] = (struct kram_area_view){};
 		kram_area_commit(f, slot, &v);
 	}
+	/* The backup, its magic last: from then on the new kram is valid. */
+	kram_write_words(f, bsb, &nsb, sizeof(nsb));
+	if (!kram_store_ok(f))
+		return 0;
+	WRITE_ONCE(bsb->magic, cpu_to_le64(KRAM_MAGIC));
+	/* The backup's magic is in memory before the primary's. */
+	smp_wmb();
 	if (!kram_store_ok(f))
 		return 0;
 	WRITE_ONCE(sb->magic, cpu_to_le64(KRAM_MAGIC));
@@ -368,60 +460,151 @@ int kram_fmt_format(struct kram_fmt *f, void *base, u64 size,
 	(err);								\
 })
 
-static int kram_check_sb(struct kram_fmt *f, u64 size)
+/*
+ * One superblock copy at @off of a region of @size bytes: 0 and its
+ * geometry in @g, or an error with the reason in f->why.
+ */
+static int kram_check_sb(struct kram_fmt *f, const struct kram_sb *sb, u64 off,
+			 u64 size, struct kram_geom *g)
 {
-	struct kram_sb *sb = f->sb;
-	struct kram_geom g;
 	u32 v = le32_to_cpu(sb->version);
 
 	if (le64_to_cpu(sb->magic) != KRAM_MAGIC)
 		return kram_refuse(f, -ENODATA, "no kram superblock");
+	if (le32_to_cpu(sb->crc) != kram_sb_crc(sb))
+		return kram_refuse(f, -EUCLEAN, "superblock checksum mismatch");
 	if (v != KRAM_FORMAT_VERSION)
 		return kram_refuse(f, -EPROTONOSUPPORT,
 				   "on-memory format version %u, this module reads %u",
 				   v, KRAM_FORMAT_VERSION);
-	if (le32_to_cpu(sb->crc) !=
-	    kram_crc(sb, offsetof(struct kram_sb, crc), 0))
-		return kram_refuse(f, -EUCLEAN, "superblock checksum mismatch");
 	if (le32_to_cpu(sb->sb_size) != sizeof(*sb) ||
 	    le32_to_cpu(sb->page_size) != KRAM_PAGE_SIZE ||
-	    kram_geom_compute(le64_to_cpu(sb->region_size), &g))
+	    kram_geom_compute(le64_to_cpu(sb->region_size), g))
 		return kram_refuse(f, -EUCLEAN, "superblock fields invalid");
 	if (le64_to_cpu(sb->region_size) > size)
 		return kram_refuse(f, -EINVAL,
 				   "superblock describes %llu bytes, the region has %llu",
 				   le64_to_cpu(sb->region_size), size);
-	if (le32_to_cpu(sb->max_areas) != g.max_areas ||
-	    le64_to_cpu(sb->nr_pages) != g.nr_pages ||
-	    le64_to_cpu(sb->area_table_off) != g.area_table_off ||
-	    le64_to_cpu(sb->bitmap_off) != g.bitmap_off ||
-	    le64_to_cpu(sb->bitmap_bytes) != g.bitmap_bytes ||
-	    le64_to_cpu(sb->tags_off) != g.tags_off ||
-	    le64_to_cpu(sb->data_off) != g.data_off ||
-	    le64_to_cpu(sb->nr_data_pages) != g.nr_data_pages)
+	if (le32_to_cpu(sb->max_areas) != g->max_areas ||
+	    le64_to_cpu(sb->nr_pages) != g->nr_pages ||
+	    le64_to_cpu(sb->area_table_off) != g->area_table_off ||
+	    le64_to_cpu(sb->bitmap_off) != g->bitmap_off ||
+	    le64_to_cpu(sb->bitmap_bytes) != g->bitmap_bytes ||
+	    le64_to_cpu(sb->tags_off) != g->tags_off ||
+	    le64_to_cpu(sb->data_off) != g->data_off ||
+	    le64_to_cpu(sb->nr_data_pages) != g->nr_data_pages ||
+	    le64_to_cpu(sb->backup_off) != g->backup_off ||
+	    (off && off != g->backup_off))
 		return kram_refuse(f, -EUCLEAN, "superblock geometry inconsistent");
-	f->g = g;
 	return 0;
 }
 
-static int kram_load_hdr(struct kram_fmt *f)
+/*
+ * Both superblock copies: the primary at 0, the backup in the last page
+ * (where the primary says, else the last page of the mapped range). One
+ * valid copy is enough; the other is rewritten from it after the whole
+ * attach succeeded (*@fix: the copy to rewrite, 0 or 1, or -1).
+ */
+static int kram_load_sb(struct kram_fmt *f, u64 size, int *fix)
 {
-	struct kram_hdr_rec *h0 = kram_hdr(f, 0), *h1 = kram_hdr(f, 1);
-	bool v0 = le32_to_cpu(h0->crc) == kram_hdr_crc(f, h0);
-	bool v1 = le32_to_cpu(h1->crc) == kram_hdr_crc(f, h1);
-	int c = kram_pick(v0, le64_to_cpu(h0->seq), v1, le64_to_cpu(h1->seq));
+	const struct kram_sb *p = f->base, *b;
+	struct kram_geom gp, gb;
+	char whyp[sizeof(f->why)], whyb[sizeof(f->why)];
+	u64 boff;
+	int rp, rb;
 
-	kram_note_torn(f, v0, h0, sizeof(*h0));
-	kram_note_torn(f, v1, h1, sizeof(*h1));
-	if (c < 0)
-		return kram_refuse(f, -EUCLEAN, "both header copies are corrupt");
-	f->hdr_cur = c;
-	f->hdr_seq = le64_to_cpu(kram_hdr(f, c)->seq);
-	f->generation = le64_to_cpu(kram_hdr(f, c)->generation);
+	*fix = -1;
+	rp = kram_check_sb(f, p, 0, size, &gp);
+	strscpy(whyp, f->why, sizeof(whyp));
+	boff = rp ? ALIGN_DOWN(size, KRAM_PAGE_SIZE) - KRAM_PAGE_SIZE :
+		    gp.backup_off;
+	b = f->base + boff;
+	rb = kram_check_sb(f, b, boff, size, &gb);
+	strscpy(whyb, f->why, sizeof(whyb));
+	if (!rp && !rb) {
+		if (memcmp(p, b, sizeof(*p)))
+			return kram_refuse(f, -EUCLEAN,
+					   "the two superblock copies are valid but differ");
+		f->g = gp;
+		return 0;
+	}
+	if (!rp || !rb) {
+		f->g = rp ? gb : gp;
+		*fix = rp ? 0 : 1;
+		snprintf(f->why, sizeof(f->why), "%s superblock: %s",
+			 rp ? "primary" : "backup", rp ? whyp : whyb);
+		return 0;
+	}
+	/* Neither is valid. */
+	if (!kram_fmt_probe(p, b))
+		return kram_refuse(f, -ENODATA, "no kram superblock");
+	if (rp == -EPROTONOSUPPORT || rp == -EINVAL)
+		return kram_refuse(f, rp, "%s", whyp);
+	return kram_refuse(f, -EUCLEAN,
+			   "both superblock copies are damaged (primary: %s; backup: %s)",
+			   whyp, whyb);
+}
+
+/* The valid header copy with the highest seq, or NULL. */
+static struct kram_hdr_rec *kram_hdr_best(struct kram_fmt *f)
+{
+	struct kram_hdr_rec *best = NULL, *h;
+	int copy;
+
+	for (copy = 0; copy < KRAM_HDR_COPIES; copy++) {
+		h = kram_hdr(f, copy);
+		if (le32_to_cpu(h->crc) != kram_hdr_crc(f, h))
+			continue;
+		if (!best || le64_to_cpu(h->seq) > le64_to_cpu(best->seq))
+			best = h;
+	}
+	return best;
+}
+
+/* Header: the valid copy with the highest seq; the others must not disagree. */
+static int kram_load_hdr(struct kram_fmt *f, u32 *stale)
+{
+	struct kram_hdr_rec *best = kram_hdr_best(f), *h;
+	int copy;
+
+	*stale = 0;
+	if (!best)
+		return kram_refuse(f, -EUCLEAN, "all four header copies are corrupt");
+	for (copy = 0; copy < KRAM_HDR_COPIES; copy++) {
+		h = kram_hdr(f, copy);
+		if (h == best || !memcmp(h, best, sizeof(*h)))
+			continue;
+		if (le32_to_cpu(h->crc) == kram_hdr_crc(f, h) &&
+		    h->seq == best->seq)
+			return kram_refuse(f, -EUCLEAN,
+					   "two header copies with seq %llu differ",
+					   le64_to_cpu(h->seq));
+		(*stale)++;
+	}
+	f->hdr_seq = le64_to_cpu(best->seq);
+	f->generation = le64_to_cpu(best->generation);
+	f->boot_count = le64_to_cpu(best->boot_count);
+	f->hdr_flags = le32_to_cpu(best->flags);
+	f->last_boottime = le64_to_cpu(best->attach_boottime);
+	memcpy(f->last_boot_id, best->boot_id, sizeof(f->last_boot_id));
+	memcpy(f->boot_id, best->boot_id, sizeof(f->boot_id));
 	return 0;
 }
 
-static int kram_load_area(struct kram_fmt *f, int slot)
+/* The valid copy of an area record with the higher seq, or NULL. */
+static struct kram_area_rec *kram_area_best(struct kram_fmt *f, int slot)
+{
+	struct kram_area_rec *r0 = kram_area_rec(f, slot, 0);
+	struct kram_area_rec *r1 = kram_area_rec(f, slot, 1);
+	bool v0 = le32_to_cpu(r0->crc) == kram_area_crc(f, slot, r0);
+	bool v1 = le32_to_cpu(r1->crc) == kram_area_crc(f, slot, r1);
+
+	if (v0 && v1)
+		return le64_to_cpu(r1->seq) > le64_to_cpu(r0->seq) ? r1 : r0;
+	return v0 ? r0 : v1 ? r1 : NULL;
+}
+
+static int kram_load_area(struct kram_fmt *f, int slot, bool *stale)
 {
 	struct kram_area_rec *r0 = kram_area_rec(f, slot, 0);
 	struct kram_area_rec *r1 = kram_area_rec(f, slot, 1);
@@ -429,17 +612,17 @@ static int kram_load_area(struct kram_fmt *f, int slot)
 	bool v0 = le32_to_cpu(r0->crc) == kram_area_crc(f, slot, r0);
 	bool v1 = le32_to_cpu(r1->crc) == kram_area_crc(f, slot, r1);
 	struct kram_area_rec *r;
-	int c;
 
-	c = kram_pick(v0, le64_to_cpu(r0->seq), v1, le64_to_cpu(r1->seq));
-	kram_note_torn(f, v0, r0, sizeof(*r0));
-	kram_note_torn(f, v1, r1, sizeof(*r1));
-	if (c < 0)
+	if (!v0 && !v1)
 		return kram_refuse(f, -EUCLEAN,
 				   "area slot %d: both copies are corrupt", slot);
-	r = c ? r1 : r0;
+	if (v0 && v1 && r0->seq == r1->seq && memcmp(r0, r1, sizeof(*r0)))
+		return kram_refuse(f, -EUCLEAN,
+				   "area slot %d: two copies with seq %llu differ",
+				   slot, le64_to_cpu(r0->seq));
+	r = kram_area_best(f, slot);
+	*stale = !v0 || !v1 || r0->seq != r1->seq;
 	memset(v, 0, sizeof(*v));
-	v->cur = c;
 	v->seq = le64_to_cpu(r->seq);
 	v->state = le32_to_cpu(r->state);
 	v->flags = le32_to_cpu(r->flags);
@@ -459,67 +642,206 @@ static int kram_load_area(struct kram_fmt *f, int slot)
 	return 0;
 }
 
+/*
+ * What one pool page's persistent state says. The tag word is the commit
+ * point of an allocation (written after the bitmap bit) and of a free
+ * (zeroed before the bit is cleared), so a crash leaves at most "bit set,
+ * tag 0"; "tag valid, bit clear" is a flipped bitmap bit.
+ */
+enum kram_page_state {
+	KRAM_PG_FREE,		/* tag 0, bit clear */
+	KRAM_PG_USED,		/* valid tag, bit set */
+	KRAM_PG_CUT,		/* tag 0, bit set: alloc or free cut short */
+	KRAM_PG_LOST_BIT,	/* valid (or fixable) tag, bit clear */
+	KRAM_PG_FIX_TAG,	/* tag one bit off, bit set */
+	KRAM_PG_GARBAGE,	/* unfixable tag, bit clear: a free page */
+	KRAM_PG_CORRUPT,	/* unfixable tag, bit set: kept, never handed out */
+};
+
+static enum kram_page_state kram_page_state(struct kram_fmt *f, u64 i,
+					    u64 *fixed)
+{
+	u64 w = le64_to_cpu(READ_ONCE(f->tags[i]));
+	bool bit = test_bit(i, f->pbitmap);
+
+	*fixed = w ? kram_tagword_fix(w) : 0;
+	if (!w)
+		return bit ? KRAM_PG_CUT : KRAM_PG_FREE;
+	if (!*fixed)
+		return bit ? KRAM_PG_CORRUPT : KRAM_PG_GARBAGE;
+	if (!bit)
+		return KRAM_PG_LOST_BIT;
+	return *fixed == w ? KRAM_PG_USED : KRAM_PG_FIX_TAG;
+}
+
+/* Rewrite every stale or damaged copy from the valid state (attach only). */
+static void kram_repair(struct kram_fmt *f, int sb_fix, u32 stale_hdr,
+			const unsigned long *stale_areas)
+{
+	u64 nd = f->g.nr_data_pages, bits = f->g.bitmap_bytes * BITS_PER_BYTE;
+	u64 i, fixed;
+	int slot;
+
+	if (sb_fix >= 0) {
+		struct kram_sb *dst = sb_fix ? f->base + f->g.backup_off : f->base;
+		const struct kram_sb *src = sb_fix ? f->base : f->base + f->g.backup_off;
+
+		kram_write_words(f, dst, src, sizeof(*src));
+		f->sb_recovered++;
+	}
+	if (stale_hdr && kram_hdr_best(f)) {
+		/* The valid record, byte for byte, into every other copy. */
+		struct kram_hdr_rec *best = kram_hdr_best(f), r = *best;
+		int copy;
+
+		for (copy = 0; copy < KRAM_HDR_COPIES; copy++)
+			if (kram_hdr(f, copy) != best &&
+			    memcmp(kram_hdr(f, copy), &r, sizeof(r)))
+				kram_write_words(f, kram_hdr(f, copy), &r, sizeof(r));
+		f->torn_records += stale_hdr;
+	}
+	for_each_set_bit(slot, stale_areas, KRAM_MAX_AREAS) {
+		struct kram_area_rec *best = kram_area_best(f, slot), r;
+		int copy;
+
+		if (!best)
+			continue;
+		r = *best;
+		for (copy = 0; copy < 2; copy++)
+			if (kram_area_rec(f, slot, copy) != best)
+				kram_write_words(f, kram_area_rec(f, slot, copy),
+						 &r, sizeof(r));
+		f->torn_records++;
+	}
+	for (i = 0; i < nd; i++) {
+		switch (kram_page_state(f, i, &fixed)) {
+		case KRAM_PG_CUT:
+			clear_bit(i, f->pbitmap);
+			f->fixed_bits++;
+			break;
+		case KRAM_PG_LOST_BIT:
+			if (fixed != le64_to_cpu(f->tags[i])) {
+				WRITE_ONCE(f->tags[i], cpu_to_le64(fixed));
+				f->fixed_tags++;
+			}
+			/* The tag word before the bit, as an allocation does. */
+			smp_wmb();
+			set_bit(i, f->pbitmap);
+			f->fixed_bits++;
+			break;
+		case KRAM_PG_FIX_TAG:
+			WRITE_ONCE(f->tags[i], cpu_to_le64(fixed));
+			f->fixed_tags++;
+			break;
+		case KRAM_PG_GARBAGE:
+			WRITE_ONCE(f->tags[i], 0);
+			f->fixed_tags++;
+			break;
+		default:
+			break;
+		}
+		if (!(i & 0xffff))
+			cond_resched();
+	}
+	/* Bits beyond the data pages name no page. */
+	for (i = find_next_bit(f->pbitmap, bits, nd); i < bits;
+	     i = find_next_bit(f->pbitmap, bits, i + 1)) {
+		clear_bit(i, f->pbitmap);
+		f->fixed_bits++;
+	}
+}
+
 /**
  * kram_fmt_attach() - validate a formatted region and build the DRAM state
  * @f:		zeroed state, filled in on success
  * @base:	kernel mapping of the region
  * @size:	bytes mapped
  *
- * Checks the superblock, both copies of every record, that area extents
- * are inside the data pages, do not overlap each other or the pool, and
- * that no bit beyond the data pages is set. Cost: the area table plus one
- * pass over the bitmap (nr_data_pages / 8 bytes); the tag words are not
- * read (each is checked when used).
+ * Checks both superblock copies, every copy of every record, that area
+ * extents are inside the data pages and do not overlap each other or the
+ * pool, and every pool page's tag word against its bitmap bit. Writes
+ * nothing unless everything is consistent; then it rewrites every copy
+ * that was stale or damaged from the valid one (counted in
+ * @f->torn_records, @f->sb_recovered, @f->fixed_tags, @f->fixed_bits).
+ * Cost: the area table plus one pass over the bitmap and the tag words.
  *
- * Return: 0, or -ENODATA (no superblock), -EPROTONOSUPPORT, -EUCLEAN
- * (corrupt), -EINVAL (region smaller than the superblock says), -ENOMEM;
- * @f->why says what was wrong.
+ * Return: 0, or -ENODATA (no superblock copy at all), -EPROTONOSUPPORT,
+ * -EUCLEAN (corrupt beyond repair), -EINVAL (region smaller than the
+ * superblock says), -ENOMEM; @f->why says what was wrong.
  */
 int kram_fmt_attach(struct kram_fmt *f, void *base, u64 size)
 {
-	u64 nd, bits;
-	int slot, ret, cpu;
+	DECLARE_BITMAP(stale_areas, KRAM_MAX_AREAS);
+	u64 nd, i, fixed, used = 0;
+	int slot, ret, cpu, sb_fix;
+	u32 stale_hdr;
+	bool stale;
 
 	f->base = base;
 	f->size = size;
 	f->sb = base;
-	ret = kram_check_sb(f, size);
+	if (size < KRAM_MIN_PAGES * KRAM_PAGE_SIZE)
+		return kram_refuse(f, -EINVAL, "region of %llu bytes is too small",
+				   size);
+	ret = kram_load_sb(f, size, &sb_fix);
 	if (ret)
 		return ret;
+	/* The CRC salts read the uuid: take it from a valid copy. */
+	if (sb_fix == 0)
+		f->sb = base + f->g.backup_off;
 	nd = f->g.nr_data_pages;
 	f->pbitmap = base + f->g.bitmap_off;
 	f->tags = base + f->g.tags_off;
-	ret = kram_load_hdr(f);
+	ret = kram_load_hdr(f, &stale_hdr);
 	if (ret)
 		return ret;
-	bits = f->g.bitmap_bytes * BITS_PER_BYTE;
-	if (find_next_bit(f->pbitmap, bits, nd) < bits)
-		return kram_refuse(f, -EUCLEAN, "bitmap has bits beyond the data pages");
 
 	f->vbitmap = kvzalloc(f->g.bitmap_bytes, GFP_KERNEL);
 	if (!f->vbitmap)
 		return kram_refuse(f, -ENOMEM, "out of memory");
-	bitmap_copy(f->vbitmap, f->pbitmap, nd);
+	bitmap_zero(stale_areas, KRAM_MAX_AREAS);
 	f->area_pages = 0;
 	f->nr_areas = 0;
 	for (slot = 0; slot < KRAM_MAX_AREAS; slot++) {
 		struct kram_area_view *v = &f->areas[slot];
 
-		ret = kram_load_area(f, slot);
+		ret = kram_load_area(f, slot, &stale);
 		if (ret)
 			goto err;
+		if (stale)
+			__set_bit(slot, stale_areas);
 		if (v->state != KRAM_AREA_LIVE)
 			continue;
 		if (find_next_bit(f->vbitmap, v->first_page + v->nr_pages,
 				  v->first_page) < v->first_page + v->nr_pages) {
 			ret = kram_refuse(f, -EUCLEAN,
-					  "area '%s' overlaps another area or pool pages",
-					  v->name);
+					  "area '%s' overlaps another area", v->name);
 			goto err;
 		}
 		bitmap_set(f->vbitmap, v->first_page, v->nr_pages);
 		f->area_pages += v->nr_pages;
 		f->nr_areas++;
+	}
+	/* Pool pages: a tag word (or a set bit with a broken one) owns a page. */
+	for (i = 0; i < nd; i++) {
+		switch (kram_page_state(f, i, &fixed)) {
+		case KRAM_PG_USED:
+		case KRAM_PG_LOST_BIT:
+		case KRAM_PG_FIX_TAG:
+		case KRAM_PG_CORRUPT:
+			if (test_bit(i, f->vbitmap)) {
+				ret = kram_refuse(f, -EUCLEAN,
+						  "pool page %llu lies inside an area", i);
+				goto err;
+			}
+			__set_bit(i, f->vbitmap);
+			used++;
+			break;
+		default:
+			break;
+		}
+		if (!(i & 0xffff))
+			cond_resched();
 	}
 	ret = -ENOMEM;
 	f->hint = alloc_percpu(unsigned long);
@@ -531,12 +853,19 @@ int kram_fmt_attach(struct kram_fmt *f, void *base, u64 size)
 
 		*hint = div64_u64(nd * cpu, nr_cpu_ids);
 	}
-	if (percpu_counter_init(&f->nr_dynamic,
-				bitmap_weight(f->pbitmap, nd), GFP_KERNEL))
+	if (percpu_counter_init(&f->nr_dynamic, used, GFP_KERNEL))
 		goto err_hint;
 	mutex_init(&f->area_lock);
 	atomic64_set(&f->corrupt_tags, 0);
-	f->why[0] = '\0';
+	/*
+	 * Everything is consistent: only now write anything. f->sb (the
+	 * CRC salts' uuid) stays on the valid copy until the repair is done.
+	 */
+	kram_repair(f, sb_fix, stale_hdr, stale_areas);
+	f->sb = base;
+	/* A recovered superblock keeps its reason in why for the log. */
+	if (sb_fix < 0)
+		f->why[0] = '\0';
 	return 0;
 
 err_hint:
@@ -562,17 +891,55 @@ void kram_fmt_detach(struct kram_fmt *f)
 }
 
 /**
- * kram_fmt_bump_generation() - count one more boot (attach)
- * @f:	attached state
+ * kram_fmt_bump_generation() - count one more attach, and a boot if new
+ * @f:		attached state
+ * @boottime:	ktime_get_boottime_ns() now
+ * @boot_id:	this boot's random boot_id, or NULL if it could not be read
  *
+ * A new boot: the boot_id differs from the one the last attach stored.
+ * Without both boot_ids: a reboot or kexec was marked
+ * (kram_fmt_mark_reboot()) since the last attach, or the boot clock is
+ * behind the last attach's (a crash), or nothing attached before.
  * Return: 0.
  */
-int kram_fmt_bump_generation(struct kram_fmt *f)
+int kram_fmt_bump_generation(struct kram_fmt *f, u64 boottime,
+			     const u8 boot_id[16])
 {
+	bool new_boot;
+	u64 boots;
+
 	mutex_lock(&f->area_lock);
-	kram_hdr_commit(f, f->generation + 1, ktime_get_real_seconds());
+	boots = f->boot_count;
+	if (!boots)
+		new_boot = true;
+	else if (boot_id && memchr_inv(boot_id, 0, 16) &&
+		 memchr_inv(f->last_boot_id, 0, 16))
+		new_boot = memcmp(boot_id, f->last_boot_id, 16);
+	else
+		new_boot = (f->hdr_flags & KRAM_HDR_REBOOTED) ||
+			   boottime < f->last_boottime;
+	if (new_boot)
+		boots++;
+	/* Unknown: store none, so that a later attach does not compare an old id. */
+	if (boot_id)
+		memcpy(f->boot_id, boot_id, sizeof(f->boot_id));
+	else
+		memset(f->boot_id, 0, sizeof(f->boot_id));
+	kram_hdr_commit(f, f->generation + 1, boots, boottime, 0);
 	mutex_unlock(&f->area_lock);
 	return 0;
+}
+
+/**
+ * kram_fmt_mark_reboot() - the host is going down: the next attach is a boot
+ * @f:	attached state
+ */
+void kram_fmt_mark_reboot(struct kram_fmt *f)
+{
+	mutex_lock(&f->area_lock);
+	kram_hdr_commit(f, f->generation, f->boot_count, f->last_boottime,
+			f->hdr_flags | KRAM_HDR_REBOOTED);
+	mutex_unlock(&f->area_lock);
 }
 
 /* ------------------------------------------------------------------ areas */
@@ -621,10 +988,11 @@ static int kram_claim_extent(struct kram_fmt *f, u64 n, u64 *first)
  * @name:	valid name (kram_name_valid), not in use
  * @version:	owner's version string (kram_version_valid)
  * @nr_pages:	pages, > 0
- * @flags:	stored as given
+ * @flags:	stored as given, except KRAM_FMT_AREA_ZERO: zero the pages
  *
- * The pages are claimed in DRAM first; the area exists once its record is
- * committed (one record write: the commit point).
+ * The pages are claimed in DRAM first (and zeroed if asked); the area
+ * exists once its record is committed (one record write: the commit
+ * point), so a crash never leaves an area with another owner's bytes.
  *
  * Return: the slot, or -EINVAL, -EEXIST, -ENOSPC.
  */
@@ -650,8 +1018,17 @@ int kram_fmt_area_create(struct kram_fmt *f, const char *name,
 	ret = kram_claim_extent(f, nr_pages, &first);
 	if (ret)
 		return ret;
+	if (flags & KRAM_FMT_AREA_ZERO) {
+		u64 i;
+
+		for (i = 0; i < nr_pages; i++) {
+			clear_page(kram_fmt_page(f, first + i));
+			if (!(i & 255))
+				cond_resched();
+		}
+	}
 	v.state = KRAM_AREA_LIVE;
-	v.flags = flags;
+	v.flags = flags & ~KRAM_FMT_AREA_ZERO;
 	v.first_page = first;
 	v.nr_pages = nr_pages;
 	v.created_gen = f->generation;
@@ -700,14 +1077,20 @@ int kram_fmt_area_delete(struct kram_fmt *f, int slot)
  * @tag:	owner tag, non-zero
  * @idx:	out: data page index
  *
- * Steps: claim the page in the volatile bitmap (atomic, DRAM only), write
- * its tag word, then set its bit in the persistent bitmap: that bit is the
- * commit point. A crash before it leaves the page free; the tag word of a
- * free page means nothing.
+ * Steps: claim the page in the volatile bitmap (atomic, DRAM only), set
+ * its bit in the persistent bitmap, then write its tag word: the tag word
+ * is the commit point. A crash before it leaves "bit set, tag 0", which
+ * the next attach reads as free (kram_page_state()).
  *
  * Return: 0, -EINVAL (tag 0) or -ENOSPC.
  */
 int kram_fmt_pool_alloc(struct kram_fmt *f, u32 tag, u64 *idx)
+{
+	return kram_fmt_pool_alloc_flags(f, tag, idx, false);
+}
+
+/* The same; with @zero the page is zero-filled before it is committed. */
+int kram_fmt_pool_alloc_flags(struct kram_fmt *f, u32 tag, u64 *idx, bool zero)
 {
 	u64 nd = f->g.nr_data_pages;
 	unsigned long *hint, start, i;
@@ -736,11 +1119,14 @@ int kram_fmt_pool_alloc(struct kram_fmt *f, u32 tag, u64 *idx)
 	put_cpu_ptr(f->hint);
 
 	if (kram_store_ok(f))
-		WRITE_ONCE(f->tags[i], cpu_to_le64(kram_tagword(tag)));
-	/* The tag is in memory before the bit that makes it valid. */
+		set_bit(i, f->pbitmap);
+	/* A page never becomes someone's with another owner's bytes in it. */
+	if (zero)
+		clear_page(kram_fmt_page(f, i));
+	/* The bit is in memory before the tag word that commits the page. */
 	smp_wmb();
 	if (kram_store_ok(f))
-		set_bit(i, f->pbitmap);
+		WRITE_ONCE(f->tags[i], cpu_to_le64(kram_tagword(tag)));
 	percpu_counter_inc(&f->nr_dynamic);
 	*idx = i;
 	return 0;
@@ -764,6 +1150,9 @@ int kram_fmt_pool_check(struct kram_fmt *f, u64 idx, u32 *tag)
 	if (!test_bit(idx, f->pbitmap))
 		return -ENOENT;
 	w = le64_to_cpu(READ_ONCE(f->tags[idx]));
+	/* Bit set, tag 0: being allocated or freed right now. */
+	if (!w)
+		return -ENOENT;
 	if (!kram_tagword_valid(w)) {
 		atomic64_inc(&f->corrupt_tags);
 		return -EUCLEAN;
@@ -778,8 +1167,9 @@ int kram_fmt_pool_check(struct kram_fmt *f, u64 idx, u32 *tag)
  * @idx:	data page index
  * @tag:	the tag it must carry, or 0 for any valid tag
  *
- * Clearing the persistent bit is the commit point; the volatile bit is
- * released after it.
+ * Zeroing the tag word is the commit point (one compare-and-exchange, so
+ * of two racing frees only one succeeds); the persistent bit is cleared
+ * after it, the volatile bit last.
  *
  * Return: 0, -EINVAL, -ENOENT (not allocated: double free or area page),
  * -EPERM (other tag) or -EUCLEAN.
@@ -789,6 +1179,7 @@ int kram_fmt_pool_free(struct kram_fmt *f, u64 idx, u32 tag)
 	unsigned long *hint;
 	u32 owner;
 	int ret;
+	__le64 w;
 
 	ret = kram_fmt_pool_check(f, idx, &owner);
 	if (ret)
@@ -797,9 +1188,13 @@ int kram_fmt_pool_free(struct kram_fmt *f, u64 idx, u32 tag)
 		return -EPERM;
 	if (!kram_store_ok(f))
 		return 0;
-	/* Two racing frees of one page: only one clears the bit. */
-	if (!test_and_clear_bit(idx, f->pbitmap))
+	/* Two racing frees of one page: only one zeroes the tag word. */
+	w = cpu_to_le64(kram_tagword(owner));
+	if (cmpxchg64((__force u64 *)&f->tags[idx], (__force u64)w, 0) !=
+	    (__force u64)w)
 		return -ENOENT;
+	if (kram_store_ok(f))
+		clear_bit(idx, f->pbitmap);
 	/* The free is committed before another CPU can reuse the page. */
 	smp_mb__after_atomic();
 	clear_bit(idx, f->vbitmap);

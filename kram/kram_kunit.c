@@ -19,6 +19,7 @@
 #include "kram.h"
 
 #define REGION_SIZE	SZ_2M
+#define KRAM_GEOM_WARN(x)	WARN_ON_ONCE(x)
 #define TAG_A		0x1001
 #define TAG_B		0x1002
 
@@ -74,6 +75,20 @@ static void format_attach(struct kunit *test)
 	KUNIT_ASSERT_EQ(test, kram_fmt_format(scratch, t->region, REGION_SIZE,
 					      test_uuid), 0);
 	KUNIT_ASSERT_EQ(test, reattach(t), 0);
+}
+
+/*
+ * Copy the metadata (everything before the data pages, and the backup
+ * page) back from t->pristine: the tests below change nothing else.
+ */
+static void restore_meta(struct kram_test *t)
+{
+	struct kram_geom g;
+
+	KRAM_GEOM_WARN(kram_geom_compute(REGION_SIZE, &g));
+	memcpy(t->region, t->pristine, g.data_off);
+	memcpy(t->region + g.backup_off, t->pristine + g.backup_off,
+	       KRAM_PAGE_SIZE);
 }
 
 /* ---------------------------------------------------------------- tests */
@@ -149,8 +164,8 @@ static void kram_format_roundtrip(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, kram_fmt_free_pages(f), f->g.nr_data_pages);
 	KUNIT_EXPECT_EQ(test, f->torn_records, 0);
 
-	kram_fmt_bump_generation(f);
-	kram_fmt_bump_generation(f);
+	kram_fmt_bump_generation(f, 1000, NULL);
+	kram_fmt_bump_generation(f, 2000, NULL);
 	mutex_lock(&f->area_lock);
 	slot = kram_fmt_area_create(f, "vm0", "v1", 16, 7);
 	mutex_unlock(&f->area_lock);
@@ -272,86 +287,336 @@ static void kram_areas(struct kunit *test)
 	KUNIT_EXPECT_GE(test, kram_fmt_area_find(t->f, "full"), 0);
 }
 
-static void kram_corruption(struct kunit *test)
+/*
+ * The state kram_corruption() builds: area "x" (4 pages, first page
+ * @first), one pool page @idx of TAG_A, generation 1, boot 1. Every
+ * recovery must find exactly this again.
+ */
+static bool state_intact(struct kram_test *t, u64 first, u64 idx)
+{
+	struct kram_fmt *f = t->f;
+	int slot = kram_fmt_area_find(f, "x");
+	u32 tag;
+
+	return slot >= 0 && f->areas[slot].first_page == first &&
+	       f->areas[slot].nr_pages == 4 && f->nr_areas == 1 &&
+	       !kram_fmt_pool_check(f, idx, &tag) && tag == TAG_A &&
+	       percpu_counter_sum(&f->nr_dynamic) == 1 &&
+	       f->generation == 1 && f->boot_count == 1;
+}
+
+/* After a recovery the whole metadata is back to the pristine bytes. */
+static bool meta_pristine(struct kram_test *t)
+{
+	struct kram_geom gg, *g = &gg;
+
+	KRAM_GEOM_WARN(kram_geom_compute(REGION_SIZE, &gg));
+
+	return !memcmp(t->region, t->pristine, g->data_off) &&
+	       !memcmp(t->region + g->backup_off, t->pristine + g->backup_off,
+		       KRAM_PAGE_SIZE);
+}
+
+/*
+ * Flip bit @bit at byte offset @off; attach must either recover
+ * everything (and rewrite the metadata to the pristine bytes) or refuse
+ * and write nothing. Returns the attach result.
+ */
+static int flip_and_attach(struct kunit *test, size_t off, int bit,
+			   u64 first, u64 idx, void *scratch)
 {
 	struct kram_test *t = test->priv;
-	struct kram_sb *sb = t->region;
-	u8 *meta = t->region;
-	u64 idx;
-	u32 tag;
+	struct kram_geom gg, *g = &gg;	/* t->f is wiped by every reattach */
+	u8 *r = t->region;
+	int ret;
+
+	KRAM_GEOM_WARN(kram_geom_compute(REGION_SIZE, &gg));
+	restore_meta(t);
+	r[off] ^= BIT(bit);
+	memcpy(scratch, t->region, g->data_off);
+	memcpy(scratch + g->data_off, t->region + g->backup_off, KRAM_PAGE_SIZE);
+	ret = reattach(t);
+	if (ret) {
+		bool same = !memcmp(scratch, t->region, g->data_off) &&
+			    !memcmp(scratch + g->data_off,
+				    t->region + g->backup_off, KRAM_PAGE_SIZE);
+
+		KUNIT_EXPECT_TRUE_MSG(test, same,
+				      "offset %#zx bit %d: refused (%s) but wrote",
+				      off, bit, t->f->why);
+		return ret;
+	}
+	KUNIT_EXPECT_TRUE_MSG(test, state_intact(t, first, idx),
+			      "offset %#zx bit %d: attached with lost state", off, bit);
+	KUNIT_EXPECT_TRUE_MSG(test, meta_pristine(t),
+			      "offset %#zx bit %d: metadata not repaired", off, bit);
+	return 0;
+}
+
+/*
+ * The state both corruption tests start from (see state_intact()), saved
+ * in t->pristine with every copy of every record equal. Returns the
+ * area's slot; @g gets the geometry (t->f is wiped by every reattach).
+ */
+static int corruption_setup(struct kunit *test, struct kram_geom *g,
+			    u64 *first, u64 *idx)
+{
+	struct kram_test *t = test->priv;
 	int slot;
 
 	format_attach(test);
+	*g = t->f->g;
 	mutex_lock(&t->f->area_lock);
 	slot = kram_fmt_area_create(t->f, "x", "", 4, 0);
 	mutex_unlock(&t->f->area_lock);
 	KUNIT_ASSERT_GE(test, slot, 0);
-	KUNIT_ASSERT_EQ(test, kram_fmt_pool_alloc(t->f, TAG_A, &idx), 0);
-	kram_fmt_bump_generation(t->f);	/* both header copies written */
+	*first = t->f->areas[slot].first_page;
+	KUNIT_ASSERT_EQ(test, kram_fmt_pool_alloc(t->f, TAG_A, idx), 0);
+	kram_fmt_bump_generation(t->f, 1000, NULL);
+	KUNIT_ASSERT_EQ(test, reattach(t), 0);	/* all copies equal */
+	KUNIT_ASSERT_TRUE(test, state_intact(t, *first, *idx));
 	memcpy(t->pristine, t->region, REGION_SIZE);
+	return slot;
+}
 
-	/* Any bit of the superblock. */
-	meta[offsetof(struct kram_sb, nr_pages)] ^= 1;
+/*
+ * One flipped bit anywhere in the metadata: every bit of both superblock
+ * copies, of the live area's two records, of the allocated page's tag
+ * word, every header copy and the bitmap words in use, and samples of
+ * the rest. None may lose an area or a pool page; none may make kram
+ * refuse (each has a valid copy to recover from).
+ */
+static void kram_corruption_one_bit(struct kunit *test)
+{
+	struct kram_test *t = test->priv;
+	struct { size_t off, len, step; } spans[8];
+	u64 idx, first, ok = 0, n = 0;
+	struct kram_geom gg, *g = &gg;	/* t->f is wiped by every reattach */
+	void *scratch;
+	int slot, i, bit;
+	size_t o;
+
+	slot = corruption_setup(test, &gg, &first, &idx);
+	scratch = kunit_kzalloc(test, g->data_off + KRAM_PAGE_SIZE, GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, scratch);
+
+	spans[0] = (typeof(spans[0])){ 0, sizeof(struct kram_sb), 1 };
+	spans[1] = (typeof(spans[0])){ g->backup_off, sizeof(struct kram_sb), 1 };
+	spans[2] = (typeof(spans[0])){ KRAM_HDR_OFF, 128, 1 };
+	spans[3] = (typeof(spans[0])){ g->backup_off + KRAM_HDR_OFF, 128, 1 };
+	spans[4] = (typeof(spans[0])){ g->area_table_off + slot * 256, 256, 1 };
+	spans[5] = (typeof(spans[0])){ g->tags_off + idx * 8, 8, 1 };
+	/* Samples: the rest of the area table, the bitmap, other tags. */
+	spans[6] = (typeof(spans[0])){ g->area_table_off, KRAM_MAX_AREAS * 256, 97 };
+	spans[7] = (typeof(spans[0])){ g->bitmap_off,
+				       DIV_ROUND_UP(g->nr_data_pages, 8), 3 };
+	for (i = 0; i < ARRAY_SIZE(spans); i++) {
+		for (o = spans[i].off; o < spans[i].off + spans[i].len;
+		     o += spans[i].step) {
+			for (bit = 0; bit < 8; bit++) {
+				n++;
+				if (!flip_and_attach(test, o, bit, first, idx, scratch))
+					ok++;
+				else
+					KUNIT_FAIL(test, "offset %#zx bit %d: refused: %s",
+						   o, bit, t->f->why);
+			}
+		}
+		cond_resched();
+	}
+	/* Tag words of free pages: garbage is cleaned, the page stays free. */
+	for (o = 0; o < g->nr_data_pages; o += 37) {
+		if (o == idx)
+			continue;
+		n++;
+		if (!flip_and_attach(test, g->tags_off + o * 8 + (o & 7),
+				     (o / 8) % 8, first, idx, scratch))
+			ok++;
+	}
+	KUNIT_EXPECT_EQ(test, ok, n);
+	kunit_info(test, "%llu single-bit corruptions, %llu recovered with every area and pool page\n",
+		   n, ok);
+}
+
+/* Damage beyond one copy: refused with a reason, nothing written. */
+static void kram_corruption_refused(struct kunit *test)
+{
+	struct kram_test *t = test->priv;
+	u64 idx, first, off;
+	struct kram_geom gg, *g = &gg;	/* t->f is wiped by every reattach */
+	struct kram_sb *sb;
+	void *scratch;
+	u8 *r = t->region;
+	int slot;
+	u32 tag;
+
+	slot = corruption_setup(test, &gg, &first, &idx);
+	scratch = kunit_kzalloc(test, g->data_off + KRAM_PAGE_SIZE, GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, scratch);
+
+	/* Both superblock copies: refused, not treated as a blank region. */
+	restore_meta(t);
+	r[offsetof(struct kram_sb, nr_pages)] ^= 1;
+	r[g->backup_off + offsetof(struct kram_sb, nr_pages)] ^= 1;
+	memcpy(scratch, t->region, g->data_off);
 	KUNIT_EXPECT_EQ(test, reattach(t), -EUCLEAN);
-	memcpy(t->region, t->pristine, REGION_SIZE);
-	meta[offsetof(struct kram_sb, uuid)] ^= 0x80;
+	KUNIT_EXPECT_EQ(test, memcmp(scratch, t->region, g->data_off), 0);
+	/* One changed byte of the magic, backup gone: still a kram. */
+	restore_meta(t);
+	r[3] ^= 0xff;
+	memset(r + g->backup_off, 0, sizeof(struct kram_sb));
 	KUNIT_EXPECT_EQ(test, reattach(t), -EUCLEAN);
-	memcpy(t->region, t->pristine, REGION_SIZE);
-	sb->version = cpu_to_le32(2);
-	KUNIT_EXPECT_EQ(test, reattach(t), -EPROTONOSUPPORT);
-	memcpy(t->region, t->pristine, REGION_SIZE);
-	sb->magic = cpu_to_le64(0x1234);
+	KUNIT_EXPECT_TRUE(test, kram_fmt_probe(t->region, NULL));
+	/* Both magics wiped: no kram here (init=1 would look further). */
+	restore_meta(t);
+	memset(r, 0, 8);
+	memset(r + g->backup_off, 0, 8);
 	KUNIT_EXPECT_EQ(test, reattach(t), -ENODATA);
-
-	/*
-	 * One header copy corrupt: the other is used (the newer copy 1 holds
-	 * generation 1, the older copy 0 generation 0); both: refused.
-	 */
-	memcpy(t->region, t->pristine, REGION_SIZE);
-	meta[KRAM_HDR_OFF + 8] ^= 1;
-	KUNIT_EXPECT_EQ(test, reattach(t), 0);
-	KUNIT_EXPECT_EQ(test, t->f->torn_records, 1);
-	KUNIT_EXPECT_EQ(test, t->f->generation, 1);
-	memcpy(t->region, t->pristine, REGION_SIZE);
-	meta[KRAM_HDR_OFF + sizeof(struct kram_hdr_rec) + 8] ^= 1;
-	KUNIT_EXPECT_EQ(test, reattach(t), 0);
-	KUNIT_EXPECT_EQ(test, t->f->generation, 0);	/* rolled back */
-	meta[KRAM_HDR_OFF + 8] ^= 1;
+	/* ... and kram_fmt_find_sb() finds an intact copy elsewhere. */
+	memcpy(r + 16 * KRAM_PAGE_SIZE, t->pristine, sizeof(struct kram_sb));
+	KUNIT_EXPECT_TRUE(test, kram_fmt_find_sb(t->region, REGION_SIZE, &off));
+	KUNIT_EXPECT_EQ(test, off, 16 * KRAM_PAGE_SIZE);
+	memset(r + 16 * KRAM_PAGE_SIZE, 0, sizeof(struct kram_sb));
+	KUNIT_EXPECT_FALSE(test, kram_fmt_find_sb(t->region, REGION_SIZE, &off));
+	/* An older format version, valid CRC in both copies. */
+	restore_meta(t);
+	sb = t->region;
+	sb->version = cpu_to_le32(1);
+	sb->crc = cpu_to_le32(kram_sb_crc(sb));
+	memcpy(r + g->backup_off, sb, sizeof(*sb));
+	KUNIT_EXPECT_EQ(test, reattach(t), -EPROTONOSUPPORT);
+	/* Two valid superblock copies that differ. */
+	restore_meta(t);
+	sb->format_time = cpu_to_le64(1);
+	sb->crc = cpu_to_le32(kram_sb_crc(sb));
 	KUNIT_EXPECT_EQ(test, reattach(t), -EUCLEAN);
-
+	/* Every header copy corrupt. */
+	restore_meta(t);
+	r[KRAM_HDR_OFF + 8] ^= 1;
+	r[KRAM_HDR_OFF + 64 + 8] ^= 1;
+	r[g->backup_off + KRAM_HDR_OFF + 8] ^= 1;
+	r[g->backup_off + KRAM_HDR_OFF + 64 + 8] ^= 1;
+	memcpy(scratch, t->region, g->data_off);
+	KUNIT_EXPECT_EQ(test, reattach(t), -EUCLEAN);
+	KUNIT_EXPECT_EQ(test, memcmp(scratch, t->region, g->data_off), 0);
 	/* Both copies of an area record corrupt. */
-	memcpy(t->region, t->pristine, REGION_SIZE);
-	meta[KRAM_AREA_TABLE_OFF + slot * 256 + 40] ^= 1;
-	meta[KRAM_AREA_TABLE_OFF + slot * 256 + 128 + 40] ^= 1;
+	restore_meta(t);
+	r[g->area_table_off + slot * 256 + 40] ^= 1;
+	r[g->area_table_off + slot * 256 + 128 + 40] ^= 1;
 	KUNIT_EXPECT_EQ(test, reattach(t), -EUCLEAN);
-
-	/* A pool bit inside an area: overlapping owners. */
-	memcpy(t->region, t->pristine, REGION_SIZE);
-	KUNIT_ASSERT_EQ(test, reattach(t), 0);
-	set_bit(t->f->areas[slot].first_page + 1, t->f->pbitmap);
+	/* A valid tag word inside an area: two owners. */
+	restore_meta(t);
+	((__le64 *)(r + g->tags_off))[first + 1] = cpu_to_le64(kram_tagword(TAG_B));
 	KUNIT_EXPECT_EQ(test, reattach(t), -EUCLEAN);
-
-	/* A bit beyond the data pages. */
-	memcpy(t->region, t->pristine, REGION_SIZE);
-	KUNIT_ASSERT_EQ(test, reattach(t), 0);
-	set_bit(t->f->g.nr_data_pages, t->f->pbitmap);
-	KUNIT_EXPECT_EQ(test, reattach(t), -EUCLEAN);
-
-	/* A corrupt tag word: detected on use, never handed to an owner. */
-	memcpy(t->region, t->pristine, REGION_SIZE);
-	KUNIT_ASSERT_EQ(test, reattach(t), 0);
-	t->f->tags[idx] ^= cpu_to_le64(1ULL << 40);
-	KUNIT_EXPECT_EQ(test, kram_fmt_pool_check(t->f, idx, &tag), -EUCLEAN);
-	KUNIT_EXPECT_EQ(test, kram_fmt_pool_next(t->f, TAG_A, 0), U64_MAX);
-	KUNIT_EXPECT_EQ(test, kram_fmt_pool_free(t->f, idx, 0), -EUCLEAN);
-	KUNIT_EXPECT_GE(test, atomic64_read(&t->f->corrupt_tags), 1);
-
 	/* A region smaller than the superblock says. */
-	memcpy(t->region, t->pristine, REGION_SIZE);
+	restore_meta(t);
 	if (t->f->vbitmap)
 		kram_fmt_detach(t->f);
 	memset(t->f, 0, sizeof(*t->f));
 	KUNIT_EXPECT_EQ(test, kram_fmt_attach(t->f, t->region, SZ_1M), -EINVAL);
+	memset(t->f, 0, sizeof(*t->f));
+
+	/* A tag word corrupted at run time: detected on use, never handed out. */
+	restore_meta(t);
+	KUNIT_ASSERT_EQ(test, reattach(t), 0);
+	t->f->tags[idx] ^= cpu_to_le64(3ULL << 40);
+	KUNIT_EXPECT_EQ(test, kram_fmt_pool_check(t->f, idx, &tag), -EUCLEAN);
+	KUNIT_EXPECT_EQ(test, kram_fmt_pool_next(t->f, TAG_A, 0), U64_MAX);
+	KUNIT_EXPECT_EQ(test, kram_fmt_pool_free(t->f, idx, 0), -EUCLEAN);
+	KUNIT_EXPECT_GE(test, atomic64_read(&t->f->corrupt_tags), 1);
+}
+
+/* Each single-bit error of a tag word maps back to the word. */
+static void kram_tagword_code(struct kunit *test)
+{
+	static const u32 tags[] = { 1, TAG_A, 0x7fffffff, KRAM_TAG_USER,
+				    KRAM_TAG_USER | 5, 0xffffffff };
+	int i, b;
+
+	for (i = 0; i < ARRAY_SIZE(tags); i++) {
+		u64 w = kram_tagword(tags[i]);
+
+		KUNIT_EXPECT_TRUE(test, kram_tagword_valid(w));
+		KUNIT_EXPECT_EQ(test, kram_tagword_fix(w), w);
+		for (b = 0; b < 64; b++)
+			KUNIT_EXPECT_EQ_MSG(test, kram_tagword_fix(w ^ BIT_ULL(b)), w,
+					    "tag %#x bit %d", tags[i], b);
+	}
+	KUNIT_EXPECT_FALSE(test, kram_tagword_valid(0));
+}
+
+/* New areas are zeroed before they exist, unless the caller opts out. */
+static void kram_area_zeroed(struct kunit *test)
+{
+	struct kram_test *t = test->priv;
+	struct kram_fmt *f;
+	u64 first;
+	int slot;
+
+	format_attach(test);
+	f = t->f;
+	mutex_lock(&f->area_lock);
+	slot = kram_fmt_area_create(f, "old", "", 4, 0);
+	KUNIT_ASSERT_GE(test, slot, 0);
+	first = f->areas[slot].first_page;
+	memset(kram_fmt_page(f, first), 0xa5, 4 * KRAM_PAGE_SIZE);
+	KUNIT_ASSERT_EQ(test, kram_fmt_area_delete(f, slot), 0);
+	slot = kram_fmt_area_create(f, "new", "", 4, KRAM_FMT_AREA_ZERO);
+	KUNIT_ASSERT_GE(test, slot, 0);
+	KUNIT_EXPECT_EQ(test, f->areas[slot].first_page, first);
+	KUNIT_EXPECT_EQ(test, f->areas[slot].flags, 0);
+	KUNIT_EXPECT_NULL(test, memchr_inv(kram_fmt_page(f, first), 0,
+					   4 * KRAM_PAGE_SIZE));
+	memset(kram_fmt_page(f, first), 0xa5, 4 * KRAM_PAGE_SIZE);
+	KUNIT_ASSERT_EQ(test, kram_fmt_area_delete(f, slot), 0);
+	slot = kram_fmt_area_create(f, "nozero", "", 4, 0);
+	KUNIT_ASSERT_GE(test, slot, 0);
+	KUNIT_EXPECT_EQ(test, *(u8 *)kram_fmt_page(f, first), 0xa5);
+	mutex_unlock(&f->area_lock);
+}
+
+/* The boot counter moves on a reboot, not on a reload. */
+static void kram_boot_count(struct kunit *test)
+{
+	static const u8 id_a[16] = { 0xa }, id_b[16] = { 0xb };
+	struct kram_test *t = test->priv;
+
+	format_attach(test);
+	KUNIT_EXPECT_EQ(test, t->f->boot_count, 0);
+	kram_fmt_bump_generation(t->f, 5000, NULL);	/* first attach ever */
+	KUNIT_EXPECT_EQ(test, t->f->boot_count, 1);
+	KUNIT_ASSERT_EQ(test, reattach(t), 0);
+	kram_fmt_bump_generation(t->f, 9000, NULL);	/* reload, same boot */
+	KUNIT_EXPECT_EQ(test, t->f->generation, 2);
+	KUNIT_EXPECT_EQ(test, t->f->boot_count, 1);
+	kram_fmt_mark_reboot(t->f);		/* kexec */
+	KUNIT_ASSERT_EQ(test, reattach(t), 0);
+	KUNIT_EXPECT_EQ(test, t->f->generation, 2);
+	kram_fmt_bump_generation(t->f, 20000, NULL);
+	KUNIT_EXPECT_EQ(test, t->f->boot_count, 2);
+	KUNIT_ASSERT_EQ(test, reattach(t), 0);
+	kram_fmt_bump_generation(t->f, 3000, NULL);	/* crash: clock behind */
+	KUNIT_EXPECT_EQ(test, t->f->boot_count, 3);
+	KUNIT_EXPECT_EQ(test, t->f->generation, 4);
+	KUNIT_ASSERT_EQ(test, reattach(t), 0);
+	KUNIT_EXPECT_EQ(test, t->f->boot_count, 3);
+
+	/* With boot_ids the answer is exact, whatever the clock says. */
+	KUNIT_ASSERT_EQ(test, reattach(t), 0);
+	kram_fmt_bump_generation(t->f, 4000, id_a);	/* first with an id */
+	KUNIT_EXPECT_EQ(test, t->f->boot_count, 3);	/* no id to compare */
+	KUNIT_ASSERT_EQ(test, reattach(t), 0);
+	kram_fmt_bump_generation(t->f, 50, id_a);	/* same boot, clock behind */
+	KUNIT_EXPECT_EQ(test, t->f->boot_count, 3);
+	kram_fmt_mark_reboot(t->f);			/* kexec -e that failed */
+	KUNIT_ASSERT_EQ(test, reattach(t), 0);
+	kram_fmt_bump_generation(t->f, 60, id_a);
+	KUNIT_EXPECT_EQ(test, t->f->boot_count, 3);
+	KUNIT_ASSERT_EQ(test, reattach(t), 0);
+	kram_fmt_bump_generation(t->f, 1000000, id_b);	/* a crash, late attach */
+	KUNIT_EXPECT_EQ(test, t->f->boot_count, 4);
+	KUNIT_ASSERT_EQ(test, reattach(t), 0);
+	KUNIT_EXPECT_EQ(test, memcmp(t->f->last_boot_id, id_b, 16), 0);
 }
 
 /* ---------------------------------------------------- interrupted updates */
@@ -399,14 +664,14 @@ static void crash_every_store(struct kunit *test, enum kram_op op)
 {
 	struct kram_test *t = test->priv;
 	bool saw[2] = {};
-	u64 page = 0, meta;
+	u64 page = 0;
 	long budget;
 	int before, after, slot, i;
 
 	/* Baseline: generation 5, area "keep" (4 pages), one pool page. */
 	format_attach(test);
 	for (i = 0; i < 5; i++)
-		kram_fmt_bump_generation(t->f);
+		kram_fmt_bump_generation(t->f, 1000 * i, NULL);
 	mutex_lock(&t->f->area_lock);
 	KUNIT_ASSERT_GE(test, kram_fmt_area_create(t->f, "keep", "", 4, 0), 0);
 	if (op == OP_AREA_DELETE)
@@ -420,9 +685,8 @@ static void crash_every_store(struct kunit *test, enum kram_op op)
 		page = U64_MAX;
 	memcpy(t->pristine, t->region, REGION_SIZE);
 
-	meta = t->f->g.data_off;	/* only metadata changes below */
-	for (budget = 0; budget < 64; budget++) {
-		memcpy(t->region, t->pristine, meta);
+	for (budget = 0; budget < 96; budget++) {
+		restore_meta(t);
 		KUNIT_ASSERT_EQ(test, reattach(t), 0);
 		t->f->crash_sim = true;
 		t->f->crash_after = budget;
@@ -446,7 +710,7 @@ static void crash_every_store(struct kunit *test, enum kram_op op)
 			KUNIT_ASSERT_EQ(test, kram_fmt_pool_free(t->f, page, TAG_B), 0);
 			break;
 		case OP_BUMP:
-			kram_fmt_bump_generation(t->f);
+			kram_fmt_bump_generation(t->f, 9000, NULL);
 			break;
 		}
 		after = t->f->crash_after;	/* > 0: the op completed */
@@ -509,7 +773,6 @@ static void kram_crash_format(struct kunit *test)
 	struct kram_test *t = test->priv;
 	struct kram_fmt *scratch;
 	long budget;
-	u64 meta;
 	int ret;
 
 	scratch = kunit_kzalloc(test, sizeof(*scratch), GFP_KERNEL);
@@ -518,10 +781,9 @@ static void kram_crash_format(struct kunit *test)
 	mutex_lock(&t->f->area_lock);
 	KUNIT_ASSERT_GE(test, kram_fmt_area_create(t->f, "old", "", 1, 0), 0);
 	mutex_unlock(&t->f->area_lock);
-	meta = t->f->g.data_off;
 	memcpy(t->pristine, t->region, REGION_SIZE);
 	for (budget = 0; budget < 4000; budget++) {
-		memcpy(t->region, t->pristine, meta);
+		restore_meta(t);
 		memset(scratch, 0, sizeof(*scratch));
 		scratch->crash_sim = true;
 		scratch->crash_after = budget;
@@ -532,6 +794,10 @@ static void kram_crash_format(struct kunit *test)
 			KUNIT_ASSERT_GE(test, kram_fmt_area_find(t->f, "old"), 0);
 			continue;
 		}
+		/* Only one magic cleared: the old kram, recovered intact. */
+		if (ret == 0 && kram_fmt_area_find(t->f, "old") >= 0 &&
+		    t->f->sb_recovered == 1)
+			continue;
 		if (ret == 0)
 			break;
 		KUNIT_ASSERT_EQ_MSG(test, ret, -ENODATA,
@@ -553,7 +819,11 @@ static struct kunit_case kram_format_cases[] = {
 	KUNIT_CASE(kram_pool_exhaustion),
 	KUNIT_CASE(kram_pool_bad_frees),
 	KUNIT_CASE(kram_areas),
-	KUNIT_CASE(kram_corruption),
+	KUNIT_CASE(kram_corruption_one_bit),
+	KUNIT_CASE(kram_corruption_refused),
+	KUNIT_CASE(kram_tagword_code),
+	KUNIT_CASE(kram_area_zeroed),
+	KUNIT_CASE(kram_boot_count),
 	KUNIT_CASE(kram_crash_area_create),
 	KUNIT_CASE(kram_crash_area_delete),
 	KUNIT_CASE(kram_crash_alloc),

@@ -19,11 +19,14 @@
 #include <linux/mm.h>
 #include <linux/module.h>
 #include <linux/random.h>
+#include <linux/reboot.h>
 #include <linux/security.h>
 #include <linux/seq_file.h>
 #include <linux/slab.h>
 #include <linux/sort.h>
 #include <linux/uaccess.h>
+#include <linux/uuid.h>
+#include <linux/workqueue.h>
 #include <hvkit/hvkit.h>
 #include "kram.h"
 #include "kram_format.h"
@@ -70,9 +73,17 @@ static struct {
 	dev_t devt;
 	struct cdev cdev;
 	struct dentry *debugfs;
+	bool pin_hold;			/* module ref held: pages held */
+	unsigned long pin_slots;	/* areas held with no handle open */
+	/* (one bit per area slot) */
+	struct delayed_work pin_work;	/* polls while pin_hold */
+	rwlock_t pool_rw_lock;		/* pool pread/pwrite vs free */
 } kram = {
 	.lock = __MUTEX_INITIALIZER(kram.lock),
+	.pool_rw_lock = __RW_LOCK_UNLOCKED(kram.pool_rw_lock),
 };
+
+static_assert(KRAM_MAX_AREAS <= BITS_PER_LONG);	/* kram.pin_slots */
 
 static struct class kram_area_class = {
 	.name = "kram_area",
@@ -126,6 +137,29 @@ struct page *kram_alloc_page(u32 tag)
 }
 EXPORT_SYMBOL_GPL(kram_alloc_page);
 
+/*
+ * Every free of a pool page: excludes the pread/pwrite copy of that page
+ * (kram_pool_rw()), so a page userspace may read is never freed and
+ * handed to another owner in the middle of the copy.
+ */
+static int kram_pool_free(u64 idx, u32 tag)
+{
+	unsigned long flags;
+	int ret;
+
+	/*
+	 * A kernel owner freeing with its own tag frees only a page of that
+	 * tag (else -EPERM, nothing changed), a page userspace never copies
+	 * (the copy checks the tag under the lock): no need to wait.
+	 */
+	if (tag && tag < KRAM_TAG_USER)
+		return kram_fmt_pool_free(&kram.fmt, idx, tag);
+	write_lock_irqsave(&kram.pool_rw_lock, flags);
+	ret = kram_fmt_pool_free(&kram.fmt, idx, tag);
+	write_unlock_irqrestore(&kram.pool_rw_lock, flags);
+	return ret;
+}
+
 /**
  * kram_free_page() - free a page from kram_alloc_page()
  * @page:	the page
@@ -142,7 +176,7 @@ int kram_free_page(struct page *page, u32 tag)
 
 	ret = kram_page_idx(page, &idx);
 	if (!ret)
-		ret = kram_fmt_pool_free(&kram.fmt, idx, tag);
+		ret = kram_pool_free(idx, tag);
 	if (ret)
 		pr_err_ratelimited("free of page %#llx (pfn %#lx, tag %#x) refused: %d\n",
 				   (u64)PFN_PHYS(page_to_pfn(page)),
@@ -209,6 +243,7 @@ int kram_get_usage(struct kram_usage *usage)
 	if (!READ_ONCE(kram.attached))
 		return -ENODEV;
 	usage->generation = f->generation;
+	usage->boot_count = f->boot_count;
 	usage->data_pages = f->g.nr_data_pages;
 	usage->free_pages = kram_fmt_free_pages(f);
 	usage->dynamic_pages = percpu_counter_sum_positive(&f->nr_dynamic);
@@ -227,6 +262,11 @@ static int kram_area_add_dev(int slot)
 	if (!a)
 		return -ENOMEM;
 	a->slot = slot;
+	/* Kernel-owned areas have no device node: no userspace access. */
+	if (!(kram.fmt.areas[slot].flags & KRAM_AREA_USER)) {
+		kram.areas[slot] = a;
+		return 0;
+	}
 	/* "!" becomes "/": the node is /dev/kram_areas/<name>. */
 	a->dev = device_create(&kram_area_class, NULL,
 			       MKDEV(MAJOR(kram.devt), slot), NULL,
@@ -247,9 +287,75 @@ static void kram_area_del_dev(int slot)
 
 	if (!a)
 		return;
-	device_destroy(&kram_area_class, MKDEV(MAJOR(kram.devt), slot));
+	if (a->dev)
+		device_destroy(&kram_area_class, MKDEV(MAJOR(kram.devt), slot));
 	kram.areas[slot] = NULL;
 	kfree(a);
+}
+
+/*
+ * Pages of live area @slot that someone holds besides kram: a mapping (a
+ * page table entry) or a pin (GUP, e.g. VFIO DMA). kram's own reference
+ * is the page's initial one (ZONE_DEVICE pages start at refcount 1).
+ * With @count all of them, else 1 at the first. Caller holds kram.lock.
+ */
+static u64 kram_area_held(int slot, bool count)
+{
+	struct kram_area_view *v = &kram.fmt.areas[slot];
+	u64 i, n = 0;
+
+	for (i = 0; i < v->nr_pages; i++) {
+		if (page_ref_count(kram_idx_page(v->first_page + i)) != 1) {
+			n++;
+			if (!count)
+				break;
+		}
+		if (!(i & 4095))
+			cond_resched();
+	}
+	return n;
+}
+
+/*
+ * Once the last file of an area is closed its pages may still be pinned
+ * (a DMA mapping can outlive the mmap that created it). memunmap_pages()
+ * does not wait for such pins: unloading kram then would free the struct
+ * pages under them. While any area's pages are held with no file open,
+ * kram holds a reference on itself (modprobe -r: "in use") and checks
+ * the held areas again every second. @slot: the area whose last handle
+ * just went, or -1 (the poll). Caller holds kram.lock.
+ */
+static void kram_pin_check(int slot)
+{
+	int s;
+
+	if (slot >= 0 && kram.attached &&
+	    kram.fmt.areas[slot].state == KRAM_AREA_LIVE &&
+	    kram_area_held(slot, false) && !test_and_set_bit(slot, &kram.pin_slots))
+		pr_warn("area '%s': %llu pages still mapped or pinned (a DMA mapping?): kram stays loaded until they are released\n",
+			kram.fmt.areas[slot].name, kram_area_held(slot, true));
+	for_each_set_bit(s, &kram.pin_slots, KRAM_MAX_AREAS)
+		if (!kram.attached || kram.fmt.areas[s].state != KRAM_AREA_LIVE ||
+		    !kram_area_held(s, false))
+			clear_bit(s, &kram.pin_slots);
+	if (kram.pin_slots && !kram.pin_hold) {
+		__module_get(THIS_MODULE);
+		kram.pin_hold = true;
+	} else if (!kram.pin_slots && kram.pin_hold) {
+		kram.pin_hold = false;
+		pr_info("no area page is mapped or pinned any more: kram may be unloaded\n");
+		/* kram_exit() waits for this work item to return. */
+		module_put(THIS_MODULE);
+	}
+	if (kram.pin_hold)
+		schedule_delayed_work(&kram.pin_work, HZ);
+}
+
+static void kram_pin_work(struct work_struct *work)
+{
+	mutex_lock(&kram.lock);
+	kram_pin_check(-1);
+	mutex_unlock(&kram.lock);
 }
 
 static int kram_area_create_locked(const char *name, const char *version,
@@ -261,7 +367,10 @@ static int kram_area_create_locked(const char *name, const char *version,
 	if (!kram.attached)
 		return -ENODEV;
 	mutex_lock(&kram.fmt.area_lock);
-	slot = kram_fmt_area_create(&kram.fmt, name, version, nr_pages, flags);
+	slot = kram_fmt_area_create(&kram.fmt, name, version, nr_pages,
+				    flags & KRAM_AREA_NOZERO ?
+				    flags & ~KRAM_AREA_NOZERO :
+				    flags | KRAM_FMT_AREA_ZERO);
 	mutex_unlock(&kram.fmt.area_lock);
 	if (slot < 0)
 		return slot;
@@ -276,21 +385,32 @@ static int kram_area_create_locked(const char *name, const char *version,
 	return slot;
 }
 
-static int kram_area_delete_locked(const char *name)
+static int kram_area_delete_locked(const char *name, bool user)
 {
 	int slot, ret;
+	u64 held;
 
 	lockdep_assert_held(&kram.lock);
 	if (!kram.attached)
 		return -ENODEV;
 	mutex_lock(&kram.fmt.area_lock);
 	slot = kram_fmt_area_find(&kram.fmt, name);
-	if (slot < 0)
+	if (slot < 0) {
 		ret = slot;
-	else if (kram.areas[slot] && kram.areas[slot]->users)
+	} else if (user != !!(kram.fmt.areas[slot].flags & KRAM_AREA_USER)) {
+		ret = -EPERM;	/* the other side's area */
+	} else if (kram.areas[slot] && kram.areas[slot]->users) {
 		ret = -EBUSY;
-	else
-		ret = kram_fmt_area_delete(&kram.fmt, slot);
+	} else {
+		held = kram_area_held(slot, true);
+		if (held) {
+			pr_warn("area '%s' not deleted: %llu pages still mapped or pinned (VFIO DMA?)\n",
+				name, held);
+			ret = -EBUSY;
+		} else {
+			ret = kram_fmt_area_delete(&kram.fmt, slot);
+		}
+	}
 	mutex_unlock(&kram.fmt.area_lock);
 	if (ret)
 		return ret;
@@ -305,7 +425,15 @@ static int kram_area_delete_locked(const char *name)
  * @version:	the owner's format version string (printable, < 32 bytes);
  *		kram stores it, the owner checks it after kexec
  * @nr_pages:	pages, physically contiguous
- * @flags:	stored for the owner, 0 if unused
+ * @flags:	KRAM_AREA_OWNER_FLAGS bits stored for the owner, 0 if
+ *		unused; KRAM_AREA_NOZERO (not stored): the caller overwrites
+ *		every byte, skip zeroing
+ *
+ * The area is kernel-owned: it has no /dev/kram_areas node and userspace
+ * can neither read, write, map nor delete it.
+ *
+ * The pages are zero-filled before the area exists (unless
+ * KRAM_AREA_NOZERO): a new area never shows a former owner's bytes.
  *
  * Return: a handle (kram_area_put() when done), or ERR_PTR(-EINVAL,
  * -EEXIST, -ENOSPC, -ENODEV, -ENOMEM).
@@ -316,6 +444,8 @@ struct kram_area *kram_area_create(const char *name, const char *version,
 	struct kram_area *a;
 	int slot;
 
+	if (flags & ~(KRAM_AREA_OWNER_FLAGS | KRAM_AREA_NOZERO))
+		return ERR_PTR(-EINVAL);
 	mutex_lock(&kram.lock);
 	slot = kram_area_create_locked(name, version, nr_pages, flags);
 	if (slot < 0) {
@@ -335,7 +465,9 @@ EXPORT_SYMBOL_GPL(kram_area_create);
  * kram_area_open() - open an existing area (e.g. after kexec)
  * @name:	its name
  *
- * Return: a handle, or ERR_PTR(-ENOENT) / ERR_PTR(-ENODEV).
+ * Return: a handle, or ERR_PTR(-ENOENT) / ERR_PTR(-ENODEV), or
+ * ERR_PTR(-EPERM) for an area userspace created (its bytes are
+ * userspace's to write: a kernel owner would read forged state).
  */
 struct kram_area *kram_area_open(const char *name)
 {
@@ -350,6 +482,13 @@ struct kram_area *kram_area_open(const char *name)
 	slot = kram_fmt_area_find(&kram.fmt, name);
 	if (slot < 0 || !kram.areas[slot]) {
 		a = ERR_PTR(-ENOENT);
+		goto out;
+	}
+	/* A user area's bytes are userspace's to write: never a kernel's. */
+	if (kram.fmt.areas[slot].flags & KRAM_AREA_USER) {
+		pr_err("area '%s' belongs to userspace: a kernel owner may not open it\n",
+		       name);
+		a = ERR_PTR(-EPERM);
 		goto out;
 	}
 	a = kram.areas[slot];
@@ -371,6 +510,8 @@ void kram_area_put(struct kram_area *area)
 	mutex_lock(&kram.lock);
 	if (!WARN_ON_ONCE(!area->users))
 		area->users--;
+	if (!area->users)
+		kram_pin_check(area->slot);
 	mutex_unlock(&kram.lock);
 }
 EXPORT_SYMBOL_GPL(kram_area_put);
@@ -379,14 +520,15 @@ EXPORT_SYMBOL_GPL(kram_area_put);
  * kram_area_delete() - delete an area and return its pages to the pool
  * @name:	its name
  *
- * Return: 0, -ENOENT, -EBUSY (a handle or an open file exists), -ENODEV.
+ * Return: 0, -ENOENT, -EBUSY (a handle or an open file exists, or a page
+ * is still mapped or pinned), -ENODEV.
  */
 int kram_area_delete(const char *name)
 {
 	int ret;
 
 	mutex_lock(&kram.lock);
-	ret = kram_area_delete_locked(name);
+	ret = kram_area_delete_locked(name, false);
 	mutex_unlock(&kram.lock);
 	return ret;
 }
@@ -441,6 +583,9 @@ static int kram_area_fop_open(struct inode *inode, struct file *file)
 	mutex_lock(&kram.lock);
 	if (slot >= KRAM_MAX_AREAS || !kram.areas[slot]) {
 		ret = -ENXIO;
+	} else if (!(kram.fmt.areas[slot].flags & KRAM_AREA_USER)) {
+		/* A kernel-owned area has no node; a mknod'ed one gets nothing. */
+		ret = -EPERM;
 	} else {
 		kram.areas[slot]->users++;
 		file->private_data = kram.areas[slot];
@@ -511,6 +656,8 @@ static ssize_t kram_area_fop_write(struct file *file, const char __user *buf,
 
 	if (*ppos < 0)
 		return -EINVAL;
+	if (security_locked_down(LOCKDOWN_DEV_MEM))
+		return -EPERM;
 	if (*ppos >= kram_area_bytes(file) && len)
 		return -ENOSPC;
 	return kram_copy(kram.fmt.areas[a->slot].first_page,
@@ -536,6 +683,12 @@ static int kram_area_fop_mmap(struct file *file, struct vm_area_struct *vma)
 		return -EINVAL;
 	if (pgoff >= npages || len > npages - pgoff)
 		return -EINVAL;
+	/* Under lockdown: read-only maps only, never made writable later. */
+	if (security_locked_down(LOCKDOWN_DEV_MEM)) {
+		if (vma->vm_flags & VM_WRITE)
+			return -EPERM;
+		vm_flags_clear(vma, VM_MAYWRITE);
+	}
 	vm_flags_set(vma, VM_DONTEXPAND);
 	while (i < len) {
 		unsigned long n = min_t(u64, ARRAY_SIZE(pages), len - i), j;
@@ -589,6 +742,7 @@ static long kram_ioc_status(void __user *uarg)
 	st.region_size = kram.size;
 	if (kram.attached) {
 		st.generation = f->generation;
+		st.boot_count = f->boot_count;
 		st.nr_pages = f->g.nr_pages;
 		st.data_pages = f->g.nr_data_pages;
 		st.meta_pages = f->g.nr_pages - f->g.nr_data_pages;
@@ -617,11 +771,13 @@ static long kram_ioc_area_create(void __user *uarg)
 				       uarg, &usize);
 	if (ret)
 		return ret;
+	/* Userspace areas are always zeroed: there is no opt-out here. */
 	if (hvkit_flags_valid(c.flags, 0) || !c.nr_pages ||
 	    kram_name_valid(c.name) || kram_version_valid(c.version))
 		return -EINVAL;
 	mutex_lock(&kram.lock);
-	slot = kram_area_create_locked(c.name, c.version, c.nr_pages, 0);
+	slot = kram_area_create_locked(c.name, c.version, c.nr_pages,
+				       KRAM_AREA_USER);
 	if (slot >= 0)
 		c.first_page = kram.fmt.areas[slot].first_page;
 	mutex_unlock(&kram.lock);
@@ -644,16 +800,16 @@ static long kram_ioc_area_delete(void __user *uarg)
 	if (hvkit_flags_valid(d.flags, 0) || kram_name_valid(d.name))
 		return -EINVAL;
 	mutex_lock(&kram.lock);
-	ret = kram_area_delete_locked(d.name);
+	ret = kram_area_delete_locked(d.name, true);
 	mutex_unlock(&kram.lock);
 	return ret;
 }
 
 static long kram_ioc_area_list(void __user *uarg)
 {
-	struct kram_area_info __user *out;
+	struct kram_area_info *info = NULL;
 	struct kram_area_list l;
-	u32 usize, n = 0;
+	u32 usize, n = 0, want;
 	int ret = 0, slot;
 
 	ret = hvkit_copy_arg_from_user(&l, sizeof(l),
@@ -663,32 +819,39 @@ static long kram_ioc_area_list(void __user *uarg)
 		return ret;
 	if (hvkit_flags_valid(l.flags, 0))
 		return -EINVAL;
+	/*
+	 * Collected under kram.lock, copied out after it: a copy_to_user()
+	 * may fault and take mmap_lock, which must never nest inside it.
+	 */
+	want = min_t(u32, l.count, KRAM_MAX_AREAS);
+	if (want) {
+		info = kcalloc(want, sizeof(*info), GFP_KERNEL);
+		if (!info)
+			return -ENOMEM;
+	}
 	l.total = 0;
-	out = u64_to_user_ptr(l.areas);
 	mutex_lock(&kram.lock);
 	for (slot = 0; slot < KRAM_MAX_AREAS; slot++) {
 		struct kram_area_view *v = &kram.fmt.areas[slot];
-		struct kram_area_info info = {};
 
 		if (v->state != KRAM_AREA_LIVE)
 			continue;
 		l.total++;
-		if (n >= l.count)
+		if (n >= want)
 			continue;
-		memcpy(info.name, v->name, sizeof(info.name));
-		memcpy(info.version, v->version, sizeof(info.version));
-		info.first_page = v->first_page;
-		info.nr_pages = v->nr_pages;
-		info.created_generation = v->created_gen;
-		info.flags = v->flags;
-		info.users = kram.areas[slot] ? kram.areas[slot]->users : 0;
-		if (copy_to_user(out + n, &info, sizeof(info))) {
-			ret = -EFAULT;
-			break;
-		}
+		memcpy(info[n].name, v->name, sizeof(info[n].name));
+		memcpy(info[n].version, v->version, sizeof(info[n].version));
+		info[n].first_page = v->first_page;
+		info[n].nr_pages = v->nr_pages;
+		info[n].created_generation = v->created_gen;
+		info[n].flags = v->flags;
+		info[n].users = kram.areas[slot] ? kram.areas[slot]->users : 0;
 		n++;
 	}
 	mutex_unlock(&kram.lock);
+	if (n && copy_to_user(u64_to_user_ptr(l.areas), info, n * sizeof(*info)))
+		ret = -EFAULT;
+	kfree(info);
 	if (ret)
 		return ret;
 	l.count = n;
@@ -728,18 +891,21 @@ static long kram_ioc_pages(unsigned int cmd, void __user *uarg)
 	switch (cmd) {
 	case KRAM_IOC_ALLOC:
 		for (n = 0; n < p.count; n++) {
-			ret = kram_fmt_pool_alloc(f, p.tag, &idx[n]);
+			/*
+			 * Always zeroed, before the page is committed: it may
+			 * have been a kernel owner's (KRAM_ALLOC_ZERO is
+			 * accepted and implied).
+			 */
+			ret = kram_fmt_pool_alloc_flags(f, p.tag, &idx[n], true);
 			if (ret)
 				break;
-			if (p.flags & KRAM_ALLOC_ZERO)
-				clear_page(page_address(kram_idx_page(idx[n])));
 		}
 		if (!ret && copy_to_user(u64_to_user_ptr(p.pages), idx,
 					 n * sizeof(*idx)))
 			ret = -EFAULT;
 		if (ret)	/* all or nothing */
 			while (n--)
-				kram_fmt_pool_free(f, idx[n], p.tag);
+				kram_pool_free(idx[n], p.tag);
 		break;
 	case KRAM_IOC_FREE:
 		if (copy_from_user(idx, u64_to_user_ptr(p.pages),
@@ -760,7 +926,7 @@ static long kram_ioc_pages(unsigned int cmd, void __user *uarg)
 				ret = -EPERM;
 		}
 		for (i = 0; i < p.count && !ret; i++)
-			ret = kram_fmt_pool_free(f, idx[i], p.tag);
+			ret = kram_pool_free(idx[i], p.tag);
 		break;
 	case KRAM_IOC_WALK:
 		i = p.cursor;
@@ -818,15 +984,29 @@ static long kram_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 	}
 }
 
-/* pread/pwrite of pool page N at offset N * 4096, only while allocated. */
+/*
+ * pread/pwrite of pool page N at offset N * 4096: only pages of user tags
+ * (>= KRAM_TAG_USER), only while allocated; kernel owners' pages are
+ * never reachable. Every page is checked first (a bad range copies
+ * nothing); then each page's check and copy run again under pool_rw_lock,
+ * which every free takes for writing, through a bounce page (the user
+ * copy may fault and sleep): a page freed and reused by another owner in
+ * between is never copied.
+ */
 static ssize_t kram_pool_rw(char __user *buf, size_t len, loff_t *ppos,
 			    bool to_user)
 {
-	u64 pos = *ppos, end, i;
+	u64 pos = *ppos, limit, i;
+	unsigned long flags;
+	size_t done = 0;
+	void *bounce;
+	int ret = 0;
 	u32 tag;
-	int ret;
 
 	if (!capable(CAP_SYS_ADMIN))
+		return -EPERM;
+	/* Under lockdown nothing writes persistent memory from userspace. */
+	if (!to_user && security_locked_down(LOCKDOWN_DEV_MEM))
 		return -EPERM;
 	if (!READ_ONCE(kram.attached))
 		return -ENODEV;
@@ -834,17 +1014,57 @@ static ssize_t kram_pool_rw(char __user *buf, size_t len, loff_t *ppos,
 		return -EINVAL;
 	if (!len)
 		return 0;
-	if (pos >> PAGE_SHIFT >= kram.fmt.g.nr_data_pages)
+	limit = kram.fmt.g.nr_data_pages * PAGE_SIZE;
+	if (pos >= limit)
 		return -ENXIO;
-	len = min_t(u64, len, kram.fmt.g.nr_data_pages * PAGE_SIZE - pos);
-	end = pos + len - 1;
-	for (i = pos >> PAGE_SHIFT; i <= end >> PAGE_SHIFT; i++) {
+	len = min_t(u64, len, limit - pos);
+	for (i = pos >> PAGE_SHIFT; i <= (pos + len - 1) >> PAGE_SHIFT; i++) {
 		ret = kram_fmt_pool_check(&kram.fmt, i, &tag);
 		if (ret)
 			return ret == -ENOENT ? -EINVAL : ret;
+		if (tag < KRAM_TAG_USER)
+			return -EPERM;
 	}
-	return kram_copy(0, kram.fmt.g.nr_data_pages * PAGE_SIZE, buf, len,
-			 ppos, to_user);
+	bounce = (void *)__get_free_page(GFP_KERNEL);
+	if (!bounce)
+		return -ENOMEM;
+	while (done < len) {
+		u64 idx = pos >> PAGE_SHIFT;
+		size_t off = pos & ~PAGE_MASK;
+		size_t n = min_t(size_t, len - done, PAGE_SIZE - off);
+		void *p = page_address(kram_idx_page(idx)) + off;
+
+		if (!to_user && copy_from_user(bounce, buf + done, n)) {
+			ret = -EFAULT;
+			break;
+		}
+		read_lock_irqsave(&kram.pool_rw_lock, flags);
+		ret = kram_fmt_pool_check(&kram.fmt, idx, &tag);
+		if (!ret && tag < KRAM_TAG_USER)
+			ret = -EPERM;
+		/* The page's bytes are read after its tag (pairs with the alloc). */
+		smp_rmb();
+		if (!ret && to_user)
+			memcpy(bounce, p, n);
+		else if (!ret)
+			memcpy(p, bounce, n);
+		read_unlock_irqrestore(&kram.pool_rw_lock, flags);
+		if (ret) {
+			if (ret == -ENOENT)
+				ret = -EINVAL;
+			break;
+		}
+		if (to_user && copy_to_user(buf + done, bounce, n)) {
+			ret = -EFAULT;
+			break;
+		}
+		done += n;
+		pos += n;
+		cond_resched();
+	}
+	free_page((unsigned long)bounce);
+	*ppos = pos;
+	return done ? done : ret;
 }
 
 static ssize_t kram_read(struct file *file, char __user *buf, size_t len,
@@ -921,6 +1141,7 @@ static ssize_t name##_show(struct device *d, struct device_attribute *a, \
 static DEVICE_ATTR_RO(name)
 
 KRAM_ATTR_U64(generation, kram.fmt.generation);
+KRAM_ATTR_U64(boot_count, kram.fmt.boot_count);
 KRAM_ATTR_U64(data_pages, kram.fmt.g.nr_data_pages);
 KRAM_ATTR_U64(meta_pages, kram.fmt.g.nr_pages - kram.fmt.g.nr_data_pages);
 KRAM_ATTR_U64(free_pages, kram_fmt_free_pages(&kram.fmt));
@@ -942,6 +1163,7 @@ static DEVICE_ATTR_RO(uuid);
 static struct attribute *kram_attrs[] = {
 	&dev_attr_state.attr, &dev_attr_last_attach.attr,
 	&dev_attr_region.attr, &dev_attr_generation.attr,
+	&dev_attr_boot_count.attr,
 	&dev_attr_data_pages.attr, &dev_attr_meta_pages.attr,
 	&dev_attr_free_pages.attr, &dev_attr_dynamic_pages.attr,
 	&dev_attr_area_pages.attr, &dev_attr_areas.attr,
@@ -971,8 +1193,9 @@ static int kram_dbg_status_show(struct seq_file *m, void *unused)
 	seq_printf(m, "region: %#llx-%#llx (%llu MiB)\n", (u64)kram.base,
 		   (u64)kram.base + kram.size - 1, kram.size >> 20);
 	if (kram.attached) {
-		seq_printf(m, "uuid: %pUb\ngeneration: %llu\nformat_version: %u\n",
-			   f->sb->uuid, f->generation, KRAM_FORMAT_VERSION);
+		seq_printf(m, "uuid: %pUb\ngeneration: %llu\nboot_count: %llu\nformat_version: %u\n",
+			   f->sb->uuid, f->generation, f->boot_count,
+			   KRAM_FORMAT_VERSION);
 		seq_printf(m, "geometry: pages %llu, metadata %llu, data %llu (first data pfn %#lx)\n",
 			   g->nr_pages, g->nr_pages - g->nr_data_pages,
 			   g->nr_data_pages, kram.data_pfn);
@@ -985,6 +1208,8 @@ static int kram_dbg_status_show(struct seq_file *m, void *unused)
 		seq_printf(m, "areas: %u of %u\ncorrupt_tag_words_seen: %lld\ntorn_records_at_attach: %u\n",
 			   f->nr_areas, g->max_areas,
 			   (s64)atomic64_read(&f->corrupt_tags), f->torn_records);
+		seq_printf(m, "superblock_recovered_at_attach: %u\ntag_words_fixed_at_attach: %llu\nbitmap_bits_fixed_at_attach: %llu\n",
+			   f->sb_recovered, f->fixed_tags, f->fixed_bits);
 	}
 	seq_printf(m, "attach_ns: %llu\nmemmap_ns: %llu\n", kram.attach_ns,
 		   kram.memmap_ns);
@@ -1217,6 +1442,45 @@ static int kram_claim(phys_addr_t base, u64 size)
 	return 0;
 }
 
+/*
+ * memremap_pages() marks every ZONE_DEVICE page PG_reserved. VFIO type1
+ * pins reserved pfns (pin_user_pages_remote) but never unpins them
+ * (put_pfn() skips is_invalid_reserved_pfn()): every DMA mapping of an area
+ * would leave 1024 references per page behind, and kram could never tell
+ * such an area from one still in use. The data pages are RAM to everyone
+ * (struct pages, refcounted, mapped cacheable), so they are not reserved;
+ * KVM already treats ZONE_DEVICE pages as refcounted either way. No one
+ * else has the pages yet: the non-atomic clear is safe.
+ */
+static void kram_unreserve_pages(void)
+{
+	u64 i;
+
+	for (i = 0; i < kram.fmt.g.nr_data_pages; i++) {
+		__clear_bit(PG_reserved, &kram_idx_page(i)->flags);
+		if (!(i & 0xffff))
+			cond_resched();
+	}
+}
+
+/*
+ * This boot's random id (/proc/sys/kernel/random/boot_id, made once per
+ * boot): the boot counter's exact test. Return: 0 or -errno.
+ */
+static int kram_boot_id(uuid_t *id)
+{
+	char buf[UUID_STRING_LEN + 2];
+	int ret;
+
+	ret = kram_read_file("/proc/sys/kernel/random/boot_id", buf, sizeof(buf));
+	if (!ret)
+		ret = uuid_parse(buf, id);
+	if (ret)
+		pr_warn("cannot read the boot_id (%d): the boot counter falls back to the reboot mark and the boot clock\n",
+			ret);
+	return ret;
+}
+
 static int kram_attach(phys_addr_t base, u64 size)
 {
 	struct kram_fmt *f = &kram.fmt;
@@ -1242,12 +1506,29 @@ static int kram_attach(phys_addr_t base, u64 size)
 		goto err_release;
 	}
 
-	if (reformat || (init && !kram_fmt_has_magic(kram.virt))) {
+	memset(f, 0, sizeof(*f));
+	t0 = ktime_get_ns();
+	ret = reformat ? -ENODATA : kram_fmt_attach(f, kram.virt, size);
+	kram.attach_ns = ktime_get_ns() - t0;
+	/*
+	 * init=1 formats only a region in which no copy of a superblock is
+	 * found: not at its start, not at its end (even damaged), and no
+	 * intact one in any page (a kram formatted with another size).
+	 */
+	if (ret == -ENODATA && (reformat || init)) {
 		u8 uuid[16];
+		u64 off;
 
+		if (!reformat && kram_fmt_find_sb(kram.virt, size, &off)) {
+			kram_fail(-EUCLEAN,
+				  "init=1 but an intact kram superblock is at offset %#llx: formatted with another size? (nothing changed; reformat=1 wipes)",
+				  off);
+			ret = -EUCLEAN;
+			goto err_unmap;
+		}
 		pr_warn("%s region %#llx+%#llx\n",
 			reformat ? "reformat=1: DESTROYING and formatting" :
-				   "init=1 and no kram superblock: formatting",
+				   "init=1 and no copy of a kram superblock anywhere in the region: formatting",
 			(u64)base, size);
 		get_random_bytes(uuid, sizeof(uuid));
 		memset(f, 0, sizeof(*f));
@@ -1256,13 +1537,18 @@ static int kram_attach(phys_addr_t base, u64 size)
 			kram_fail(ret, "%s", f->why);
 			goto err_unmap;
 		}
+		memset(f, 0, sizeof(*f));
+		t0 = ktime_get_ns();
+		ret = kram_fmt_attach(f, kram.virt, size);
+		kram.attach_ns = ktime_get_ns() - t0;
 	}
-	memset(f, 0, sizeof(*f));
-	t0 = ktime_get_ns();
-	ret = kram_fmt_attach(f, kram.virt, size);
-	if (!ret)
-		kram_fmt_bump_generation(f);
-	kram.attach_ns = ktime_get_ns() - t0;
+	if (!ret) {
+		uuid_t id;
+		bool have_id = !kram_boot_id(&id);
+
+		kram_fmt_bump_generation(f, ktime_get_boottime_ns(),
+					 have_id ? id.b : NULL);
+	}
 	if (ret) {
 		if (ret == -ENODATA)
 			kram_fail(ret, "no kram superblock (new region? init=1)");
@@ -1271,13 +1557,20 @@ static int kram_attach(phys_addr_t base, u64 size)
 				  f->why);
 		goto err_unmap;
 	}
+	if (f->sb_recovered)
+		pr_warn("recovered the superblock from its other copy (%s)\n",
+			f->why);
 	if (f->torn_records)
-		pr_warn("%u metadata records had an invalid newer copy (an update interrupted by a crash or kexec, or corruption): their previous state was used\n",
+		pr_warn("%u metadata record copies were invalid or stale (an update cut by a crash or kexec, or corruption): rewritten from the valid copy\n",
 			f->torn_records);
+	if (f->fixed_tags || f->fixed_bits)
+		pr_warn("pool metadata repaired: %llu tag words (one flipped bit each, or garbage on a free page), %llu bitmap bits (a flipped bit, or an allocation or free cut by a crash)\n",
+			f->fixed_tags, f->fixed_bits);
 	if (f->g.region_size < size)
 		pr_warn("region= names %llu bytes, the kram in it has %llu: the rest is unused\n",
 			size, f->g.region_size);
 	kram.data_pfn = PHYS_PFN(base + f->g.data_off);
+	kram_unreserve_pages();
 	kram.state = KRAM_STATE_ATTACHED;
 	kram.last_error = 0;
 	snprintf(kram.why, sizeof(kram.why), "attached");
@@ -1297,29 +1590,40 @@ err_release:
 	return ret;
 }
 
-/* Scanning: is there a kram superblock at the start of this range? */
+/* Is there a kram superblock copy (even damaged) in one page at @phys? */
+static bool kram_scan_page(phys_addr_t phys)
+{
+	void *p;
+	bool hit;
+
+	/* Claimed by a driver (or a child of one): not ours to read. */
+	if (!request_mem_region(phys, PAGE_SIZE, "kram-scan"))
+		return false;
+	p = memremap(phys, PAGE_SIZE, MEMREMAP_WB);
+	hit = p && kram_fmt_probe(p, NULL);
+	if (p)
+		memunmap(p);
+	release_mem_region(phys, PAGE_SIZE);
+	return hit;
+}
+
+/*
+ * Scanning: is there a kram superblock at the start of this range, or
+ * its backup in the range's last page?
+ */
 static int kram_scan_one(struct resource *res, void *arg)
 {
 	struct resource *found = arg;
-	u64 size = resource_size(res);
-	void *p;
-	bool hit;
+	u64 size = ALIGN_DOWN(resource_size(res), KRAM_ALIGN);
 
 	if (res->start < SZ_1M || !IS_ALIGNED(res->start, KRAM_ALIGN) ||
 	    size < KRAM_ALIGN)
 		return 0;
-	/* Claimed by a driver (or a child of one): not ours to read. */
-	if (!request_mem_region(res->start, PAGE_SIZE, "kram-scan"))
-		return 0;
-	p = memremap(res->start, PAGE_SIZE, MEMREMAP_WB);
-	hit = p && kram_fmt_has_magic(p);
-	if (p)
-		memunmap(p);
-	release_mem_region(res->start, PAGE_SIZE);
-	if (!hit)
+	if (!kram_scan_page(res->start) &&
+	    !kram_scan_page(res->start + size - PAGE_SIZE))
 		return 0;
 	found->start = res->start;
-	found->end = res->start + ALIGN_DOWN(size, KRAM_ALIGN) - 1;
+	found->end = res->start + size - 1;
 	return 1;
 }
 
@@ -1400,10 +1704,33 @@ static int kram_setup_region(void)
 	return 0;
 }
 
+/*
+ * A reboot or kexec is starting: the next attach is in a new boot. A
+ * crash does not get here; the next attach then sees its boot clock
+ * behind the last attach's (kram_fmt_bump_generation()), or counts no boot.
+ */
+static int kram_reboot(struct notifier_block *nb, unsigned long action,
+		       void *data)
+{
+	/*
+	 * Not kram.lock: a reboot must not wait on an ioctl. Attach happens
+	 * before the notifier is registered and detach after it is
+	 * unregistered: kram.attached is stable here.
+	 */
+	if (READ_ONCE(kram.attached))
+		kram_fmt_mark_reboot(&kram.fmt);
+	return NOTIFY_DONE;
+}
+
+static struct notifier_block kram_reboot_nb = {
+	.notifier_call = kram_reboot,
+};
+
 static int __init kram_init(void)
 {
 	int ret;
 
+	INIT_DELAYED_WORK(&kram.pin_work, kram_pin_work);
 	ret = class_register(&kram_area_class);
 	if (ret)
 		return ret;
@@ -1417,6 +1744,16 @@ static int __init kram_init(void)
 		goto err_chrdev;
 
 	/*
+	 * /dev/kram first: once the region is attached and area nodes
+	 * exist, nothing may fail any more (a pinned area page could not be
+	 * detached from). Until attach completes /dev/kram answers -ENODEV.
+	 */
+	ret = misc_register(&kram_misc);
+	if (ret) {
+		pr_err("cannot register /dev/kram: %d\n", ret);
+		goto err_cdev;
+	}
+	/*
 	 * Attach is not under kram.lock: it reads /proc and sysfs files,
 	 * whose locks kram's own sysfs and debugfs files take before
 	 * kram.lock. Nothing else reaches kram before init returns but area
@@ -1424,15 +1761,10 @@ static int __init kram_init(void)
 	 */
 	ret = kram_setup_region();
 	if (ret)
-		goto err_cdev;
+		goto err_misc;
 	if (kram.attached)
 		kram_warn_environment();
-
-	ret = misc_register(&kram_misc);
-	if (ret) {
-		pr_err("cannot register /dev/kram: %d\n", ret);
-		goto err_detach;
-	}
+	register_reboot_notifier(&kram_reboot_nb);
 	kram.debugfs = debugfs_create_dir("kram", NULL);
 	debugfs_create_file("status", 0444, kram.debugfs, NULL,
 			    &kram_dbg_status_fops);
@@ -1443,10 +1775,8 @@ static int __init kram_init(void)
 	pr_info("version %s loaded\n", HVKIT_VERSION);
 	return 0;
 
-err_detach:
-	mutex_lock(&kram.lock);
-	kram_detach();
-	mutex_unlock(&kram.lock);
+err_misc:
+	misc_deregister(&kram_misc);
 err_cdev:
 	cdev_del(&kram.cdev);
 err_chrdev:
@@ -1458,6 +1788,9 @@ err_class:
 
 static void __exit kram_exit(void)
 {
+	unregister_reboot_notifier(&kram_reboot_nb);
+	/* The pin poll dropped its module reference; let it return. */
+	cancel_delayed_work_sync(&kram.pin_work);
 	debugfs_remove_recursive(kram.debugfs);
 	misc_deregister(&kram_misc);
 	mutex_lock(&kram.lock);

@@ -955,7 +955,7 @@ TEST_F(kram, areas)
 	EXPECT_EQ(first, a->first_page);
 	EXPECT_EQ(AREA_PAGES, a->nr_pages);
 	EXPECT_EQ(st.generation, a->created_generation);
-	EXPECT_EQ(0, a->flags);
+	EXPECT_EQ(KRAM_AREA_INFO_USER, a->flags);	/* created here: userspace's */
 	EXPECT_EQ(0, a->users);
 	if (total > 1) {
 		ASSERT_EQ(0, area_list(self->fd, list_buf, 1, &n, &total));

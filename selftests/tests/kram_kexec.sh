@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0
 # A real kexec (kexec -s into the same kernel, same memmap=): an area and
 # tagged pool pages keep every byte, the region keeps its uuid and the
-# generation goes up by one. Listed as "kexec:kram_kexec".
+# generation and the boot count go up by one. Listed as "kexec:kram_kexec".
 # shellcheck source=selftests/tests/kram_lib.sh
 . /hvkit/tests/kram_lib
 echo "TAP version 13"
@@ -13,6 +13,7 @@ case "$1" in
 stage1)
 	rm -rf $d && mkdir -p $d
 	cat $KRAM_SYS/generation >$d/generation
+	cat $KRAM_SYS/boot_count >$d/boot_count
 	cat $KRAM_SYS/uuid >$d/uuid
 	check "create area 'kexec' (256 pages)" \
 		hvkitctl kram create kexec 256p --version kexec-test/1
@@ -27,6 +28,9 @@ stage2)
 	g=$(cat $d/generation)
 	check "same region uuid" [ "$(cat $KRAM_SYS/uuid)" = "$(cat $d/uuid)" ]
 	check "generation $g -> $((g + 1))" [ "$(cat $KRAM_SYS/generation)" = $((g + 1)) ]
+	b=$(cat $d/boot_count)
+	check "boot_count $b -> $((b + 1)): the kexec is a new boot" \
+		[ "$(cat $KRAM_SYS/boot_count)" = $((b + 1)) ]
 	dmesg | grep 'kram: attached' | sed 's/^/# /'
 	for _ in 1 2 3 4 5 6 7 8 9 10; do [ -c /dev/kram_areas/kexec ] && break; sleep 0.1; done
 	check "area 'kexec' has its 256 pages and version" sh -c \

@@ -10,6 +10,7 @@ d=/tmp/kram_persist
 rm -rf $d && mkdir -p $d
 tag=0x80000042
 gen=$(cat $KRAM_SYS/generation)
+boots=$(cat $KRAM_SYS/boot_count)
 free0=$(cat $KRAM_SYS/free_pages)
 
 check "create area 'persist' (64 pages, version persist/1)" \
@@ -39,6 +40,7 @@ check "modprobe -r kram" modprobe -r kram
 check "modprobe kram" modprobe kram
 check "attached again" [ "$(cat $KRAM_SYS/state)" = attached ]
 check "generation $gen -> $((gen + 1))" [ "$(cat $KRAM_SYS/generation)" = $((gen + 1)) ]
+check "boot_count stays $boots: a reload is not a boot" [ "$(cat $KRAM_SYS/boot_count)" = "$boots" ]
 hvkitctl kram areas | sed 's/^/# /'
 check "area 'persist' listed with its version" sh -c \
 	"hvkitctl kram areas | grep -q '^persist *persist/1 *64 '"

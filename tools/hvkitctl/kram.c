@@ -608,8 +608,10 @@ static int sub_status(const struct kram_sub *s, int argc, char **argv)
 		       mib(st.region_size, b1, sizeof(b1)));
 	}
 	if (st.state == KRAM_STATE_ATTACHED) {
-		printf("generation:     %llu\n",
+		printf("generation:     %llu (attaches, reloads included)\n",
 		       (unsigned long long)st.generation);
+		printf("boot count:     %llu (boots of the host)\n",
+		       (unsigned long long)st.boot_count);
 		printf("uuid:           %s\n", fmt_uuid(st.uuid, b1, sizeof(b1)));
 		printf("format version: %u\n", st.format_version);
 		printf("pages:          %llu total, %llu meta, %llu data\n",
@@ -687,8 +689,11 @@ static int sub_areas(const struct kram_sub *s, int argc, char **argv)
 	       "VERSION", "PAGES", "SIZE", "FIRST_PAGE", "CREATED_GEN", "USERS",
 	       "DEVICE");
 	for (i = 0; i < count; i++) {
-		snprintf(dev, sizeof(dev), "%s/kram_areas/%s", dev_root,
-			 a[i].name);
+		if (a[i].flags & KRAM_AREA_INFO_USER)
+			snprintf(dev, sizeof(dev), "%s/kram_areas/%s", dev_root,
+				 a[i].name);
+		else
+			snprintf(dev, sizeof(dev), "(kernel-owned)");
 		printf("%-*s %-*s %10llu %7s %10llu %11llu %5u %s\n",
 		       wn, a[i].name, wv, a[i].version[0] ? a[i].version : "-",
 		       (unsigned long long)a[i].nr_pages,

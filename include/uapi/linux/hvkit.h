@@ -84,14 +84,18 @@ struct hvkit_info {
  * root's unless udev grants more; a read-only fd is enough); every other
  * kram command, pread/pwrite of /dev/kram and opening an area need
  * CAP_SYS_ADMIN. Every command but STATUS fails with -ENODEV while no
- * region is attached. Pages from ALLOC without KRAM_ALLOC_ZERO hold
- * whatever their previous owner left.
+ * region is attached. Pages from ALLOC and new areas are always
+ * zero-filled before they are handed out. Userspace reaches only its own
+ * pages (tags >= KRAM_TAG_USER) and areas (KRAM_AREA_INFO_USER); under
+ * kernel lockdown it can read them but not write them.
  *
  * Module parameters (modprobe kram ...): region=SIZE@ADDR names the
- * memmap= range; init=1 formats it if it holds no kram superblock;
+ * memmap= range; init=1 formats it if no copy of a kram superblock is
+ * found in it;
  * reformat=1 destroys and formats it. Without region= kram scans
  * unclaimed reserved ranges for its superblock. sysfs:
- * /sys/class/misc/kram/ (state, last_attach, region, generation, *_pages,
+ * /sys/class/misc/kram/ (state, last_attach, region, generation,
+ * boot_count, *_pages,
  * areas, attach_ns, memmap_ns, uuid); debugfs: /sys/kernel/debug/kram/.
  */
 #define KRAM_PAGE_SIZE		4096	/* unit of every page index */
@@ -114,7 +118,8 @@ struct hvkit_info {
  * @last_error:	out: 0, or the -errno of the last attach attempt
  * @region_base: out: physical address of the region
  * @region_size: out: bytes
- * @generation:	out: boot counter, bumped on every attach
+ * @generation:	out: attach counter, bumped on every attach (also a
+ *		module reload)
  * @nr_pages:	out: pages in the region
  * @meta_pages:	out: pages holding metadata (superblock, area table,
  *		bitmap, tags)
@@ -129,6 +134,8 @@ struct hvkit_info {
  * @attach_ns:	out: time to validate the metadata at the last attach
  * @memmap_ns:	out: time to create the region's struct pages
  * @uuid:	out: region identity, chosen at format time
+ * @boot_count:	out: boots of the host that attached the region: bumped
+ *		on the first attach after a reboot or kexec, not on a reload
  */
 struct kram_status {
 	__u32 size;
@@ -151,6 +158,7 @@ struct kram_status {
 	__u64 attach_ns;
 	__u64 memmap_ns;
 	__u8 uuid[16];
+	__u64 boot_count;
 };
 
 /**
@@ -161,6 +169,9 @@ struct kram_status {
  * @name:	in: 1-31 characters of [A-Za-z0-9._-], not "." or ".."
  * @version:	in: the owner's version string, printable, may be empty
  * @first_page:	out: data page index of the area's page 0
+ *
+ * The area's pages are zero-filled before it exists: it never shows the
+ * bytes of an area deleted before it.
  *
  * Errors: -EEXIST (name taken), -ENOSPC (no free run of @nr_pages pages,
  * or all area slots in use), -EINVAL (bad name, version or size).
@@ -186,6 +197,9 @@ struct kram_area_delete {
 	char name[KRAM_NAME_LEN];
 };
 
+/* kram_area_info.flags: the area belongs to userspace. */
+#define KRAM_AREA_INFO_USER	0x80000000u
+
 /**
  * struct kram_area_info - one area, as KRAM_IOC_AREA_LIST reports it
  * @name:	NUL-terminated name
@@ -193,7 +207,9 @@ struct kram_area_delete {
  * @first_page:	data page index of page 0
  * @nr_pages:	pages
  * @created_generation: generation in which the area was created
- * @flags:	flags given at creation (kernel users; 0 from the ioctl)
+ * @flags:	KRAM_AREA_INFO_USER for an area created through /dev/kram
+ *		(userspace's: it has a /dev/kram_areas node); without it the
+ *		area is kernel-owned and its other bits are its owner's flags
  * @users:	open handles (kernel users and open device files)
  */
 struct kram_area_info {
@@ -224,7 +240,7 @@ struct kram_area_list {
 };
 
 /* kram_pages.flags */
-#define KRAM_ALLOC_ZERO		(1u << 0)	/* ALLOC: zero the pages */
+#define KRAM_ALLOC_ZERO		(1u << 0)	/* ALLOC: accepted; pages are always zeroed */
 
 /**
  * struct kram_pages - a batch of pool pages (ALLOC, FREE, WALK)
@@ -808,6 +824,8 @@ struct pvtimer_set_tsc {
  * @late_sum_ns: out: sum of the agent's firing lateness (hrtimer vs deadline)
  * @late_max_ns: out: its maximum
  * @late_hist:	out: its histogram (PVTIMER_LAT_BUCKETS)
+ * @early:	out: hrtimers that expired before the guest TSC reached the
+ *		deadline (re-armed for the rest, never fired early)
  */
 struct pvtimer_status {
 	__u32 size;
@@ -826,12 +844,20 @@ struct pvtimer_status {
 	__u64 late_sum_ns;
 	__u64 late_max_ns;
 	__u64 late_hist[PVTIMER_LAT_BUCKETS];
+	__u64 early;
 };
 
 #define PVTIMER_IOC_ATTACH	_IOWR(HVKIT_IOC_MAGIC, 0x50, struct pvtimer_attach)
 #define PVTIMER_IOC_DETACH	_IOWR(HVKIT_IOC_MAGIC, 0x51, struct pvtimer_detach)
 #define PVTIMER_IOC_SET_TSC	_IOWR(HVKIT_IOC_MAGIC, 0x52, struct pvtimer_set_tsc)
-#define PVTIMER_IOC_STATUS	_IOWR(HVKIT_IOC_MAGIC, 0x53, struct pvtimer_status)
+/*
+ * STATUS keeps the number of its first version (a 224-byte struct, up to
+ * @late_hist): the struct grows at its end, its @size says how much of it
+ * the caller knows, so old and new tools work with old and new modules.
+ */
+#define PVTIMER_STATUS_SIZE_VER0	224
+#define PVTIMER_IOC_STATUS	_IOC(_IOC_READ | _IOC_WRITE, HVKIT_IOC_MAGIC, 0x53, \
+				     PVTIMER_STATUS_SIZE_VER0)
 
 /*
  * guest_idlepoll (/dev/guest_idlepoll, ioctls 0x70-0x7f)
@@ -927,7 +953,10 @@ struct idlepoll_stats {
  *     (vfio-pci answers -ENOTTY);
  *   - VFIO_DEVICE_FEATURE_GET: the flags, what the device really keeps now
  *     (@kept) and its counters;
- *   - VFIO_DEVICE_FEATURE_SET: arms or disarms; only @flags is read.
+ *   - VFIO_DEVICE_FEATURE_SET: arms or disarms; @flags is the input,
+ *     every other field must be zero (-EINVAL): clear what GET returned.
+ *     Turning reset-on-release off needs CAP_SYS_ADMIN, or the device's
+ *     allow_user_arm set by an administrator (-EPERM).
  * The index is far above the kernel's own features (1-10 in 2026).
  */
 #define HVKIT_VFIO_FEATURE_PRESERVE	0x4856
@@ -946,7 +975,9 @@ struct idlepoll_stats {
  * kept: what the device really keeps now (0 while disarmed).
  *   NO_RESET: open/close do no function, PM or bus reset;
  *   MASTER: bus master and decode stay on over close/open;
- *   CONFIG: config space is not reset;
+ *   CONFIG: config space as the session left it is kept over close/open
+ *     (vfio-pci would write back its open-time copy at close), but for
+ *     INTx (left disabled), the MSI/MSI-X enables and AER status;
  *   KEXEC: recorded in kram, bound again after kexec;
  *   RESTORED: this boot's binding came from a kram record;
  *   NO_USER_RESET: VFIO_DEVICE_RESET is skipped.
