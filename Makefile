@@ -2,7 +2,8 @@
 # hvkit: thin wrapper around Kbuild (see Kbuild) and the test runner.
 #
 #   make [modules]           build every module for KERNELRELEASE
-#   make install             modules_install into updates/hvkit + hvkitctl
+#   make install             modules_install into updates/hvkit, hvkitctl and
+#                            the initramfs-tools hook
 #   make dkms-install        dkms add/build/install for KERNELRELEASE
 #   make check               the whole test suite (README)
 #   make check-quick         W=1 build + stock-kernel VM suite
@@ -26,7 +27,8 @@ SOURCES = $(shell find kram kvm_hybrid guest_pvtimer guest_idlepoll \
 	-name '*.[ch]' ! -path 'compat/generated/*' ! -name '*.mod.c' 2>/dev/null)
 
 # Shell scripts, for shellcheck.
-SCRIPTS = $(shell find selftests compat .ci -name '*.sh' ! -path 'selftests/out/*') .ci/run
+SCRIPTS = $(shell find selftests compat .ci -name '*.sh' ! -path 'selftests/out/*') .ci/run \
+	tools/initramfs-tools/hooks/hvkit
 
 all: modules tools
 
@@ -54,6 +56,9 @@ install: modules tools
 	$(MAKE) -C $(KDIR) M=$(CURDIR) INSTALL_MOD_DIR=updates/hvkit modules_install
 	depmod -a $(KERNELRELEASE)
 	$(MAKE) -C tools/hvkitctl install
+	# The initramfs-tools hook (vfio_preserve's early claim after a kexec).
+	install -D -m 755 tools/initramfs-tools/hooks/hvkit \
+		$(DESTDIR)/usr/share/initramfs-tools/hooks/hvkit
 
 # Copy the clean source to /usr/src/hvkit-VERSION and let DKMS build it.
 dkms-install:

@@ -26,6 +26,7 @@
  *  - D3: armed, the device holds a runtime-PM reference and stays in D0 (a
  *    D3hot->D0 transition resets a device without No_Soft_Reset).
  */
+#include <linux/capability.h>
 #include <linux/debugfs.h>
 #include <linux/iommu.h>
 #include <linux/kernel.h>
@@ -33,6 +34,7 @@
 #include <linux/module.h>
 #include <linux/mutex.h>
 #include <linux/pci.h>
+#include <linux/pci_hotplug.h>
 #include <linux/pm_runtime.h>
 #include <linux/seq_file.h>
 #include <linux/slab.h>
@@ -52,7 +54,38 @@ module_param(enable_sriov, bool, 0644);
 MODULE_PARM_DESC(enable_sriov, "As vfio-pci's enable_sriov: allow sriov_numvfs on a disarmed PF (default N)");
 
 static bool kexec_keep_master;
-module_param(kexec_keep_master, bool, 0644);
+static bool vpr_initialized;	/* after init: parameter writes come from sysfs */
+
+/*
+ * kexec_keep_master=1 lets the device master the bus through the kexec.
+ * With the IOMMU's default domain in passthrough (iommu=pt) its DMA then
+ * reaches physical memory unchecked whenever VFIO's domain is gone:
+ * refused (-EPERM), and ignored with an error as a load-time option (the
+ * module still loads).
+ */
+static int vpr_keep_master_set(const char *val, const struct kernel_param *kp)
+{
+	bool on;
+	int ret;
+
+	ret = kstrtobool(val ?: "1", &on);	/* a bare "kexec_keep_master" is 1 */
+	if (ret)
+		return ret;
+	if (on && iommu_default_passthrough()) {
+		pr_err("kexec_keep_master=1 refused: the IOMMU's default domain is passthrough (iommu=pt): the device's DMA would reach physical memory unchecked\n");
+		return READ_ONCE(vpr_initialized) ? -EPERM : 0;
+	}
+	*(bool *)kp->arg = on;
+	return 0;
+}
+
+static const struct kernel_param_ops vpr_keep_master_ops = {
+	.flags = KERNEL_PARAM_OPS_FL_NOARG,
+	.set = vpr_keep_master_set,
+	.get = param_get_bool,
+};
+module_param_cb(kexec_keep_master, &vpr_keep_master_ops, &kexec_keep_master, 0644);
+__MODULE_PARM_TYPE(kexec_keep_master, "bool");
 MODULE_PARM_DESC(kexec_keep_master,
 		 "Keep the device's bus master bit on through a kexec (default N; the upstream port's is cleared anyway, and the IOMMU is off until the next kernel sets it up: only for a quiesced device)");
 
@@ -72,6 +105,7 @@ struct vpr_dev {
 	struct mutex lock;		/* flags, counters, record, slot */
 	struct vpr_bus *vbus;
 	u32 flags;			/* HVKIT_VFIO_PRESERVE_* */
+	bool allow_user_arm;		/* admin's opt-in: arming without CAP_SYS_ADMIN */
 	bool held;			/* vpr_hold() done: armed resources */
 	bool had_no_bus_reset;
 	bool methods_held;		/* reset_methods[] emptied for no_user_reset */
@@ -83,6 +117,8 @@ struct vpr_dev {
 	u64 resets_skipped;
 	u64 resets_done;
 	u64 user_resets_skipped;
+	bool config_lost;		/* the last armed close restored the open-time config */
+	bool untranslated;		/* identity or no IOMMU domain: master never kept */
 	/* After kexec: the record this binding came from. */
 	bool restored;
 	bool restore_pending;
@@ -96,6 +132,7 @@ static LIST_HEAD(vpr_devices);
 static LIST_HEAD(vpr_buses);
 static struct kram_area *vpr_area;
 static u64 vpr_area_gen;
+static u64 vpr_area_boot;	/* kram boot count, 0: unknown */
 static struct dentry *vpr_debugfs;
 
 /* Records found in kram at load, waiting for their device to probe. */
@@ -251,8 +288,17 @@ static void vpr_quiet_end(struct vpr_dev *d, const u8 *methods)
 
 /* ------------------------------------------------------------ kram record */
 
+/*
+ * What the device is: IDs, class, revision, header type, its BAR sizes,
+ * its PCIe serial number and where it sits (the devfn of every bridge
+ * between the root bus and it). A record restores only onto a device
+ * for which all of it is the same.
+ */
 static void vpr_ident_of(struct pci_dev *pdev, struct vpr_ident *id)
 {
+	struct pci_bus *bus;
+	int depth = 0, i;
+
 	memset(id, 0, sizeof(*id));
 	id->vendor = pdev->vendor;
 	id->device = pdev->device;
@@ -261,6 +307,19 @@ static void vpr_ident_of(struct pci_dev *pdev, struct vpr_ident *id)
 	id->class = pdev->class;
 	id->revision = pdev->revision;
 	id->hdr_type = pdev->hdr_type & 0x7f;
+	id->dsn = pci_get_dsn(pdev);
+	for (i = 0; i < ARRAY_SIZE(id->bar_len); i++)
+		id->bar_len[i] = pci_resource_len(pdev, i);
+	/* The bridges above the device, from the root bus down. */
+	for (bus = pdev->bus; bus && bus->self; bus = bus->parent)
+		depth++;
+	id->path_depth = min(depth, VPR_PATH_MAX);
+	i = depth;
+	for (bus = pdev->bus; bus && bus->self; bus = bus->parent) {
+		i--;
+		if (i < VPR_PATH_MAX)
+			id->path[i] = bus->self->devfn;
+	}
 }
 
 static void vpr_bdf_of(struct pci_dev *pdev, struct vpr_bdf *b)
@@ -321,12 +380,29 @@ static void vpr_slot_read(int slot, struct vpr_record *a, struct vpr_record *b)
 	vpr_area_io(vpr_copy_page(slot, 1), b, sizeof(*b), false);
 }
 
+/*
+ * Erase @slot: write a tombstone (a disarmed record, seq + 1) into the
+ * copy that is not the newest. A crash in the middle leaves the newest
+ * record as it was; once complete, the tombstone is the newest. Zeroing
+ * both copies instead could stop between them and leave the older copy,
+ * an older armed record, as the only valid one. vpr_lock held.
+ */
 static void vpr_slot_clear(int slot)
 {
-	static const u8 zero[offsetof(struct vpr_record, cfg)];
+	/* vpr_lock serialises every user of these two. */
+	static struct vpr_record a, b;
+	const struct vpr_record *n;
+	u32 seq;
+	int copy;
 
-	vpr_area_io(vpr_copy_page(slot, 0), (void *)zero, sizeof(zero), true);
-	vpr_area_io(vpr_copy_page(slot, 1), (void *)zero, sizeof(zero), true);
+	lockdep_assert_held(&vpr_lock);
+	vpr_slot_read(slot, &a, &b);
+	n = vpr_slot_newest(&a, &b);
+	if (n && !(n->flags & VPR_REC_ARMED))
+		return;		/* a tombstone already */
+	copy = vpr_slot_target(&a, &b, &seq);
+	vpr_record_tombstone(copy ? &b : &a, seq);
+	vpr_area_io(vpr_copy_page(slot, copy), copy ? &b : &a, sizeof(a), true);
 }
 
 /*
@@ -337,6 +413,7 @@ static int vpr_area_ensure(bool create)
 {
 	struct kram_usage u;
 	struct kram_area *a;
+	int ret;
 
 	if (vpr_area)
 		return 0;
@@ -355,15 +432,36 @@ static int vpr_area_ensure(bool create)
 	}
 	if (strcmp(kram_area_version(a), VPR_AREA_VERSION) ||
 	    kram_area_nr_pages(a) < VPR_AREA_PAGES) {
-		pr_err("kram area '%s' has version '%s' and %llu pages, not '%s' and %u: not using it (delete it with hvkitctl kram delete %s)\n",
+		/*
+		 * Records this module cannot read: their devices reset as
+		 * usual. The area is kernel-owned (userspace cannot delete
+		 * it): the first arming replaces it.
+		 */
+		pr_err("kram area '%s' has version '%s' and %llu pages, not '%s' and %u: its records are not this module's to read%s\n",
 		       VPR_AREA_NAME, kram_area_version(a), kram_area_nr_pages(a),
-		       VPR_AREA_VERSION, VPR_AREA_PAGES, VPR_AREA_NAME);
+		       VPR_AREA_VERSION, VPR_AREA_PAGES,
+		       create ? "; replacing it" : "; the first arming replaces it");
 		kram_area_put(a);
-		return -EPROTO;
+		if (!create)
+			return -EPROTO;
+		ret = kram_area_delete(VPR_AREA_NAME);
+		if (ret) {
+			pr_err("kram area '%s': cannot delete it: %d\n", VPR_AREA_NAME, ret);
+			return ret;
+		}
+		a = kram_area_create(VPR_AREA_NAME, VPR_AREA_VERSION,
+				     VPR_AREA_PAGES, 0);
+		if (IS_ERR(a)) {
+			pr_err("kram area '%s': error %ld; preserve will not survive kexec\n",
+			       VPR_AREA_NAME, PTR_ERR(a));
+			return PTR_ERR(a);
+		}
 	}
 	vpr_area = a;
-	if (!kram_get_usage(&u))
+	if (!kram_get_usage(&u)) {
 		vpr_area_gen = u.generation;
+		vpr_area_boot = u.boot_count;
+	}
 	return 0;
 }
 
@@ -380,7 +478,7 @@ static bool vpr_slot_busy(int slot, struct vpr_record *a, struct vpr_record *b)
 		if (p->slot == slot)
 			return true;
 	vpr_slot_read(slot, a, b);
-	return !!vpr_slot_newest(a, b);
+	return !!vpr_slot_armed(a, b);
 }
 
 /*
@@ -430,7 +528,7 @@ static int vpr_record_save(struct vpr_dev *d)
 	vpr_bdf_of(pdev, &bdf);
 	rec->seq = seq;
 	vpr_record_fill(rec, &bdf, &id, cfg, vpr_cfg_read(pdev, cfg), flags,
-			vpr_area_gen, ktime_get_real_ns());
+			vpr_area_gen, ktime_get_real_ns(), vpr_area_boot);
 	vpr_area_io(vpr_copy_page(d->slot, copy), rec, sizeof(*rec), true);
 	d->saved_gen = vpr_area_gen;
 	d->saved = true;
@@ -484,7 +582,9 @@ static u32 vpr_kept(struct vpr_dev *d)
 
 	if (!(d->flags & HVKIT_VFIO_PRESERVE_ARMED))
 		return 0;
-	k |= HVKIT_VFIO_KEEP_NO_RESET | HVKIT_VFIO_KEEP_CONFIG;
+	k |= HVKIT_VFIO_KEEP_NO_RESET;
+	if (!d->config_lost)
+		k |= HVKIT_VFIO_KEEP_CONFIG;
 	if (d->vbus)
 		k |= HVKIT_VFIO_KEEP_MASTER;
 	if (d->slot >= 0 && d->saved)
@@ -530,14 +630,19 @@ static int vpr_hold(struct vpr_dev *d)
 		pci_err(pdev, "preserve refused: cannot resume the device (%d)\n", ret);
 		return ret;
 	}
+	d->config_lost = false;
 	d->had_no_bus_reset = pdev->dev_flags & PCI_DEV_FLAGS_NO_BUS_RESET;
 	pdev->dev_flags |= PCI_DEV_FLAGS_NO_BUS_RESET;
-	mutex_lock(&vpr_lock);
-	d->vbus = vpr_bus_get(pdev->bus);
-	mutex_unlock(&vpr_lock);
-	if (!d->vbus)
-		pci_info(pdev, "no config filter on bus %02x (not below a PCIe port, or bridges on it): bus master is not kept\n",
-			 pdev->bus->number);
+	if (d->untranslated) {
+		pci_info(pdev, "the IOMMU does not translate this device's DMA (passthrough or no domain): bus master is not kept\n");
+	} else {
+		mutex_lock(&vpr_lock);
+		d->vbus = vpr_bus_get(pdev->bus);
+		mutex_unlock(&vpr_lock);
+		if (!d->vbus)
+			pci_info(pdev, "no config filter on bus %02x (not below a PCIe port, or bridges on it): bus master is not kept\n",
+				 pdev->bus->number);
+	}
 	d->held = true;
 	return 0;
 }
@@ -559,16 +664,113 @@ static void vpr_release(struct vpr_dev *d)
 	d->held = false;
 }
 
-/* Functions on @pdev's bus besides @pdev. */
-static int vpr_bus_siblings(struct pci_dev *pdev)
-{
-	struct pci_dev *dev;
-	int n = 0;
+/* 6.1's pci_reset_fn_methods[] (drivers/pci/pci.c): index 6 is "bus". */
+#define VPR_RESET_BUS	6
+static_assert(PCI_NUM_RESET_METHODS == 7);
 
-	list_for_each_entry(dev, &pdev->bus->devices, bus_list)
-		if (dev != pdev)
-			n++;
-	return n;
+/*
+ * Whether vfio-pci can scrub a function without a bus reset: its reset
+ * methods (what __pci_reset_function_locked() walks, as probed at
+ * enumeration or set in sysfs) have one other than "bus". Read without a
+ * lock (the PCI core writes them under the device lock).
+ */
+static bool vpr_own_reset(const u8 *methods)
+{
+	int i;
+	u8 m;
+
+	for (i = 0; i < PCI_NUM_RESET_METHODS; i++) {
+		m = READ_ONCE(methods[i]);
+		if (!m)
+			break;
+		if (m != VPR_RESET_BUS)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Whether @dev can reset its whole bus through a hotplug slot without
+ * asking the other functions of the bus: a slot whose driver resets it
+ * (pciehp: a secondary bus reset) and, in @pdev's own slot, a function
+ * whose "bus" method uses it (pci_dev_reset_slot_function(): a function
+ * that is not multi-function, e.g. a VF, or a per-function slot).
+ */
+static bool vpr_slot_resets_bus(struct pci_dev *dev, struct pci_dev *pdev)
+{
+	struct pci_slot *slot = dev->slot;
+
+	if (!slot || !slot->hotplug || !slot->hotplug->ops ||
+	    !slot->hotplug->ops->reset_slot)
+		return false;
+	return slot != pdev->slot || !dev->multifunction || slot->per_func_slot;
+}
+
+struct vpr_siblings {
+	struct pci_dev *pdev;
+	DECLARE_BITMAP(ours, 256);	/* devfns of functions bound to us */
+	DECLARE_BITMAP(ours_reset, 256);	/* ... that have a reset of their own */
+	char first[16];		/* the first one found, for the log */
+	int n;			/* functions only a bus reset resets */
+	int slot_reset;		/* functions whose slot reset ignores us */
+};
+
+static int vpr_sibling_cb(struct pci_dev *dev, void *data)
+{
+	struct vpr_siblings *s = data;
+	bool own;
+
+	/* Bridges are never passed through: no tenant to scrub. */
+	if (dev->bus != s->pdev->bus || dev == s->pdev || pci_is_bridge(dev))
+		return 0;
+	if (vpr_slot_resets_bus(dev, s->pdev))
+		s->slot_reset++;
+	/*
+	 * One of ours, armed or not, counts by its real methods (an armed
+	 * one may hold them): it may be disarmed later and need its scrub.
+	 */
+	if (test_bit(dev->devfn, s->ours))
+		own = test_bit(dev->devfn, s->ours_reset);
+	else
+		own = vpr_own_reset(dev->reset_methods);
+	if (own)
+		return 0;
+	if (!s->n++)
+		strscpy(s->first, pci_name(dev), sizeof(s->first));
+	return 0;
+}
+
+/*
+ * Functions on @pdev's bus (besides it) that only a bus reset resets, and
+ * those that can reset the bus through their slot anyway: arming sets
+ * PCI_DEV_FLAGS_NO_BUS_RESET, which refuses the bus and slot resets that
+ * check it. A root bus has no bridge to reset it: none there.
+ * pci_walk_bus() holds pci_bus_sem; vpr_lock is taken before, not inside.
+ */
+static void vpr_bus_reset_only(struct pci_dev *pdev, struct vpr_siblings *s)
+{
+	struct vpr_dev *o;
+
+	s->pdev = pdev;
+	bitmap_zero(s->ours, 256);
+	bitmap_zero(s->ours_reset, 256);
+	s->first[0] = '\0';
+	s->n = 0;
+	s->slot_reset = 0;
+	if (pci_is_root_bus(pdev->bus))
+		return;
+	mutex_lock(&vpr_lock);
+	list_for_each_entry(o, &vpr_devices, node) {
+		struct pci_dev *od = vpr_pdev(o);
+
+		if (od->bus != pdev->bus)
+			continue;
+		__set_bit(od->devfn, s->ours);
+		if (vpr_own_reset(READ_ONCE(o->methods_held) ? o->methods : od->reset_methods))
+			__set_bit(od->devfn, s->ours_reset);
+	}
+	mutex_unlock(&vpr_lock);
+	pci_walk_bus(pdev->bus, vpr_sibling_cb, s);
 }
 
 /* Arm, change or disarm. d->lock held. */
@@ -578,6 +780,7 @@ static int vpr_set_flags_locked(struct vpr_dev *d, u32 flags)
 	bool was = d->flags & HVKIT_VFIO_PRESERVE_ARMED;
 	bool arm = flags & HVKIT_VFIO_PRESERVE_ARMED;
 	struct vpr_arm_ctx c = {};
+	struct vpr_siblings sib;
 	const char *why;
 	int ret;
 
@@ -590,21 +793,36 @@ static int vpr_set_flags_locked(struct vpr_dev *d, u32 flags)
 		pci_err(pdev, "no_user_reset needs preserve armed\n");
 		return -EINVAL;
 	}
+	/*
+	 * The reset at release is what scrubs a device between tenants:
+	 * turning any of it off needs CAP_SYS_ADMIN in the initial user
+	 * namespace, or the administrator's opt-in for this device
+	 * (allow_user_arm). Turning it back on needs nothing.
+	 */
+	if ((flags & ~d->flags) && !d->allow_user_arm &&
+	    !capable(CAP_SYS_ADMIN)) {
+		dev_err_ratelimited(&pdev->dev, "preserve refused for %s (pid %d): arming needs CAP_SYS_ADMIN, or allow_user_arm=1 set by an administrator\n",
+				    current->comm, task_pid_nr(current));
+		return -EPERM;
+	}
 	if (arm && !was) {
 		c.group_devices = vpr_group_devices(pdev);
 		c.hdr_normal = (pdev->hdr_type & 0x7f) == PCI_HEADER_TYPE_NORMAL;
 		c.is_bridge = pci_is_bridge(pdev);
 		c.has_vfs = pci_num_vf(pdev) > 0;
+		c.is_virtfn = pdev->is_virtfn;
+		vpr_bus_reset_only(pdev, &sib);
+		c.siblings_bus_reset_only = sib.n;
+		c.siblings_slot_reset = sib.slot_reset;
 		ret = vpr_policy_arm(&c, &why);
 		if (ret) {
 			pci_err(pdev, "preserve refused: %s\n", why);
+			/* The policy's last rule: name a function it is about. */
+			if (ret == -EBUSY && sib.n && !sib.slot_reset && c.group_devices == 1 &&
+			    !c.has_vfs && !c.is_virtfn)
+				pci_err(pdev, "preserve refused: %s has no reset but the bus's (%d such function(s) on bus %02x)\n",
+					sib.first, sib.n, pdev->bus->number);
 			return ret;
-		}
-		/* Arming blocks bus resets, of every function on the bus. */
-		if (vpr_bus_siblings(pdev)) {
-			pci_err(pdev, "preserve refused: %d other function(s) on bus %02x, whose bus reset arming would block\n",
-				vpr_bus_siblings(pdev), pdev->bus->number);
-			return -EBUSY;
 		}
 		ret = vpr_hold(d);
 		if (ret)
@@ -676,12 +894,59 @@ static void vpr_restore_config(struct vpr_dev *d)
 	}
 	pci_read_config_word(pdev, PCI_COMMAND, &cmd);
 	saved = get_unaligned_le16(r->cfg + PCI_COMMAND);
-	pci_write_config_word(pdev, PCI_COMMAND, vpr_restore_command(saved, cmd, true));
+	/*
+	 * Bus master stays as found (cleared by the old kernel's shutdown,
+	 * unless kexec_keep_master): this open comes before the VMM has
+	 * mapped anything for the device in the new kernel's IOMMU (a variant
+	 * driver cannot see its container's mappings), and DMA now would
+	 * fault. The VMM (or the guest's driver) turns it on when it is
+	 * ready, with a Command write through VFIO.
+	 */
+	pci_write_config_word(pdev, PCI_COMMAND, vpr_restore_command(saved, cmd, false));
 	vpr_cfg_read(pdev, now);
 	d->diff_after = vpr_cfg_diff(r->cfg, now, size);
-	pci_info(pdev, "restored from kram (generation %llu): %u config dwords differed, %u after restore\n",
-		 r->saved_gen, d->diff_before, d->diff_after);
+	pci_info(pdev, "restored from kram (generation %llu): %u config dwords differed, %u after restore; bus master %s\n",
+		 r->saved_gen, d->diff_before, d->diff_after,
+		 cmd & PCI_COMMAND_MASTER ? "still on" : "off until the VMM turns it on");
 	kfree(now);
+}
+
+/*
+ * Armed close: vfio_pci_core_disable() writes back the config space it
+ * saved at open (pci_load_and_free_saved_state(), pci_restore_state():
+ * header dwords 0-15 and the saved PCIe, PCI-X, LTR, DPC, PTM and VC
+ * state), undoing what the VMM and its guest wrote since (Cache Line
+ * Size, Latency Timer, PCIe Device Control). The state to keep is the
+ * current one: it replaces the open-time copy, so that the restore writes
+ * back what the device holds now. When that fails, the open-time state
+ * comes back and KEEP_CONFIG is not reported until an armed close keeps it
+ * again. d->lock held.
+ */
+static void vpr_keep_config(struct vpr_dev *d)
+{
+	struct vfio_pci_core_device *vdev = &d->core;
+	struct pci_dev *pdev = vdev->pdev;
+	struct pci_saved_state *now = NULL;
+
+	/* A device gone or hung (all ones) has no state worth keeping. */
+	if (pci_device_is_present(pdev) && !pci_save_state(pdev)) {
+		/*
+		 * Not what the session left: INTx stays disabled (vfio-pci
+		 * freed the handler, and drives the bit itself at the next
+		 * open), and bus master goes off with no filter to keep it.
+		 */
+		pdev->saved_config_space[PCI_COMMAND / 4] |= PCI_COMMAND_INTX_DISABLE;
+		if (!d->vbus)
+			pdev->saved_config_space[PCI_COMMAND / 4] &= ~PCI_COMMAND_MASTER;
+		now = pci_store_saved_state(pdev);
+	}
+	d->config_lost = !now;
+	if (!now) {
+		pci_warn(pdev, "preserve: could not store the config space at close: vfio-pci restores the one of the open\n");
+		return;
+	}
+	kfree(vdev->pci_saved_state);
+	vdev->pci_saved_state = now;
 }
 
 /* ------------------------------------------------------------ vfio ops */
@@ -745,6 +1010,7 @@ static void vpr_close_device(struct vfio_device *core_vdev)
 	}
 	vpr_quiet_begin(d, methods);
 	vdev->reset_works = false;
+	vpr_keep_config(d);
 	vfio_pci_core_close_device(core_vdev);
 	vpr_quiet_end(d, methods);
 	d->resets_skipped++;
@@ -807,6 +1073,12 @@ static int vpr_device_feature(struct vfio_device *core_vdev, u32 flags,
 	if (flags & VFIO_DEVICE_FEATURE_SET) {
 		if (copy_from_user(&p, arg, sizeof(p)))
 			return -EFAULT;
+		/* Only @flags is input: the rest is reserved, must be zero. */
+		if (p.kept || p.resets_skipped || p.resets_done ||
+		    p.saved_generation) {
+			dev_err_ratelimited(&vpr_pdev(d)->dev, "preserve SET: reserved fields must be zero\n");
+			return -EINVAL;
+		}
 		ret = vpr_set_flags(d, p.flags);
 		if (ret)
 			return ret;
@@ -917,6 +1189,39 @@ static ssize_t preserve_flags_store(struct device *dev,
 }
 static DEVICE_ATTR_RW(preserve_flags);
 
+static ssize_t allow_user_arm_show(struct device *dev,
+				   struct device_attribute *attr, char *buf)
+{
+	return sysfs_emit(buf, "%d\n", READ_ONCE(vpr_of_dev(dev)->allow_user_arm));
+}
+
+/* The administrator's per-device opt-in: an unprivileged VMM may arm. */
+static ssize_t allow_user_arm_store(struct device *dev,
+				    struct device_attribute *attr,
+				    const char *buf, size_t count)
+{
+	struct vpr_dev *d = vpr_of_dev(dev);
+	bool on;
+	int ret;
+
+	if (!capable(CAP_SYS_ADMIN))
+		return -EPERM;
+	ret = kstrtobool(buf, &on);
+	if (ret) {
+		dev_err(dev, "allow_user_arm: '%.*s' is not 0/1/on/off\n",
+			(int)strcspn(buf, "\n"), buf);
+		return ret;
+	}
+	mutex_lock(&d->lock);
+	d->allow_user_arm = on;
+	mutex_unlock(&d->lock);
+	dev_info(dev, "allow_user_arm %d: %s\n", on,
+		 on ? "the device's VFIO user may arm preserve without CAP_SYS_ADMIN" :
+		      "arming needs CAP_SYS_ADMIN");
+	return count;
+}
+static DEVICE_ATTR_RW(allow_user_arm);
+
 static const char * const vpr_kept_names[] = {
 	"no_reset", "master", "config", "kexec", "restored", "no_user_reset",
 };
@@ -950,6 +1255,7 @@ static struct attribute *vpr_attrs[] = {
 	&dev_attr_preserve.attr,
 	&dev_attr_preserve_flags.attr,
 	&dev_attr_preserve_status.attr,
+	&dev_attr_allow_user_arm.attr,
 	NULL,
 };
 ATTRIBUTE_GROUPS(vpr);
@@ -997,6 +1303,8 @@ static struct vpr_pending *vpr_pending_take(struct pci_dev *pdev)
 
 static int vpr_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 {
+	struct iommu_domain *dom;
+	u16 cmd;
 	struct vpr_pending *p;
 	struct vpr_dev *d;
 	int ret;
@@ -1005,6 +1313,15 @@ static int vpr_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	if (IS_ERR(d))
 		return PTR_ERR(d);
 	dev_set_drvdata(&pdev->dev, &d->core);
+	/*
+	 * No DMA owner yet (driver_managed_dma): the group's domain is its
+	 * default one, which cannot change while the device is bound. In an
+	 * identity domain (iommu=pt) or with none (vfio noiommu) nothing
+	 * translates the device's DMA once VFIO's domain is gone: bus master
+	 * is then never kept, neither over a close nor through a kexec.
+	 */
+	dom = iommu_get_domain_for_dev(&pdev->dev);
+	d->untranslated = !dom || dom->type == IOMMU_DOMAIN_IDENTITY;
 
 	mutex_lock(&vpr_lock);
 	p = vpr_pending_take(pdev);
@@ -1016,6 +1333,17 @@ static int vpr_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 		d->slot = p->slot;
 		d->restore_rec = p->rec;
 		kfree(p);
+		/*
+		 * kexec_keep_master in the old kernel, nothing translating in
+		 * this one (iommu=pt, no IOMMU): its DMA has been reaching
+		 * memory untranslated since the kexec; end that now.
+		 */
+		cmd = 0;
+		pci_read_config_word(pdev, PCI_COMMAND, &cmd);
+		if (d->untranslated && (cmd & PCI_COMMAND_MASTER)) {
+			pci_write_config_word(pdev, PCI_COMMAND, cmd & ~PCI_COMMAND_MASTER);
+			pci_info(pdev, "bus master cleared: the IOMMU does not translate its DMA in this kernel\n");
+		}
 		if (!vpr_hold(d)) {
 			d->restored = true;
 			d->restore_pending = true;
@@ -1073,11 +1401,12 @@ static void vpr_remove(struct pci_dev *pdev)
 				 d->slot);
 		}
 	}
-	vpr_release(d);
-	mutex_unlock(&d->lock);
+	/* Off the list before the release: no arming counts it as ours. */
 	mutex_lock(&vpr_lock);
 	list_del(&d->node);
 	mutex_unlock(&vpr_lock);
+	vpr_release(d);
+	mutex_unlock(&d->lock);
 	vfio_put_device(&vdev->vdev);
 }
 
@@ -1095,7 +1424,10 @@ static void vpr_shutdown(struct pci_dev *pdev)
 		mutex_lock(&vpr_lock);
 		vpr_record_save(d);
 		mutex_unlock(&vpr_lock);
-		/* The filter then keeps bus master through pci_clear_master(). */
+		/*
+		 * The filter then keeps bus master through pci_clear_master().
+		 * An untranslated device has no filter (vpr_hold()).
+		 */
 		if (kexec_keep_master && d->vbus)
 			set_bit(pdev->devfn, d->vbus->quiet);
 	}
@@ -1178,6 +1510,9 @@ static void vpr_scan_records(void)
 
 		vpr_slot_read(slot, a, b);
 		r = vpr_slot_newest(a, b);
+		/* A tombstone: the slot was erased, nothing to restore. */
+		if (r && !(r->flags & VPR_REC_ARMED))
+			continue;
 		if (!r) {
 			ret = vpr_record_check(a);
 			if (ret != -ENODATA || vpr_record_check(b) != -ENODATA) {
@@ -1197,6 +1532,7 @@ static void vpr_scan_records(void)
 			c.bound_to_us = c.bound && pdev->dev.driver == &vpr_driver.driver;
 			c.group_devices = vpr_group_devices(pdev);
 		}
+		c.boot_now = vpr_area_boot;
 		ret = vpr_policy_restore(r, &c, &why);
 		if (!ret)
 			ret = driver_set_override(&pdev->dev, &pdev->driver_override,
@@ -1271,6 +1607,7 @@ static int __init vfio_preserve_init(void)
 	mutex_unlock(&vpr_lock);
 	vpr_debugfs = debugfs_create_dir(VPR_DRV_NAME, NULL);
 	debugfs_create_file("devices", 0400, vpr_debugfs, NULL, &vpr_devices_fops);
+	WRITE_ONCE(vpr_initialized, true);
 	pr_info("version %s loaded (kram %s)\n", HVKIT_VERSION,
 		vpr_area ? "area found" : kram_attached() ? "attached" :
 		"not attached: no preserve across kexec");

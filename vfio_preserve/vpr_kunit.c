@@ -22,6 +22,8 @@ static const struct vpr_bdf test_bdf = { .domain = 0, .bus = 0x3a, .devfn = 0x10
 static const struct vpr_ident test_ident = {
 	.vendor = 0x8086, .device = 0x1572, .subvendor = 0x8086, .subdevice = 0x0001,
 	.class = 0x020000, .revision = 0x02, .hdr_type = 0,
+	.dsn = 0x0123456789abcdefULL, .bar_len = { 0x800000, 0, 0x8000, 0, 0, 0 },
+	.path_depth = 2, .path = { 0x08, 0x00 },
 };
 
 static struct vpr_record *new_record(struct kunit *test)
@@ -49,7 +51,7 @@ static void write_record(struct kunit *test, struct vpr_record *r, u32 seq, u8 n
 {
 	r->seq = seq;	/* before the fill: the seal covers it */
 	vpr_record_fill(r, &test_bdf, &test_ident, new_cfg(test, n), VPR_CFG_SIZE,
-			VPR_REC_ARMED, n, 1000ULL * n);
+			VPR_REC_ARMED, n, 1000ULL * n, 0);
 }
 
 static void record_roundtrip(struct kunit *test)
@@ -60,7 +62,7 @@ static void record_roundtrip(struct kunit *test)
 
 	r->seq = 42;
 	vpr_record_fill(r, &test_bdf, &test_ident, cfg, VPR_CFG_SIZE,
-			VPR_REC_ARMED | VPR_REC_NO_USER_RESET, 7, 123456789ULL);
+			VPR_REC_ARMED | VPR_REC_NO_USER_RESET, 7, 123456789ULL, 3);
 	KUNIT_EXPECT_EQ(test, vpr_record_check(r), 0);
 	KUNIT_EXPECT_EQ(test, r->magic, (u32)VPR_RECORD_MAGIC);
 	KUNIT_EXPECT_EQ(test, r->version, (u32)VPR_RECORD_VERSION);
@@ -85,7 +87,7 @@ static void record_roundtrip(struct kunit *test)
 	KUNIT_EXPECT_NE(test, r->crc, crc);
 
 	/* A conventional (256-byte) config space: the rest is zeroed. */
-	vpr_record_fill(r, &test_bdf, &test_ident, cfg, 256, 0, 8, 0);
+	vpr_record_fill(r, &test_bdf, &test_ident, cfg, 256, 0, 8, 0, 0);
 	KUNIT_EXPECT_EQ(test, vpr_record_check(r), 0);
 	KUNIT_EXPECT_EQ(test, r->cfg_size, 256U);
 	KUNIT_EXPECT_EQ(test, memcmp(r->cfg, cfg, 256), 0);
@@ -178,9 +180,9 @@ static void record_check_errors(struct kunit *test)
 	r->crc ^= 0x80000000;
 	KUNIT_EXPECT_EQ(test, vpr_record_check(r), -EBADMSG);
 	r->crc ^= 0x80000000;
-	r->__pad[3] = 1;
+	r->saved_boot ^= 1;
 	KUNIT_EXPECT_EQ(test, vpr_record_check(r), -EBADMSG);
-	r->__pad[3] = 0;
+	r->saved_boot ^= 1;
 	KUNIT_EXPECT_EQ(test, vpr_record_check(r), 0);
 }
 
@@ -277,7 +279,7 @@ static void slot_newest(struct kunit *test)
 	vpr_record_seal(a);	/* resealed: unknown flag */
 	KUNIT_EXPECT_PTR_EQ(test, vpr_slot_newest(a, b), b);
 	write_record(test, a, 3, 3);
-	a->version = 2;
+	a->version = VPR_RECORD_VERSION + 1;	/* a foreign version */
 	KUNIT_EXPECT_PTR_EQ(test, vpr_slot_newest(a, b), b);
 	memset(a, 0, RECORD_SIZE);
 	KUNIT_EXPECT_PTR_EQ(test, vpr_slot_newest(a, b), b);
@@ -419,11 +421,61 @@ static void slot_crash_during_write(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, copy[0]->saved_gen, 9ULL);
 }
 
+/*
+ * Erasing a slot (disarm, unbind) writes a tombstone as the next record.
+ * Cut at every 8-byte store, the slot's newest record is the one before
+ * the erase or the tombstone: never the older armed copy. (Zeroing both
+ * copies in turn, as before, left the older armed copy valid when cut
+ * between the two.)
+ */
+static void slot_erase_tombstone(struct kunit *test)
+{
+	struct vpr_record *a = new_record(test), *b = new_record(test);
+	struct vpr_record *t = new_record(test), *old_b = new_record(test);
+	const struct vpr_record *n;
+	unsigned int cuts = 0;
+	size_t len;
+	u32 seq;
+	int copy;
+
+	/* B: an older armed record (seq 4); A: the newest (seq 5). */
+	write_record(test, b, 4, 4);
+	write_record(test, a, 5, 5);
+	KUNIT_ASSERT_PTR_EQ(test, vpr_slot_armed(a, b), (const struct vpr_record *)a);
+	copy = vpr_slot_target(a, b, &seq);
+	KUNIT_ASSERT_EQ(test, copy, 1);
+	KUNIT_ASSERT_EQ(test, seq, 6U);
+	vpr_record_tombstone(t, seq);
+	KUNIT_EXPECT_EQ(test, vpr_record_check(t), 0);
+	KUNIT_EXPECT_EQ(test, t->flags, 0U);
+	memcpy(old_b, b, RECORD_SIZE);
+	for (len = 0; len <= RECORD_SIZE; len += 8) {
+		tear(b, old_b, t, len);
+		n = vpr_slot_newest(a, b);
+		KUNIT_ASSERT_NOT_NULL(test, n);
+		if (n == b) {
+			KUNIT_EXPECT_EQ_MSG(test, n->seq, 6U, "cut at %zu bytes", len);
+			KUNIT_EXPECT_NULL(test, vpr_slot_armed(a, b));
+		} else {
+			KUNIT_EXPECT_EQ_MSG(test, n->seq, 5U, "cut at %zu bytes", len);
+			KUNIT_EXPECT_EQ(test, n->saved_gen, 5ULL);
+			cuts++;
+		}
+		KUNIT_EXPECT_NE_MSG(test, n->saved_gen, 4ULL,
+				    "cut at %zu bytes: the older armed record came back", len);
+	}
+	/* Complete: the slot is free; erasing again writes nothing new. */
+	KUNIT_EXPECT_NULL(test, vpr_slot_armed(a, b));
+	KUNIT_EXPECT_PTR_EQ(test, vpr_slot_newest(a, b), (const struct vpr_record *)b);
+	kunit_info(test, "%u of %zu cut points left the record before the erase, the rest the tombstone\n",
+		   cuts, RECORD_SIZE / 8 + 1);
+}
+
 static void ident_compare(struct kunit *test)
 {
 	static const char * const names[] = {
 		"vendor", "device", "subvendor", "subdevice", "class", "revision",
-		"header type",
+		"header type", "BAR sizes", "serial number", "slot path",
 	};
 	struct vpr_ident now;
 	const char *field = "unset";
@@ -432,7 +484,8 @@ static void ident_compare(struct kunit *test)
 	now = test_ident;
 	KUNIT_EXPECT_EQ(test, vpr_ident_compare(&test_ident, &now, &field), 0);
 	KUNIT_EXPECT_NULL(test, field);
-	now.__pad = 0xffff;	/* padding is not identity */
+	now.__pad = 0xff;	/* padding is not identity */
+	now.path[5] = 0x77;	/* nor path bytes beyond its depth */
 	KUNIT_EXPECT_EQ(test, vpr_ident_compare(&test_ident, &now, NULL), 0);
 
 	for (i = 0; i < ARRAY_SIZE(names); i++) {
@@ -458,6 +511,15 @@ static void ident_compare(struct kunit *test)
 			break;
 		case 6:
 			now.hdr_type = 1;
+			break;
+		case 7:
+			now.bar_len[2] = 0x4000;	/* another BAR layout */
+			break;
+		case 8:
+			now.dsn ^= 1;			/* same model, another unit */
+			break;
+		case 9:
+			now.path[1] = 0x10;		/* behind another bridge */
 			break;
 		}
 		field = NULL;
@@ -522,6 +584,31 @@ static void policy_arm(struct kunit *test)
 	c.group_devices = 1;
 	KUNIT_EXPECT_EQ(test, vpr_policy_arm(&c, &why), 0);
 
+	/*
+	 * Functions on the same bus: only those without a reset of their own
+	 * refuse (a VF or a function with FLR is not counted by the caller).
+	 */
+	c.siblings_bus_reset_only = 1;
+	why = NULL;
+	KUNIT_EXPECT_EQ(test, vpr_policy_arm(&c, &why), -EBUSY);
+	KUNIT_ASSERT_NOT_NULL(test, why);
+	KUNIT_EXPECT_NOT_NULL(test, strstr(why, "bus reset"));
+	/* ... and the group rule comes first. */
+	c.group_devices = 2;
+	KUNIT_EXPECT_EQ(test, vpr_policy_arm(&c, &why), -EBUSY);
+	KUNIT_EXPECT_NOT_NULL(test, strstr(why, "IOMMU group"));
+	c.group_devices = 1;
+	c.siblings_bus_reset_only = 0;
+	c.siblings_slot_reset = 2;
+	KUNIT_EXPECT_EQ(test, vpr_policy_arm(&c, &why), -EBUSY);
+	KUNIT_EXPECT_NOT_NULL(test, strstr(why, "hotplug slot"));
+	c.siblings_slot_reset = 0;
+	c.is_virtfn = true;
+	KUNIT_EXPECT_EQ(test, vpr_policy_arm(&c, &why), -EBUSY);
+	KUNIT_EXPECT_NOT_NULL(test, strstr(why, "SR-IOV VF"));
+	c.is_virtfn = false;
+	KUNIT_EXPECT_EQ(test, vpr_policy_arm(&c, &why), 0);
+
 	/* A bridge with a type 1 header in a singleton group. */
 	c.is_bridge = true;
 	c.hdr_normal = false;
@@ -535,7 +622,7 @@ static void policy_restore(struct kunit *test)
 {
 	static const char * const names[] = {
 		"vendor", "device", "subvendor", "subdevice", "class", "revision",
-		"header type",
+		"header type", "BAR sizes", "serial number", "slot path",
 	};
 	struct vpr_record *r = new_record(test);
 	struct vpr_restore_ctx c = {
@@ -548,7 +635,7 @@ static void policy_restore(struct kunit *test)
 
 	r->seq = 1;
 	vpr_record_fill(r, &test_bdf, &test_ident, new_cfg(test, 1), VPR_CFG_SIZE,
-			VPR_REC_NO_USER_RESET, 1, 1);
+			VPR_REC_NO_USER_RESET, 1, 1, 0);
 	c.now = test_ident;
 	c.now.vendor = 0x1af4;
 
@@ -623,6 +710,15 @@ static void policy_restore(struct kunit *test)
 		case 6:
 			c.now.hdr_type = 2;
 			break;
+		case 7:
+			c.now.bar_len[0] <<= 1;
+			break;
+		case 8:
+			c.now.dsn = 0;
+			break;
+		case 9:
+			c.now.path_depth = 1;
+			break;
 		}
 		why = NULL;
 		KUNIT_EXPECT_EQ(test, vpr_policy_restore(r, &c, &why), -ESTALE);
@@ -630,6 +726,24 @@ static void policy_restore(struct kunit *test)
 		snprintf(want, sizeof(want), "(%s changed)", names[i]);
 		KUNIT_EXPECT_NOT_NULL_MSG(test, strstr(why, want), "%s: %s", names[i], why);
 	}
+
+	/* A record of this boot (reload) or the one before (kexec) only. */
+	c.now = test_ident;
+	r->saved_boot = 7;
+	vpr_record_seal(r);
+	c.boot_now = 7;
+	KUNIT_EXPECT_EQ(test, vpr_policy_restore(r, &c, NULL), 0);
+	c.boot_now = 8;
+	KUNIT_EXPECT_EQ(test, vpr_policy_restore(r, &c, NULL), 0);
+	c.boot_now = 9;
+	why = NULL;
+	KUNIT_EXPECT_EQ(test, vpr_policy_restore(r, &c, &why), -ESTALE);
+	KUNIT_ASSERT_NOT_NULL(test, why);
+	KUNIT_EXPECT_NOT_NULL(test, strstr(why, "older than the previous boot"));
+	c.boot_now = 6;		/* from the future: not this boot's either */
+	KUNIT_EXPECT_EQ(test, vpr_policy_restore(r, &c, NULL), -ESTALE);
+	c.boot_now = 0;		/* unknown: the identity decides */
+	KUNIT_EXPECT_EQ(test, vpr_policy_restore(r, &c, NULL), 0);
 }
 
 static void cfg_diff(struct kunit *test)
@@ -733,6 +847,7 @@ static struct kunit_case vpr_state_cases[] = {
 	KUNIT_CASE(slot_newest),
 	KUNIT_CASE(slot_target),
 	KUNIT_CASE(slot_crash_during_write),
+	KUNIT_CASE(slot_erase_tombstone),
 	KUNIT_CASE(ident_compare),
 	KUNIT_CASE(policy_arm),
 	KUNIT_CASE(policy_restore),

@@ -19,9 +19,9 @@
 
 #define VPR_HDR_SIZE	offsetof(struct vpr_record, cfg)
 
-static_assert(sizeof(struct vpr_ident) == 16);
+static_assert(sizeof(struct vpr_ident) == 88);
 static_assert(sizeof(struct vpr_bdf) == 8);
-static_assert(VPR_HDR_SIZE == 72);
+static_assert(VPR_HDR_SIZE == 144);
 static_assert(sizeof(struct vpr_record) == VPR_HDR_SIZE + VPR_CFG_SIZE);
 static_assert(sizeof(struct vpr_record) <= VPR_COPY_PAGES * PAGE_SIZE);
 
@@ -47,7 +47,7 @@ void vpr_record_seal(struct vpr_record *r)
 
 void vpr_record_fill(struct vpr_record *r, const struct vpr_bdf *bdf,
 		     const struct vpr_ident *ident, const u8 *cfg,
-		     u32 cfg_size, u32 flags, u64 gen, u64 now_ns)
+		     u32 cfg_size, u32 flags, u64 gen, u64 now_ns, u64 boot)
 {
 	u32 seq = r->seq;
 
@@ -64,6 +64,7 @@ void vpr_record_fill(struct vpr_record *r, const struct vpr_bdf *bdf,
 	r->ident.__pad = 0;
 	r->saved_gen = gen;
 	r->saved_ns = now_ns;
+	r->saved_boot = boot;
 	memcpy(r->cfg, cfg, cfg_size);
 	memset(r->cfg + cfg_size, 0, VPR_CFG_SIZE - cfg_size);
 	vpr_record_seal(r);
@@ -109,6 +110,25 @@ const struct vpr_record *vpr_slot_newest(const struct vpr_record *a,
 	return NULL;
 }
 
+void vpr_record_tombstone(struct vpr_record *r, u32 seq)
+{
+	static const u8 zero_cfg[256];
+	static const struct vpr_ident no_ident;
+	static const struct vpr_bdf no_bdf;
+
+	r->seq = seq;
+	vpr_record_fill(r, &no_bdf, &no_ident, zero_cfg, sizeof(zero_cfg), 0,
+			0, 0, 0);
+}
+
+const struct vpr_record *vpr_slot_armed(const struct vpr_record *a,
+					const struct vpr_record *b)
+{
+	const struct vpr_record *n = vpr_slot_newest(a, b);
+
+	return n && (n->flags & VPR_REC_ARMED) ? n : NULL;
+}
+
 int vpr_slot_target(const struct vpr_record *a, const struct vpr_record *b,
 		    u32 *next_seq)
 {
@@ -130,6 +150,9 @@ enum vpr_ident_field {
 	VPR_ID_CLASS,
 	VPR_ID_REVISION,
 	VPR_ID_HDR_TYPE,
+	VPR_ID_BARS,
+	VPR_ID_DSN,
+	VPR_ID_PATH,
 	VPR_ID_NR,
 };
 
@@ -141,6 +164,9 @@ static const char * const vpr_ident_names[VPR_ID_NR] = {
 	[VPR_ID_CLASS]		= "class",
 	[VPR_ID_REVISION]	= "revision",
 	[VPR_ID_HDR_TYPE]	= "header type",
+	[VPR_ID_BARS]		= "BAR sizes",
+	[VPR_ID_DSN]		= "serial number",
+	[VPR_ID_PATH]		= "slot path",
 };
 
 #define VPR_STALE(field) \
@@ -154,6 +180,10 @@ static const char * const vpr_ident_why[VPR_ID_NR] = {
 	[VPR_ID_CLASS]		= VPR_STALE("class"),
 	[VPR_ID_REVISION]	= VPR_STALE("revision"),
 	[VPR_ID_HDR_TYPE]	= VPR_STALE("header type"),
+	[VPR_ID_BARS]		= VPR_STALE("BAR sizes"),
+	[VPR_ID_DSN]		= VPR_STALE("serial number"),
+	[VPR_ID_PATH]		=
+		"the device at this address sits behind other bridges (slot path changed)",
 };
 
 /* The first field of the identity that differs, in vpr_ident_compare()'s order. */
@@ -174,6 +204,13 @@ static enum vpr_ident_field vpr_ident_diff(const struct vpr_ident *s,
 		return VPR_ID_REVISION;
 	if (s->hdr_type != n->hdr_type)
 		return VPR_ID_HDR_TYPE;
+	if (memcmp(s->bar_len, n->bar_len, sizeof(s->bar_len)))
+		return VPR_ID_BARS;
+	if (s->dsn != n->dsn)
+		return VPR_ID_DSN;
+	if (s->path_depth != n->path_depth ||
+	    memcmp(s->path, n->path, min_t(u8, s->path_depth, VPR_PATH_MAX)))
+		return VPR_ID_PATH;
 	return VPR_ID_SAME;
 }
 
@@ -212,6 +249,18 @@ int vpr_policy_arm(const struct vpr_arm_ctx *c, const char **why)
 		return vpr_why(why,
 			       "its IOMMU group has other devices: only singleton groups are preserved",
 			       -EBUSY);
+	if (c->is_virtfn)
+		return vpr_why(why,
+			       "it is an SR-IOV VF: its PF's resets, and the next kernel's SR-IOV setup, reset it",
+			       -EBUSY);
+	if (c->siblings_slot_reset)
+		return vpr_why(why,
+			       "another function on its bus can reset the bus through a hotplug slot without asking this device",
+			       -EBUSY);
+	if (c->siblings_bus_reset_only)
+		return vpr_why(why,
+			       "another function on its bus has no reset of its own (FLR, PM): arming would block the bus reset that scrubs it",
+			       -EBUSY);
 	return vpr_why(why, NULL, 0);
 }
 
@@ -227,6 +276,12 @@ int vpr_policy_restore(const struct vpr_record *r,
 	f = vpr_ident_diff(&r->ident, &c->now);
 	if (f != VPR_ID_SAME)
 		return vpr_why(why, vpr_ident_why[f], -ESTALE);
+	/* This boot (a module reload) or the one before (a kexec). */
+	if (r->saved_boot && c->boot_now && r->saved_boot != c->boot_now &&
+	    r->saved_boot + 1 != c->boot_now)
+		return vpr_why(why,
+			       "the record is older than the previous boot: the device may have been reset or reassigned since",
+			       -ESTALE);
 	if (c->bound && !c->bound_to_us)
 		return vpr_why(why, "the device is bound to another driver", -EBUSY);
 	if (c->group_devices < 0)

@@ -26,7 +26,8 @@
 #define VPR_AREA_PAGES		(VPR_MAX_DEVICES * VPR_SLOT_PAGES)
 #define VPR_CFG_SIZE		4096	/* PCIe extended config space */
 #define VPR_RECORD_MAGIC	0x31525056	/* "VPR1" */
-#define VPR_RECORD_VERSION	1
+#define VPR_RECORD_VERSION	2	/* 2: BARs, serial number, slot path, boot */
+#define VPR_PATH_MAX		16	/* bridges between a root bus and the device */
 
 /* record flags */
 #define VPR_REC_ARMED		BIT(0)
@@ -42,7 +43,11 @@ struct vpr_ident {
 	u32 class;	/* 24-bit class code */
 	u8 revision;
 	u8 hdr_type;	/* without the multi-function bit */
-	u16 __pad;
+	u8 path_depth;	/* entries of @path in use */
+	u8 __pad;
+	u64 dsn;	/* PCIe Device Serial Number, 0 when it has none */
+	u64 bar_len[6];	/* size of each BAR, 0 when unused */
+	u8 path[VPR_PATH_MAX];	/* devfn of each bridge from the root bus down */
 };
 
 struct vpr_bdf {
@@ -65,7 +70,7 @@ struct vpr_bdf {
  * @ident:	what it was
  * @saved_gen:	kram generation when written
  * @saved_ns:	ktime_get_real_ns() when written
- * @__pad:	0
+ * @saved_boot:	kram boot count when written (0: unknown)
  * @cfg:	the device's config space when written
  */
 struct vpr_record {
@@ -79,14 +84,14 @@ struct vpr_record {
 	struct vpr_ident ident;
 	u64 saved_gen;
 	u64 saved_ns;
-	u8 __pad[8];
+	u64 saved_boot;
 	u8 cfg[VPR_CFG_SIZE];
 };
 
 /* Fill @r (seq left alone: set it first, the CRC covers it) and seal it. */
 void vpr_record_fill(struct vpr_record *r, const struct vpr_bdf *bdf,
 		     const struct vpr_ident *ident, const u8 *cfg,
-		     u32 cfg_size, u32 flags, u64 gen, u64 now_ns);
+		     u32 cfg_size, u32 flags, u64 gen, u64 now_ns, u64 boot);
 /* Compute and store @r->crc. */
 void vpr_record_seal(struct vpr_record *r);
 /*
@@ -99,6 +104,17 @@ int vpr_record_check(const struct vpr_record *r);
 const struct vpr_record *vpr_slot_newest(const struct vpr_record *a,
 					 const struct vpr_record *b);
 /*
+ * A tombstone: a valid record with no flags (disarmed), @seq and nothing
+ * else. Erasing a slot writes one as the next record, so the newest valid
+ * copy is the tombstone or, if the write was cut, the record before it,
+ * never an older armed record.
+ */
+void vpr_record_tombstone(struct vpr_record *r, u32 seq);
+/* The slot's newest valid record if it is armed, else NULL (free slot). */
+const struct vpr_record *vpr_slot_armed(const struct vpr_record *a,
+					const struct vpr_record *b);
+
+/*
  * Which copy (0 = A, 1 = B) the next write of a slot goes to: the one that
  * is not vpr_slot_newest(); A when neither is valid. *@next_seq is the seq
  * the new record must carry (newest's seq + 1, or 1).
@@ -109,7 +125,8 @@ int vpr_slot_target(const struct vpr_record *a, const struct vpr_record *b,
 /*
  * 0 when @now is the device @saved describes; -ESTALE otherwise, with
  * *@field (if not NULL) naming the first field that differs ("vendor",
- * "device", "subvendor", "subdevice", "class", "revision", "header type").
+ * "device", "subvendor", "subdevice", "class", "revision", "header type",
+ * "BAR sizes", "serial number", "slot path").
  */
 int vpr_ident_compare(const struct vpr_ident *saved,
 		      const struct vpr_ident *now, const char **field);
@@ -120,12 +137,30 @@ struct vpr_arm_ctx {
 	bool hdr_normal;	/* type 0 header */
 	bool has_vfs;		/* SR-IOV VFs enabled */
 	bool is_bridge;
+	/*
+	 * Other functions on its bus that nothing but a bus reset can reset
+	 * (0 on a root bus, which no bridge can reset): arming blocks bus
+	 * resets, so a tenant of one of these could no longer be scrubbed.
+	 */
+	int siblings_bus_reset_only;
+	/*
+	 * Other functions on its bus that can reset the bus through a
+	 * hotplug slot without asking this device: one in another slot
+	 * (this device at devfn >= 8 has none), or one in its slot whose
+	 * "bus" method resets the slot (not multi-function, e.g. a VF).
+	 */
+	int siblings_slot_reset;
+	/* An SR-IOV VF: its PF's resets and the next kernel's SR-IOV setup reset it. */
+	bool is_virtfn;
 };
 
 /*
  * 0 when a device may be armed; else -ENODEV (no IOMMU group), -EBUSY (a
- * group with other devices, or VFs enabled), -EINVAL (a bridge or a
- * non-type-0 header), with *@why a sentence for pr_err (not NULL).
+ * group with other devices, VFs enabled, a VF itself, or a function on its
+ * bus that only a bus reset resets or that can reset the bus through its
+ * hotplug slot),
+ * -EINVAL (a bridge or a non-type-0 header),
+ * with *@why a sentence for pr_err (not NULL).
  */
 int vpr_policy_arm(const struct vpr_arm_ctx *c, const char **why);
 
@@ -136,12 +171,13 @@ struct vpr_restore_ctx {
 	bool bound;		/* bound to a driver */
 	bool bound_to_us;	/* ... and that driver is vfio_preserve */
 	int group_devices;	/* as in vpr_arm_ctx */
+	u64 boot_now;		/* kram's boot count now, 0: unknown */
 };
 
 /*
  * 0: bind and restore; -ENODEV: no device there, or it has no IOMMU
- * group; -ESTALE: a different
- * device (identity changed); -EBUSY: another driver owns it, or its group
+ * group; -ESTALE: a different device (identity changed), or a record
+ * neither from this boot nor the one before; -EBUSY: another driver owns it, or its group
  * is no longer a singleton; -EINVAL: the record is not armed. *@why as
  * above. A record that does not pass vpr_record_check() never gets here.
  */

@@ -7,17 +7,27 @@
 # shellcheck source=selftests/tests/tap_lib.sh
 . /hvkit/tests/tap_lib
 PCI=/sys/bus/pci/devices
+# The driver an unbound test device goes back to: virtio-pci where it is a
+# module loaded by PID 1's coldplug (stock kernel), none where it is built
+# in and blacklisted (debug kernel).
+# shellcheck disable=SC2034 # used by the tests that source this
+if [ -e /sys/module/virtio_pci/initstate ]; then NATIVE=virtio-pci; else NATIVE=none; fi
 T=/sys/kernel/debug/tracing
 
 # vfio_devices: sets DEV (the virtio-rng behind a root port, the only
-# non-bridge device of its IOMMU group) and PAIR1 PAIR2 (two virtio-rng behind a PCIe-to-PCI
-# bridge, one IOMMU group); fails (exit 1) without DEV: the vfio groups
+# non-bridge device of its IOMMU group), PAIR1 PAIR2 (two virtio-rng behind a PCIe-to-PCI
+# bridge, one IOMMU group) and ROOTDEV (one on the root bus, where the
+# group "vfio" puts one); fails (exit 1) without DEV: the vfio groups
 # give every VM these devices.
 vfio_devices() {
-	DEV='' PAIR1='' PAIR2=''
+	DEV='' PAIR1='' PAIR2='' ROOTDEV=''
 	for _d in "$PCI"/*; do
 		[ "$(cat "$_d/vendor")" = 0x1af4 ] || continue
 		case "$(cat "$_d/device")" in 0x1005|0x1044) ;; *) continue ;; esac
+		# One on the root bus (ROOTDEV), beside the chipset's functions.
+		case "$(basename "$_d")" in
+		0000:00:*) [ -n "$ROOTDEV" ] || ROOTDEV=$(basename "$_d"); continue ;;
+		esac
 		_g=$(basename "$(readlink "$_d/iommu_group")")
 		# Bridges do not count (vfio_preserve's policy, and VFIO's).
 		_n=0

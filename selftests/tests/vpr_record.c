@@ -2,13 +2,17 @@
 /*
  * vpr_record: edit a vfio_preserve kram record from userspace, to test the
  * module's refusals after a reload (the record layout is
- * vfio_preserve/vpr_state.h's struct vpr_record; the area file is
- * /dev/kram_areas/vfio_preserve).
+ * vfio_preserve/vpr_state.h's struct vpr_record). The area is kernel-owned:
+ * userspace reaches it only through /dev/mem while kram is unloaded, so
+ * AREA is FILE@OFFSET, e.g. /dev/mem@0x10203000 (the area's physical
+ * address, from /sys/kernel/debug/kram/areas).
  *
  *   vpr_record AREA SLOT vendor HEX   newest copy with another vendor id,
  *                                     re-sealed (valid CRC, seq + 1)
  *   vpr_record AREA SLOT corrupt      flip a config byte in both copies
  *                                     (CRC no longer matches)
+ *   vpr_record AREA SLOT boot N       newest copy saved in kram boot N,
+ *                                     re-sealed (seq + 1)
  */
 #include <fcntl.h>
 #include <stdbool.h>
@@ -21,7 +25,7 @@
 
 #define COPY_BYTES	(2 * 4096)
 #define SLOT_BYTES	(2 * COPY_BYTES)
-#define HDR_SIZE	72
+#define HDR_SIZE	144
 #define CFG_SIZE	4096
 #define MAGIC		0x31525056
 
@@ -33,10 +37,11 @@ struct rec {
 	__u16 pad0;
 	__u16 vendor, device, subvendor, subdevice;
 	__u32 class;
-	__u8 revision, hdr_type;
-	__u16 pad1;
-	__u64 saved_gen, saved_ns;
-	__u8 pad2[8];
+	__u8 revision, hdr_type, path_depth, pad1;
+	__u64 dsn;
+	__u64 bar_len[6];
+	__u8 path[16];
+	__u64 saved_gen, saved_ns, saved_boot;
 	__u8 cfg[CFG_SIZE];
 };
 
@@ -75,28 +80,36 @@ int main(int argc, char **argv)
 {
 	struct rec *r[2];
 	int fd, slot, newest, i;
-	off_t off[2];
+	off_t off[2], base = 0;
+	char *at;
 	bool vendor = argc == 5 && !strcmp(argv[3], "vendor");
+	bool boot = argc == 5 && !strcmp(argv[3], "boot");
 	bool corrupt = argc == 4 && !strcmp(argv[3], "corrupt");
 
 	if (offsetof(struct rec, cfg) != HDR_SIZE) {
 		fprintf(stderr, "vpr_record: header layout differs from vpr_state.h\n");
 		return 1;
 	}
-	if (!vendor && !corrupt) {
-		fprintf(stderr, "usage: vpr_record AREA SLOT vendor HEX\n"
-			"       vpr_record AREA SLOT corrupt\n");
+	if (!vendor && !corrupt && !boot) {
+		fprintf(stderr, "usage: vpr_record FILE@OFFSET SLOT vendor HEX\n"
+			"       vpr_record FILE@OFFSET SLOT corrupt\n"
+			"       vpr_record FILE@OFFSET SLOT boot N\n");
 		return 2;
 	}
 	slot = atoi(argv[2]);
-	fd = open(argv[1], O_RDWR);
+	at = strchr(argv[1], '@');
+	if (at) {
+		*at = '\0';
+		base = (off_t)strtoull(at + 1, NULL, 0);
+	}
+	fd = open(argv[1], O_RDWR | O_SYNC);
 	if (fd < 0) {
 		perror(argv[1]);
 		return 1;
 	}
 	for (i = 0; i < 2; i++) {
 		r[i] = calloc(1, sizeof(*r[i]));
-		off[i] = (off_t)slot * SLOT_BYTES + i * COPY_BYTES;
+		off[i] = base + (off_t)slot * SLOT_BYTES + i * COPY_BYTES;
 		if (!r[i] || io(fd, r[i], off[i], 0))
 			return 1;
 	}
@@ -115,9 +128,15 @@ int main(int argc, char **argv)
 		printf("slot %d: both copies corrupted\n", slot);
 		return 0;
 	}
-	printf("slot %d: copy %d, %04x:%04x -> vendor %s\n", slot, newest,
-	       r[newest]->vendor, r[newest]->device, argv[4]);
-	r[newest]->vendor = (__u16)strtoul(argv[4], NULL, 16);
+	if (boot) {
+		printf("slot %d: copy %d, saved in boot %llu -> boot %s\n", slot, newest,
+		       (unsigned long long)r[newest]->saved_boot, argv[4]);
+		r[newest]->saved_boot = strtoull(argv[4], NULL, 0);
+	} else {
+		printf("slot %d: copy %d, %04x:%04x -> vendor %s\n", slot, newest,
+		       r[newest]->vendor, r[newest]->device, argv[4]);
+		r[newest]->vendor = (__u16)strtoul(argv[4], NULL, 16);
+	}
 	r[newest]->seq++;
 	seal(r[newest]);
 	return io(fd, r[newest], off[!newest], 1) ? 1 : 0;

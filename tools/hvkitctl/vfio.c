@@ -10,6 +10,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <fnmatch.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -17,11 +18,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/utsname.h>
 #include <linux/hvkit.h>
 
 #include "hvkitctl.h"
 
 #define VPR_DRIVER	"vfio_preserve"
+#define CLAIM_CONF	"hvkit-vfio-preserve.conf"
+#define MAX_DRIVERS	32
 #define BDF_LEN		32
 
 struct vfio_sub {
@@ -54,13 +58,16 @@ void vfio_help(FILE *out)
 	      "                       arm (default: on) or disarm it; --no-user-reset also\n"
 	      "                       turns the VMM's VFIO_DEVICE_RESET into a no-op\n"
 	      "  status [BDF]         preserve_status of BDF, or of every bound device\n"
+	      "  early-claim          write the early-claim modprobe configuration for the\n"
+	      "                       devices armed now (preserve and unbind do it too)\n"
 	      "  help                 this text\n"
 	      "\n"
 	      "Kept (KEPT in list, kept_names in status): what the device really keeps now;\n"
 	      "nothing while disarmed.\n"
 	      "  no_reset       open and close do no function, PM or bus reset\n"
 	      "  master         bus mastering and decoding stay on over close and open\n"
-	      "  config         config space is not reset\n"
+	      "  config         config space as the session left it survives close/open\n"
+	      "                 (vfio-pci alone writes back its open-time copy at close)\n"
 	      "  kexec          recorded in kram: bound again after a kexec\n"
 	      "  restored       this boot's binding came from a kram record\n"
 	      "  no_user_reset  VFIO_DEVICE_RESET is skipped\n"
@@ -78,6 +85,21 @@ void vfio_help(FILE *out)
 	      "  cannot be armed; preserve prints the kernel's reason (dmesg) when it can.\n"
 	      "  The VMM can arm and read the same state on its VFIO device fd:\n"
 	      "  VFIO_DEVICE_FEATURE with HVKIT_VFIO_FEATURE_PRESERVE.\n"
+	      "\n"
+	      "Early claim after a kexec: the next kernel's initramfs loads the native driver\n"
+	      "of the device (virtio_pci, mlx5_core, ...) by modalias, and that driver would\n"
+	      "bind and reset the device before vfio_preserve loads. preserve on|off, unbind\n"
+	      "and early-claim write /etc/modprobe.d/" CLAIM_CONF " with\n"
+	      "\"softdep DRIVER pre: vfio_preserve\" for the native driver of every armed\n"
+	      "device (from the kernel's modules.alias), or remove it when none is armed:\n"
+	      "loading DRIVER then loads vfio_preserve (and kram) first, which claims the\n"
+	      "recorded devices. Rebuild the initramfs of the next kernel afterwards\n"
+	      "(update-initramfs -u; the hvkit hook adds kram and vfio_preserve). A driver\n"
+	      "built into the kernel binds before any module: early-claim says so, and the\n"
+	      "kexec command line must keep it off (initcall_blacklist=). If the VMM arms\n"
+	      "through VFIO, run early-claim before the kexec. HVKIT_MODPROBE_D and\n"
+	      "HVKIT_MODULES_DIR (default /etc/modprobe.d, /lib/modules) point elsewhere,\n"
+	      "e.g. into the next kernel's root.\n"
 	      "\n"
 	      "Files: /sys/bus/pci/devices/BDF/{preserve,preserve_flags,preserve_status};\n"
 	      "Documentation/vfio_preserve.rst.\n"
@@ -393,6 +415,202 @@ static void warn_group_users(const struct vfio_sub *s, const char *group)
 	closedir(proc);
 }
 
+/* ------------------------------------------------------- early claim */
+
+struct drivers {
+	char name[MAX_DRIVERS][NAME_MAX + 1];
+	char dev[MAX_DRIVERS][BDF_LEN];	/* the first device that needs it */
+	int n;
+	bool full;
+};
+
+static void drivers_add(struct drivers *d, const char *name, const char *bdf)
+{
+	int i;
+
+	for (i = 0; i < d->n; i++)
+		if (!strcmp(d->name[i], name))
+			return;
+	if (d->n == MAX_DRIVERS || strlen(name) > NAME_MAX) {
+		d->full = true;
+		return;
+	}
+	strcpy(d->name[d->n], name);
+	snprintf(d->dev[d->n], BDF_LEN, "%s", bdf);
+	d->n++;
+}
+
+static const char *env_or(const char *var, const char *def)
+{
+	const char *v = getenv(var);
+
+	return v && *v ? v : def;
+}
+
+/*
+ * The drivers of the running kernel whose aliases match the modalias of
+ * @bdf, as modprobe and udev match them (fnmatch): the loadable ones from
+ * modules.alias into @mods, the built-in ones (modules.builtin.modinfo,
+ * "NAME.alias=PATTERN" strings) into @builtin. 0, or -errno (printed).
+ */
+static int native_drivers(const struct vfio_sub *s, const char *bdf,
+			  struct drivers *mods, struct drivers *builtin)
+{
+	char path[PATH_MAX], alias[512], pat[512], mod[NAME_MAX + 1];
+	char *line = NULL, *dot;
+	struct utsname u;
+	size_t cap = 0;
+	FILE *f;
+	int ret = 0;
+
+	dev_path(path, sizeof(path), bdf, "modalias");
+	ret = read_line(path, alias, sizeof(alias));
+	if (ret) {
+		vfio_err(s, "%s: %s", path, strerror(-ret));
+		return ret;
+	}
+	if (uname(&u))
+		return -errno;
+	snprintf(path, sizeof(path), "%s/%s/modules.alias",
+		 env_or("HVKIT_MODULES_DIR", "/lib/modules"), u.release);
+	f = fopen(path, "re");
+	if (!f) {
+		ret = -errno;
+		vfio_err(s, "%s: %s: cannot tell the native driver of %s", path,
+			 strerror(errno), bdf);
+		return ret;
+	}
+	while (getline(&line, &cap, f) > 0) {
+		if (sscanf(line, "alias %511s %255s", pat, mod) != 2)
+			continue;
+		/* vfio-pci's own aliases start with "vfio_pci:", never "pci:". */
+		if (!fnmatch(pat, alias, 0) && strcmp(mod, VPR_DRIVER))
+			drivers_add(mods, mod, bdf);
+	}
+	fclose(f);
+	snprintf(path, sizeof(path), "%s/%s/modules.builtin.modinfo",
+		 env_or("HVKIT_MODULES_DIR", "/lib/modules"), u.release);
+	f = fopen(path, "re");
+	if (f) {
+		while (getdelim(&line, &cap, '\0', f) > 0) {
+			dot = strchr(line, '.');
+			if (!dot || strncmp(dot, ".alias=", 7) || fnmatch(dot + 7, alias, 0))
+				continue;
+			*dot = '\0';
+			drivers_add(builtin, line, bdf);
+		}
+		fclose(f);
+	}
+	free(line);
+	return 0;
+}
+
+/*
+ * Write the early-claim configuration for the devices armed now (see the
+ * help text), or remove it when none is: 0, or 1 with the reason printed.
+ * Quiet when the file does not change.
+ */
+static int early_claim_update(const struct vfio_sub *s, bool verbose)
+{
+	char conf[PATH_MAX], tmp[PATH_MAX + 8], path[PATH_MAX], armed[8];
+	char old[4096], text[4096];
+	struct drivers mods = {}, builtin = {};
+	struct dirent **names;
+	size_t len = 0;
+	ssize_t olen = -1;
+	int i, n, fd, ret = 0;
+
+	n = bound_devices(&names);
+	if (n == -ENOENT)
+		n = 0, names = NULL;	/* not loaded: nothing is armed */
+	if (n < 0)
+		return vfio_err(s, "%s/bus/pci/drivers/%s: %s", sysfs_root, VPR_DRIVER,
+				strerror(-n));
+	for (i = 0; i < n; i++) {
+		dev_path(path, sizeof(path), names[i]->d_name, "preserve");
+		if (read_line(path, armed, sizeof(armed)) || strcmp(armed, "1"))
+			continue;
+		if (native_drivers(s, names[i]->d_name, &mods, &builtin))
+			ret = 1;
+	}
+	free_names(names, n > 0 ? n : 0);
+	if (ret)
+		return vfio_err(s, "early-claim configuration left unchanged");
+	if (mods.full || builtin.full)
+		return vfio_err(s, "more than %d native drivers: configuration left unchanged",
+				MAX_DRIVERS);
+
+	snprintf(conf, sizeof(conf), "%s/%s", env_or("HVKIT_MODPROBE_D", "/etc/modprobe.d"),
+		 CLAIM_CONF);
+	fd = open(conf, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		olen = read(fd, old, sizeof(old) - 1);
+		close(fd);
+	}
+	for (i = 0; i < builtin.n; i++)
+		fprintf(stderr,
+			"hvkitctl vfio %s: warning: %s (native driver of %s) is built into this kernel: it binds the device at boot, before any module loads, and resets it; keep it off on the kexec command line (initcall_blacklist=) or preserve cannot survive a kexec\n",
+			s->name, builtin.name[i], builtin.dev[i]);
+	if (!mods.n) {
+		if (olen < 0) {
+			if (verbose)
+				printf("no device armed for %s needs an early claim (%s: none)\n",
+				       VPR_DRIVER, conf);
+			return 0;
+		}
+		if (unlink(conf))
+			return vfio_err(s, "%s: %s%s", conf, strerror(errno), root_hint(-errno));
+		printf("%s: removed, no armed device needs an early claim\n", conf);
+		puts("rebuild the next kernel's initramfs (update-initramfs -u) before a kexec");
+		return 0;
+	}
+	len = snprintf(text, sizeof(text),
+		       "# Written by hvkitctl vfio: the native drivers of the devices armed\n"
+		       "# for vfio_preserve load it first, so that after a kexec it claims\n"
+		       "# the recorded devices before they can bind and reset them.\n"
+		       "# Regenerated by hvkitctl vfio preserve|unbind|early-claim.\n");
+	for (i = 0; i < mods.n && len < sizeof(text); i++)
+		len += snprintf(text + len, sizeof(text) - len,
+				"softdep %s pre: %s\t# %s\n", mods.name[i], VPR_DRIVER,
+				mods.dev[i]);
+	if (len >= sizeof(text))
+		return vfio_err(s, "configuration too long");
+	if (olen == (ssize_t)len && !memcmp(old, text, len)) {
+		if (verbose)
+			printf("%s is up to date\n", conf);
+		return 0;
+	}
+	snprintf(tmp, sizeof(tmp), "%s.tmp", conf);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return vfio_err(s, "%s: %s%s", tmp, strerror(errno), root_hint(-errno));
+	if (write(fd, text, len) != (ssize_t)len || fsync(fd)) {
+		ret = -errno;
+		close(fd);
+		unlink(tmp);
+		return vfio_err(s, "%s: %s", tmp, strerror(-ret ? -ret : EIO));
+	}
+	close(fd);
+	if (rename(tmp, conf)) {
+		ret = errno;
+		unlink(tmp);
+		return vfio_err(s, "%s: %s%s", conf, strerror(ret), root_hint(-ret));
+	}
+	for (i = 0; i < mods.n; i++)
+		printf("early claim: softdep %s pre: %s (for %s) in %s\n", mods.name[i],
+		       VPR_DRIVER, mods.dev[i], conf);
+	puts("rebuild the next kernel's initramfs (update-initramfs -u) before a kexec");
+	return 0;
+}
+
+static int sub_early_claim(const struct vfio_sub *s, int argc, char **argv)
+{
+	(void)argv;
+	if (argc > 1)
+		return vfio_usage_err(s, "takes no arguments");
+	return early_claim_update(s, true);
+}
+
 static int sub_list(const struct vfio_sub *s, int argc, char **argv)
 {
 	char path[PATH_MAX], ven[16], dev[16], group[32], armed[16], kept[128];
@@ -543,7 +761,7 @@ static int sub_unbind(const struct vfio_sub *s, int argc, char **argv)
 	dev_link(bdf, "driver", drv, sizeof(drv));
 	printf("%s unbound from %s; now %s%s\n", bdf, VPR_DRIVER,
 	       drv[0] ? "bound to " : "without a driver", drv);
-	return 0;
+	return early_claim_update(s, false);
 }
 
 static int sub_preserve(const struct vfio_sub *s, int argc, char **argv)
@@ -610,7 +828,7 @@ static int sub_preserve(const struct vfio_sub *s, int argc, char **argv)
 		strcpy(msg, "?");
 	printf("%s: preserve %s (flags %s), kept: %s\n", bdf, on ? "on" : "off", val,
 	       msg[0] ? msg : "nothing");
-	return 0;
+	return early_claim_update(s, false);
 }
 
 /* Copy the device's preserve_status to stdout: 0, or 1 (error printed). */
@@ -672,6 +890,9 @@ static const struct vfio_sub vfio_subs[] = {
 	  "Arm (default) or disarm BDF; --no-user-reset also skips VFIO_DEVICE_RESET." },
 	{ "status", sub_status, "status [BDF]",
 	  "preserve_status of BDF, or of every device bound to vfio_preserve." },
+	{ "early-claim", sub_early_claim, "early-claim",
+	  "Write /etc/modprobe.d/" CLAIM_CONF " (softdep NATIVE-DRIVER pre: vfio_preserve)\n"
+	  "    for every armed device, or remove it when none is; see hvkitctl vfio help." },
 };
 
 int cmd_vfio(int argc, char **argv)
@@ -704,7 +925,7 @@ int cmd_vfio(int argc, char **argv)
 	}
 	fprintf(stderr,
 		"hvkitctl vfio: unknown subcommand '%s'\n"
-		"Usage: hvkitctl vfio {list|bind|unbind|preserve|status|help} ...\n",
+		"Usage: hvkitctl vfio {list|bind|unbind|preserve|status|early-claim|help} ...\n",
 		sub);
 	return 2;
 }
