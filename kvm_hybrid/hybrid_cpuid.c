@@ -383,6 +383,47 @@ int hybrid_feature_refused(u32 function, u32 index, u32 reg, u32 bits,
 	return 0;
 }
 
+/**
+ * hybrid_index_significant() - does ECX select a subleaf of @function?
+ * @function:	a CPUID leaf
+ *
+ * The leaves 6.1's KVM marks KVM_CPUID_FLAG_SIGNIFCANT_INDEX in the
+ * tables it offers (cpuid_function_is_indexed(), do_host_cpuid()). For
+ * every other leaf KVM answers any ECX with the same entry, so an
+ * override of such a leaf must apply whatever ECX the guest passes. KVM
+ * itself follows the flags of the VM's own entries, which the VMM chose:
+ * where an entry of a listed leaf has no flag, the guest gets that entry's
+ * subleaf for every ECX, and the CPUID hook applies the overrides of that
+ * subleaf (hybrid_has_indexed_ovr()).
+ */
+bool hybrid_index_significant(u32 function)
+{
+	switch (function) {
+	case 0x4: case 0x7: case 0xb: case 0xd: case 0xf: case 0x10:
+	case 0x12: case 0x14: case 0x17: case 0x18: case 0x1d: case 0x1e:
+	case 0x1f: case 0x8000001d:
+		return true;
+	}
+	return false;
+}
+
+/**
+ * hybrid_clear_normalize() - a clear's subleaf as KVM matches it
+ * @function:	the leaf of the clear
+ * @index:	its subleaf as written (or HYBRID_ANY_INDEX); rewritten
+ *
+ * A leaf without subleaves is one entry for every ECX: "any". A leaf with
+ * them means subleaf 0 when none is named ("0x7 ebx" is 0x7.0's EBX, not
+ * 0x7.1's). Stored so, a clear and its restore match however written.
+ */
+void hybrid_clear_normalize(u32 function, u32 *index)
+{
+	if (!hybrid_index_significant(function))
+		*index = HYBRID_ANY_INDEX;
+	else if (*index == HYBRID_ANY_INDEX)
+		*index = 0;
+}
+
 static struct hybrid_ovr *ovr_add(struct hybrid_vcpu_ovr *out, u32 function,
 				  u32 index, u32 flags)
 {
@@ -583,6 +624,7 @@ int hybrid_compile_vcpu(const struct hybrid_core_type *types, u32 nr_types,
 
 		if (c->vcpu != HYBRID_ALL_VCPUS && c->vcpu != vcpu)
 			continue;
+		/* Subleaves as hybrid_clear_normalize() left them. */
 		o = ovr_add(out, c->function, c->index,
 			    HYBRID_OVR_CLEAR | (c->index == HYBRID_ANY_INDEX ?
 						0 : HYBRID_OVR_INDEX));
@@ -620,6 +662,67 @@ void hybrid_apply(const struct hybrid_vcpu_ovr *ov, u32 function, u32 index,
 		for (r = 0; r < 4; r++)
 			regs[r] = (regs[r] & ~o->mask[r]) | o->val[r];
 	}
+}
+
+/**
+ * hybrid_has_indexed_ovr() - does an override of @function name a subleaf?
+ * @ov:		the vCPU's overrides
+ * @function:	a leaf
+ *
+ * Only then does the subleaf the VM's own entry stands for matter.
+ */
+bool hybrid_has_indexed_ovr(const struct hybrid_vcpu_ovr *ov, u32 function)
+{
+	u32 i;
+
+	for (i = 0; i < ov->n; i++)
+		if (ov->e[i].function == function && ov->e[i].flags & HYBRID_OVR_INDEX)
+			return true;
+	return false;
+}
+
+/**
+ * hybrid_raised_max() - the maximum leaf the overrides give @function's class
+ * @ov:		the vCPU's overrides
+ * @function:	a basic (below 0x80000000) or extended leaf
+ *
+ * Return: the raised maximum of leaf 0 or 0x80000000 (whichever is
+ * @function's class), 0 if the profile does not raise it.
+ */
+u32 hybrid_raised_max(const struct hybrid_vcpu_ovr *ov, u32 function)
+{
+	u32 base, i, top = 0;
+
+	if (function >= 0x40000000 && function < 0x80000000)
+		return 0;
+	if (function >= 0xc0000000)
+		return 0;
+	base = function & 0x80000000;
+	for (i = 0; i < ov->n; i++)
+		if (ov->e[i].function == base && ov->e[i].flags & HYBRID_OVR_MAX_EAX)
+			top = max(top, ov->e[i].val[EAX]);
+	return top;
+}
+
+/**
+ * hybrid_vendor_redirects() - does KVM answer out-of-range leaves with the
+ * highest basic leaf for a guest of this vendor?
+ * @ebx:	CPUID.0 EBX of the VM's table
+ * @ecx:	its ECX
+ * @edx:	its EDX
+ *
+ * 6.1's get_out_of_range_cpuid_entry(): every vendor but AMD and Hygon.
+ */
+bool hybrid_vendor_redirects(u32 ebx, u32 ecx, u32 edx)
+{
+	/* "AuthenticAMD", "AMDisbetter!", "HygonGenuine" */
+	if (ebx == 0x68747541 && ecx == 0x444d4163 && edx == 0x69746e65)
+		return false;
+	if (ebx == 0x69444d41 && ecx == 0x21726574 && edx == 0x74656273)
+		return false;
+	if (ebx == 0x6f677948 && ecx == 0x656e6975 && edx == 0x6e65476e)
+		return false;
+	return true;
 }
 
 const struct hybrid_fword hybrid_fwords[HYBRID_NR_FEATURE_WORDS] = {

@@ -57,12 +57,17 @@ int hybrid_validate_type(const struct hybrid_core_type *ct, char *why,
 int hybrid_validate_profile(const struct hybrid_core_type *types, u32 nr_types,
 			    const struct hybrid_layout *lay, char *why,
 			    size_t len);
+bool hybrid_index_significant(u32 function);
+void hybrid_clear_normalize(u32 function, u32 *index);
 int hybrid_feature_refused(u32 function, u32 index, u32 reg, u32 bits,
 			   char *why, size_t len);
 int hybrid_compile_vcpu(const struct hybrid_core_type *types, u32 nr_types,
 			const struct hybrid_layout *lay, u32 vcpu,
 			const struct hybrid_clear *clears, u32 nr_clears,
 			struct hybrid_vcpu_ovr *out);
+bool hybrid_has_indexed_ovr(const struct hybrid_vcpu_ovr *ov, u32 function);
+u32 hybrid_raised_max(const struct hybrid_vcpu_ovr *ov, u32 function);
+bool hybrid_vendor_redirects(u32 ebx, u32 ecx, u32 edx);
 void hybrid_apply(const struct hybrid_vcpu_ovr *ov, u32 function, u32 index,
 		  u32 regs[4]);
 

@@ -320,6 +320,62 @@ static void test_feature_clears(struct kunit *test)
 						  &f->ov), -EINVAL);
 }
 
+/* Clears match subleaves as KVM does (its significant-index leaves). */
+static void test_clear_subleaves(struct kunit *test)
+{
+	struct fixture *f = fixture(test);
+	struct hybrid_clear c[2] = {
+		/* leaf 1 has no subleaves: ".0" must not let ECX=5 see it */
+		{ .vcpu = HYBRID_ALL_VCPUS, .function = 0x1, .index = 0,
+		  .reg = 2, .bits = BIT(30) },
+		/* leaf 7 has: no subleaf named means 0x7.0 only */
+		{ .vcpu = HYBRID_ALL_VCPUS, .function = 0x7, .index = HYBRID_ANY_INDEX,
+		  .reg = 1, .bits = BIT(5) },
+	};
+	u32 r[4], idx;
+
+	KUNIT_EXPECT_TRUE(test, hybrid_index_significant(0x7));
+	KUNIT_EXPECT_TRUE(test, hybrid_index_significant(0x8000001d));
+	KUNIT_EXPECT_FALSE(test, hybrid_index_significant(0x1));
+	KUNIT_EXPECT_FALSE(test, hybrid_index_significant(0x80000001));
+	/* As the feature ioctl stores them. */
+	hybrid_clear_normalize(c[0].function, &c[0].index);
+	hybrid_clear_normalize(c[1].function, &c[1].index);
+	KUNIT_EXPECT_EQ(test, c[0].index, HYBRID_ANY_INDEX);
+	KUNIT_EXPECT_EQ(test, c[1].index, 0U);
+	KUNIT_ASSERT_EQ(test, hybrid_compile_vcpu(f->types, 2, &f->lay, 0, c, 2, &f->ov), 0);
+	for (idx = 0; idx < 8; idx++) {
+		r[0] = 0; r[1] = 0; r[2] = ~0U; r[3] = 0;
+		hybrid_apply(&f->ov, 0x1, idx, r);
+		KUNIT_EXPECT_EQ(test, r[2], ~0U & ~BIT(30));
+	}
+	for (idx = 0; idx < 3; idx++) {
+		r[0] = 0; r[1] = ~0U; r[2] = 0; r[3] = 0;
+		hybrid_apply(&f->ov, 0x7, idx, r);
+		KUNIT_EXPECT_EQ(test, !!(r[1] & BIT(5)), idx != 0);
+	}
+	/* The hook looks up the subleaf KVM answered only where it matters. */
+	KUNIT_EXPECT_TRUE(test, hybrid_has_indexed_ovr(&f->ov, 0x7));
+	KUNIT_EXPECT_FALSE(test, hybrid_has_indexed_ovr(&f->ov, 0x1));
+}
+
+/* Out-of-range leaves: which vendors KVM redirects, what the profile raised. */
+static void test_out_of_range(struct kunit *test)
+{
+	struct fixture *f = fixture(test);
+
+	/* GenuineIntel redirects; AuthenticAMD, AMDisbetter!, HygonGenuine not. */
+	KUNIT_EXPECT_TRUE(test, hybrid_vendor_redirects(0x756e6547, 0x6c65746e, 0x49656e69));
+	KUNIT_EXPECT_FALSE(test, hybrid_vendor_redirects(0x68747541, 0x444d4163, 0x69746e65));
+	KUNIT_EXPECT_FALSE(test, hybrid_vendor_redirects(0x69444d41, 0x21726574, 0x74656273));
+	KUNIT_EXPECT_FALSE(test, hybrid_vendor_redirects(0x6f677948, 0x656e6975, 0x6e65476e));
+	KUNIT_ASSERT_EQ(test, hybrid_compile_vcpu(f->types, 2, &f->lay, 0, NULL, 0, &f->ov), 0);
+	/* The hybrid profile raises the basic maximum to at least 0x1A. */
+	KUNIT_EXPECT_GE(test, hybrid_raised_max(&f->ov, 0x15), 0x1aU);
+	KUNIT_EXPECT_EQ(test, hybrid_raised_max(&f->ov, 0x40000100), 0U);
+	KUNIT_EXPECT_EQ(test, hybrid_raised_max(&f->ov, 0xc0000001), 0U);
+}
+
 static void test_baseline(struct kunit *test)
 {
 	struct hybrid_features sets[3] = {}, base, vm = {}, missing;
@@ -425,6 +481,8 @@ static struct kunit_case hybrid_cpuid_cases[] = {
 	KUNIT_CASE(test_refused_types),
 	KUNIT_CASE(test_mmu_leaves_refused),
 	KUNIT_CASE(test_feature_clears),
+	KUNIT_CASE(test_clear_subleaves),
+	KUNIT_CASE(test_out_of_range),
 	{}
 };
 

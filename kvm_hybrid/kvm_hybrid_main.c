@@ -94,6 +94,7 @@ struct hb_call {
 	u32 *reg[4];
 	u32 function;
 	u32 index;
+	bool exact_only;
 };
 
 static int hb_cpuid_entry(struct kretprobe_instance *ri, struct pt_regs *regs)
@@ -108,10 +109,109 @@ static int hb_cpuid_entry(struct kretprobe_instance *ri, struct pt_regs *regs)
 	c->reg[3] = (u32 *)regs->r8;
 	c->function = *c->reg[0];
 	c->index = *c->reg[2];
+	c->exact_only = (u8)regs->r9;
 	rcu_read_lock();
 	bound = hb_find_kvm(c->vcpu->kvm);
 	rcu_read_unlock();
 	return bound ? 0 : 1;	/* non-zero: no return handler */
+}
+
+static struct kvm_cpuid_entry2 *hb_find_entry(struct kvm_cpuid_entry2 *e,
+					      u32 n, u32 function, u32 index)
+{
+	u32 i;
+
+	for (i = 0; i < n; i++)
+		if (e[i].function == function &&
+		    (!(e[i].flags & KVM_CPUID_FLAG_SIGNIFCANT_INDEX) ||
+		     e[i].index == index))
+			return &e[i];
+	return NULL;
+}
+
+/*
+ * The subleaf whose data KVM answered CPUID @fn with ECX=@idx: @idx, or the
+ * index of @fn's entry if the VMM gave it no KVM_CPUID_FLAG_SIGNIFCANT_INDEX
+ * (KVM then answers every ECX with it). Runs in the vCPU's thread inside
+ * KVM_RUN (every caller of kvm_cpuid()): the table is stable.
+ */
+static u32 hb_answered_index(struct kvm_vcpu *vcpu, u32 fn, u32 idx)
+{
+	struct kvm_cpuid_entry2 *e = hb_find_entry(vcpu->arch.cpuid_entries,
+						   vcpu->arch.cpuid_nent, fn, idx);
+
+	return e && !(e->flags & KVM_CPUID_FLAG_SIGNIFCANT_INDEX) ? e->index : idx;
+}
+
+/* The first entry of @function, whatever its index (kvm_find_cpuid_entry()). */
+static struct kvm_cpuid_entry2 *hb_first_entry(struct kvm_cpuid_entry2 *e, u32 n,
+					       u32 function)
+{
+	u32 i;
+
+	for (i = 0; i < n; i++)
+		if (e[i].function == function)
+			return &e[i];
+	return NULL;
+}
+
+/*
+ * KVM found no entry for CPUID @*fn.@*sub (kvm_cpuid() returned false): it
+ * answered zeros, or, for a guest of any vendor but AMD and Hygon and a
+ * leaf above its class's maximum (6.1's get_out_of_range_cpuid_entry()),
+ * the highest basic leaf's entry. Work out which, from the vCPU's table:
+ * - a leaf the profile raised the maximum to cover is answered as a real
+ *   CPU would an absent leaf, with zeros (@r cleared), plus the profile's
+ *   own values for it (Intel guests read 0x15's TSC ratio, say, and must
+ *   not get 0xD's XSAVE sizes);
+ * - any other redirected leaf gets the overrides of the leaf whose data
+ *   KVM returned (@*fn, @*sub rewritten), so that a clear of the highest
+ *   basic leaf cannot be read through an out-of-range leaf.
+ * Runs in the vCPU's thread inside KVM_RUN: the table is stable.
+ */
+static void hb_out_of_range(struct kvm_vcpu *vcpu, const struct hybrid_vcpu_ovr *ov,
+			    u32 *fn, u32 *sub, u32 r[4])
+{
+	struct kvm_cpuid_entry2 *e = vcpu->arch.cpuid_entries, *basic, *class, *hi;
+	u32 n = vcpu->arch.cpuid_nent, f = *fn, top;
+
+	basic = hb_first_entry(e, n, 0);
+	if (!basic || !hybrid_vendor_redirects(basic->ebx, basic->ecx, basic->edx))
+		return;
+	if (f >= 0x40000000 && f <= 0x4fffffff)
+		class = hb_first_entry(e, n, f & 0xffffff00);
+	else if (f >= 0xc0000000)
+		class = hb_first_entry(e, n, 0xc0000000);
+	else
+		class = hb_first_entry(e, n, f & 0x80000000);
+	if (class && f <= class->eax)
+		return;
+	/* Out of KVM's range: within the one the guest was shown? */
+	if (f <= hybrid_raised_max(ov, f)) {
+		memset(r, 0, 4 * sizeof(*r));
+		/* As kvm_cpuid() for a leaf it has: CL and the x2APIC id. */
+		hi = (f == 0xb || f == 0x1f) ? hb_find_entry(e, n, f, 1) : NULL;
+		if (hi) {
+			r[2] = *sub & 0xff;
+			r[3] = hi->edx;
+		}
+		return;
+	}
+	/*
+	 * Out of both: Intel answers with the highest basic leaf the guest
+	 * was shown. If the profile raised it, that leaf is one KVM does not
+	 * have (zeros plus the profile's values).
+	 */
+	top = max(basic->eax, hybrid_raised_max(ov, 0));
+	if (top > basic->eax) {
+		memset(r, 0, 4 * sizeof(*r));
+		*fn = top;
+		return;
+	}
+	*fn = basic->eax;
+	hi = hb_find_entry(e, n, basic->eax, *sub);
+	if (hi && !(hi->flags & KVM_CPUID_FLAG_SIGNIFCANT_INDEX))
+		*sub = hi->index;
 }
 
 static int hb_cpuid_ret(struct kretprobe_instance *ri, struct pt_regs *regs)
@@ -120,6 +220,7 @@ static int hb_cpuid_ret(struct kretprobe_instance *ri, struct pt_regs *regs)
 	u32 idx = c->vcpu->vcpu_idx, r[4], i;
 	struct hb_binding *b;
 	struct hb_table *t;
+	u32 fn, sub;
 
 	rcu_read_lock();
 	b = hb_find_kvm(c->vcpu->kvm);
@@ -127,7 +228,16 @@ static int hb_cpuid_ret(struct kretprobe_instance *ri, struct pt_regs *regs)
 	if (t && idx < t->nr_vcpus) {
 		for (i = 0; i < 4; i++)
 			r[i] = *c->reg[i];
-		hybrid_apply(&t->v[idx], c->function, c->index, r);
+		fn = c->function;
+		sub = c->index;
+		/* kvm_cpuid() returns a bool: only AL is defined. */
+		if (!(u8)regs_return_value(regs) && !c->exact_only)
+			/* No exact entry: zeros, or another leaf's data. */
+			hb_out_of_range(c->vcpu, &t->v[idx], &fn, &sub, r);
+		else if (hybrid_has_indexed_ovr(&t->v[idx], fn))
+			/* The table walk only where an override names a subleaf. */
+			sub = hb_answered_index(c->vcpu, fn, c->index);
+		hybrid_apply(&t->v[idx], fn, sub, r);
 		for (i = 0; i < 4; i++)
 			*c->reg[i] = r[i];
 		atomic64_inc(&b->cpuid_exits);
@@ -591,18 +701,21 @@ static int hb_clear_change(struct hb_binding *b, const struct hybrid_feature *a,
 }
 
 /*
- * KVM_SET_CPUID2 replaces a vCPU's table only before its first KVM_RUN;
- * until then hold the vCPU's mutex to read it (a vCPU that never ran is
- * not inside KVM_RUN holding it). Return: whether it is held, or -errno.
+ * KVM_SET_CPUID2 replaces a vCPU's table only before its first VM entry;
+ * until then hold the vCPU's mutex to read it. A vCPU that never entered
+ * the guest may still be inside KVM_RUN holding that mutex (an AP waiting
+ * for its SIPI, for as long as the guest does not start it): never wait
+ * for it. Return: whether it is held, or -EBUSY.
  */
 static int hb_vcpu_table_lock(struct kvm_vcpu *vcpu)
 {
-	int ret;
-
-	if (vcpu->arch.last_vmentry_cpu != -1)
+	/* Written under vcpu->mutex after the first VM exit, never undone. */
+	if (smp_load_acquire(&vcpu->arch.last_vmentry_cpu) != -1)
 		return 0;
-	ret = mutex_lock_killable(&vcpu->mutex);
-	return ret ? ret : 1;
+	if (mutex_trylock(&vcpu->mutex))
+		return 1;
+	/* It may have just entered the guest for the first time. */
+	return smp_load_acquire(&vcpu->arch.last_vmentry_cpu) != -1 ? 0 : -EBUSY;
 }
 
 /* Does @vcpu's CPUID (KVM's table or the binding's overrides) have @fn? */
@@ -646,7 +759,7 @@ static long hb_ioctl_feature(void __user *uarg)
 	struct kvm *kvm;
 	struct hb_table *t;
 	u32 usize, nsaved;
-	char vcpu[16];
+	char vcpu[16], sub[16];
 	int ret;
 
 	ret = hvkit_copy_arg_from_user(&a, sizeof(a), offsetofend(struct hybrid_feature, why),
@@ -657,6 +770,7 @@ static long hb_ioctl_feature(void __user *uarg)
 	if (hvkit_flags_valid(a.flags, 0) || a.__pad0 ||
 	    a.op > HYBRID_FEAT_RESTORE)
 		return -EINVAL;
+	hybrid_clear_normalize(a.function, &a.index);
 	ret = hybrid_feature_refused(a.function, a.index, a.reg, a.bits,
 				     a.why, sizeof(a.why));
 	if (ret)
@@ -677,6 +791,10 @@ static long hb_ioctl_feature(void __user *uarg)
 		u32 v = a.vcpu == HYBRID_ALL_VCPUS ? 0 : a.vcpu;
 
 		ret = hb_leaf_known(b, kvm_get_vcpu(kvm, v), v, a.function, a.index);
+		if (ret == -EBUSY)
+			snprintf(a.why, sizeof(a.why),
+				 "vCPU %u is busy in a vCPU ioctl before its first VM entry (an AP not started?): try again",
+				 v);
 		if (!ret) {
 			snprintf(a.why, sizeof(a.why), "leaf %#x is not in vCPU %u's CPUID",
 				 a.function, v);
@@ -703,10 +821,14 @@ static long hb_ioctl_feature(void __user *uarg)
 		strscpy(vcpu, "all", sizeof(vcpu));
 	else
 		snprintf(vcpu, sizeof(vcpu), "%u", a.vcpu);
-	hb_audit_log("binding %u pid %d vCPU %s: %s %#x.%#x %s %#x by %s[%d] uid %u",
+	if (a.index == HYBRID_ANY_INDEX)
+		strscpy(sub, "*", sizeof(sub));
+	else
+		snprintf(sub, sizeof(sub), "%#x", a.index);
+	hb_audit_log("binding %u pid %d vCPU %s: %s %#x.%s %s %#x by %s[%d] uid %u",
 		     b->id, b->pid, vcpu,
 		     a.op == HYBRID_FEAT_CLEAR ? "clear" : "restore",
-		     a.function, a.index, regs[a.reg], a.bits, current->comm,
+		     a.function, sub, regs[a.reg], a.bits, current->comm,
 		     task_tgid_nr(current),
 		     from_kuid(&init_user_ns, current_uid()));
 unlock:
@@ -772,19 +894,6 @@ static long hb_ioctl_list(void __user *uarg)
 	a.missed = hb_missed + (hb_probes_on ? hb_cpuid_probe.nmissed : 0);
 	mutex_unlock(&hb_mutex);
 	return hvkit_copy_arg_to_user(uarg, &a, sizeof(a), usize);
-}
-
-static struct kvm_cpuid_entry2 *hb_find_entry(struct kvm_cpuid_entry2 *e,
-					      u32 n, u32 function, u32 index)
-{
-	u32 i;
-
-	for (i = 0; i < n; i++)
-		if (e[i].function == function &&
-		    (!(e[i].flags & KVM_CPUID_FLAG_SIGNIFCANT_INDEX) ||
-		     e[i].index == index))
-			return &e[i];
-	return NULL;
 }
 
 static long hb_ioctl_cpuid2(void __user *uarg)
@@ -1022,8 +1131,11 @@ static long hb_ioctl_vm_features(void __user *uarg)
 		goto put;
 	}
 	ret = hb_vcpu_table_lock(vcpu);
-	if (ret < 0)
+	if (ret < 0) {
+		pr_err("vm features: vCPU %u is busy in a vCPU ioctl before its first VM entry (an AP not started?)\n",
+		       a.vcpu);
 		goto put;
+	}
 	locked = ret;
 	rcu_read_lock();
 	t = rcu_dereference(b->table);
@@ -1044,7 +1156,8 @@ static long hb_ioctl_vm_features(void __user *uarg)
 			r[2] = e->ecx;
 			r[3] = e->edx;
 		}
-		hybrid_apply(ov, f->function, f->index, r);
+		/* An entry without the flag is its own subleaf's data. */
+		hybrid_apply(ov, f->function, e ? e->index : f->index, r);
 		a.features.word[w] = r[f->reg];
 	}
 	if (locked)

@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +31,7 @@ struct vm {
 	int vcpu[NR_VCPUS];
 	struct kvm_run *run[NR_VCPUS];
 	void *mem;
+	bool irqchip;	/* set before vm_create(): in-kernel LAPIC */
 };
 
 static int kvm_fd, hyb_fd, run_size;
@@ -50,6 +52,9 @@ static inline struct kvm_cpuid2 *cpuid2_alloc(void)
 	return c;
 }
 
+/* set_cpuid() makes the guest "GenuineIntel" (KVM's Intel CPUID rules). */
+static bool cpuid_intel;
+
 /* KVM's supported table with this vCPU's APIC id, as a VMM would set it. */
 static inline void set_cpuid(int vcpu, int id)
 {
@@ -57,11 +62,27 @@ static inline void set_cpuid(int vcpu, int id)
 	__u32 i;
 
 	memcpy(c, supported, sizeof(*c) + supported->nent * sizeof(c->entries[0]));
+	if (cpuid_intel) {
+		/* Basic leaves up to 0xD on every host: 0xE and up are out of range. */
+		__u32 k = 0;
+
+		for (i = 0; i < c->nent; i++)
+			if (c->entries[i].function < 0xe ||
+			    c->entries[i].function >= 0x40000000)
+				c->entries[k++] = c->entries[i];
+		c->nent = k;
+	}
 	for (i = 0; i < c->nent; i++) {
 		struct kvm_cpuid_entry2 *e = &c->entries[i];
 
 		if (e->function == 1)
 			e->ebx = (e->ebx & 0x00ffffff) | (__u32)id << 24;
+		if (e->function == 0 && cpuid_intel) {
+			e->eax = 0xd;
+			e->ebx = 0x756e6547;	/* "Genu" */
+			e->edx = 0x49656e69;	/* "ineI" */
+			e->ecx = 0x6c65746e;	/* "ntel" */
+		}
 		if (e->function == 0xb || e->function == 0x1f ||
 		    e->function == 0x8000001e)
 			e->edx = id;
@@ -79,6 +100,9 @@ static inline void vm_create_code(struct vm *v, int nr, const __u8 *code, size_t
 	v->vm = ioctl(kvm_fd, KVM_CREATE_VM, 0);
 	if (v->vm < 0)
 		ksft_exit_fail_msg("KVM_CREATE_VM: %s\n", strerror(errno));
+	/* In-kernel LAPIC: vCPUs other than 0 start as APs waiting for a SIPI. */
+	if (v->irqchip && ioctl(v->vm, KVM_CREATE_IRQCHIP, 0))
+		ksft_exit_fail_msg("KVM_CREATE_IRQCHIP: %s\n", strerror(errno));
 	v->mem = mmap(NULL, MEM_SIZE, PROT_READ | PROT_WRITE,
 		      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (v->mem == MAP_FAILED)

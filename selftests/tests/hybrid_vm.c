@@ -10,7 +10,9 @@
  * bad inputs are refused; bind by pid; closing the VM while bound unbinds.
  * Needs /dev/kvm (L1 of the nested suite) and kvm_hybrid.
  */
+#include <pthread.h>
 #include <signal.h>
+#include <time.h>
 #include <sys/wait.h>
 #include "hybrid_kvm.h"
 
@@ -29,18 +31,35 @@ static int bind(struct hybrid_bind *b, int vm_fd, int nr_vcpus)
 	return hyb(HYBRID_IOC_BIND, b);
 }
 
-static int feature(__u32 id, __u32 op, __u32 vcpu, __u32 fn, __u32 reg, __u32 bits,
-		   char *why)
+/* An AP never started: KVM_RUN blocks until a signal, holding the vCPU. */
+static void *park_ap(void *arg)
+{
+	ioctl(*(int *)arg, KVM_RUN, 0);
+	return NULL;
+}
+
+static void on_usr1(int sig)
+{
+}
+
+static int feature_idx(__u32 id, __u32 op, __u32 vcpu, __u32 fn, __u32 idx, __u32 reg,
+		       __u32 bits, char *why)
 {
 	struct hybrid_feature f = {
 		.size = sizeof(f), .id = id, .op = op, .vcpu = vcpu,
-		.function = fn, .index = HYBRID_ANY_INDEX, .reg = reg, .bits = bits,
+		.function = fn, .index = idx, .reg = reg, .bits = bits,
 	};
 	int ret = hyb(HYBRID_IOC_FEATURE, &f);
 
 	if (why)
 		strcpy(why, f.why);
 	return ret;
+}
+
+static int feature(__u32 id, __u32 op, __u32 vcpu, __u32 fn, __u32 reg, __u32 bits,
+		   char *why)
+{
+	return feature_idx(id, op, vcpu, fn, HYBRID_ANY_INDEX, reg, bits, why);
 }
 
 static int nr_bindings(__u64 *exits, __u64 *missed)
@@ -137,7 +156,7 @@ int main(void)
 	pid_t child;
 
 	ksft_print_header();
-	ksft_set_plan(18);
+	ksft_set_plan(21);
 	kvm_setup();
 	make_type(&types[0], "P", 1);
 	make_type(&types[1], "E", 0);
@@ -180,6 +199,23 @@ int main(void)
 		bad += !(r[2] & sse_bit);
 	}
 	ksft_test_result(!bad, "restore: back on every vCPU %s\n", why);
+	/*
+	 * Leaf 1 has no subleaves: KVM answers any ECX with it, so a clear
+	 * written "0x1.0" must hide the bit from CPUID 1 with ECX=5 too, and
+	 * a restore written without a subleaf must undo it.
+	 */
+	ret = feature_idx(b.id, HYBRID_FEAT_CLEAR, HYBRID_ALL_VCPUS, 0x1, 0, 2, sse_bit, why);
+	bad = ret;
+	for (i = 0; i < NR_VCPUS && !ret; i++) {
+		guest_cpuid(&v, i, 0x1, 5, r);
+		bad += !!(r[2] & sse_bit);
+	}
+	ret = feature(b.id, HYBRID_FEAT_RESTORE, HYBRID_ALL_VCPUS, 0x1, 2, sse_bit, why);
+	guest_cpuid(&v, 0, 0x1, 5, r);
+	bad += ret || !(r[2] & sse_bit);
+	ksft_test_result(!bad,
+			 "clear 0x1.0 ECX %#x hides it from CPUID 1 ECX=5, restore 0x1 %s\n",
+			 sse_bit, why);
 	ret = feature(b.id, HYBRID_FEAT_CLEAR, 3, 0x7, 3, 1u << 15, why);
 	bad = ret;
 	for (i = 0; i < NR_VCPUS && !ret; i++) {
@@ -375,5 +411,86 @@ int main(void)
 		usleep(20000);
 	ksft_test_result(!ret && r[0] >> 24 == HYBRID_INTEL_ATOM && !nr_bindings(NULL, NULL),
 			 "VM closed while bound: binding gone\n");
+
+	/*
+	 * A vCPU parked in KVM_RUN before its first VM entry (an AP the guest
+	 * never started) holds its vCPU mutex for as long as it waits: a clear
+	 * on it, or reading its features, must say -EBUSY at once, not hang.
+	 */
+	{
+		struct sigaction sa = { .sa_handler = on_usr1 };
+		struct hybrid_vm_features vf = { .size = sizeof(vf), .vcpu = 1 };
+		struct timespec t0 = {}, t1 = {};
+		char why2[HYBRID_WHY_LEN] = "";
+		pthread_t th;
+		long ms;
+		int r1 = -1, r2 = -1, n;
+
+		sigaction(SIGUSR1, &sa, NULL);
+		memset(&v, 0, sizeof(v));
+		v.irqchip = true;
+		vm_create(&v, 2);
+		ret = bind(&b, v.vm, 2);
+		if (!ret && !pthread_create(&th, NULL, park_ap, &v.vcpu[1])) {
+			usleep(300000);	/* in KVM_RUN */
+			clock_gettime(CLOCK_MONOTONIC, &t0);
+			r1 = feature(b.id, HYBRID_FEAT_CLEAR, 1, 0x1, 2, sse_bit, why2);
+			vf.id = b.id;
+			r2 = hyb(HYBRID_IOC_VM_FEATURES, &vf);
+			clock_gettime(CLOCK_MONOTONIC, &t1);
+			/* A KVM_RUN that starts late returns at once too. */
+			v.run[1]->immediate_exit = 1;
+			for (n = 0; n < 300 && pthread_tryjoin_np(th, NULL); n++) {
+				pthread_kill(th, SIGUSR1);
+				usleep(10000);
+			}
+			if (n == 300)
+				ksft_exit_fail_msg("vCPU 1 still in KVM_RUN 3 s after SIGUSR1\n");
+		}
+		ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+		ksft_test_result(!ret && r1 == -EBUSY && r2 == -EBUSY && ms < 1000,
+				 "vCPU parked in KVM_RUN before its first entry: clear %d, features %d in %ld ms (%s)\n",
+				 r1, r2, ms, why2);
+		vm_destroy(&v, 2);
+	}
+
+	/*
+	 * An Intel-vendor guest whose table ends at 0xD: 6.1's KVM answers a
+	 * leaf above that with 0xD's entry (its XSAVE sizes). The profile
+	 * raises the maximum to 0x1A; a leaf in between that neither KVM nor
+	 * the profile has (0x15, the TSC ratio) must read as zeros, and a leaf
+	 * above 0x1A as 0x1A does (Intel's rule, with the maximum shown).
+	 */
+	{
+		__u32 tmax, raised, s15[4], r15[4], r1a[4], r1b[4], sd[4];
+
+		memset(&v, 0, sizeof(v));
+		cpuid_intel = true;
+		vm_create(&v, 2);
+		cpuid_intel = false;
+		guest_cpuid(&v, 0, 0x0, 0, r);
+		tmax = r[0];
+		guest_cpuid(&v, 0, 0x15, 0, s15);
+		guest_cpuid(&v, 0, 0xd, 0, sd);
+		ret = bind(&b, v.vm, 2);
+		guest_cpuid(&v, 0, 0x0, 0, r);
+		raised = r[0];
+		guest_cpuid(&v, 0, 0x15, 0, r15);
+		guest_cpuid(&v, 0, 0x1a, 0, r1a);
+		guest_cpuid(&v, 0, 0x1b, 0, r1b);
+		ksft_print_msg("Intel-vendor guest: CPUID 0x15 unbound %#x %#x %#x %#x\n",
+			       s15[0], s15[1], s15[2], s15[3]);
+		/* Unbound, KVM's redirect is visible: 0x15 reads as 0xD.0. */
+		bad = tmax != 0xd || memcmp(s15, sd, sizeof(sd)) != 0;
+		bad += ret || raised < 0x1a || (r15[0] | r15[1] | r15[2] | r15[3]);
+		bad += memcmp(r1a, r1b, sizeof(r1a)) != 0 || !r1a[0];
+		if (!sd[1])	/* no 0xD.0 on this host (EBX is at least 576) */
+			ksft_test_result_skip("Intel-vendor guest: the host has no leaf 0xD\n");
+		else
+			ksft_test_result(!bad,
+					 "Intel-vendor guest, max %#x raised to %#x: 0x15 %#x %#x %#x %#x\n",
+					 tmax, raised, r15[0], r15[1], r15[2], r15[3]);
+		vm_destroy(&v, 2);
+	}
 	ksft_finished();
 }
