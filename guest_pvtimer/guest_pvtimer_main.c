@@ -54,6 +54,11 @@ static unsigned int stale_us = 10000;
 module_param(stale_us, uint, 0644);
 MODULE_PARM_DESC(stale_us, "agent heartbeat older than this: program the local APIC (us)");
 
+static unsigned int overdue_us = 1000;
+module_param(overdue_us, uint, 0644);
+MODULE_PARM_DESC(overdue_us,
+		 "agent later than this for the scan it announced: program the local APIC (us)");
+
 static unsigned int direct_ns;
 module_param(direct_ns, uint, 0644);
 MODULE_PARM_DESC(direct_ns,
@@ -62,6 +67,8 @@ MODULE_PARM_DESC(direct_ns,
 struct pvt_cpu {
 	struct clock_event_device ced;
 	struct clock_event_device *lapic;
+	/* the tick core's handler of the released lapic, put back on release */
+	void (*lapic_handler)(struct clock_event_device *dev);
 	struct pvtimer_slot *slot;
 	unsigned int cpu;
 	int vec;
@@ -123,12 +130,18 @@ static void pvt_slot_disarm(struct pvt_cpu *pc)
 	pc->armed = false;
 }
 
-/* Is the agent serving this slot? Switches direct mode on and off. */
+/*
+ * Is the agent serving this slot: attached, a heartbeat younger than
+ * stale_us, and not more than overdue_us late for the scan it announced?
+ * Switches direct mode on and off.
+ */
 static bool pvt_use_agent(struct pvt_cpu *pc, u64 now)
 {
 	u64 hb = READ_ONCE(pc->slot->heartbeat);
+	u64 next = READ_ONCE(pc->slot->next_scan);
 	bool fresh = READ_ONCE(pvt->hdr->agent_gen) &&
-		pvt_agent_fresh(hb, now, pvt_cycles(READ_ONCE(stale_us) * 1000ULL));
+		pvt_agent_fresh(hb, now, pvt_cycles(READ_ONCE(stale_us) * 1000ULL)) &&
+		!pvt_scan_overdue(next, now, pvt_cycles(READ_ONCE(overdue_us) * 1000ULL));
 
 	if (fresh && pc->direct) {
 		pc->direct = false;
@@ -283,12 +296,36 @@ static void pvt_lapic_handler(struct clock_event_device *lapic)
  * Finding each CPU's local APIC device: it is the "old" device when ours
  * replaces it. Runs inside clockevents_register_device() on that CPU.
  */
+/*
+ * Put the tick core's handler back into @pc's lapic if ours is still there
+ * (the one record of whether we hold it). Return: whether it was ours.
+ */
+static bool pvt_lapic_give_back(struct pvt_cpu *pc)
+{
+	if (!pc->lapic || READ_ONCE(pc->lapic->event_handler) != pvt_lapic_handler)
+		return false;
+	WRITE_ONCE(pc->lapic->event_handler, pc->lapic_handler);
+	return true;
+}
+
 static int pvt_exchange_pre(struct kprobe *p, struct pt_regs *regs)
 {
 	struct clock_event_device *old = (void *)regs->di;
 	struct clock_event_device *new = (void *)regs->si;
 	struct pvt_cpu *pc = this_cpu_ptr(&pvt_cpus);
 
+	if (old && old->set_next_event == pvt_next_event) {
+		/*
+		 * Our device is being released (unbind, or a CPU going
+		 * down, maybe from another CPU): give its lapic the tick
+		 * core's handler back before the tick core sets up the
+		 * replacement, whichever device that is and whether or
+		 * not it writes the lapic's handler (clockevents_lock is
+		 * held, interrupts are off).
+		 */
+		pvt_lapic_give_back(container_of(old, struct pvt_cpu, ced));
+		return 0;
+	}
 	if (new != &pc->ced || !old)
 		return 0;
 	pc->lapic = old;
@@ -312,6 +349,10 @@ static void pvt_register_local(void *arg)
 	if (!pc->lapic)
 		return;	/* not made this CPU's tick device */
 	pc->registered = true;
+	/* Anything else is given back untouched (pvt_cpu_online()). */
+	if (strcmp(pc->lapic->name, "lapic-deadline"))
+		return;
+	pc->lapic_handler = pc->lapic->event_handler;
 	pc->lapic->event_handler = pvt_lapic_handler;
 	if (!pc->lvtt_set && pc->lapic->set_state_oneshot) {
 		pc->lapic->set_state_oneshot(pc->lapic);
@@ -326,18 +367,39 @@ static void pvt_restore_lapic(struct pvt_cpu *pc)
 	pc->c3stop_added = false;
 }
 
+static void pvt_check_lapic_local(void *arg)
+{
+	/*
+	 * pvt_exchange_pre() gave the handler back when ours was released;
+	 * should the kprobe have missed, the tick core may have installed its
+	 * own handler since: put back only where ours is still there.
+	 */
+	if (pvt_lapic_give_back(arg))
+		pr_err("CPU %u: lapic handler not given back on release: restored\n",
+		       smp_processor_id());
+}
+
 /*
  * Take our device off @cpu. Should the tick code refuse (it kept the
  * device in another role), the device must outlive the module: pin it.
+ * During module unload a pin is too late (delete_module() frees the module
+ * whatever its count): that is a bug of ours, say it loudly.
  */
 static void pvt_unbind(struct pvt_cpu *pc, unsigned int cpu)
 {
 	int ret = clockevents_unbind_device(&pc->ced, cpu);
 
-	if (!ret)
+	if (!ret) {
+		smp_call_function_single(cpu, pvt_check_lapic_local, pc, 1);
 		return;
-	pr_err("CPU %u: the tick code keeps our device (%d): module pinned\n", cpu, ret);
+	}
 	pc->stuck = true;
+	if (!module_is_live(THIS_MODULE)) {
+		WARN(1, "CPU %u: the tick code keeps our device (%d) while the module unloads\n",
+		     cpu, ret);
+		return;
+	}
+	pr_err("CPU %u: the tick code keeps our device (%d): module pinned\n", cpu, ret);
 	__module_get(THIS_MODULE);
 }
 
@@ -614,10 +676,16 @@ err_free:
 
 static void pvt_remove(struct pci_dev *pdev)
 {
+	unsigned int cpu;
+
 	if (!pvt || pvt->pdev != pdev)
 		return;
 	debugfs_remove_recursive(pvt->dbg);
 	cpuhp_remove_state(pvt->hp_state);
+	/* Offline CPUs too: a lapic must never keep a handler of ours. */
+	for_each_possible_cpu(cpu)
+		if (pvt_lapic_give_back(per_cpu_ptr(&pvt_cpus, cpu)))
+			pr_err("CPU %u: lapic handler not given back on release: restored\n", cpu);
 	unregister_kprobe(&pvt_kp);
 	memset(&pvt_kp, 0, sizeof(pvt_kp));
 	pvt_free_irqs(pdev);

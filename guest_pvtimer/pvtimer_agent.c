@@ -7,7 +7,8 @@
  * the eventfd of every MSI-X vector, which QEMU made KVM irqfds. A kernel
  * thread bound to one CPU (the agent CPU) scans the slots every scan_us,
  * publishes its heartbeat and next scan time into each slot, and arms a
- * pinned hard-irq hrtimer for each new deadline. The hrtimer signals the
+ * pinned hard-irq hrtimer for each new deadline (the thread is SCHED_FIFO,
+ * so a vCPU thread on its CPU cannot delay a scan). The hrtimer signals the
  * eventfd: KVM injects the interrupt into the vCPU (a posted interrupt
  * with APICv/AVIC), and the guest took no exit to program it.
  *
@@ -77,7 +78,7 @@ static DECLARE_WAIT_QUEUE_HEAD(pvta_wq);
 static struct dentry *pvta_dbg;
 
 static struct {
-	atomic64_t scans, armed, fired, torn, past, late_sum, late_max;
+	atomic64_t scans, armed, fired, torn, past, early, late_sum, late_max;
 	atomic64_t hist[PVTIMER_LAT_BUCKETS];
 } pvta_st;
 
@@ -97,11 +98,35 @@ static void pvta_fire(struct pvta_slot *ps, u32 seq)
 	atomic64_inc(&pvta_st.fired);
 }
 
+/*
+ * The hrtimer expiry for a deadline @cyc host TSC cycles away (> 0): rounded
+ * up (a few ns late is fine, early is not), and at most 600 s away
+ * (clockevents' own limit; the guest chose the deadline).
+ */
+static ktime_t pvta_expiry(u64 cyc)
+{
+	cyc = min_t(u64, cyc, (u64)tsc_khz * 1000 * 600);
+	return ktime_add_ns(ktime_get(), pvt_cyc_to_ns(cyc, tsc_khz) + 1);
+}
+
 static enum hrtimer_restart pvta_timer_fn(struct hrtimer *t)
 {
 	struct pvta_slot *ps = container_of(t, struct pvta_slot, timer);
-	s64 late = ktime_to_ns(ktime_sub(ktime_get(), ps->target));
+	u64 gnow = pvta_guest_tsc(ps, rdtsc());
+	s64 late;
 	u64 max;
+
+	/*
+	 * Never early: the hrtimer was armed from CLOCK_MONOTONIC and
+	 * tsc_khz, the deadline is the guest's TSC. Re-arm for the rest.
+	 */
+	if ((s64)(gnow - ps->deadline) < 0) {
+		atomic64_inc(&pvta_st.early);
+		ps->target = pvta_expiry(ps->deadline - gnow);
+		hrtimer_set_expires(t, ps->target);
+		return HRTIMER_RESTART;
+	}
+	late = ktime_to_ns(ktime_sub(ktime_get(), ps->target));
 
 	if (late < 0)
 		late = 0;
@@ -120,8 +145,13 @@ static void pvta_apply(struct pvta_slot *ps, u32 seq, u64 deadline, u32 gflags)
 	u64 host_dl, now;
 	s64 cyc;
 
+	/*
+	 * A callback running elsewhere (the agent CPU went offline and the
+	 * timers migrated): leave the slot alone, take it at the next scan.
+	 */
+	if (hrtimer_try_to_cancel(&ps->timer) < 0)
+		return;
 	ps->seen_seq = seq;
-	hrtimer_try_to_cancel(&ps->timer);
 	/* Disarmed, or fired already (taken again after SET_TSC). */
 	if (!(gflags & PVTIMER_G_ARMED) || READ_ONCE(ps->slot->fired_seq) == seq)
 		return;
@@ -131,15 +161,12 @@ static void pvta_apply(struct pvta_slot *ps, u32 seq, u64 deadline, u32 gflags)
 	host_dl = deadline - ps->tsc_offset;
 	now = rdtsc();
 	cyc = host_dl - now;
-	/* The guest chose it: at most 600 s (clockevents' own limit). */
-	cyc = min_t(s64, cyc, (s64)tsc_khz * 1000 * 600);
 	if (cyc <= 0) {
 		atomic64_inc(&pvta_st.past);
 		pvta_fire(ps, seq);
 		return;
 	}
-	/* Round up: firing a few ns late is fine, early is not. */
-	ps->target = ktime_add_ns(ktime_get(), pvt_cyc_to_ns(cyc, tsc_khz) + 1);
+	ps->target = pvta_expiry(cyc);
 	hrtimer_start(&ps->timer, ps->target, HRTIMER_MODE_ABS_PINNED_HARD);
 }
 
@@ -187,6 +214,9 @@ static int pvta_thread_fn(void *unused)
 		mutex_lock(&pvta_lock);
 		pvta_scan(pvt_ns_to_cyc(period, tsc_khz));
 		mutex_unlock(&pvta_lock);
+		/* A scan longer than the period still sleeps one: never spin at RT. */
+		if (ktime_after(ktime_get(), next))
+			next = ktime_add_ns(ktime_get(), period);
 		set_current_state(TASK_INTERRUPTIBLE);
 		if (!kthread_should_stop())
 			schedule_hrtimeout_range(&next, 0, HRTIMER_MODE_ABS_PINNED);
@@ -218,12 +248,19 @@ static void pvta_vm_free(struct pvta_vm *vm)
 	kfree(vm);
 }
 
-/* Under pvta_lock: unlink, so that no scan sees it, then free. */
-static void pvta_vm_detach(struct pvta_vm *vm)
+/*
+ * Under pvta_lock: unlink, so that no scan sees it, and withdraw its
+ * agent_gen (a later attachment of the same memory publishes its own under
+ * the lock). The caller frees it with pvta_vm_free() after unlocking: the
+ * unpinning and unmapping may sleep, and a SCHED_FIFO scan must not wait
+ * for them (mutexes do not boost).
+ */
+static void pvta_vm_unlink(struct pvta_vm *vm)
 {
 	list_del(&vm->node);
-	pr_info("VM pid %d (id %u) detached\n", vm->pid, vm->id);
-	pvta_vm_free(vm);
+	if (vm->hdr && vm->gen && READ_ONCE(vm->hdr->agent_gen) == vm->gen)
+		WRITE_ONCE(vm->hdr->agent_gen, 0);
+	vm->gen = 0;
 }
 
 static int pvta_map_shm(struct pvta_vm *vm, u64 addr, u64 size)
@@ -361,16 +398,20 @@ static long pvta_ioctl_detach(struct file *file, void __user *uarg)
 	mutex_lock(&pvta_lock);
 	vm = pvta_find(file, d.id);
 	if (vm)
-		pvta_vm_detach(vm);
+		pvta_vm_unlink(vm);
 	mutex_unlock(&pvta_lock);
-	return vm ? 0 : -ENOENT;
+	if (!vm)
+		return -ENOENT;
+	pr_info("VM pid %d (id %u) detached\n", vm->pid, vm->id);
+	pvta_vm_free(vm);
+	return 0;
 }
 
 static long pvta_ioctl_set_tsc(struct file *file, void __user *uarg)
 {
 	struct pvtimer_set_tsc t;
 	struct pvta_vm *vm;
-	u32 usize;
+	u32 usize, id = 0;
 	int ret;
 
 	ret = hvkit_copy_arg_from_user(&t, sizeof(t), sizeof(t), uarg, &usize);
@@ -390,11 +431,17 @@ static long pvta_ioctl_set_tsc(struct file *file, void __user *uarg)
 		hrtimer_cancel(&ps->timer);
 		ps->tsc_offset = t.tsc_offset;
 		ps->seen_seq = U32_MAX;	/* take the pending deadline again */
-		pr_info("VM id %u vCPU %u: TSC offset %lld\n", vm->id, t.vcpu, t.tsc_offset);
+		id = vm->id;
 	}
 	mutex_unlock(&pvta_lock);
+	/* printk may write the console synchronously: not under the scan's lock */
+	if (!ret)
+		pr_info("VM id %u vCPU %u: TSC offset %lld\n", id, t.vcpu, t.tsc_offset);
 	return ret;
 }
+
+static_assert(offsetof(struct pvtimer_status, early) == PVTIMER_STATUS_SIZE_VER0,
+	      "PVTIMER_IOC_STATUS's number holds the first version's size");
 
 static long pvta_ioctl_status(void __user *uarg)
 {
@@ -428,6 +475,7 @@ static long pvta_ioctl_status(void __user *uarg)
 	st.fired = atomic64_read(&pvta_st.fired);
 	st.torn = atomic64_read(&pvta_st.torn);
 	st.past = atomic64_read(&pvta_st.past);
+	st.early = atomic64_read(&pvta_st.early);
 	st.agent_ns = pvta_thread->se.sum_exec_runtime;
 	st.late_sum_ns = atomic64_read(&pvta_st.late_sum);
 	st.late_max_ns = atomic64_read(&pvta_st.late_max);
@@ -439,6 +487,7 @@ static long pvta_ioctl_status(void __user *uarg)
 		atomic64_set(&pvta_st.fired, 0);
 		atomic64_set(&pvta_st.torn, 0);
 		atomic64_set(&pvta_st.past, 0);
+		atomic64_set(&pvta_st.early, 0);
 		atomic64_set(&pvta_st.late_sum, 0);
 		atomic64_set(&pvta_st.late_max, 0);
 		for (b = 0; b < PVTIMER_LAT_BUCKETS; b++)
@@ -474,12 +523,20 @@ static long pvta_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 static int pvta_release(struct inode *inode, struct file *file)
 {
 	struct pvta_vm *vm, *tmp;
+	LIST_HEAD(gone);
 
 	mutex_lock(&pvta_lock);
-	list_for_each_entry_safe(vm, tmp, &pvta_vms, node)
-		if (vm->owner == file)
-			pvta_vm_detach(vm);
+	list_for_each_entry_safe(vm, tmp, &pvta_vms, node) {
+		if (vm->owner == file) {
+			pvta_vm_unlink(vm);
+			list_add(&vm->node, &gone);
+		}
+	}
 	mutex_unlock(&pvta_lock);
+	list_for_each_entry_safe(vm, tmp, &gone, node) {
+		pr_info("VM pid %d (id %u) detached\n", vm->pid, vm->id);
+		pvta_vm_free(vm);
+	}
 	return 0;
 }
 
@@ -546,6 +603,12 @@ static int __init pvtimer_agent_init(void)
 	if (IS_ERR(pvta_thread))
 		return PTR_ERR(pvta_thread);
 	kthread_bind(pvta_thread, cpu);
+	/*
+	 * Real-time (MAX_RT_PRIO / 2): a vCPU thread sharing the agent's CPU
+	 * must not delay a scan past the guests' stale_us (their heartbeat
+	 * would go stale and every CPU would fall back to the local APIC).
+	 */
+	sched_set_fifo(pvta_thread);
 	get_task_struct(pvta_thread);
 	ret = misc_register(&pvta_misc);
 	if (ret) {

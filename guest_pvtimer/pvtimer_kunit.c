@@ -114,6 +114,19 @@ static void agent_fresh(struct kunit *test)
 	KUNIT_EXPECT_TRUE(test, pvt_agent_fresh(U64_MAX - 10, 5, 500));
 }
 
+static void scan_overdue(struct kunit *test)
+{
+	KUNIT_EXPECT_TRUE(test, pvt_scan_overdue(0, 1000, 500));	/* never announced */
+	KUNIT_EXPECT_FALSE(test, pvt_scan_overdue(2000, 1000, 500));	/* ahead */
+	KUNIT_EXPECT_FALSE(test, pvt_scan_overdue(1000, 1000, 500));
+	KUNIT_EXPECT_FALSE(test, pvt_scan_overdue(600, 1000, 500));	/* late, within slack */
+	KUNIT_EXPECT_FALSE(test, pvt_scan_overdue(500, 1000, 500));	/* exactly the slack */
+	KUNIT_EXPECT_TRUE(test, pvt_scan_overdue(499, 1000, 500));	/* overdue */
+	/* TSC wrap: still the difference that counts. */
+	KUNIT_EXPECT_TRUE(test, pvt_scan_overdue(U64_MAX - 1000, 5, 500));
+	KUNIT_EXPECT_FALSE(test, pvt_scan_overdue(U64_MAX - 10, 5, 500));
+}
+
 static void direct_path(struct kunit *test)
 {
 	/* The agent scans again at 1000: a deadline before it is direct. */
@@ -229,6 +242,7 @@ static struct kunit_case pvtimer_cases[] = {
 	KUNIT_CASE(slot_write_in_progress),
 	KUNIT_CASE(slot_torn_race),
 	KUNIT_CASE(agent_fresh),
+	KUNIT_CASE(scan_overdue),
 	KUNIT_CASE(direct_path),
 	KUNIT_CASE(backstop_rule),
 	KUNIT_CASE(lateness_buckets),

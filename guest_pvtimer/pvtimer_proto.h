@@ -81,6 +81,24 @@ static inline bool pvt_agent_fresh(u64 heartbeat, u64 now, u64 stale)
 }
 
 /**
+ * pvt_scan_overdue() - is the agent late for the scan it announced?
+ * @next_scan:	guest TSC by which the agent said it would scan again (0: never)
+ * @now:	guest TSC now
+ * @slack:	how late a scan may be, in TSC cycles
+ *
+ * A fresh heartbeat is not enough: an agent whose announced scan is more
+ * than @slack overdue would see a new deadline only when it is back (at
+ * least that late), so the guest treats it as stale and programs the local
+ * APIC (fail closed) instead of waiting for the heartbeat to age.
+ */
+static inline bool pvt_scan_overdue(u64 next_scan, u64 now, u64 slack)
+{
+	if (!next_scan)
+		return true;
+	return (s64)(now - next_scan) > (s64)slack;
+}
+
+/**
  * pvt_too_close() - must a deadline take the direct (local APIC) path?
  * @deadline:	guest TSC of the expiry
  * @next_scan:	guest TSC by which the agent looks at the slot again

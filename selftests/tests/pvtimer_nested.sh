@@ -31,6 +31,15 @@ show_server() {
 }
 
 check "pvtimer_agent loaded" [ -d /sys/module/pvtimer_agent ]
+# The agent's thread is SCHED_FIFO (policy 1, /proc/PID/stat field 41):
+# L2's vCPU threads share its CPU here and must not delay its scans.
+pol=
+for d in /proc/[0-9]*; do
+	case "$(cat "$d/comm" 2>/dev/null)" in
+	pvtimer_agent/*) pol=$(awk '{print $41}' "$d/stat"); break ;;
+	esac
+done
+check "the agent thread is SCHED_FIFO (policy '$pol')" [ "$pol" = 1 ]
 : >/tmp/serve.log
 hvkitctl pvtimer serve --socket "$SOCK" --vcpus 2 >/tmp/serve.log 2>&1 &
 echo $! >/tmp/serve.pid

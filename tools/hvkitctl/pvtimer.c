@@ -109,6 +109,8 @@ void pvtimer_help(FILE *out)
 	      "  fired           deadlines fired (eventfd signalled: interrupts sent)\n"
 	      "  torn            slot reads that raced a guest write (retried next scan)\n"
 	      "  past            deadlines already due when seen (fired at once)\n"
+	      "  early           hrtimers that expired before the guest's TSC reached the\n"
+	      "                  deadline (re-armed for the rest: never fired early)\n"
 	      "  agent_cpu_ms    CPU time of the agent thread\n"
 	      "  late_avg_ns, late_max_ns, late_hist_us\n"
 	      "                  how late the agent fired (its hrtimer against the deadline):\n"
@@ -792,6 +794,7 @@ static int agent_status(const char *dev, bool reset)
 	printf("fired: %llu\n", (unsigned long long)st.fired);
 	printf("torn: %llu\n", (unsigned long long)st.torn);
 	printf("past: %llu\n", (unsigned long long)st.past);
+	printf("early: %llu\n", (unsigned long long)st.early);
 	printf("agent_cpu_ms: %.3f\n", st.agent_ns / 1e6);
 	printf("late_avg_ns: %llu\n",
 	       st.fired ? (unsigned long long)(st.late_sum_ns / st.fired) : 0ULL);
