@@ -32,6 +32,7 @@
 #include <linux/slab.h>
 #include <linux/tick.h>
 #include <linux/topology.h>
+#include <linux/workqueue.h>
 #include <asm/processor.h>
 #include <hvkit/hvkit.h>
 #include "idlepoll_predict.h"
@@ -566,21 +567,48 @@ DEFINE_SHOW_ATTRIBUTE(ipoll_stats);
 
 /* --- load and unload ------------------------------------------------ */
 
+static DEFINE_PER_CPU(struct work_struct, ipoll_sync_work);
+
+static void ipoll_sync_fn(struct work_struct *work)
+{
+}
+
+/*
+ * The driver and its devices are unregistered: no CPU picks them any
+ * more, but one may still be on its way through them. 6.1's
+ * cpuidle_enter_state() stops RCU watching (ct_idle_enter()) before it
+ * calls ->enter() and starts it again only after it returned, so a CPU
+ * anywhere in that window (before ipoll_enter() set in_enter, or after it
+ * cleared it while cpuidle still reads ipoll_driver and the device) is
+ * invisible to synchronize_rcu(). A work item on every CPU ends only once
+ * that CPU has left the idle call and gone through the scheduler; coming
+ * back to idle it no longer finds this driver. Only then may the module's
+ * text, ipoll_driver and the devices go.
+ */
 static void ipoll_wait_idle_exit(void)
 {
 	int cpu;
 
-	/*
-	 * No CPU can pick the driver any more; one may still be inside
-	 * ipoll_enter() (RCU does not watch there), or in cpuidle code that
-	 * reads ipoll_driver after it: wait for the first, then for an RCU
-	 * grace period, which every such CPU reaches only after leaving.
-	 */
-	for_each_possible_cpu(cpu) {
-		while (READ_ONCE(per_cpu(ipoll_cpus, cpu).in_enter))
-			cpu_relax();
+	cpus_read_lock();
+	for_each_online_cpu(cpu) {
+		struct work_struct *w = per_cpu_ptr(&ipoll_sync_work, cpu);
+
+		INIT_WORK(w, ipoll_sync_fn);
+		queue_work_on(cpu, system_highpri_wq, w);
 	}
+	for_each_online_cpu(cpu)
+		flush_work(per_cpu_ptr(&ipoll_sync_work, cpu));
+	cpus_read_unlock();
+	/*
+	 * Every CPU has now left cpuidle_enter_state(), which cleared its
+	 * rq->idle_state (a pointer into ipoll_driver.states[]); a scheduler
+	 * reader that loaded the old pointer (find_idlest_group_cpu(), under
+	 * rcu_read_lock()) is in a read section that began before: wait for it.
+	 */
 	synchronize_rcu();
+	/* Nothing of ours runs now; in_enter is the proof the debug check reads. */
+	for_each_possible_cpu(cpu)
+		WARN_ON_ONCE(READ_ONCE(per_cpu(ipoll_cpus, cpu).in_enter));
 }
 
 static void ipoll_uninit(void)
