@@ -46,9 +46,10 @@ group_env() { # group_env L1|L2
 		printf 'GROUP=%q\nMODULES=%q\nKMODS=\nTESTS=%q\nTEST_TIMEOUT=%q\nKRAM_REGION=no\nSUITE_KIND=%q\n' \
 			"$GROUP-l2" "$L2_MODULES" "$L2_TESTS" "$TEST_TIMEOUT" "$KIND"
 	else
-		printf 'GROUP=%q\nMODULES=%q\nKMODS=%q\nTESTS=%q\nTEST_TIMEOUT=%q\nL2_MACHINE=%q\nKRAM_REGION=%s\nSUITE_KIND=%q\n' \
+		printf 'GROUP=%q\nMODULES=%q\nKMODS=%q\nTESTS=%q\nTEST_TIMEOUT=%q\nL2_MACHINE=%q\nKRAM_REGION=%s\nSUITE_KIND=%q\nCOLDPLUG=%q\n' \
 			"$GROUP" "$MODULES" "$KMODS" "$TESTS" "$TEST_TIMEOUT" "$L2_MACHINE" \
-			"$(kram_region_expected && echo yes || echo no)" "$KIND"
+			"$(kram_region_expected && echo yes || echo no)" "$KIND" \
+			"$([ -n "$KMODROOT" ] && echo "$COLDPLUG")"
 	fi
 }
 
@@ -84,7 +85,9 @@ mk_root() {
 		done
 	fi
 	if [ -n "$KMODROOT" ]; then
-		local mods="$KMODS"
+		# COLDPLUG: distribution modules in the image that PID 1 does
+		# not load by name; its coldplug loads them by modalias.
+		local mods="$KMODS $COLDPLUG"
 		[ "$level" = L2 ] && mods=""
 		# And the distribution modules ours depend on (kvm_hybrid: kvm).
 		for ko in "$upd"/*.ko; do
@@ -107,6 +110,14 @@ mk_root() {
 		touch "$root/lib/modules/$KREL"/modules.{builtin,builtin.modinfo,order}
 	fi
 	depmod -b "$root" "$KREL" || return 1
+	# Coldplug as udev does it: kmod's modprobe (softdeps, modules.alias),
+	# not busybox's, which knows no softdep. Only there: PID 1 and the
+	# tests keep busybox modprobe.
+	if [ "$level" = L1 ] && [ -n "$COLDPLUG" ] && [ -n "$KMODROOT" ]; then
+		copy_bin "$root" "$(command -v kmod)"
+		mkdir -p "$root/hvkit/kmod"
+		ln -s ../bin/kmod "$root/hvkit/kmod/modprobe"
+	fi
 	# kexec tests need the kernel image and kexec(8) inside the VM.
 	case " $TESTS " in
 	*" kexec:"*)
@@ -194,7 +205,19 @@ vm_watch() {
 			vm_vcpus "$dir"
 		fi
 		if line=$(platform_fault "$dir/console.log" "$PLATFORM_FAULTS") && [ -n "$line" ]; then
-			sleep 10
+			# Its backtraces first: a stall's NMI backtrace of a stuck
+			# CPU comes after up to 10 s (a 10 s wait cut it off, stock
+			# vfio, 2026-12-02). Quiet console for 5 s, 40 s at most;
+			# then where each vCPU is, from QEMU's monitor.
+			local q=0 w=0 last=-1 size
+			while [ $w -lt 40 ] && [ $q -lt 5 ]; do
+				sleep 1
+				size=$(stat -c %s "$dir/console.log" 2>/dev/null || echo 0)
+				if [ "$size" = "$last" ]; then q=$((q + 1)); else q=0; fi
+				last=$size
+				w=$((w + 1))
+			done
+			[ -e "$dir/vcpus.txt" ] || vm_vcpus "$dir"
 			vm_stop "$dir" "$pid" fault "$line"
 			return 0
 		fi
@@ -234,10 +257,18 @@ vm_stop() {
 	kill -KILL "$2" 2>/dev/null
 }
 
-# vm_vcpus DIR: the vCPUs' state of the VM running in DIR, into DIR/vcpus.txt.
+# vm_vcpus DIR: the vCPUs' state of the VM running in DIR, into DIR/vcpus.txt,
+# with each local APIC's (IRR above PPR with IF=1 on a halted vCPU: an
+# interrupt the emulated CPU does not take, as CI c6 of 2026-12-02 caught).
 vm_vcpus() {
+	local c=0 lapic=()
+
+	while [ "$c" -lt "${SMP:-2}" ]; do
+		lapic+=("info lapic $c")
+		c=$((c + 1))
+	done
 	"$LIB/hmp.py" "$1/monitor.sock" "info status" "info cpus" "info registers -a" \
-		>"$1/vcpus.txt" 2>&1
+		"${lapic[@]}" >"$1/vcpus.txt" 2>&1
 }
 
 # Everything a run started, for stop_all (run.sh traps EXIT, INT, TERM).
@@ -296,7 +327,7 @@ boot_vm() {
 		-M q35 -accel "${HVKIT_ACCEL:-$ACCEL}" -cpu EPYC,+svm -smp "$SMP" -m "$MEM" \
 		-nodefaults -display none -no-reboot \
 		-kernel "$VMLINUZ" -initrd "$dir/initrd.cpio" \
-		-append "console=ttyS0 panic=-1 panic_on_warn=1 oops=panic tsc=reliable $CMDLINE" \
+		-append "console=ttyS0 panic=-1 panic_on_warn=1 oops=panic tsc=reliable $CMDLINE$([ "$KIND" = debug ] && [ -n "$DEBUG_CMDLINE" ] && echo " $DEBUG_CMDLINE")" \
 		-serial "file:$dir/console.log" -serial "file:$dir/results.txt" \
 		-monitor "unix:$dir/monitor.sock,server=on,wait=off" \
 		$qargs >"$dir/qemu.log" 2>&1 9>&-
