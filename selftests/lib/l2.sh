@@ -130,8 +130,11 @@ boot_l2() {
 	# From here on hvkit code may run in L2 (its image holds our modules):
 	# the host's runner no longer retries L1 (lib/policy.sh).
 	l1report "l2 start"
+	# L2_CPUS (group setting): L1 CPUs L2's QEMU may run on (taskset).
+	pin=
+	[ -n "${L2_CPUS:-}" ] && pin="taskset -c $L2_CPUS"
 	# shellcheck disable=SC2086
-	qemu-system-x86_64 -L /usr/share/qemu -enable-kvm -cpu "$cpu" $mach -smp 2 -m "$L2_MEM" \
+	$pin qemu-system-x86_64 -L /usr/share/qemu -enable-kvm -cpu "$cpu" $mach -smp 2 -m "$L2_MEM" \
 		-nodefaults -no-user-config -display none -no-reboot -no-shutdown \
 		-kernel /hvkit/l2/vmlinuz -initrd /hvkit/l2/initrd.cpio \
 		-append "console=ttyS0 panic=-1 panic_on_warn=1 oops=panic $L2_CMDLINE ${L2_APPEND:-}" \

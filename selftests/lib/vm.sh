@@ -156,8 +156,8 @@ add_l2() {
 	cp "$VMLINUZ" "$root/hvkit/l2/vmlinuz"
 	mk_root "$l2root" L2 || return 1
 	mk_cpio "$l2root" "$root/hvkit/l2/initrd.cpio"
-	printf 'L2_CMDLINE=%q\nL2_QEMU_ARGS=%q\nL2_MEM=%q\n' \
-		"$L2_CMDLINE" "$L2_QEMU_ARGS" "$L2_MEM" >"$root/hvkit/l2/l2.env"
+	printf 'L2_CMDLINE=%q\nL2_QEMU_ARGS=%q\nL2_MEM=%q\nL2_CPUS=%q\n' \
+		"$L2_CMDLINE" "$L2_QEMU_ARGS" "$L2_MEM" "$L2_CPUS" >"$root/hvkit/l2/l2.env"
 }
 
 # mk_image DIR L1-KERNEL L2-KERNEL: the group's initramfs as DIR/initrd.cpio
