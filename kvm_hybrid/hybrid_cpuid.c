@@ -523,6 +523,44 @@ static int ovr_amd_legacy(struct hybrid_vcpu_ovr *out,
 }
 
 /**
+ * hybrid_pmu_leaf() - a core type's leaf 0xA, clamped to a vCPU's vPMU
+ * @ct:		the core type
+ * @cap:	what KVM's vPMU of that vCPU counts
+ * @regs:	out: EAX, EBX, ECX, EDX
+ *
+ * Every field is the smaller of the profile's and KVM's: the version,
+ * the counters and their widths, the events enumerated (an event either
+ * lacks is unavailable). Fixed counters need version 2, the fixed-counter
+ * bitmap (ECX) version 5. A guest never sees a counter that does not count.
+ *
+ * Return: false if the core type has no PMU leaf or the vCPU no vPMU
+ * that leaf 0xA describes (@regs untouched): leaf 0xA stays KVM's.
+ */
+bool hybrid_pmu_leaf(const struct hybrid_core_type *ct,
+		     const struct hybrid_pmu_cap *cap, u32 regs[4])
+{
+	u32 ver, mlen, fixed = 0, fwidth = 0, fmask = 0;
+
+	if (!(ct->flags & HYBRID_CT_PMU) || !ct->pmu_version || !cap->version)
+		return false;
+	ver = min_t(u32, ct->pmu_version, cap->version);
+	mlen = min_t(u32, 8, cap->mask_len);
+	if (ver >= 2) {
+		fixed = min_t(u32, ct->pmu_fixed_counters, cap->fixed);
+		fwidth = fixed ? min_t(u32, ct->pmu_fixed_width, cap->fixed_width) : 0;
+	}
+	if (ver >= 5 && cap->fixed)
+		fmask = ct->pmu_fixed_mask & GENMASK(cap->fixed - 1, 0);
+	regs[EAX] = ver | min_t(u32, ct->pmu_gp_counters, cap->gp) << 8 |
+		min_t(u32, ct->pmu_gp_width, cap->gp_width) << 16 | mlen << 24;
+	regs[EBX] = (ct->pmu_events_unavailable | cap->unavailable) &
+		(mlen ? GENMASK(mlen - 1, 0) : 0);
+	regs[ECX] = fmask;
+	regs[EDX] = fixed | fwidth << 5;
+	return true;
+}
+
+/**
  * hybrid_compile_vcpu() - the overrides of one vCPU
  * @types:	the profile's core types (validated)
  * @nr_types:	entries of @types
@@ -541,7 +579,7 @@ int hybrid_compile_vcpu(const struct hybrid_core_type *types, u32 nr_types,
 {
 	const struct hybrid_core_type *ct;
 	struct hybrid_ovr *o;
-	u32 i;
+	u32 i, pmu[4];
 	int ret;
 
 	out->n = 0;
@@ -604,20 +642,15 @@ int hybrid_compile_vcpu(const struct hybrid_core_type *types, u32 nr_types,
 		ovr_set(o, ECX, ~0U, ct->bus_mhz);
 		ovr_set(o, EDX, ~0U, 0);
 	}
-	if (ct->flags & HYBRID_CT_PMU) {
+	if (lay->pmu && hybrid_pmu_leaf(ct, &lay->pmu[vcpu], pmu)) {
 		ret = ovr_max_leaf(out, 0x0, 0xa);
 		if (ret)
 			return ret;
 		o = ovr_add(out, 0xa, 0, 0);
 		if (!o)
 			return -ENOSPC;
-		ovr_set(o, EAX, ~0U, ct->pmu_version |
-			ct->pmu_gp_counters << 8 | ct->pmu_gp_width << 16 |
-			8 << 24);
-		ovr_set(o, EBX, ~0U, ct->pmu_events_unavailable);
-		ovr_set(o, ECX, ~0U, ct->pmu_fixed_mask);
-		ovr_set(o, EDX, ~0U, ct->pmu_fixed_counters |
-			ct->pmu_fixed_width << 5);
+		for (i = 0; i < 4; i++)
+			ovr_set(o, i, ~0U, pmu[i]);
 	}
 	for (i = 0; i < nr_clears; i++) {
 		const struct hybrid_clear *c = &clears[i];

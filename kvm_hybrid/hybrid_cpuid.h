@@ -46,10 +46,27 @@ struct hybrid_clear {
 	u32 bits;
 };
 
+/*
+ * What a vCPU's vPMU really counts, as KVM runs it (leaf 0xA terms): a
+ * profile's PMU leaf is clamped to it. @version 0: the vCPU has no vPMU
+ * that leaf 0xA describes (an AMD host, kvm.enable_pmu=0, the VMM turned
+ * it off or gave no 0xA): the profile's leaf is not applied at all.
+ */
+struct hybrid_pmu_cap {
+	u8 version;
+	u8 gp;			/* general-purpose counters */
+	u8 gp_width;		/* their bits */
+	u8 mask_len;		/* architectural events enumerated in EBX */
+	u8 fixed;		/* fixed counters */
+	u8 fixed_width;
+	u32 unavailable;	/* EBX: events KVM does not count */
+};
+
 struct hybrid_layout {
 	u32 nr_vcpus;
 	const u8 *vcpu_type;	/* [nr_vcpus] */
 	const u32 *apic_id;	/* [nr_vcpus], the VM's x2APIC ids */
+	const struct hybrid_pmu_cap *pmu; /* [nr_vcpus]; NULL: no vPMU */
 };
 
 int hybrid_validate_type(const struct hybrid_core_type *ct, char *why,
@@ -65,6 +82,8 @@ int hybrid_compile_vcpu(const struct hybrid_core_type *types, u32 nr_types,
 			const struct hybrid_layout *lay, u32 vcpu,
 			const struct hybrid_clear *clears, u32 nr_clears,
 			struct hybrid_vcpu_ovr *out);
+bool hybrid_pmu_leaf(const struct hybrid_core_type *ct,
+		     const struct hybrid_pmu_cap *cap, u32 regs[4]);
 bool hybrid_has_indexed_ovr(const struct hybrid_vcpu_ovr *ov, u32 function);
 u32 hybrid_raised_max(const struct hybrid_vcpu_ovr *ov, u32 function);
 bool hybrid_vendor_redirects(u32 ebx, u32 ecx, u32 edx);

@@ -45,6 +45,7 @@ struct fixture {
 	struct hybrid_core_type types[2];
 	u8 vtype[4];
 	u32 apic[4];
+	struct hybrid_pmu_cap cap[4];
 	struct hybrid_layout lay;
 	struct hybrid_vcpu_ovr ov;
 	char why[HYBRID_WHY_LEN];
@@ -62,7 +63,12 @@ static struct fixture *fixture(struct kunit *test)
 	for (i = 0; i < 4; i++) {
 		f->vtype[i] = vt[i];
 		f->apic[i] = i;
+		/* A vPMU that counts everything the profile offers. */
+		f->cap[i] = (struct hybrid_pmu_cap){ .version = 5, .gp = 8,
+			.gp_width = 48, .mask_len = 8, .fixed = 4,
+			.fixed_width = 48 };
 	}
+	f->lay.pmu = f->cap;
 	f->lay.nr_vcpus = 4;
 	f->lay.vcpu_type = f->vtype;
 	f->lay.apic_id = f->apic;
@@ -140,6 +146,55 @@ static void test_freq_and_pmu(struct kunit *test)
 		KUNIT_EXPECT_EQ(test, r[2], 7U);
 		KUNIT_EXPECT_EQ(test, r[3], 3U | 48U << 5);
 	}
+}
+
+/* Leaf 0xA never promises more than the vCPU's vPMU counts (issue 16). */
+static void test_pmu_clamp(struct kunit *test)
+{
+	struct fixture *f = fixture(test);
+	u32 r[4], v;
+
+	/* 6.1 on an Intel host: version 2, the VMM gave 4 counters, KVM
+	 * enumerates 7 events and cannot count event 5.
+	 */
+	for (v = 0; v < 4; v++)
+		f->cap[v] = (struct hybrid_pmu_cap){ .version = 2, .gp = 4,
+			.gp_width = 48, .mask_len = 7, .fixed = 3,
+			.fixed_width = 48, .unavailable = BIT(5) };
+	sim_cpuid(f, 0, 0xa, 0, r, test);			/* P */
+	KUNIT_EXPECT_EQ(test, r[0], 2U | 4U << 8 | 48U << 16 | 7U << 24);
+	KUNIT_EXPECT_EQ(test, r[1], (u32)BIT(5));
+	KUNIT_EXPECT_EQ(test, r[2], 0U);	/* fixed bitmap: version 5 only */
+	KUNIT_EXPECT_EQ(test, r[3], 3U | 48U << 5);
+	sim_cpuid(f, 2, 0xa, 0, r, test);			/* E: 0x40 off too */
+	KUNIT_EXPECT_EQ(test, r[1], 0x60U);
+	KUNIT_EXPECT_EQ(test, (r[0] >> 8) & 0xff, 4U);
+
+	/* Narrower counters, version 1: no fixed counters at all. */
+	f->cap[0].version = 1;
+	f->cap[0].gp_width = 40;
+	sim_cpuid(f, 0, 0xa, 0, r, test);
+	KUNIT_EXPECT_EQ(test, r[0], 1U | 4U << 8 | 40U << 16 | 7U << 24);
+	KUNIT_EXPECT_EQ(test, r[3], 0U);
+
+	/* Version 5 with two fixed counters: the bitmap loses counter 2. */
+	f->cap[0] = (struct hybrid_pmu_cap){ .version = 5, .gp = 8,
+		.gp_width = 48, .mask_len = 8, .fixed = 2, .fixed_width = 48 };
+	sim_cpuid(f, 0, 0xa, 0, r, test);
+	KUNIT_EXPECT_EQ(test, r[2], 3U);
+	KUNIT_EXPECT_EQ(test, r[3], 2U | 48U << 5);
+
+	/* No vPMU on vCPU 1 (AMD host, enable_pmu=0, ...): 0xA stays KVM's. */
+	f->cap[1].version = 0;
+	sim_cpuid(f, 1, 0xa, 0, r, test);
+	KUNIT_EXPECT_EQ(test, r[0], 0x11111111U);
+	KUNIT_EXPECT_EQ(test, r[1], 0x22222222U);
+	KUNIT_EXPECT_EQ(test, r[3], 0x44444444U);
+	KUNIT_EXPECT_FALSE(test, hybrid_pmu_leaf(&f->types[0], &f->cap[1], r));
+	/* Nor without any vPMU description. */
+	f->lay.pmu = NULL;
+	sim_cpuid(f, 0, 0xa, 0, r, test);
+	KUNIT_EXPECT_EQ(test, r[0], 0x11111111U);
 }
 
 static void test_cache_leaves(struct kunit *test)
@@ -476,6 +531,7 @@ static struct kunit_case hybrid_cpuid_cases[] = {
 	KUNIT_CASE(test_valid_profile),
 	KUNIT_CASE(test_core_type_leaves),
 	KUNIT_CASE(test_freq_and_pmu),
+	KUNIT_CASE(test_pmu_clamp),
 	KUNIT_CASE(test_cache_leaves),
 	KUNIT_CASE(test_refused_profiles),
 	KUNIT_CASE(test_refused_types),

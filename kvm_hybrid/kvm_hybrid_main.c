@@ -29,9 +29,11 @@
 #include <linux/slab.h>
 #include <linux/uaccess.h>
 #include <linux/workqueue.h>
+#include <asm/perf_event.h>
 #include <asm/processor.h>
 #include <hvkit/hvkit.h>
 #include "hybrid_cpuid.h"
+#include "kvm_private.h"
 
 struct hb_table {
 	struct rcu_head rcu;
@@ -53,6 +55,8 @@ struct hb_binding {
 	struct hybrid_core_type *types;
 	u8 *vcpu_type;
 	u32 *apic_id;
+	struct hybrid_pmu_cap *pmu_cap;	/* per vCPU, read at bind */
+	char pmu_why[96];		/* why 0xA stays KVM's, or "" */
 	u32 nr_clears;
 	struct hybrid_clear clears[HYBRID_MAX_CLEARS];
 	atomic64_t cpuid_exits;
@@ -258,6 +262,7 @@ static void hb_free_rcu(struct rcu_head *rcu)
 	kfree(b->types);
 	kfree(b->vcpu_type);
 	kfree(b->apic_id);
+	kfree(b->pmu_cap);
 	kfree(b);
 }
 
@@ -380,6 +385,7 @@ static struct hb_table *hb_compile(struct hb_binding *b)
 		.nr_vcpus = b->nr_vcpus,
 		.vcpu_type = b->vcpu_type,
 		.apic_id = b->apic_id,
+		.pmu = b->pmu_cap,
 	};
 	struct hb_table *t;
 	u32 v;
@@ -475,12 +481,74 @@ static struct file *hb_vm_of_pid(pid_t nr, char *why, size_t len)
 	return pv.file;
 }
 
+static bool hb_profile_has_pmu(const struct hb_binding *b)
+{
+	u32 i;
+
+	for (i = 0; i < b->nr_types; i++)
+		if (b->types[i].flags & HYBRID_CT_PMU)
+			return true;
+	return false;
+}
+
+/*
+ * What @vcpu's vPMU counts, in leaf 0xA terms, as 6.1 sets it up: KVM
+ * offers 0xA only on a host with the architectural PMU (Intel) and
+ * kvm.enable_pmu (forced off on a hybrid host); the VM may turn its vPMU
+ * off (KVM_CAP_PMU_CAPABILITY); intel_pmu_refresh() clamps the VMM's 0xA
+ * into vcpu->arch.pmu at KVM_SET_CPUID2. Called at bind, before the VM
+ * runs, without the vCPU's mutex: a KVM_SET_CPUID2 racing the bind, or
+ * one after it with a smaller 0xA (allowed until the first KVM_RUN), is
+ * not seen; bind again after it.
+ * Returns the reason when there is none, else NULL.
+ */
+static const char *hb_pmu_cap(struct kvm *kvm, struct kvm_vcpu *vcpu,
+			      struct hybrid_pmu_cap *cap)
+{
+	const struct kvm_pmu *pmu = &vcpu->arch.pmu;
+
+	memset(cap, 0, sizeof(*cap));
+	if (!boot_cpu_has(X86_FEATURE_ARCH_PERFMON))
+		return "the host has no architectural PMU: KVM's leaf 0xA is empty (AMD)";
+	if (!READ_ONCE(enable_pmu) || !kvm_pmu_cap.version)
+		return "KVM's vPMU is off (kvm.enable_pmu=0, or a hybrid host)";
+	if (!READ_ONCE(kvm->arch.enable_pmu))
+		return "the VMM turned this VM's vPMU off (KVM_CAP_PMU_CAPABILITY)";
+	/*
+	 * No CPUID table yet (bound before KVM_SET_CPUID2, e.g. to have
+	 * HYBRID_IOC_CPUID2 fill it): the most KVM_SET_CPUID2 can give,
+	 * KVM's own 0xA; intel_pmu_refresh() takes the clamped leaf then.
+	 */
+	if (!READ_ONCE(vcpu->arch.cpuid_nent)) {
+		cap->version = kvm_pmu_cap.version;
+		cap->gp = kvm_pmu_cap.num_counters_gp;
+		cap->gp_width = kvm_pmu_cap.bit_width_gp;
+		cap->mask_len = kvm_pmu_cap.events_mask_len;
+		cap->unavailable = kvm_pmu_cap.events_mask;
+		cap->fixed = kvm_pmu_cap.num_counters_fixed;
+		cap->fixed_width = kvm_pmu_cap.bit_width_fixed;
+		return NULL;
+	}
+	if (!READ_ONCE(pmu->version))
+		return "the VMM gave this vCPU no vPMU (no leaf 0xA)";
+	cap->version = min_t(u32, READ_ONCE(pmu->version), kvm_pmu_cap.version);
+	cap->gp = READ_ONCE(pmu->nr_arch_gp_counters);
+	cap->gp_width = fls64(READ_ONCE(pmu->counter_bitmask[KVM_PMC_GP]));
+	cap->mask_len = kvm_pmu_cap.events_mask_len;
+	cap->unavailable = kvm_pmu_cap.events_mask |
+		~(u32)READ_ONCE(pmu->available_event_types);
+	cap->fixed = READ_ONCE(pmu->nr_arch_fixed_counters);
+	cap->fixed_width = fls64(READ_ONCE(pmu->counter_bitmask[KVM_PMC_FIXED]));
+	return NULL;
+}
+
 static int hb_bind_vm(struct hybrid_bind *a, struct kvm *kvm,
 		      struct hb_binding *b)
 {
 	struct hybrid_layout lay;
 	struct hb_table *t;
 	u32 online = atomic_read(&kvm->online_vcpus), v;
+	const char *why;
 	int ret;
 
 	if (a->nr_vcpus != online) {
@@ -496,10 +564,14 @@ static int hb_bind_vm(struct hybrid_bind *a, struct kvm *kvm,
 			return -EINVAL;
 		}
 		b->apic_id[v] = vcpu->vcpu_id;
+		why = hb_pmu_cap(kvm, vcpu, &b->pmu_cap[v]);
+		if (why && !b->pmu_why[0])
+			snprintf(b->pmu_why, sizeof(b->pmu_why), "vCPU %u: %s", v, why);
 	}
 	lay.nr_vcpus = a->nr_vcpus;
 	lay.vcpu_type = b->vcpu_type;
 	lay.apic_id = b->apic_id;
+	lay.pmu = b->pmu_cap;
 	ret = hybrid_validate_profile(b->types, b->nr_types, &lay, a->why,
 				      sizeof(a->why));
 	if (ret)
@@ -528,6 +600,12 @@ static int hb_bind_vm(struct hybrid_bind *a, struct kvm *kvm,
 	}
 	b->kvm = kvm;
 	b->id = hb_next_id++;
+	/* Before it is in the list: from then on an unbind may free it. */
+	pr_info("binding %u: pid %d, %u vCPUs, %u core types\n", b->id,
+		b->pid, b->nr_vcpus, b->nr_types);
+	if (b->pmu_why[0] && hb_profile_has_pmu(b))
+		pr_warn("binding %u: the profile's PMU leaf 0xA is not applied where the vCPU has no vPMU (%s)\n",
+			b->id, b->pmu_why);
 	spin_lock(&hb_list_lock);
 	list_add_tail_rcu(&b->node, &hb_list);
 	spin_unlock(&hb_list_lock);
@@ -569,7 +647,8 @@ static long hb_ioctl_bind(void __user *uarg)
 			       array_size(a.nr_types, sizeof(*b->types)));
 	b->vcpu_type = memdup_user(u64_to_user_ptr(a.vcpu_types), a.nr_vcpus);
 	b->apic_id = kcalloc(a.nr_vcpus, sizeof(u32), GFP_KERNEL_ACCOUNT);
-	if (IS_ERR(b->types) || IS_ERR(b->vcpu_type) || !b->apic_id) {
+	b->pmu_cap = kcalloc(a.nr_vcpus, sizeof(*b->pmu_cap), GFP_KERNEL_ACCOUNT);
+	if (IS_ERR(b->types) || IS_ERR(b->vcpu_type) || !b->apic_id || !b->pmu_cap) {
 		ret = IS_ERR(b->types) ? PTR_ERR(b->types) :
 		      IS_ERR(b->vcpu_type) ? PTR_ERR(b->vcpu_type) : -ENOMEM;
 		if (IS_ERR(b->types))
@@ -603,8 +682,6 @@ static long hb_ioctl_bind(void __user *uarg)
 	fput(vmf);
 	if (ret)
 		goto free;
-	pr_info("binding %u: pid %d, %u vCPUs, %u core types\n", b->id,
-		b->pid, b->nr_vcpus, b->nr_types);
 	return hvkit_copy_arg_to_user(uarg, &a, sizeof(a), usize);
 
 free:
@@ -612,6 +689,7 @@ free:
 	kfree(b->types);
 	kfree(b->vcpu_type);
 	kfree(b->apic_id);
+	kfree(b->pmu_cap);
 	kfree(b);
 out:
 	if (a.why[0])
@@ -976,6 +1054,17 @@ put:
 	return ret;
 }
 
+/* Does some vCPU of core type @type show a (clamped) leaf 0xA? */
+static bool hb_type_has_vpmu(const struct hb_binding *b, u32 type)
+{
+	u32 v;
+
+	for (v = 0; v < b->nr_vcpus; v++)
+		if (b->vcpu_type[v] == type && b->pmu_cap[v].version)
+			return true;
+	return false;
+}
+
 static long hb_ioctl_pmu(void __user *uarg)
 {
 	struct hybrid_core_type *ct, old;
@@ -1003,6 +1092,13 @@ static long hb_ioctl_pmu(void __user *uarg)
 		    a.gp_counters > 255) {
 			pr_err("pmu: binding %u has no core type %u with a PMU leaf\n",
 			       a.id, a.type);
+			goto unlock;
+		}
+		ret = -EOPNOTSUPP;
+		if (!hb_type_has_vpmu(b, a.type)) {
+			pr_err("pmu: binding %u type %s: no vCPU of this type has a vPMU that leaf 0xA describes (%s)\n",
+			       a.id, b->types[a.type].name,
+			       b->pmu_why[0] ? b->pmu_why : "no vCPU of this type");
 			goto unlock;
 		}
 		ct = &b->types[a.type];
@@ -1343,9 +1439,19 @@ static int hb_dbg_bindings_show(struct seq_file *m, void *v)
 			   b->id, b->pid, b->nr_vcpus, b->nr_types,
 			   READ_ONCE(b->nr_clears),
 			   (unsigned long long)atomic64_read(&b->cpuid_exits));
-		for (i = 0; i < b->nr_vcpus; i++)
-			seq_printf(m, "  vcpu %u x2apic %u type %s\n", i,
+		for (i = 0; i < b->nr_vcpus; i++) {
+			const struct hybrid_pmu_cap *c = &b->pmu_cap[i];
+
+			seq_printf(m, "  vcpu %u x2apic %u type %s vpmu ", i,
 				   b->apic_id[i], b->types[b->vcpu_type[i]].name);
+			if (c->version)
+				seq_printf(m, "v%u %ux%u fixed %ux%u\n", c->version,
+					   c->gp, c->gp_width, c->fixed, c->fixed_width);
+			else
+				seq_puts(m, "none (0xA stays KVM's)\n");
+		}
+		if (b->pmu_why[0])
+			seq_printf(m, "  0xA: %s\n", b->pmu_why);
 	}
 	rcu_read_unlock();
 	return 0;

@@ -21,7 +21,7 @@ check "host-profile of an absent CPU refused by the kernel: EINVAL, and the log 
 		dmesg | grep -q 'kvm_hybrid: host profile: CPU 4096 is not online'"
 check "hvkitctl hybrid check accepts the profile" \
 	sh -c 'hvkitctl hybrid check /tmp/hybrid.prof >/dev/null'
-L2_PAUSED_HOOK=/hvkit/tests/hybrid_hook hvkit-l2
+L2_PAUSED_HOOK=/hvkit/tests/hybrid_hook L2_MARK_HOOK=/hvkit/tests/hybrid_markhook hvkit-l2
 l2=$?
 if [ $l2 != 0 ]; then
 	rc=1
@@ -31,6 +31,7 @@ if [ $l2 != 0 ]; then
 	tail -n 5 /tmp/l2/console.log | sed 's/^/# L2 console tail: /'
 fi
 sed 's/^/# hook: /' /tmp/l2/hook.log
+sed 's/^/# mark hook: /' /tmp/l2/markhook.log 2>/dev/null
 check "L2's QEMU bound by pid while paused" [ "$(cat /tmp/l2/hook.rc)" = 0 ]
 # hvkit-l2 has killed QEMU: the VM is gone, and its binding with it.
 i=0

@@ -6,6 +6,8 @@
 set -e
 id=$(hvkitctl hybrid bind "$1" /tmp/hybrid.prof)
 echo "bound: id $id"
+# For the mark hook (hybrid_markhook): changes while L2 runs.
+echo "$id" >/tmp/hybrid.id
 hvkitctl hybrid status
 # Online feature control through the tool, undone before L2 runs.
 hvkitctl hybrid clear "$id" 0x7.0 edx 0x8000 1
@@ -36,5 +38,14 @@ m=$(awk '$1 == "missing" && $2 == "0x1.0" && $3 == "ecx" { print $4 }' /tmp/cmp)
 [ -n "$m" ] && [ $((m & v & -v)) -ne 0 ]
 hvkitctl hybrid baseline /tmp/host.feat /tmp/old.feat | head -n 2
 # vPMU: the E-core (type 1) loses all but one event; the filter for QEMU.
-hvkitctl hybrid pmu "$id" 1 6 0xfe 0x7
-hvkitctl hybrid pmu "$id" 1 6 0x40 0x7
+# Where no E vCPU has a vPMU that leaf 0xA describes (as the module read
+# it at bind: an AMD host, enable_pmu=0, a VMM without a vPMU) the change
+# must be refused, never shown to the guest.
+sed 's/^/# bindings: /' /sys/kernel/debug/kvm_hybrid/bindings
+if grep ' type E vpmu ' /sys/kernel/debug/kvm_hybrid/bindings | grep -qv 'vpmu none'; then
+	hvkitctl hybrid pmu "$id" 1 6 0xfe 0x7
+	hvkitctl hybrid pmu "$id" 1 6 0x40 0x7
+elif hvkitctl hybrid pmu "$id" 1 6 0xfe 0x7; then
+	echo "a vPMU change was accepted for E vCPUs that have no vPMU leaf 0xA"
+	exit 1
+fi

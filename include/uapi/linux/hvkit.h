@@ -635,6 +635,12 @@ struct hybrid_vm_features {
  * list here, for the VMM to apply as struct kvm_pmu_event_filter
  * (action KVM_PMU_EVENT_ALLOW). An event no core type offers is blocked
  * for every vCPU; one that some type offers is not enforced per vCPU.
+ *
+ * What a vCPU's 0xA reports is clamped, field by field, to what KVM's
+ * vPMU of that vCPU counts (read at bind); a vCPU without a vPMU that 0xA
+ * describes (AMD host, kvm.enable_pmu=0, vPMU turned off by the VMM)
+ * keeps KVM's own 0xA. HYBRID_PMU_SET on a type none of whose vCPUs has
+ * one fails with -EOPNOTSUPP (the reason in the kernel log).
  */
 struct hybrid_pmu {
 	__u32 size;
