@@ -209,6 +209,10 @@ struct pvt_vm {
 	unsigned int vcpu_id[PVTIMER_MAX_VCPUS];	/* vCPU K's debugfs "vcpuID" */
 	__s32 efd[PVTIMER_MAX_VCPUS];
 	__s64 tsc[PVTIMER_MAX_VCPUS];
+	/* A vCPU whose TSC KVM scales (find_vcpus -EOPNOTSUPP): which, how. */
+	unsigned int scaled_vcpu;
+	unsigned long long scale_ratio;
+	unsigned int scale_frac;
 };
 
 /* The signal that stops the server (lock-free, so a signal handler may set it). */
@@ -385,6 +389,53 @@ static int read_tsc(const struct pvt_vm *vm, unsigned int k, __s64 *val)
 	return 0;
 }
 
+/* A number from one of KVM's debugfs files: 0 or -errno. */
+static int read_ull(const char *path, unsigned long long *val)
+{
+	char buf[32], *end;
+	int ret;
+
+	ret = read_line(path, buf, sizeof(buf));
+	if (ret)
+		return ret;
+	errno = 0;
+	*val = strtoull(buf, &end, 10);
+	return errno || end == buf || *end ? -EINVAL : 0;
+}
+
+/*
+ * Does KVM scale vCPU K's TSC? The agent turns guest-TSC deadlines into
+ * host time with the host's tsc_khz and the offset alone: a scaled guest
+ * TSC (a VM started with a TSC frequency other than the host's) would
+ * have every timer fire early or late. 0 when the guest TSC runs at the
+ * host's rate (no "tsc-scaling-ratio": KVM cannot scale; or a ratio of
+ * 1.0), -EOPNOTSUPP with vm->scale_* set when it does not, else -errno.
+ */
+static int check_tsc_scaling(struct pvt_vm *vm, unsigned int k)
+{
+	unsigned long long ratio, frac;
+	char path[320];
+	int ret;
+
+	snprintf(path, sizeof(path), "%s/vcpu%u/tsc-scaling-ratio", vm->dir, vm->vcpu_id[k]);
+	ret = read_ull(path, &ratio);
+	if (ret == -ENOENT)
+		return 0;
+	if (ret)
+		return ret;
+	snprintf(path, sizeof(path), "%s/vcpu%u/tsc-scaling-ratio-frac-bits", vm->dir,
+		 vm->vcpu_id[k]);
+	ret = read_ull(path, &frac);
+	if (ret)
+		return ret;
+	if (frac < 64 && ratio == 1ULL << frac)
+		return 0;
+	vm->scaled_vcpu = k;
+	vm->scale_ratio = ratio;
+	vm->scale_frac = frac;
+	return -EOPNOTSUPP;
+}
+
 /*
  * The vCPUs in vm->dir: vCPU K is the one with the K-th smallest id (QEMU
  * creates them in that order; the ids are APIC ids, contiguous unless the
@@ -422,6 +473,9 @@ static int find_vcpus(struct pvt_serve *s, struct pvt_vm *vm, unsigned int *nr)
 	for (k = 0; k < n; k++)
 		if (read_tsc(vm, k, &vm->tsc[k]))
 			return -EAGAIN;
+	for (k = 0; k < n; k++)
+		if (check_tsc_scaling(vm, k) == -EOPNOTSUPP)
+			return -EOPNOTSUPP;
 	return 0;
 }
 
@@ -448,7 +502,7 @@ static int find_kvm_vm(struct pvt_serve *s, struct pvt_vm *vm, unsigned int *nr)
 			continue;
 		snprintf(vm->dir, sizeof(vm->dir), "%s/%.50s", path, de->d_name);
 		ret = find_vcpus(s, vm, nr);
-		if (!ret)
+		if (!ret || ret == -EOPNOTSUPP)
 			break;
 	}
 	closedir(d);
@@ -487,6 +541,17 @@ static int wait_kvm(struct pvt_serve *s, struct pvt_vm *vm)
 		ret = find_kvm_vm(s, vm, &nr);
 		if (!ret)
 			return 0;
+		if (ret == -EOPNOTSUPP) {
+			serve_err("VM pid %d: KVM scales vCPU %u's TSC (ratio %llu / 2^%u, %.6f):\n"
+				  "  the agent fires guest-TSC deadlines at the host's TSC rate and\n"
+				  "  would fire them early or late; not attached (the guest keeps its\n"
+				  "  local APIC timer). Start the VM at the host's TSC frequency\n"
+				  "  (no tsc-frequency= other than the host's).",
+				  vm->pid, vm->scaled_vcpu, vm->scale_ratio, vm->scale_frac,
+				  vm->scale_frac < 64 ?
+				  (double)vm->scale_ratio / (double)(1ULL << vm->scale_frac) : 0.0);
+			return -1;
+		}
 		if (pvt_stop)
 			return -1;
 		if (now_ms() >= end)
