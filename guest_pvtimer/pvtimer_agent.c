@@ -41,6 +41,17 @@ static unsigned int scan_us = 100;
 module_param(scan_us, uint, 0644);
 MODULE_PARM_DESC(scan_us, "slot scan period (us, 10..100000)");
 
+/*
+ * Fault injection (debugfs stall_ms, root only): at its next scan with a
+ * VM attached, the agent thread skips its scans for that long, once,
+ * after announcing a normal next scan, as a preempted or stuck agent
+ * would. Armed deadlines still fire (their hrtimers are not the thread's;
+ * one a TSC offset change cancelled waits for the next scan); the guest
+ * must notice the overdue scan and program its local APIC itself. At most
+ * 10 s.
+ */
+static u32 pvta_stall_ms;
+
 struct pvta_vm;
 
 struct pvta_slot {
@@ -201,11 +212,22 @@ static int pvta_thread_fn(void *unused)
 	while (!kthread_should_stop()) {
 		u64 period;
 		ktime_t next;
+		u32 stall;
 
 		/* Nothing attached: sleep until something is (kthread_stop wakes it). */
 		if (list_empty_careful(&pvta_vms)) {
 			wait_event_interruptible(pvta_wq, !list_empty_careful(&pvta_vms) ||
 						 kthread_should_stop());
+			continue;
+		}
+		stall = xchg(&pvta_stall_ms, 0);
+		if (stall) {
+			stall = min(stall, 10000U);
+			pr_info("stalling %u ms (debugfs stall_ms)\n", stall);
+			set_current_state(TASK_INTERRUPTIBLE);
+			if (!kthread_should_stop())
+				schedule_timeout(msecs_to_jiffies(stall));
+			__set_current_state(TASK_RUNNING);
 			continue;
 		}
 		period = clamp(READ_ONCE(scan_us), 10U, 100000U) * NSEC_PER_USEC;
@@ -619,6 +641,7 @@ static int __init pvtimer_agent_init(void)
 	wake_up_process(pvta_thread);
 	pvta_dbg = debugfs_create_dir("pvtimer_agent", NULL);
 	debugfs_create_file("vms", 0400, pvta_dbg, NULL, &pvta_vms_fops);
+	debugfs_create_u32("stall_ms", 0600, pvta_dbg, &pvta_stall_ms);
 	pr_info("version %s: agent on CPU %d, scan every %u us\n", HVKIT_VERSION, cpu,
 		scan_us);
 	return 0;

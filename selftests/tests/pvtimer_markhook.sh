@@ -11,7 +11,13 @@
 #                       Saves the time (/proc/uptime) in /tmp/kill.time and
 #                       the agent's status after the kill in
 #                       /tmp/status.killed.
+#   stall-agent         the agent thread skips its scans for 300 ms, once
+#                       (pvtimer_agent's debugfs stall_ms: fault injection)
 case "$1" in
+stall-agent)
+	echo 300 >/sys/kernel/debug/pvtimer_agent/stall_ms || exit 1
+	echo "stalled=$(cut -d' ' -f1 /proc/uptime)"
+	;;
 pvt-start|pvt-end|pvt-start-*|pvt-end-*)
 	hvkitctl pvtimer status >"/tmp/status.$1" 2>&1
 	;;

@@ -7,8 +7,10 @@
 # guest_pvtimer, then again after L1 killed the server). It compares the
 # TSC-deadline MSR writes (msr_0x6e0_w) L1's KVM counted for L2 in the
 # first two runs, from the snapshots hvkit-l2 took at L2's marks: with
-# guest_pvtimer they must drop by at least 90 %. At L2's mark "kill-agent"
-# the mark hook (pvtimer_markhook) SIGKILLs the server.
+# guest_pvtimer they must drop by at least 90 %. At L2's mark
+# "stall-agent" the mark hook (pvtimer_markhook) makes the agent skip its
+# scans for 300 ms, at "kill-agent" it SIGKILLs the server, each in the
+# middle of a timer run.
 # shellcheck source=selftests/tests/tap_lib.sh
 . /hvkit/tests/tap_lib
 SOCK=/tmp/pvt.sock
@@ -78,6 +80,9 @@ agentstat() {
 f0=$(agentstat fired /tmp/status.pvt-start) f1=$(agentstat fired /tmp/status.pvt-end)
 check "agent fired L2's deadlines during the guest_pvtimer run (fired: '$f0' -> '$f1')" \
 	eval '[ -n "$f0" ] && [ -n "$f1" ] && [ "$f1" -gt "$f0" ]'
+stalled=$(dmesg | grep -c 'pvtimer_agent: stalling 300 ms')
+check "mark hook stalled the agent once at L2's mark stall-agent (dmesg: $stalled)" \
+	[ "$stalled" = 1 ]
 check "mark hook killed the server at L2's mark kill-agent ($(cat /tmp/kill.time 2>/dev/null))" \
 	[ -s /tmp/kill.time ]
 attached=$(agentstat attached /tmp/status.killed)
