@@ -491,21 +491,24 @@ static bool hb_profile_has_pmu(const struct hb_binding *b)
 	return false;
 }
 
+static int hb_vcpu_table_lock(struct kvm_vcpu *vcpu);
+
 /*
  * What @vcpu's vPMU counts, in leaf 0xA terms, as 6.1 sets it up: KVM
  * offers 0xA only on a host with the architectural PMU (Intel) and
  * kvm.enable_pmu (forced off on a hybrid host); the VM may turn its vPMU
  * off (KVM_CAP_PMU_CAPABILITY); intel_pmu_refresh() clamps the VMM's 0xA
  * into vcpu->arch.pmu at KVM_SET_CPUID2. Called at bind, before the VM
- * runs, without the vCPU's mutex: a KVM_SET_CPUID2 racing the bind, or
- * one after it with a smaller 0xA (allowed until the first KVM_RUN), is
- * not seen; bind again after it.
+ * runs: a KVM_SET_CPUID2 after it with a smaller 0xA (allowed until the
+ * first KVM_RUN), or a host write of PERF_CAPABILITIES (which refreshes
+ * the vPMU even later), is not seen; bind again after it.
  * Returns the reason when there is none, else NULL.
  */
-static const char *hb_pmu_cap(struct kvm *kvm, struct kvm_vcpu *vcpu,
-			      struct hybrid_pmu_cap *cap)
+static const char *__hb_pmu_cap(struct kvm *kvm, struct kvm_vcpu *vcpu,
+				struct hybrid_pmu_cap *cap)
 {
 	const struct kvm_pmu *pmu = &vcpu->arch.pmu;
+	unsigned int version;
 
 	memset(cap, 0, sizeof(*cap));
 	if (!boot_cpu_has(X86_FEATURE_ARCH_PERFMON))
@@ -529,9 +532,10 @@ static const char *hb_pmu_cap(struct kvm *kvm, struct kvm_vcpu *vcpu,
 		cap->fixed_width = kvm_pmu_cap.bit_width_fixed;
 		return NULL;
 	}
-	if (!READ_ONCE(pmu->version))
+	version = READ_ONCE(pmu->version);
+	if (!version)
 		return "the VMM gave this vCPU no vPMU (no leaf 0xA)";
-	cap->version = min_t(u32, READ_ONCE(pmu->version), kvm_pmu_cap.version);
+	cap->version = min_t(u32, version, kvm_pmu_cap.version);
 	cap->gp = READ_ONCE(pmu->nr_arch_gp_counters);
 	cap->gp_width = fls64(READ_ONCE(pmu->counter_bitmask[KVM_PMC_GP]));
 	cap->mask_len = kvm_pmu_cap.events_mask_len;
@@ -540,6 +544,25 @@ static const char *hb_pmu_cap(struct kvm *kvm, struct kvm_vcpu *vcpu,
 	cap->fixed = READ_ONCE(pmu->nr_arch_fixed_counters);
 	cap->fixed_width = fls64(READ_ONCE(pmu->counter_bitmask[KVM_PMC_FIXED]));
 	return NULL;
+}
+
+/*
+ * Under the vCPU's mutex while its table may still change (before its
+ * first VM entry; KVM_SET_CPUID2 sets cpuid_nent, then refreshes the
+ * vPMU), so that a vCPU ioctl cannot be half-way through. When the mutex
+ * is busy (a vCPU parked in KVM_RUN before its first entry, or a vCPU
+ * ioctl of the VMM running now) read without it: the values may then be
+ * stale, or zero (then the profile's 0xA is not applied).
+ */
+static const char *hb_pmu_cap(struct kvm *kvm, struct kvm_vcpu *vcpu,
+			      struct hybrid_pmu_cap *cap)
+{
+	int locked = hb_vcpu_table_lock(vcpu);
+	const char *why = __hb_pmu_cap(kvm, vcpu, cap);
+
+	if (locked > 0)
+		mutex_unlock(&vcpu->mutex);
+	return why;
 }
 
 static int hb_bind_vm(struct hybrid_bind *a, struct kvm *kvm,
@@ -606,11 +629,11 @@ static int hb_bind_vm(struct hybrid_bind *a, struct kvm *kvm,
 	if (b->pmu_why[0] && hb_profile_has_pmu(b))
 		pr_warn("binding %u: the profile's PMU leaf 0xA is not applied where the vCPU has no vPMU (%s)\n",
 			b->id, b->pmu_why);
+	a->id = b->id;
 	spin_lock(&hb_list_lock);
 	list_add_tail_rcu(&b->node, &hb_list);
 	spin_unlock(&hb_list_lock);
 	mutex_unlock(&hb_mutex);
-	a->id = b->id;
 	return 0;
 }
 
@@ -1096,7 +1119,7 @@ static long hb_ioctl_pmu(void __user *uarg)
 		}
 		ret = -EOPNOTSUPP;
 		if (!hb_type_has_vpmu(b, a.type)) {
-			pr_err("pmu: binding %u type %s: no vCPU of this type has a vPMU that leaf 0xA describes (%s)\n",
+			pr_err("pmu: binding %u type %s: no vCPU of this type has a vPMU that leaf 0xA describes (first reason at bind: %s)\n",
 			       a.id, b->types[a.type].name,
 			       b->pmu_why[0] ? b->pmu_why : "no vCPU of this type");
 			goto unlock;
