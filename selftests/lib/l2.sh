@@ -91,6 +91,11 @@ snapshot() {
 }
 # Exit reasons per mark: a histogram trigger on kvm:kvm_exit (L1 runs only
 # the L2 VM, so these are L2's exits).
+# Without recording task names: enabling the first event would otherwise
+# hook sched_switch, patching __schedule() while the other vCPU runs it
+# (a stale-INT3 livelock under QEMU 7.2's multi-threaded TCG, see
+# tests/trace_lib.sh and tests/kvm_keeper.c).
+echo 0 >/sys/kernel/debug/tracing/options/record-cmd 2>/dev/null
 hist=
 ev=/sys/kernel/debug/tracing/events/kvm/kvm_exit
 if [ -w "$ev/trigger" ] && echo 'hist:keys=exit_reason' >"$ev/trigger" 2>/dev/null; then
@@ -106,6 +111,7 @@ fi
 # and QEMU, with -no-reboot -no-shutdown, then just stops L2).
 sdi=/sys/kernel/debug/tracing/instances/hvkit-l2
 if mkdir -p "$sdi" 2>/dev/null && [ -w "$sdi/events/kvm/kvm_exit/filter" ]; then
+	echo 0 >"$sdi/options/record-cmd" 2>/dev/null
 	echo 'exit_reason == 127' >"$sdi/events/kvm/kvm_exit/filter"
 	echo 1 >"$sdi/events/kvm/kvm_exit/enable"
 else
