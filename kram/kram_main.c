@@ -31,6 +31,9 @@
 #include "kram.h"
 #include "kram_format.h"
 
+#define CREATE_TRACE_POINTS
+#include "kram_trace.h"
+
 /* memremap_pages() works in memory-hotplug subsections. */
 #define KRAM_ALIGN	SZ_2M
 
@@ -129,9 +132,13 @@ EXPORT_SYMBOL_GPL(kram_attached);
  */
 struct page *kram_alloc_page(u32 tag)
 {
-	u64 idx;
+	u64 idx = 0;
+	int ret = -ENODEV;
 
-	if (!READ_ONCE(kram.attached) || kram_fmt_pool_alloc(&kram.fmt, tag, &idx))
+	if (READ_ONCE(kram.attached))
+		ret = kram_fmt_pool_alloc(&kram.fmt, tag, &idx);
+	trace_kram_alloc(idx, tag, ret);
+	if (ret)
 		return NULL;
 	return kram_idx_page(idx);
 }
@@ -152,11 +159,14 @@ static int kram_pool_free(u64 idx, u32 tag)
 	 * tag (else -EPERM, nothing changed), a page userspace never copies
 	 * (the copy checks the tag under the lock): no need to wait.
 	 */
-	if (tag && tag < KRAM_TAG_USER)
-		return kram_fmt_pool_free(&kram.fmt, idx, tag);
-	write_lock_irqsave(&kram.pool_rw_lock, flags);
-	ret = kram_fmt_pool_free(&kram.fmt, idx, tag);
-	write_unlock_irqrestore(&kram.pool_rw_lock, flags);
+	if (tag && tag < KRAM_TAG_USER) {
+		ret = kram_fmt_pool_free(&kram.fmt, idx, tag);
+	} else {
+		write_lock_irqsave(&kram.pool_rw_lock, flags);
+		ret = kram_fmt_pool_free(&kram.fmt, idx, tag);
+		write_unlock_irqrestore(&kram.pool_rw_lock, flags);
+	}
+	trace_kram_free(idx, tag, ret);
 	return ret;
 }
 
@@ -372,6 +382,8 @@ static int kram_area_create_locked(const char *name, const char *version,
 				    flags & ~KRAM_AREA_NOZERO :
 				    flags | KRAM_FMT_AREA_ZERO);
 	mutex_unlock(&kram.fmt.area_lock);
+	trace_kram_area_create(name, slot < 0 ? 0 : kram.fmt.areas[slot].first_page,
+			       nr_pages, flags, slot < 0 ? slot : 0);
 	if (slot < 0)
 		return slot;
 	ret = kram_area_add_dev(slot);
@@ -412,6 +424,7 @@ static int kram_area_delete_locked(const char *name, bool user)
 		}
 	}
 	mutex_unlock(&kram.fmt.area_lock);
+	trace_kram_area_delete(name, user, ret);
 	if (ret)
 		return ret;
 	kram_area_del_dev(slot);
@@ -897,6 +910,7 @@ static long kram_ioc_pages(unsigned int cmd, void __user *uarg)
 			 * accepted and implied).
 			 */
 			ret = kram_fmt_pool_alloc_flags(f, p.tag, &idx[n], true);
+			trace_kram_alloc(ret ? 0 : idx[n], p.tag, ret);
 			if (ret)
 				break;
 		}
