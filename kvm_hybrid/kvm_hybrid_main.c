@@ -35,6 +35,9 @@
 #include "hybrid_cpuid.h"
 #include "kvm_private.h"
 
+#define CREATE_TRACE_POINTS
+#include "hybrid_trace.h"
+
 struct hb_table {
 	struct rcu_head rcu;
 	u32 nr_vcpus;
@@ -221,7 +224,7 @@ static void hb_out_of_range(struct kvm_vcpu *vcpu, const struct hybrid_vcpu_ovr 
 static int hb_cpuid_ret(struct kretprobe_instance *ri, struct pt_regs *regs)
 {
 	struct hb_call *c = (struct hb_call *)ri->data;
-	u32 idx = c->vcpu->vcpu_idx, r[4], i;
+	u32 idx = c->vcpu->vcpu_idx, r[4], before[4], i;
 	struct hb_binding *b;
 	struct hb_table *t;
 	u32 fn, sub;
@@ -242,8 +245,13 @@ static int hb_cpuid_ret(struct kretprobe_instance *ri, struct pt_regs *regs)
 			/* The table walk only where an override names a subleaf. */
 			sub = hb_answered_index(c->vcpu, fn, c->index);
 		hybrid_apply(&t->v[idx], fn, sub, r);
-		for (i = 0; i < 4; i++)
+		for (i = 0; i < 4; i++) {
+			before[i] = *c->reg[i];
 			*c->reg[i] = r[i];
+		}
+		if (trace_hybrid_override_enabled() && memcmp(before, r, sizeof(r)))
+			trace_hybrid_override(b->id, idx, c->function, c->index,
+					      before, r);
 		atomic64_inc(&b->cpuid_exits);
 	}
 	rcu_read_unlock();
@@ -296,6 +304,7 @@ static int hb_destroy_pre(struct kprobe *p, struct pt_regs *regs)
 	if (found) {
 		pr_info("binding %u (pid %d): VM destroyed, unbound\n",
 			found->id, found->pid);
+		trace_hybrid_unbind(found->id, found->pid, "VM destroyed");
 		kref_put(&found->ref, hb_release);
 		schedule_work(&hb_gc_work);
 	}
@@ -626,6 +635,7 @@ static int hb_bind_vm(struct hybrid_bind *a, struct kvm *kvm,
 	/* Before it is in the list: from then on an unbind may free it. */
 	pr_info("binding %u: pid %d, %u vCPUs, %u core types\n", b->id,
 		b->pid, b->nr_vcpus, b->nr_types);
+	trace_hybrid_bind(b->id, b->pid, b->nr_vcpus, b->nr_types);
 	if (b->pmu_why[0] && hb_profile_has_pmu(b))
 		pr_warn("binding %u: the profile's PMU leaf 0xA is not applied where the vCPU has no vPMU (%s)\n",
 			b->id, b->pmu_why);
@@ -746,6 +756,7 @@ static long hb_ioctl_unbind(void __user *uarg)
 	spin_unlock(&hb_list_lock);
 	if (found) {
 		pr_info("binding %u (pid %d): unbound\n", found->id, found->pid);
+		trace_hybrid_unbind(found->id, found->pid, "unbind ioctl");
 		kref_put(&found->ref, hb_release);
 		hb_probes_put();
 	}
@@ -933,6 +944,8 @@ static long hb_ioctl_feature(void __user *uarg)
 		     task_tgid_nr(current),
 		     from_kuid(&init_user_ns, current_uid()));
 unlock:
+	trace_hybrid_clear(b->id, a.op == HYBRID_FEAT_CLEAR, a.vcpu, a.function,
+			   a.index, a.reg, a.bits, ret);
 	mutex_unlock(&b->lock);
 	kref_put(&b->ref, hb_release);
 	kvm_put_kvm(kvm);
@@ -1523,6 +1536,7 @@ static void __exit kvm_hybrid_exit(void)
 	list_for_each_entry_safe(b, tmp, &hb_list, node) {
 		list_del_rcu(&b->node);
 		pr_info("binding %u (pid %d): unbound at unload\n", b->id, b->pid);
+		trace_hybrid_unbind(b->id, b->pid, "module unload");
 		kref_put(&b->ref, hb_release);
 	}
 	spin_unlock(&hb_list_lock);
