@@ -33,6 +33,9 @@
 
 #include "pvtimer_proto.h"
 
+#define CREATE_TRACE_POINTS
+#include "pvtimer_agent_trace.h"
+
 static int cpu = -1;
 module_param(cpu, int, 0444);
 MODULE_PARM_DESC(cpu, "the agent's CPU (default: the last online CPU)");
@@ -79,6 +82,12 @@ struct pvta_vm {
 	struct pvtimer_shm_header *hdr;
 	struct pvta_slot slots[];
 };
+
+/* For the trace events: the slot's vCPU. */
+static u32 pvta_vcpu(const struct pvta_slot *ps)
+{
+	return ps - ps->vm->slots;
+}
 
 static LIST_HEAD(pvta_vms);
 static DEFINE_MUTEX(pvta_lock);	/* the list; held by each scan */
@@ -133,6 +142,9 @@ static enum hrtimer_restart pvta_timer_fn(struct hrtimer *t)
 	 */
 	if ((s64)(gnow - ps->deadline) < 0) {
 		atomic64_inc(&pvta_st.early);
+		if (trace_pvta_fire_enabled())
+			trace_pvta_fire(ps->vm->id, pvta_vcpu(ps), ps->deadline,
+					ktime_to_ns(ktime_sub(ktime_get(), ps->target)), true);
 		ps->target = pvta_expiry(ps->deadline - gnow);
 		hrtimer_set_expires(t, ps->target);
 		return HRTIMER_RESTART;
@@ -146,6 +158,7 @@ static enum hrtimer_restart pvta_timer_fn(struct hrtimer *t)
 	max = atomic64_read(&pvta_st.late_max);
 	if ((u64)late > max)
 		atomic64_set(&pvta_st.late_max, late);
+	trace_pvta_fire(ps->vm->id, pvta_vcpu(ps), ps->deadline, late, false);
 	pvta_fire(ps, ps->armed_seq);
 	return HRTIMER_NORESTART;
 }
@@ -174,9 +187,15 @@ static void pvta_apply(struct pvta_slot *ps, u32 seq, u64 deadline, u32 gflags)
 	cyc = host_dl - now;
 	if (cyc <= 0) {
 		atomic64_inc(&pvta_st.past);
+		if (trace_pvta_arm_enabled())
+			trace_pvta_arm(ps->vm->id, pvta_vcpu(ps), deadline,
+				       -(s64)pvt_cyc_to_ns(-cyc, tsc_khz), true);
 		pvta_fire(ps, seq);
 		return;
 	}
+	if (trace_pvta_arm_enabled())
+		trace_pvta_arm(ps->vm->id, pvta_vcpu(ps), deadline,
+			       pvt_cyc_to_ns(cyc, tsc_khz), false);
 	ps->target = pvta_expiry(cyc);
 	hrtimer_start(&ps->timer, ps->target, HRTIMER_MODE_ABS_PINNED_HARD);
 }
