@@ -47,6 +47,9 @@
 #include "../kram/kram.h"
 #include "vpr_state.h"
 
+#define CREATE_TRACE_POINTS
+#include "vpr_trace.h"
+
 #define VPR_DRV_NAME	"vfio_preserve"
 
 static bool enable_sriov;
@@ -774,7 +777,7 @@ static void vpr_bus_reset_only(struct pci_dev *pdev, struct vpr_siblings *s)
 }
 
 /* Arm, change or disarm. d->lock held. */
-static int vpr_set_flags_locked(struct vpr_dev *d, u32 flags)
+static int __vpr_set_flags_locked(struct vpr_dev *d, u32 flags)
 {
 	struct pci_dev *pdev = vpr_pdev(d);
 	bool was = d->flags & HVKIT_VFIO_PRESERVE_ARMED;
@@ -850,6 +853,16 @@ static int vpr_set_flags_locked(struct vpr_dev *d, u32 flags)
 		pci_info(pdev, "preserve disarmed: the next close resets the device\n");
 	}
 	return 0;
+}
+
+/* Every change of the flags, done or refused, is traced (vpr_arm). */
+static int vpr_set_flags_locked(struct vpr_dev *d, u32 flags)
+{
+	u32 old = d->flags;
+	int ret = __vpr_set_flags_locked(d, flags);
+
+	trace_vpr_arm(pci_name(vpr_pdev(d)), old, flags, ret);
+	return ret;
 }
 
 static int vpr_set_flags(struct vpr_dev *d, u32 flags)
@@ -979,9 +992,11 @@ static int vpr_open_device(struct vfio_device *core_vdev)
 		if (!ret) {
 			d->resets_skipped++;
 			d->restore_pending = false;
+			trace_vpr_reset(pci_name(pdev), "open", true);
 		}
 	} else if (!ret && vdev->reset_works) {
 		d->resets_done++;
+		trace_vpr_reset(pci_name(pdev), "open", false);
 	}
 	if (!ret)
 		d->opens++;
@@ -1003,8 +1018,10 @@ static void vpr_close_device(struct vfio_device *core_vdev)
 		bool reset = vdev->reset_works;
 
 		vfio_pci_core_close_device(core_vdev);
-		if (reset)
+		if (reset) {
 			d->resets_done++;
+			trace_vpr_reset(pci_name(vdev->pdev), "close", false);
+		}
 		mutex_unlock(&d->lock);
 		return;
 	}
@@ -1014,6 +1031,7 @@ static void vpr_close_device(struct vfio_device *core_vdev)
 	vfio_pci_core_close_device(core_vdev);
 	vpr_quiet_end(d, methods);
 	d->resets_skipped++;
+	trace_vpr_reset(pci_name(vdev->pdev), "close", true);
 	/* The state the next open (or the next kernel) finds. */
 	mutex_lock(&vpr_lock);
 	vpr_record_save(d);
@@ -1034,6 +1052,7 @@ static long vpr_ioctl(struct vfio_device *core_vdev, unsigned int cmd,
 	    (d->flags & HVKIT_VFIO_PRESERVE_NO_USER_RESET)) {
 		d->user_resets_skipped++;
 		d->resets_skipped++;
+		trace_vpr_reset(pci_name(d->core.pdev), "VFIO_DEVICE_RESET", true);
 		mutex_unlock(&d->lock);
 		return 0;
 	}
@@ -1042,6 +1061,7 @@ static long vpr_ioctl(struct vfio_device *core_vdev, unsigned int cmd,
 	if (!ret) {
 		mutex_lock(&d->lock);
 		d->resets_done++;
+		trace_vpr_reset(pci_name(d->core.pdev), "VFIO_DEVICE_RESET", false);
 		mutex_unlock(&d->lock);
 	}
 	return ret;
