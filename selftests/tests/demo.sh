@@ -3,7 +3,8 @@
 # What "make demo" shows: the modules as the kernel sees them, and kram
 # keeping an area's bytes across a module reload, guest_idlepoll polling
 # through a ping-pong load, vfio_preserve keeping a virtio device's state
-# over a VFIO close/open that vfio-pci resets.
+# over a VFIO close/open that vfio-pci resets, kvm_hybrid giving a small
+# KVM VM per-vCPU core types and hiding a feature bit online.
 run() { echo "\$ $*"; "$@"; }
 run uname -r
 echo "\$ lsmod | grep hvkit modules"
@@ -51,4 +52,9 @@ if [ -n "$dev" ]; then
 	run hvkitctl vfio list
 	run hvkitctl vfio preserve "$dev" off
 	run hvkitctl vfio unbind "$dev"
+fi
+echo
+if [ -c /dev/kvm ]; then
+	echo "\$ hybrid_demo   # a KVM VM in this VM, bound to a P+E profile, one bit cleared online"
+	hybrid_demo
 fi
