@@ -28,7 +28,7 @@ static int show(struct vm *v, const char *when, int want_sse3)
 		guest_cpuid(v, i, 0x4, 2, l2);
 		guest_cpuid(v, i, 0x1, 0, r);
 		sse3 = r[2] & 1;
-		printf("    vCPU %d: 0x1A %#010x (%s), 0x16 max %u MHz, L2 %u KiB %u-way, SSE3 %d\n",
+		printf("    vCPU %d: 0x1A 0x%08x (%s), 0x16 %u MHz max, L2 %uK %u-way, SSE3 %d\n",
 		       i, id[0], id[0] >> 24 == 0x40 ? "Core, P" :
 		       id[0] >> 24 == 0x20 ? "Atom, E" : "no core type",
 		       f[1], ((l2[1] >> 22) + 1) * (((l2[1] >> 12) & 0x3ff) + 1) *
