@@ -37,6 +37,9 @@
 
 #include "pvtimer_proto.h"
 
+#define CREATE_TRACE_POINTS
+#include "guest_pvtimer_trace.h"
+
 #define PVT_NAME	"guest_pvtimer"
 /* lapic-deadline counts in units of 8 TSC cycles (a u32 frequency). */
 #define PVT_TSC_DIV	8
@@ -159,14 +162,16 @@ static int pvt_next_event(unsigned long delta, struct clock_event_device *ced)
 	u64 now = rdtsc();
 	u64 dl = now + (u64)delta * PVT_TSC_DIV;
 	u64 bound = pvt_cycles(READ_ONCE(backstop_us) * 1000ULL);
+	bool agent, backstop = false;
 
 	pc->deadline = dl;
-	if (!pvt_use_agent(pc, now) ||
-	    pvt_too_close(dl, READ_ONCE(pc->slot->next_scan),
-			  pvt_cycles(READ_ONCE(direct_ns)))) {
+	agent = pvt_use_agent(pc, now);
+	if (!agent || pvt_too_close(dl, READ_ONCE(pc->slot->next_scan),
+				    pvt_cycles(READ_ONCE(direct_ns)))) {
 		pvt_slot_disarm(pc);
 		pvt_lapic_arm(pc, dl);
 		pc->direct_writes++;
+		trace_pvt_program(smp_processor_id(), dl, agent ? "close" : "down", false);
 		return 0;
 	}
 	pvt_slot_write(pc->slot, &pc->seq, dl, PVTIMER_G_ARMED);
@@ -175,7 +180,9 @@ static int pvt_next_event(unsigned long delta, struct clock_event_device *ced)
 	if (pvt_backstop_needed(pc->backstop, dl, bound)) {
 		pvt_lapic_arm(pc, dl + bound);
 		pc->backstop_writes++;
+		backstop = true;
 	}
+	trace_pvt_program(smp_processor_id(), dl, "agent", backstop);
 	return 0;
 }
 
@@ -250,6 +257,9 @@ static irqreturn_t pvt_irq(int irq, void *data)
 		 * early; let the local APIC fire this one.
 		 */
 		pc->early_irqs++;
+		if (trace_pvt_fire_enabled())
+			trace_pvt_fire(smp_processor_id(), pc->deadline,
+				       -(s64)pvt_cyc_to_ns(pc->deadline - now, tsc_khz), "early");
 		pvt_slot_disarm(pc);
 		pvt_lapic_arm(pc, pc->deadline);
 		pc->direct_writes++;
@@ -258,6 +268,9 @@ static irqreturn_t pvt_irq(int irq, void *data)
 	pc->armed = false;
 	pc->agent_irqs++;
 	pvt_account_late(pc, now);
+	if (trace_pvt_fire_enabled())
+		trace_pvt_fire(smp_processor_id(), pc->deadline,
+			       pvt_cyc_to_ns(now - pc->deadline, tsc_khz), "agent");
 	pc->ced.event_handler(&pc->ced);
 	return IRQ_HANDLED;
 }
@@ -286,6 +299,9 @@ static void pvt_lapic_handler(struct clock_event_device *lapic)
 		/* The agent missed it: the safety net fires it. */
 		pc->fallbacks++;
 		pvt_account_late(pc, now);
+		if (trace_pvt_fire_enabled())
+			trace_pvt_fire(smp_processor_id(), pc->deadline,
+				       pvt_cyc_to_ns(now - pc->deadline, tsc_khz), "backstop");
 		pvt_slot_disarm(pc);
 		pvt_use_agent(pc, now);
 	}

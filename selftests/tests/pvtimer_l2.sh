@@ -11,8 +11,8 @@
 # must see every timer fire, none early, none later than backstop_us past
 # the local APIC's own worst, and guest_pvtimer ends on the local APIC
 # ("direct" mode) after the kill.
-# shellcheck source=selftests/tests/tap_lib.sh
-. /hvkit/tests/tap_lib
+# shellcheck source=selftests/tests/trace_lib.sh
+. /hvkit/tests/trace_lib
 CE=/sys/devices/system/clockevents
 D=/sys/kernel/debug/guest_pvtimer
 P=/sys/module/guest_pvtimer/parameters
@@ -106,6 +106,19 @@ sed 's/^/# pvtimer stats: /' "$D/stats"
 a=$(pvstat agent_irqs) p=$(pvstat programmed)
 check "the agent fired deadlines (agent_irqs $a)" [ "$a" -gt 0 ]
 check "deadlines went through guest_pvtimer (programmed $p)" [ "$p" -gt 0 ]
+
+# guest_pvtimer's trace events, on a short run of their own (not during
+# the measured one).
+EV="guest_pvtimer/pvt_program guest_pvtimer/pvt_fire"
+trace_start() { trace_mount && trace_on "$@"; }
+check "tracefs: enable pvt_program and pvt_fire" trace_start $EV
+$TL -n 200 >/tmp/tl.trace
+trace_off $EV
+trace_show pvtimer
+check "pvt_program: deadlines through the agent's slot (path=agent)" \
+	trace_has pvt_program 'cpu=[01] deadline=[0-9]+ path=agent backstop=[01]'
+check "pvt_fire: the agent's interrupts with their lateness (source=agent)" \
+	trace_has pvt_fire 'cpu=[01] deadline=[0-9]+ late_ns=[0-9]+ source=agent'
 
 # The safety net, in the middle of a timer run (issue 17 item 5): every
 # timer still fires, and no deadline the agent or the safety net served
