@@ -333,7 +333,9 @@ struct refused {
 static const struct refused refused[] = {
 	{ 0x0, 4, 0, "the maximum leaf and vendor" },
 	{ 0x80000000, 4, 0, "the maximum extended leaf and vendor" },
-	{ 0x80000008, 4, 0, "MAXPHYADDR and address widths: KVM's MMU uses its own" },
+	{ 0x80000008, EAX, ~0U, "MAXPHYADDR and address widths: KVM's MMU uses its own" },
+	{ 0x80000008, ECX, ~0U, "core count and APIC id size (topology)" },
+	{ 0x80000008, EDX, ~0U, "INVLPGB and RDPRU limits" },
 	{ 0xd, 4, 0, "XSAVE state sizes: KVM lays out guest XSAVE from its own table" },
 	{ 0xb, 4, 0, "topology and x2APIC ids" },
 	{ 0x1f, 4, 0, "topology and x2APIC ids" },
@@ -349,7 +351,7 @@ static const struct refused refused[] = {
 /**
  * hybrid_feature_refused() - may these CPUID bits be hidden online?
  * @function:	leaf
- * @index:	subleaf (unused today: every refusal covers all subleaves)
+ * @index:	subleaf, as hybrid_clear_normalize() left it
  * @reg:	0-3 (EAX-EDX)
  * @bits:	the bits
  * @why:	where to write the reason
@@ -367,6 +369,22 @@ int hybrid_feature_refused(u32 function, u32 index, u32 reg, u32 bits,
 		snprintf(why, len, "register %u, bits %#x: want 0-3 (EAX-EDX), bits",
 			 reg, bits);
 		return -EINVAL;
+	}
+	/*
+	 * The feature word of the XSAVE leaf (0xD.1 EAX) is the pool
+	 * baseline's like any other, while the sizes and the XCR0/XSS masks,
+	 * which KVM lays guest state out by, stay refused. XGETBV1 and XSAVES
+	 * stay too: 6.1 makes XFD (AMX) depend on them only for bits the
+	 * kernel itself clears, so a guest would use AMX without them, a CPU
+	 * that does not exist. (0x80000008 EBX, IBPB, SSBD and the like, is
+	 * allowed by having no entry.)
+	 */
+	if (function == 0xd && index == 1 && reg == EAX) {
+		if (!(bits & (BIT(2) | BIT(3))))
+			return 0;
+		snprintf(why, len, "leaf 0xd.1 EAX bits %#lx: XGETBV1/XSAVES, which XFD needs",
+			 bits & (BIT(2) | BIT(3)));
+		return -EPERM;
 	}
 	for (i = 0; i < ARRAY_SIZE(refused); i++) {
 		const struct refused *r = &refused[i];

@@ -328,8 +328,29 @@ static void test_mmu_leaves_refused(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, hybrid_feature_refused(0x80000008, 0, 0, 0xff, why,
 						     sizeof(why)), -EPERM);
 	KUNIT_EXPECT_NOT_NULL(test, strstr(why, "MAXPHYADDR"));
-	KUNIT_EXPECT_EQ(test, hybrid_feature_refused(0xd, 1, 0, 1, why, sizeof(why)),
+	KUNIT_EXPECT_EQ(test, hybrid_feature_refused(0xd, 0, 0, 1, why, sizeof(why)),
 			-EPERM);
+	KUNIT_EXPECT_EQ(test, hybrid_feature_refused(0xd, 1, 1, 1, why, sizeof(why)),
+			-EPERM);				/* 0xD.1 EBX: a size */
+	KUNIT_EXPECT_EQ(test, hybrid_feature_refused(0xd, 2, 0, 1, why, sizeof(why)),
+			-EPERM);
+	KUNIT_EXPECT_EQ(test, hybrid_feature_refused(0x80000008, 0, 2, 0xff, why,
+						     sizeof(why)), -EPERM);	/* topology */
+	/* Feature words inside those leaves are not: 0xD.1 EAX (XSAVES) and
+	 * 0x80000008 EBX (IBPB, SSBD), both words of the pool baseline.
+	 */
+	KUNIT_EXPECT_EQ(test, hybrid_feature_refused(0xd, 1, 0, BIT(0) | BIT(1) | BIT(4),
+						     why, sizeof(why)), 0);
+	/* But not XGETBV1 or XSAVES, which XFD needs; nor 0x80000008 EDX. */
+	KUNIT_EXPECT_EQ(test, hybrid_feature_refused(0xd, 1, 0, BIT(3), why,
+						     sizeof(why)), -EPERM);
+	KUNIT_EXPECT_EQ(test, hybrid_feature_refused(0xd, 1, 0, BIT(0) | BIT(2), why,
+						     sizeof(why)), -EPERM);
+	KUNIT_EXPECT_EQ(test, hybrid_feature_refused(0x80000008, 0, 3, 1, why,
+						     sizeof(why)), -EPERM);
+	KUNIT_EXPECT_EQ(test, hybrid_feature_refused(0x80000008, 0, 1,
+						     BIT(12) | BIT(24), why,
+						     sizeof(why)), 0);
 	KUNIT_EXPECT_EQ(test, hybrid_feature_refused(0x1, 0, 3, BIT(6), why,
 						     sizeof(why)), -EPERM);
 	KUNIT_EXPECT_EQ(test, hybrid_feature_refused(0x80000001, 0, 3, BIT(20),

@@ -354,6 +354,37 @@ int main(void)
 	ksft_print_msg("MAXPHYADDR clear: %s (%s)\n", strerror(-ret), why);
 	bad += ret != -EPERM || !strstr(why, "MAXPHYADDR");
 	bad += feature(b.id, HYBRID_FEAT_CLEAR, HYBRID_ALL_VCPUS, 0x1, 3, 1u << 6, why) != -EPERM;
+	/* Feature words inside those leaves are allowed: 0x80000008 EBX
+	 * (IBPB, SSBD, ...) hides a bit the guest sees; 0xD.0's masks and
+	 * sizes stay refused.
+	 */
+	guest_cpuid(&v, 0, 0x80000008, 0, r);
+	bit = r[1] & -r[1];
+	if (!bit)	/* nothing to see hidden: the acceptance is still checked */
+		bit = 1u << 12;
+	ret = feature(b.id, HYBRID_FEAT_CLEAR, HYBRID_ALL_VCPUS, 0x80000008, 1, bit, why);
+	ksft_print_msg("0x80000008 EBX clear of %#x (KVM's EBX %#x): %s\n", bit, r[1],
+		       ret ? strerror(-ret) : "done");
+	bad += ret != 0;
+	guest_cpuid(&v, 1, 0x80000008, 0, r);
+	bad += (r[1] & bit) != 0;
+	bad += feature(b.id, HYBRID_FEAT_RESTORE, HYBRID_ALL_VCPUS, 0x80000008, 1, bit, why) != 0;
+	bad += feature_idx(b.id, HYBRID_FEAT_CLEAR, HYBRID_ALL_VCPUS, 0xd, 0, 0, 1, why) != -EPERM;
+	/* 0xD.1 EAX: XSAVEOPT, XSAVEC, XFD may go; XGETBV1 and XSAVES not. */
+	guest_cpuid(&v, 0, 0xd, 1, r);
+	bit = r[0] & 0x13 & -(r[0] & 0x13);
+	ret = feature_idx(b.id, HYBRID_FEAT_CLEAR, HYBRID_ALL_VCPUS, 0xd, 1, 0, bit ? bit : 1, why);
+	ksft_print_msg("0xD.1 EAX clear of %#x (KVM's EAX %#x): %s\n", bit ? bit : 1, r[0],
+		       ret ? strerror(-ret) : "done");
+	bad += ret != 0;
+	guest_cpuid(&v, 1, 0xd, 1, r);
+	bad += bit && (r[0] & bit);
+	bad += feature_idx(b.id, HYBRID_FEAT_RESTORE, HYBRID_ALL_VCPUS, 0xd, 1, 0, bit ? bit : 1,
+			   why) != 0;
+	ret = feature_idx(b.id, HYBRID_FEAT_CLEAR, HYBRID_ALL_VCPUS, 0xd, 1, 0, 1u << 3, why);
+	bad += ret != -EPERM;
+	ret = feature(b.id, HYBRID_FEAT_CLEAR, HYBRID_ALL_VCPUS, 0x80000008, 2, 0xff, why);
+	bad += ret != -EPERM;
 	bad += feature(b.id, HYBRID_FEAT_CLEAR, HYBRID_ALL_VCPUS, 0x1, 4, 1, why) != -EINVAL;
 	bad += feature(b.id, HYBRID_FEAT_CLEAR, NR_VCPUS, 0x1, 2, sse_bit, why) != -EINVAL;
 	bad += feature(b.id + 100, HYBRID_FEAT_CLEAR, 0, 0x1, 2, sse_bit, why) != -ENOENT;
@@ -366,7 +397,8 @@ int main(void)
 	guest_cpuid(&v, 0, 0x1a, 0, r);
 	bad += r[0] != 0x00000001;		/* Core (0x40) minus bit 30 */
 	bad += feature(b.id, HYBRID_FEAT_RESTORE, 0, 0x1a, 0, 1u << 30, why) != 0;
-	ksft_test_result(!bad, "feature refusals: MMU -EPERM, bad reg/vCPU/leaf -EINVAL, ENOENT\n");
+	ksft_test_result(!bad,
+			 "feature refusals: MMU -EPERM (0x80000008 EBX allowed), bad input -EINVAL, ENOENT\n");
 
 	bad = 0;
 	devnull = open("/dev/null", O_RDONLY);

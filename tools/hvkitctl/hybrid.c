@@ -87,10 +87,12 @@ void hybrid_help(FILE *out)
 	      "Every type must have the same kinds of lines. '#' starts a comment.\n"
 	      "\n"
 	      "Refused online (KVM's MMU and state layout use its own copy): leaf 0x0,\n"
-	      "0x80000000, 0x80000008 (MAXPHYADDR), 0xD (XSAVE), 0xB/0x1F (topology),\n"
-	      "0x1.EBX, paging bits of 0x1.EDX, 0x7 (SMEP, SMAP, PKU, LA57) and\n"
-	      "0x80000001.EDX (NX, 1G pages, LM). Hiding a bit changes what CPUID\n"
-	      "reports; the vCPU can still execute the instruction.\n"
+	      "0x80000000, 0x80000008 EAX/ECX/EDX (MAXPHYADDR, topology; EBX, IBPB,\n"
+	      "SSBD..., may be cleared), 0xD but 0xD.1 EAX (XSAVE sizes and masks),\n"
+	      "0xB/0x1F (topology), 0x1.EBX, paging bits of 0x1.EDX, 0x7 (SMEP, SMAP,\n"
+	      "PKU, LA57) and 0x80000001.EDX (NX, 1G pages, LM). Hiding a bit changes\n"
+	      "what CPUID reports; the vCPU can still execute the instruction, and code\n"
+	      "that already uses the feature keeps using it (not migration-safe).\n"
 	      "\n"
 	      "Exit status: 0 on success, 1 on error (the reason is printed), 2 on bad usage.\n",
 	      out);
