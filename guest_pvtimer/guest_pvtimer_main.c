@@ -246,13 +246,14 @@ static irqreturn_t pvt_irq(int irq, void *data)
 		this_cpu_ptr(&pvt_cpus)->stale_irqs++;
 		return IRQ_HANDLED;
 	}
-	if (!pc->registered || !pc->armed ||
-	    READ_ONCE(pc->slot->fired_seq) != pc->seq) {
+	switch (pc->registered ?
+		pvt_irq_action(pc->armed, READ_ONCE(pc->slot->fired_seq), pc->seq,
+			       now, pc->deadline) : PVT_IRQ_STALE) {
+	case PVT_IRQ_STALE:
 		/* Fired for a deadline the CPU has since replaced. */
 		pc->stale_irqs++;
 		return IRQ_HANDLED;
-	}
-	if ((s64)(now - pc->deadline) < 0) {
+	case PVT_IRQ_EARLY:
 		/* Early: the agent's TSC conversion is off. Never run a timer
 		 * early; let the local APIC fire this one.
 		 */
@@ -264,6 +265,8 @@ static irqreturn_t pvt_irq(int irq, void *data)
 		pvt_lapic_arm(pc, pc->deadline);
 		pc->direct_writes++;
 		return IRQ_HANDLED;
+	case PVT_IRQ_FIRE:
+		break;
 	}
 	pc->armed = false;
 	pc->agent_irqs++;
@@ -285,7 +288,9 @@ static void pvt_lapic_handler(struct clock_event_device *lapic)
 	pc->lapic_irqs++;
 	if (!pc->registered)
 		return;
-	if (pc->armed && (s64)(now - pc->deadline) < 0) {
+	switch (pvt_backstop_action(pc->armed, READ_ONCE(pc->slot->fired_seq), pc->seq,
+				    now, pc->deadline)) {
+	case PVT_BS_MOVE:
 		/*
 		 * The backstop came before the agent's deadline (it is kept
 		 * across later deadlines, see pvt_backstop_needed()): move it.
@@ -294,8 +299,7 @@ static void pvt_lapic_handler(struct clock_event_device *lapic)
 			      pvt_cycles(READ_ONCE(backstop_us) * 1000ULL));
 		pc->backstop_writes++;
 		return;
-	}
-	if (pc->armed && READ_ONCE(pc->slot->fired_seq) != pc->seq) {
+	case PVT_BS_FALLBACK:
 		/* The agent missed it: the safety net fires it. */
 		pc->fallbacks++;
 		pvt_account_late(pc, now);
@@ -304,6 +308,9 @@ static void pvt_lapic_handler(struct clock_event_device *lapic)
 				       pvt_cyc_to_ns(now - pc->deadline, tsc_khz), "backstop");
 		pvt_slot_disarm(pc);
 		pvt_use_agent(pc, now);
+		break;
+	case PVT_BS_TICK:
+		break;
 	}
 	pc->ced.event_handler(&pc->ced);
 }

@@ -165,6 +165,33 @@ static void direct_path(struct kunit *test)
 	KUNIT_EXPECT_FALSE(test, pvt_too_close(1200, 1000, 200));
 }
 
+/* The decisions of the two interrupt handlers (pvt_irq, pvt_lapic_handler). */
+static void handler_actions(struct kunit *test)
+{
+	/* The agent's MSI: current and due, early, or for an old deadline. */
+	KUNIT_EXPECT_EQ(test, pvt_irq_action(true, 6, 6, 1000, 1000), PVT_IRQ_FIRE);
+	KUNIT_EXPECT_EQ(test, pvt_irq_action(true, 6, 6, 1001, 1000), PVT_IRQ_FIRE);
+	KUNIT_EXPECT_EQ(test, pvt_irq_action(true, 6, 6, 999, 1000), PVT_IRQ_EARLY);
+	KUNIT_EXPECT_EQ(test, pvt_irq_action(true, 4, 6, 1001, 1000), PVT_IRQ_STALE);
+	KUNIT_EXPECT_EQ(test, pvt_irq_action(false, 6, 6, 1001, 1000), PVT_IRQ_STALE);
+	/* Across the TSC's wrap: signed differences. */
+	KUNIT_EXPECT_EQ(test, pvt_irq_action(true, 2, 2, 5, U64_MAX - 5), PVT_IRQ_FIRE);
+	KUNIT_EXPECT_EQ(test, pvt_irq_action(true, 2, 2, U64_MAX - 5, 5), PVT_IRQ_EARLY);
+
+	/* The local APIC: a backstop before the agent's deadline moves. */
+	KUNIT_EXPECT_EQ(test, pvt_backstop_action(true, 4, 6, 999, 1000), PVT_BS_MOVE);
+	/* even if the agent already fired this one */
+	KUNIT_EXPECT_EQ(test, pvt_backstop_action(true, 6, 6, 999, 1000), PVT_BS_MOVE);
+	/* due, and the agent has not fired it: the safety net does */
+	KUNIT_EXPECT_EQ(test, pvt_backstop_action(true, 4, 6, 1000, 1000), PVT_BS_FALLBACK);
+	KUNIT_EXPECT_EQ(test, pvt_backstop_action(true, 4, 6, 5, U64_MAX - 5),
+			PVT_BS_FALLBACK);
+	/* the agent fired it already, or a direct deadline: just the tick */
+	KUNIT_EXPECT_EQ(test, pvt_backstop_action(true, 6, 6, 1000, 1000), PVT_BS_TICK);
+	KUNIT_EXPECT_EQ(test, pvt_backstop_action(false, 4, 6, 1000, 1000), PVT_BS_TICK);
+	KUNIT_EXPECT_EQ(test, pvt_backstop_action(false, 4, 6, 999, 1000), PVT_BS_TICK);
+}
+
 static void backstop_rule(struct kunit *test)
 {
 	const u64 bound = 1000;
@@ -272,6 +299,7 @@ static struct kunit_case pvtimer_cases[] = {
 	KUNIT_CASE(agent_fresh),
 	KUNIT_CASE(scan_overdue),
 	KUNIT_CASE(direct_path),
+	KUNIT_CASE(handler_actions),
 	KUNIT_CASE(backstop_rule),
 	KUNIT_CASE(lateness_buckets),
 	KUNIT_CASE(header_checks),

@@ -133,6 +133,60 @@ static inline bool pvt_backstop_needed(u64 backstop, u64 deadline, u64 bound)
 	return (s64)(backstop - deadline) > (s64)bound;
 }
 
+/* What a timer interrupt on a CPU means, decided by pvt_irq_action(). */
+enum pvt_irq_act {
+	PVT_IRQ_STALE,	/* for a deadline since replaced or withdrawn: ignore */
+	PVT_IRQ_EARLY,	/* the agent's, before the deadline: to the local APIC */
+	PVT_IRQ_FIRE,	/* the agent's, due: run the tick */
+};
+
+/**
+ * pvt_irq_action() - the agent's interrupt (MSI) on its CPU
+ * @armed:	a deadline is in the CPU's slot
+ * @fired_seq:	the slot's fired_seq (the agent wrote it before the MSI)
+ * @seq:	the sequence of the CPU's current deadline
+ * @now:	guest TSC
+ * @deadline:	the current deadline, guest TSC
+ */
+static inline enum pvt_irq_act pvt_irq_action(bool armed, u32 fired_seq, u32 seq,
+					      u64 now, u64 deadline)
+{
+	if (!armed || fired_seq != seq)
+		return PVT_IRQ_STALE;
+	if ((s64)(now - deadline) < 0)
+		return PVT_IRQ_EARLY;
+	return PVT_IRQ_FIRE;
+}
+
+/* What the local APIC's interrupt means, decided by pvt_backstop_action(). */
+enum pvt_bs_act {
+	PVT_BS_TICK,		/* a direct deadline, or the agent fired already: tick */
+	PVT_BS_MOVE,		/* the backstop came before the agent's deadline: re-arm */
+	PVT_BS_FALLBACK,	/* the agent missed a due deadline: fire it, tick */
+};
+
+/**
+ * pvt_backstop_action() - the local APIC timer while our device is the tick
+ * @armed:	a deadline is in the CPU's slot (served by the agent)
+ * @fired_seq:	the slot's fired_seq
+ * @seq:	the sequence of that deadline
+ * @now:	guest TSC
+ * @deadline:	that deadline, guest TSC
+ *
+ * The backstop is kept across later deadlines (pvt_backstop_needed()), so
+ * it may come before the pending one: then it is moved, and nothing runs
+ * early. A due deadline the agent has not fired is the safety net's.
+ */
+static inline enum pvt_bs_act pvt_backstop_action(bool armed, u32 fired_seq, u32 seq,
+						  u64 now, u64 deadline)
+{
+	if (armed && (s64)(now - deadline) < 0)
+		return PVT_BS_MOVE;
+	if (armed && fired_seq != seq)
+		return PVT_BS_FALLBACK;
+	return PVT_BS_TICK;
+}
+
 /**
  * pvt_lat_bucket() - histogram bucket of a lateness in ns
  *
