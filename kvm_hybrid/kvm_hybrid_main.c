@@ -245,13 +245,16 @@ static int hb_cpuid_ret(struct kretprobe_instance *ri, struct pt_regs *regs)
 			/* The table walk only where an override names a subleaf. */
 			sub = hb_answered_index(c->vcpu, fn, c->index);
 		hybrid_apply(&t->v[idx], fn, sub, r);
-		for (i = 0; i < 4; i++) {
-			before[i] = *c->reg[i];
-			*c->reg[i] = r[i];
+		/* The originals are still in *c->reg: no copy unless traced. */
+		if (trace_hybrid_override_enabled()) {
+			for (i = 0; i < 4; i++)
+				before[i] = *c->reg[i];
+			if (memcmp(before, r, sizeof(r)))
+				trace_hybrid_override(b->id, idx, c->function,
+						      c->index, before, r);
 		}
-		if (trace_hybrid_override_enabled() && memcmp(before, r, sizeof(r)))
-			trace_hybrid_override(b->id, idx, c->function, c->index,
-					      before, r);
+		for (i = 0; i < 4; i++)
+			*c->reg[i] = r[i];
 		atomic64_inc(&b->cpuid_exits);
 	}
 	rcu_read_unlock();
