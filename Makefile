@@ -4,7 +4,10 @@
 #   make [modules]           build every module for KERNELRELEASE
 #   make install             modules_install into updates/hvkit, hvkitctl and
 #                            the initramfs-tools hook
-#   make dkms-install        dkms add/build/install for KERNELRELEASE
+#   make deb                 the Debian packages hvkit-dkms and hvkit-tools
+#                            (dpkg-buildpackage, dh-dkms, lintian) in this dir
+#   make dkms-install        dkms add/build/install for KERNELRELEASE (development;
+#                            hosts install the packages: README)
 #   make check               the whole test suite (README)
 #   make check-quick         W=1 build + stock-kernel VM suite
 #   make bench               every benchmark, side-by-side tables
@@ -28,7 +31,8 @@ SOURCES = $(shell find kram kvm_hybrid guest_pvtimer guest_idlepoll \
 
 # Shell scripts, for shellcheck.
 SCRIPTS = $(shell find selftests compat .ci -name '*.sh' ! -path 'selftests/out/*') .ci/run \
-	tools/initramfs-tools/hooks/hvkit
+	tools/initramfs-tools/hooks/hvkit tools/mkdeb.sh tools/hvkitctl/mkman.sh \
+	tools/hvkitctl/hvkitctl.bash-completion
 
 all: modules tools
 
@@ -76,6 +80,9 @@ dkms-install:
 	dkms build hvkit/$(VERSION) -k $(KERNELRELEASE)
 	dkms install --force hvkit/$(VERSION) -k $(KERNELRELEASE)
 
+deb:
+	tools/mkdeb.sh .
+
 check:
 	selftests/run.sh check
 
@@ -92,5 +99,6 @@ clean:
 	$(MAKE) -C $(KDIR) M=$(CURDIR) clean || true
 	$(MAKE) -C tools/hvkitctl clean
 	rm -rf compat/generated selftests/out
+	rm -f hvkit-dkms_*.deb hvkit-tools_*.deb
 
-.PHONY: all modules sparse style tools install dkms-install check check-quick bench demo clean FORCE
+.PHONY: all modules sparse style tools install deb dkms-install check check-quick bench demo clean FORCE
