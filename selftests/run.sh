@@ -3,9 +3,9 @@
 # hvkit test runner: builds, boots real kernels under QEMU (TCG) and counts
 # results. Entry points (the root Makefile calls these):
 #
-#   selftests/run.sh check         everything: static checks, DKMS, stock,
-#                                  nested and debug suites, the quick
-#                                  benchmarks (make check)
+#   selftests/run.sh check         everything: static checks, the Debian
+#                                  packages, stock, nested and debug suites,
+#                                  the quick benchmarks (make check)
 #   selftests/run.sh quick         W=1 build + stock suite (make check-quick)
 #   selftests/run.sh bench [GROUP...]
 #                                  every benchmark, side-by-side tables
@@ -13,8 +13,9 @@
 #   selftests/run.sh demo          boot one VM with every module loaded and
 #                                  show them at work (make demo)
 #   selftests/run.sh static        W=1 build, sparse, checkpatch
-#   selftests/run.sh dkms          real dkms add/build/install for the
-#                                  Debian kernel
+#   selftests/run.sh deb           the Debian packages: build, install,
+#                                  upgrade (and the deb-upgrade VM), initramfs
+#                                  hook, purge (lib/deb.sh)
 #   selftests/run.sh stock|nested|debug [GROUP...]
 #                                  one suite, optionally only some of its groups
 #
@@ -31,6 +32,8 @@ export LIB
 . "$LIB/policy.sh"
 # shellcheck source=selftests/lib/vm.sh
 . "$LIB/vm.sh"
+# shellcheck source=selftests/lib/deb.sh
+. "$LIB/deb.sh"
 
 PASS=0 FAIL=0 SKIP=0
 FAILED=() RETRIED=()
@@ -131,7 +134,7 @@ load_group() {
 	L2_QEMU_ARGS="" L2_MEM=512 L2_MACHINE=microvm L2_CPUS="" TEST_TIMEOUT=600 DESCRIPTION=""
 	HOST_HELPER="" HOST_HELPER_READY="" MODPROBE_CONF="" ACCEL=tcg QEMU_IN_L1=""
 	EXPECT="" EXPECT_DEBUG="" ALONE=no DEBUG_ALONE="" DEBUG_L1=debug
-	DEBUG_CMDLINE="" COLDPLUG=""
+	DEBUG_CMDLINE="" COLDPLUG="" PREV_KOS=""
 	# shellcheck disable=SC1090
 	. "$1"
 	[ -n "$EXPECT_DEBUG" ] || EXPECT_DEBUG=$EXPECT
@@ -447,30 +450,6 @@ bench_tables() {
 	done
 }
 
-# step_dkms: the real DKMS install for the Debian kernel; sets MODKOS to
-# the modules DKMS installed (dkms.conf's list, nothing else in the dir).
-step_dkms() {
-	local ver dir m kos=
-	ver=$(sed -n 's/^PACKAGE_VERSION="\(.*\)"$/\1/p' "$HVKIT_TOP/dkms.conf")
-	dir=/lib/modules/$KVER/updates/dkms
-	if make -s -C "$HVKIT_TOP" KERNELRELEASE="$KVER" dkms-install >"$HVKIT_OUT/dkms.log" 2>&1 &&
-		dkms status "hvkit/$ver" -k "$KVER" | grep -q installed; then
-		for m in $(sed -n 's/^BUILT_MODULE_NAME\[[0-9]*\]="\(.*\)"$/\1/p' "$HVKIT_TOP/dkms.conf"); do
-			# Installed by this run, not left from an earlier one.
-			[ "$dir/$m.ko" -nt "$HVKIT_OUT/dkms.stamp" ] || { kos=; break; }
-			kos="$kos $dir/$m.ko"
-		done
-		if [ -n "$kos" ]; then
-			MODKOS=$kos
-			count ok "dkms add/build/install hvkit/$ver -k $KVER"
-			return 0
-		fi
-	fi
-	cat "$HVKIT_OUT/dkms.log"
-	count fail "dkms add/build/install hvkit/$ver -k $KVER"
-	return 1
-}
-
 # ---------------------------------------------------------------- main
 
 mkdir -p "$HVKIT_OUT"
@@ -503,12 +482,12 @@ case "$cmd" in
 stock|nested|debug) check_groups "$cmd" "$@" ;;
 bench) check_groups bench "$@" ;;
 quick) check_groups stock "$@" ;;
-check|demo|static|dkms) [ $# = 0 ] || die "'$cmd' takes no group names" ;;
+check|demo|static|deb) [ $# = 0 ] || die "'$cmd' takes no group names" ;;
 *) sed -n '3,24p' "$0"; exit 2 ;;
 esac
 # On a fresh machine the package lists come with the dependencies.
 case "$cmd" in
-check|demo|bench) "$LIB/deps.sh" || die "dependencies" ;;
+check|demo|bench|deb) "$LIB/deps.sh" || die "dependencies" ;;
 esac
 KVER=$(stock_kver)
 STOCK_KDIR=/usr/src/linux-headers-$KVER
@@ -516,15 +495,15 @@ case "$cmd" in
 check)
 	t0=$(date +%s)
 	step_static
-	touch "$HVKIT_OUT/dkms.stamp"
-	sleep 1
 	# The debug suite's longest groups first, then the nested and stock
-	# suites, then the groups that run alone (bench-check's among them).
+	# suites with the modules the package's DKMS built, then the groups
+	# that run alone (bench-check's among them).
 	queue_debug
-	if step_dkms; then
-		dkms_kos=$MODKOS
-		queue_stock nested "$dkms_kos"
-		queue_stock stock "$dkms_kos"
+	if step_deb; then
+		deb_kos=$MODKOS
+		queue_stock nested "$deb_kos"
+		queue_stock stock "$deb_kos"
+		queue_stock deb "$deb_kos"
 	fi
 	step_build && queue_stock bench-check "$STOCK_KOS"
 	run_queue
@@ -545,10 +524,8 @@ static)
 	step_static
 	summary
 	;;
-dkms)
-	touch "$HVKIT_OUT/dkms.stamp"
-	sleep 1
-	step_dkms
+deb)
+	step_deb && queue_stock deb "$MODKOS" && run_queue
 	summary
 	;;
 stock|nested)

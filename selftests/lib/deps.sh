@@ -2,13 +2,16 @@
 # SPDX-License-Identifier: GPL-2.0
 # Install what building and testing hvkit needs on a Debian 12 machine.
 # Nothing here installs or boots a kernel on this machine: the kernel image
-# is only downloaded and unpacked into the cache (stock-kernel.sh).
+# is only downloaded and unpacked into the cache (stock-kernel.sh). The
+# packaging tools build and check hvkit's own .debs (lib/deb.sh), and
+# initramfs-tools runs their hook.
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
 
 pkgs="build-essential bc bison flex libelf-dev libssl-dev cpio kmod xz-utils
 rsync dwarves qemu-system-x86 qemu-utils busybox-static dkms kexec-tools
-sparse shellcheck python3 seabios linux-source-6.1 linux-headers-amd64"
+sparse shellcheck python3 seabios linux-source-6.1 linux-headers-amd64
+dpkg-dev debhelper dh-dkms lintian initramfs-tools systemd"
 missing=
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||

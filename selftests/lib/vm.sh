@@ -84,6 +84,15 @@ mk_root() {
 			cp "$ko" "$upd/" || return 1
 		done
 	fi
+	# PREV_KOS: the previous package version's modules (lib/deb.sh), for
+	# a test that loads them by path; never in modules.dep.
+	if [ "$level" = L1 ] && [ -n "$PREV_KOS" ]; then
+		mkdir -p "$root/hvkit/prev"
+		for ko in "$HVKIT_OUT"/deb/prev-kos/*.ko; do
+			[ -e "$ko" ] || { echo "no previous package build in $HVKIT_OUT/deb/prev-kos" >&2; return 1; }
+			cp "$ko" "$root/hvkit/prev/" || return 1
+		done
+	fi
 	if [ -n "$KMODROOT" ]; then
 		# COLDPLUG: distribution modules in the image that PID 1 does
 		# not load by name; its coldplug loads them by modalias.
