@@ -31,4 +31,13 @@
 #define vm_flags_clear(vma, flags) ((vma)->vm_flags &= ~(flags))
 #endif
 
+#ifndef HAVE_CT_IDLE_ENTER
+/*
+ * 6.0 renamed rcu_idle_enter()/rcu_idle_exit() (GPL-exported since
+ * 5.9's CPUIDLE_FLAG_RCU_IDLE) to ct_idle_enter()/ct_idle_exit().
+ */
+#define ct_idle_enter() rcu_idle_enter()
+#define ct_idle_exit() rcu_idle_exit()
+#endif
+
 #endif /* _HVKIT_COMPAT_H */

@@ -14,6 +14,7 @@
  * Control: module parameters (writable at run time), /dev/guest_idlepoll
  * (IDLEPOLL_IOC_STATS), debugfs guest_idlepoll/stats.
  */
+#include <linux/context_tracking.h>
 #include <linux/cpu.h>
 #include <linux/cpuhotplug.h>
 #include <linux/cpuidle.h>
@@ -36,6 +37,9 @@
 #include <asm/processor.h>
 #include <hvkit/hvkit.h>
 #include "idlepoll_predict.h"
+
+#define CREATE_TRACE_POINTS
+#include "guest_idlepoll_trace.h"
 
 /* Check the clock every this many cpu_relax() (as poll_idle() does). */
 #define IPOLL_RELAX_COUNT	200
@@ -273,10 +277,35 @@ static notrace u64 ipoll_window(struct ipoll_cpu *c, int cpu, u64 now)
 }
 
 /*
+ * The halt, entered as 6.1's default_idle_call() enters arch_cpu_idle():
+ * irq tracing and lockdep are told "on" while RCU still watches, RCU stops
+ * watching only around the halt itself (an interrupt that wakes the CPU
+ * enters RCU as from idle), and all of it is undone in reverse order with
+ * interrupts off, which they stay on return. A wakeup that came after the
+ * caller's last check is seen here, or its IPI ends the halt (interrupts
+ * are off until the "sti; hlt" pair).
+ */
+static __always_inline void ipoll_halt(void)
+{
+	trace_hardirqs_on_prepare();
+	lockdep_hardirqs_on_prepare();
+	ct_idle_enter();
+	lockdep_hardirqs_on(_THIS_IP_);
+	if (!need_resched())
+		raw_safe_halt();
+	raw_local_irq_disable();
+	lockdep_hardirqs_off(_THIS_IP_);
+	ct_idle_exit();
+	trace_hardirqs_off_finish();
+}
+
+/*
  * Called by cpuidle_enter_state() with interrupts off, TIF_POLLING_NRFLAG
- * clear (call_cpuidle() cleared it) and RCU not watching: no tracepoints,
- * no locks, no printk. The idle loop sets the polling flag again after
- * we return.
+ * clear (call_cpuidle() cleared it) and, since the state is
+ * CPUIDLE_FLAG_RCU_IDLE, RCU watching: the poll and the trace events run
+ * as any kernel code; only ipoll_halt() is an extended quiescent state.
+ * Returns with interrupts off. The idle loop sets the polling flag again
+ * after we return.
  */
 static notrace int ipoll_enter(struct cpuidle_device *dev,
 			       struct cpuidle_driver *drv, int index)
@@ -292,6 +321,7 @@ static notrace int ipoll_enter(struct cpuidle_device *dev,
 	if (window) {
 		unsigned int loops = 0;
 
+		trace_ipoll_poll_start(window);
 		local_irq_enable();
 		/*
 		 * call_cpuidle() cleared TIF_POLLING_NRFLAG: set it again, so
@@ -314,14 +344,12 @@ static notrace int ipoll_enter(struct cpuidle_device *dev,
 	}
 	if (!hit) {
 		/* Wakers must send an IPI from now on. */
-		if (current_clr_polling_and_test()) {
+		if (current_clr_polling_and_test())
 			hit = window != 0;
-		} else {
-			raw_safe_halt();
+		else
 			halted = true;
-		}
 	}
-	idle_ns = local_clock() - t0;
+	/* Counted before the halt: what a trace reader saw is counted. */
 	if (window) {
 		c->cnt.polls++;
 		c->cnt.poll_ns += poll_ns;
@@ -329,10 +357,15 @@ static notrace int ipoll_enter(struct cpuidle_device *dev,
 			c->cnt.poll_hits++;
 		else
 			c->cnt.poll_misses++;
+		trace_ipoll_poll_end(window, poll_ns, hit);
 	}
+	if (halted)
+		ipoll_halt();
+	idle_ns = local_clock() - t0;
 	if (halted) {
 		c->cnt.halts++;
 		c->cnt.halt_ns += idle_ns - poll_ns;
+		trace_ipoll_halt(poll_ns, idle_ns - poll_ns);
 	}
 	ipoll_pred_update(&c->pred, &ipoll_prm, idle_ns, poll_ns, halted);
 	WRITE_ONCE(c->in_enter, 0);
@@ -359,6 +392,8 @@ static void ipoll_init_states(struct cpuidle_driver *drv)
 	strscpy(s->name, "IDLEPOLL", CPUIDLE_NAME_LEN);
 	strscpy(s->desc, "hvkit adaptive poll, then halt", CPUIDLE_DESC_LEN);
 	s->enter = ipoll_enter;
+	/* ipoll_enter() stops RCU watching itself, around the halt only. */
+	s->flags = CPUIDLE_FLAG_RCU_IDLE;
 	s->exit_latency = halt_latency_us;
 	s->target_residency = 1;
 	s->power_usage = -1;
@@ -575,12 +610,12 @@ static void ipoll_sync_fn(struct work_struct *work)
 
 /*
  * The driver and its devices are unregistered: no CPU picks them any
- * more, but one may still be on its way through them. 6.1's
+ * more, but one may still be on its way through them. A CPU in
+ * ipoll_halt() is RCU-idle, and for the POLL state (nr_states=2) 6.1's
  * cpuidle_enter_state() stops RCU watching (ct_idle_enter()) before it
- * calls ->enter() and starts it again only after it returned, so a CPU
- * anywhere in that window (before ipoll_enter() set in_enter, or after it
- * cleared it while cpuidle still reads ipoll_driver and the device) is
- * invisible to synchronize_rcu(). A work item on every CPU ends only once
+ * calls ->enter() and starts it again only after it returned, while it
+ * still reads ipoll_driver and the device: such a CPU is invisible to
+ * synchronize_rcu(). A work item on every CPU ends only once
  * that CPU has left the idle call and gone through the scheduler; coming
  * back to idle it no longer finds this driver. Only then may the module's
  * text, ipoll_driver and the devices go.

@@ -3,9 +3,9 @@
 # guest_idlepoll unloaded and loaded again many times (200 on the debug
 # kernel, 50 on the stock one) while a ping-pong load keeps every CPU
 # entering and leaving idle: unload must wait for every CPU that is on
-# its way through the driver (6.1's cpuidle calls ->enter() with RCU not
-# watching), or a CPU runs freed module text or writes freed per-CPU
-# memory (KASAN on the debug kernel says so; the stock kernel oopses).
+# its way through the driver (a CPU halted in ->enter() is RCU-idle, and
+# 6.1's cpuidle calls the POLL state's ->enter() with RCU not watching),
+# or a CPU runs freed module text or writes freed per-CPU memory (KASAN on the debug kernel says so; the stock kernel oopses).
 # shellcheck source=selftests/tests/idlepoll_lib.sh
 . /hvkit/tests/idlepoll_lib
 echo "TAP version 13"
