@@ -33,6 +33,7 @@
 #define ROOT	"/tmp/pvserve"
 #define SOCK	"/tmp/pvserve.sock"
 #define LOG	"/tmp/pvserve.log"
+#define NOTIFY	"/tmp/pvserve.notify"
 #define NR	2
 
 static char vmdir[128];
@@ -140,14 +141,40 @@ static int attach_with(const char *what, int *c)
 	return attached();
 }
 
+/* systemd's side of sd_notify: a datagram socket the server reports to. */
+static int notify_socket(void)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+	strcpy(sa.sun_path, NOTIFY);
+	unlink(NOTIFY);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)))
+		ksft_exit_fail_msg("notify socket %s: %s\n", NOTIFY, strerror(errno));
+	return fd;
+}
+
+/* The next notification within @ms into @buf ("" if none). */
+static void notify_read(int fd, char *buf, size_t len, int ms)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	ssize_t n = 0;
+
+	buf[0] = 0;
+	if (poll(&p, 1, ms) == 1)
+		n = recv(fd, buf, len - 1, 0);
+	buf[n > 0 ? n : 0] = 0;
+}
+
 int main(void)
 {
-	int c, st, before, refused, ok;
-	char cmd[320];
+	int c, st, before, refused, ok, nfd;
+	char cmd[320], note[256];
 	pid_t srv;
 
 	ksft_print_header();
-	ksft_set_plan(4);
+	ksft_set_plan(6);
+	nfd = notify_socket();
 	snprintf(cmd, sizeof(cmd), "rm -rf %s %s", ROOT, SOCK);
 	if (system(cmd))
 		ksft_exit_fail_msg("%s\n", cmd);
@@ -167,6 +194,7 @@ int main(void)
 
 		if (fd < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0)
 			_exit(126);
+		setenv("NOTIFY_SOCKET", NOTIFY, 1);
 		execlp("hvkitctl", "hvkitctl", "--sysfs", ROOT, "pvtimer", "serve",
 		       "--socket", SOCK, "--vcpus", "2", (char *)NULL);
 		_exit(127);
@@ -177,6 +205,10 @@ int main(void)
 			ksft_print_msg("no server log\n");
 		ksft_exit_fail_msg("the server did not start (%s)\n", LOG);
 	}
+	notify_read(nfd, note, sizeof(note), 5000);
+	ksft_print_msg("sd_notify: %s\n", note);
+	ksft_test_result(!strcmp(note, "READY=1\nSTATUS=listening on " SOCK),
+			 "sd_notify: READY=1 once listening\n");
 
 	/* Scaled: refused, named, the connection closed, nothing attached. */
 	c = client();
@@ -204,6 +236,9 @@ int main(void)
 	kill(srv, SIGTERM);
 	if (waitpid(srv, &st, 0) != srv || !WIFEXITED(st))
 		ksft_print_msg("server ended with status %#x\n", st);
+	notify_read(nfd, note, sizeof(note), 1000);
+	ksft_test_result(!strcmp(note, "STOPPING=1"), "sd_notify: STOPPING=1 on SIGTERM\n");
+	close(nfd);
 	snprintf(cmd, sizeof(cmd), "sed 's/^/# serve: /' %s", LOG);
 	if (system(cmd))
 		ksft_print_msg("no server log\n");

@@ -15,6 +15,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -87,6 +88,9 @@ void pvtimer_help(FILE *out)
 	      "     and wait for its line \"pvtimer serve: listening on ...\". It serves one VM\n"
 	      "     at a time (refuses a second connection), as root, and reads the vCPUs' TSC\n"
 	      "     offsets from KVM's debugfs (mount -t debugfs none /sys/kernel/debug).\n"
+	      "     With systemd (package hvkit-tools): systemctl start hvkit-pvtimer@VM\n"
+	      "     returns once it listens (sd_notify READY=1); VCPUS=N (and SIZE=BYTES)\n"
+	      "     in /etc/hvkit/pvtimer-VM.conf.\n"
 	      "  3. Host: start QEMU with KVM (-enable-kvm) and a machine with PCI (-M pc or\n"
 	      "     -M q35), adding:\n"
 	      "       -chardev socket,id=pvt,path=/run/pvtimer-VM.sock \\\n"
@@ -690,6 +694,37 @@ static int serve_listen(struct pvt_serve *s)
 	return 0;
 }
 
+/*
+ * systemd's readiness protocol (sd_notify(3), without libsystemd): one
+ * datagram to $NOTIFY_SOCKET, a path or, with a leading '@', an abstract
+ * name. hvkit-pvtimer@.service is Type=notify, so that "systemctl start"
+ * returns only once QEMU can connect. Nothing happens without the variable.
+ */
+static void serve_notify(const char *msg)
+{
+	const char *path = getenv("NOTIFY_SOCKET");
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	size_t len;
+	int fd;
+
+	if (!path || (path[0] != '/' && path[0] != '@'))
+		return;
+	len = strlen(path);
+	if (len >= sizeof(sa.sun_path)) {
+		serve_err("NOTIFY_SOCKET too long: %s", path);
+		return;
+	}
+	memcpy(sa.sun_path, path, len);
+	if (sa.sun_path[0] == '@')
+		sa.sun_path[0] = 0;
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || sendto(fd, msg, strlen(msg), MSG_NOSIGNAL, (struct sockaddr *)&sa,
+			     offsetof(struct sockaddr_un, sun_path) + len) < 0)
+		serve_err("NOTIFY_SOCKET %s: %s", path, strerror(errno));
+	if (fd >= 0)
+		close(fd);
+}
+
 static int sub_serve(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -773,6 +808,12 @@ static int sub_serve(int argc, char **argv)
 	printf("pvtimer serve: listening on %s (%u vectors, %llu bytes)\n", s.socket,
 	       s.nr_vcpus, s.size);
 	fflush(stdout);
+	{
+		char msg[sizeof(((struct sockaddr_un *)0)->sun_path) + 64];
+
+		snprintf(msg, sizeof(msg), "READY=1\nSTATUS=listening on %s", s.socket);
+		serve_notify(msg);
+	}
 
 	vm_init(&vm);
 	while (!pvt_stop) {
@@ -797,6 +838,7 @@ static int sub_serve(int argc, char **argv)
 			next_tsc = now_ms() + PVT_POLL_MS;
 		}
 	}
+	serve_notify("STOPPING=1");
 	vm_close(&s, &vm);
 	close(s.listen_fd);
 	if (!stat(s.socket, &st) && st.st_ino == s.socket_ino && unlink(s.socket))
