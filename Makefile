@@ -66,6 +66,8 @@ install: modules tools
 
 # Copy the clean source to /usr/src/hvkit-VERSION and let DKMS build it.
 dkms-install:
+	@if dpkg-query -W -f='$${Status}' hvkit-dkms 2>/dev/null | grep -q 'ok installed'; then \
+		echo "hvkit-dkms is installed: it owns /usr/src/hvkit-*; apt purge it first"; exit 1; fi
 	rm -rf $(DKMS_SRC)
 	mkdir -p $(DKMS_SRC)
 	rsync -a --exclude .git --exclude selftests/out --exclude compat/generated \

@@ -499,11 +499,13 @@ check)
 	# suites with the modules the package's DKMS built, then the groups
 	# that run alone (bench-check's among them).
 	queue_debug
-	if step_deb; then
-		deb_kos=$MODKOS
-		queue_stock nested "$deb_kos"
-		queue_stock stock "$deb_kos"
-		queue_stock deb "$deb_kos"
+	# A failed package check is counted; the suites still boot the
+	# modules the package's DKMS built, if it built them.
+	step_deb
+	if [ -n "$DEB_KOS" ]; then
+		queue_stock nested "$DEB_KOS"
+		queue_stock stock "$DEB_KOS"
+		queue_stock deb "$DEB_KOS"
 	fi
 	step_build && queue_stock bench-check "$STOCK_KOS"
 	run_queue
@@ -525,7 +527,8 @@ static)
 	summary
 	;;
 deb)
-	step_deb && queue_stock deb "$MODKOS" && run_queue
+	step_deb
+	[ -z "$DEB_KOS" ] || { queue_stock deb "$DEB_KOS" && run_queue; }
 	summary
 	;;
 stock|nested)

@@ -26,6 +26,10 @@ if [ -n "$missing" ]; then
 	apt-get install -y -qq --no-install-recommends $missing >/dev/null
 fi
 kver=$(stock_kver)
-if ! dpkg-query -W -f='${Status}' "linux-headers-$kver" 2>/dev/null | grep -q 'install ok installed'; then
-	apt-get install -y -qq --no-install-recommends "linux-headers-$kver" >/dev/null
-fi
+# The cloud flavour's headers too: the package test checks that DKMS
+# builds hvkit for every kernel with headers, not only one (lib/deb.sh).
+for h in "linux-headers-$kver" "linux-headers-${kver%-amd64}-cloud-amd64"; do
+	if ! dpkg-query -W -f='${Status}' "$h" 2>/dev/null | grep -q 'install ok installed'; then
+		apt-get install -y -qq --no-install-recommends "$h" >/dev/null
+	fi
+done
