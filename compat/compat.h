@@ -40,4 +40,15 @@
 #define ct_idle_exit() rcu_idle_exit()
 #endif
 
+/*
+ * Before 5.19 (and early 5.15.y) lockdep_hardirqs_on_prepare() took the
+ * caller's address. A wrapper, not a macro of the same name: this file
+ * comes before the kernel's declaration of it.
+ */
+#ifdef HAVE_LOCKDEP_HARDIRQS_ON_PREPARE_VOID
+#define hvkit_lockdep_hardirqs_on_prepare() lockdep_hardirqs_on_prepare()
+#else
+#define hvkit_lockdep_hardirqs_on_prepare() lockdep_hardirqs_on_prepare(_THIS_IP_)
+#endif
+
 #endif /* _HVKIT_COMPAT_H */

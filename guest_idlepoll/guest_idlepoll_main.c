@@ -288,7 +288,7 @@ static notrace u64 ipoll_window(struct ipoll_cpu *c, int cpu, u64 now)
 static __always_inline void ipoll_halt(void)
 {
 	trace_hardirqs_on_prepare();
-	lockdep_hardirqs_on_prepare();
+	hvkit_lockdep_hardirqs_on_prepare();
 	ct_idle_enter();
 	lockdep_hardirqs_on(_THIS_IP_);
 	if (!need_resched())
