@@ -569,6 +569,7 @@ static void pvt_free_irqs(struct pci_dev *pdev)
 		if (!pc->slot)
 			continue;
 		free_irq(pci_irq_vector(pdev, pc->vec), pc);
+		WRITE_ONCE(pc->slot->gid_valid, 0);
 		pc->slot = NULL;
 	}
 	pci_free_irq_vectors(pdev);
@@ -612,6 +613,15 @@ static int pvt_setup_irqs(struct pci_dev *pdev)
 			pvt_free_irqs(pdev);
 			return ret;
 		}
+		/*
+		 * Name the slot's CPU (its APIC ID is KVM's vCPU id): the
+		 * server reads this slot with that vCPU's TSC offset.
+		 */
+		if (cpu_physical_id(cpu) != BAD_APICID) {
+			WRITE_ONCE(pc->slot->apic_id, cpu_physical_id(cpu));
+			smp_wmb();	/* the ID before its flag (server: acquire) */
+			WRITE_ONCE(pc->slot->gid_valid, PVTIMER_GID_APIC);
+		}
 		used++;
 	}
 	if (!used) {
@@ -625,6 +635,7 @@ static int pvt_setup_irqs(struct pci_dev *pdev)
 
 static int pvt_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 {
+	unsigned int i;
 	int ret;
 
 	if (pvt)
@@ -662,6 +673,10 @@ static int pvt_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 		goto err_free;
 	}
 	pvt->nr_slots = pvt->hdr->nr_slots;
+	/* The memory outlives a guest reset: no slot is named by an old boot. */
+	for (i = 0; i < pvt->nr_slots; i++)
+		WRITE_ONCE(((struct pvtimer_slot *)(pvt->shm + PVTIMER_SLOT_OFFSET +
+						    i * PVTIMER_SLOT_SIZE))->gid_valid, 0);
 	pci_set_master(pdev);
 	ret = pvt_setup_irqs(pdev);
 	if (ret)

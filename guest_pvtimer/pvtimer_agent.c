@@ -477,7 +477,8 @@ static long pvta_ioctl_set_tsc(struct file *file, void __user *uarg)
 	mutex_unlock(&pvta_lock);
 	/* printk may write the console synchronously: not under the scan's lock */
 	if (!ret)
-		pr_info("VM id %u vCPU %u: TSC offset %lld\n", id, t.vcpu, t.tsc_offset);
+		pr_info_ratelimited("VM id %u slot %u: TSC offset %lld\n", id, t.vcpu,
+				    t.tsc_offset);
 	return ret;
 }
 

@@ -290,6 +290,8 @@ static void header_checks(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, pvt_shm_header_valid(&h, 8192), -EINVAL);
 	KUNIT_EXPECT_EQ(test, sizeof(struct pvtimer_slot), (size_t)PVTIMER_SLOT_SIZE);
 	KUNIT_EXPECT_EQ(test, offsetof(struct pvtimer_slot, fired_seq), (size_t)64);
+	KUNIT_EXPECT_EQ(test, offsetof(struct pvtimer_slot, apic_id), (size_t)16);
+	KUNIT_EXPECT_EQ(test, offsetof(struct pvtimer_slot, gid_valid), (size_t)20);
 }
 
 static struct kunit_case pvtimer_cases[] = {

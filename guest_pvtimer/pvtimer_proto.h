@@ -21,8 +21,9 @@
  * @deadline:	guest TSC of the expiry
  * @gflags:	PVTIMER_G_ARMED, or 0 to disarm
  *
- * Only the slot's CPU writes the guest half, with interrupts off, so there
- * is one writer; the agent may read at any moment.
+ * Only the slot's CPU writes seq, gflags and deadline, with interrupts
+ * off, so there is one writer; the agent may read at any moment. (Probe
+ * and remove write apic_id and gid_valid, which only the server reads.)
  */
 static inline void pvt_slot_write(struct pvtimer_slot *s, u32 *seq,
 				  u64 deadline, u32 gflags)

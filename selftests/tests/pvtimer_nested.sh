@@ -69,6 +69,11 @@ show_server
 sed 's/^/# markhook.log: /' /tmp/l2/markhook.log 2>/dev/null
 check "serve: L2's QEMU attached" \
 	grep -q '^pvtimer serve: VM pid [0-9]* attached as id' /tmp/serve.log
+# guest_pvtimer named each slot's CPU by its APIC ID; with QEMU's usual
+# topology slot K is vCPU K's (the server says so, or remaps; never detaches).
+check "serve: L2 named slots 0 and 1 by their CPUs' APIC IDs, each the server's vCPU" sh -c \
+	"grep -q '^pvtimer serve: slot 0 is vCPU 0.s (APIC ID 0): checked' /tmp/serve.log &&
+	 grep -q '^pvtimer serve: slot 1 is vCPU 1.s (APIC ID 1): checked' /tmp/serve.log"
 for f in pvt-start pvt-end killed; do
 	[ -f "/tmp/status.$f" ] && sed "s/^/# agent status at $f: /" "/tmp/status.$f"
 done

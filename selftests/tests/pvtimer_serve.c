@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -35,6 +36,7 @@
 #define LOG	"/tmp/pvserve.log"
 #define NOTIFY	"/tmp/pvserve.notify"
 #define NR	2
+#define SHM_SIZE	65536	/* serve's default --size */
 
 static char vmdir[128];
 
@@ -141,6 +143,86 @@ static int attach_with(const char *what, int *c)
 	return attached();
 }
 
+/*
+ * The shared memory a new client gets (QEMU's ivshmem protocol: the
+ * version, the peer id, then -1 with the memfd), mapped; NULL if not.
+ */
+static void *client_shm(int c)
+{
+	int i;
+
+	for (i = 0; i < 3; i++) {
+		union {
+			char buf[CMSG_SPACE(sizeof(int))];
+			struct cmsghdr align;
+		} u;
+		long long val = 0;
+		struct iovec iov = { .iov_base = &val, .iov_len = sizeof(val) };
+		struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1,
+				    .msg_control = u.buf, .msg_controllen = sizeof(u.buf) };
+		struct cmsghdr *cm;
+		void *p;
+		int fd;
+
+		if (recvmsg(c, &m, 0) != sizeof(val))
+			return NULL;
+		cm = CMSG_FIRSTHDR(&m);
+		if (val != -1 || !cm || cm->cmsg_type != SCM_RIGHTS)
+			continue;
+		memcpy(&fd, CMSG_DATA(cm), sizeof(fd));
+		p = mmap(NULL, SHM_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+		close(fd);
+		return p == MAP_FAILED ? NULL : p;
+	}
+	return NULL;
+}
+
+/*
+ * The TSC offset the agent has for slot @k of the VM of this process
+ * (pvtimer_agent's debugfs "vms": id pid slot tsc_offset ...), or -1 when
+ * it is not there.
+ */
+static long long agent_offset(unsigned int k)
+{
+	char line[256];
+	long long off, ret = -1;
+	unsigned int id, slot;
+	FILE *f;
+	int pid;
+
+	f = fopen("/sys/kernel/debug/pvtimer_agent/vms", "r");
+	if (!f)
+		ksft_exit_fail_msg("pvtimer_agent's debugfs vms: %s\n", strerror(errno));
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "%u %d %u %lld", &id, &pid, &slot, &off) == 4 &&
+		    pid == getpid() && slot == k)
+			ret = off;
+	fclose(f);
+	return ret;
+}
+
+/* Wait up to @ms for slot @k's offset in the agent to be @want. */
+static int agent_offset_is(unsigned int k, long long want, int ms)
+{
+	for (; ms >= 0; ms -= 50) {
+		if (agent_offset(k) == want)
+			return 1;
+		usleep(50000);
+	}
+	ksft_print_msg("agent's slot %u offset: %lld, not %lld\n", k, agent_offset(k), want);
+	return 0;
+}
+
+/* The guest names slot @k's CPU by its APIC ID, as guest_pvtimer does. */
+static void name_slot(void *shm, unsigned int k, unsigned int apic)
+{
+	struct pvtimer_slot *sl = (void *)((char *)shm + PVTIMER_SLOT_OFFSET +
+					   k * PVTIMER_SLOT_SIZE);
+
+	__atomic_store_n(&sl->apic_id, apic, __ATOMIC_RELAXED);
+	__atomic_store_n(&sl->gid_valid, PVTIMER_GID_APIC, __ATOMIC_RELEASE);
+}
+
 /* systemd's side of sd_notify: a datagram socket the server reports to. */
 static int notify_socket(void)
 {
@@ -169,11 +251,12 @@ static void notify_read(int fd, char *buf, size_t len, int ms)
 int main(void)
 {
 	int c, st, before, refused, ok, nfd;
+	void *shm;
 	char cmd[320], note[256];
 	pid_t srv;
 
 	ksft_print_header();
-	ksft_set_plan(6);
+	ksft_set_plan(9);
 	nfd = notify_socket();
 	snprintf(cmd, sizeof(cmd), "rm -rf %s %s", ROOT, SOCK);
 	if (system(cmd))
@@ -230,8 +313,35 @@ int main(void)
 	/* No ratio file (a KVM that cannot scale, as under TCG): served. */
 	set_ratio(NULL, NULL);
 	ok = attach_with("no tsc-scaling-ratio", &c) == before + 1;
-	close(c);
 	ksft_test_result(ok, "no TSC scaling in KVM: attached\n");
+
+	/*
+	 * Slots named by the guest (APIC ID = KVM's vCPU id): slot 0 by vCPU
+	 * 0 is checked; slot 1 by vCPU 0 gets vCPU 0's offset, not vCPU 1's
+	 * (they differ here); a slot named by an APIC ID no vCPU has makes
+	 * the server detach the VM.
+	 */
+	put(vmdir, 1, "tsc-offset", "1000");
+	shm = client_shm(c);
+	if (!shm)
+		ksft_exit_fail_msg("no shared memory from the server\n");
+	name_slot(shm, 0, 0);
+	ok = log_has("slot 0 is vCPU 0's (APIC ID 0): checked", 3000);
+	ksft_test_result(ok, "slot 0 named by APIC ID 0: checked\n");
+	/* Slot 1 follows vCPU 1's offset until the guest names it. */
+	ok = agent_offset_is(1, 1000, 3000);
+	name_slot(shm, 1, 0);
+	ok = ok && log_has("slot 1: APIC ID 0, vcpu0 (not vcpu1)", 3000) &&
+	     agent_offset_is(1, 0, 3000) && agent_offset_is(0, 0, 0);
+	ksft_test_result(ok, "slot 1 named by APIC ID 0: the agent has vCPU 0's TSC offset\n");
+	name_slot(shm, 0, 7);
+	ok = log_has("slot 0 belongs to the CPU with APIC ID 7", 3000);
+	for (st = 0; st < 100 && attached() != before; st++)
+		usleep(50000);
+	ksft_test_result(ok && attached() == before && !closed_by_server(c, 300),
+			 "slot named by an APIC ID no vCPU has: detached, QEMU's connection kept\n");
+	munmap(shm, SHM_SIZE);
+	close(c);
 
 	kill(srv, SIGTERM);
 	if (waitpid(srv, &st, 0) != srv || !WIFEXITED(st))

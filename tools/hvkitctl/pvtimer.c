@@ -212,7 +212,17 @@ struct pvt_vm {
 	char dir[256];		/* KVM's debugfs directory of the VM */
 	unsigned int vcpu_id[PVTIMER_MAX_VCPUS];	/* vCPU K's debugfs "vcpuID" */
 	__s32 efd[PVTIMER_MAX_VCPUS];
-	__s64 tsc[PVTIMER_MAX_VCPUS];
+	__s64 tsc[PVTIMER_MAX_VCPUS];	/* vCPU K's offset when attached */
+	/*
+	 * Slot K's vCPU (an index of vcpu_id[]): K until the guest names the
+	 * CPU that owns the slot (its APIC ID, KVM's vCPU id); sent[K]: the
+	 * offset the agent has for slot K.
+	 */
+	unsigned int slot_vcpu[PVTIMER_MAX_VCPUS];
+	__s64 sent[PVTIMER_MAX_VCPUS];
+	bool slot_named[PVTIMER_MAX_VCPUS];
+	__u32 slot_apic[PVTIMER_MAX_VCPUS];
+	unsigned long long slot_logged[PVTIMER_MAX_VCPUS];	/* now_ms() */
 	/* A vCPU whose TSC KVM scales (find_vcpus -EOPNOTSUPP): which, how. */
 	unsigned int scaled_vcpu;
 	unsigned long long scale_ratio;
@@ -258,20 +268,27 @@ static void vm_init(struct pvt_vm *vm)
 		vm->efd[k] = -1;
 }
 
+/* Detach the VM from the agent (QEMU's connection stays). */
+static void vm_detach(struct pvt_serve *s, struct pvt_vm *vm)
+{
+	struct pvtimer_detach d = { .size = sizeof(d), .id = vm->id };
+
+	if (!vm->attached)
+		return;
+	if (ioctl(s->agent_fd, PVTIMER_IOC_DETACH, &d))
+		serve_err("detach VM pid %d (id %u): PVTIMER_IOC_DETACH: %s",
+			  vm->pid, vm->id, strerror(errno));
+	else
+		printf("pvtimer serve: VM pid %d detached\n", vm->pid);
+	vm->attached = false;
+}
+
 /* Detach the VM from the agent, close everything of it. */
 static void vm_close(struct pvt_serve *s, struct pvt_vm *vm)
 {
 	unsigned int k;
 
-	if (vm->attached) {
-		struct pvtimer_detach d = { .size = sizeof(d), .id = vm->id };
-
-		if (ioctl(s->agent_fd, PVTIMER_IOC_DETACH, &d))
-			serve_err("detach VM pid %d (id %u): PVTIMER_IOC_DETACH: %s",
-				  vm->pid, vm->id, strerror(errno));
-		else
-			printf("pvtimer serve: VM pid %d detached\n", vm->pid);
-	}
+	vm_detach(s, vm);
 	for (k = 0; k < PVTIMER_MAX_VCPUS; k++)
 		if (vm->efd[k] >= 0)
 			close(vm->efd[k]);
@@ -584,6 +601,7 @@ static int wait_kvm(struct pvt_serve *s, struct pvt_vm *vm)
 static int vm_attach(struct pvt_serve *s, struct pvt_vm *vm)
 {
 	struct pvtimer_attach a;
+	unsigned int k;
 
 	memset(&a, 0, sizeof(a));
 	a.size = sizeof(a);
@@ -601,6 +619,12 @@ static int vm_attach(struct pvt_serve *s, struct pvt_vm *vm)
 	}
 	vm->id = a.id;
 	vm->attached = true;
+	for (k = 0; k < s->nr_vcpus; k++) {
+		vm->slot_vcpu[k] = k;
+		vm->sent[k] = vm->tsc[k];
+		vm->slot_named[k] = false;
+		vm->slot_logged[k] = 0;
+	}
 	printf("pvtimer serve: VM pid %d attached as id %u (%u vCPUs)\n", vm->pid, vm->id,
 	       s->nr_vcpus);
 	return 0;
@@ -639,27 +663,100 @@ static void serve_accept(struct pvt_serve *s, struct pvt_vm *vm)
 		vm_close(s, vm);
 }
 
-/* Pass the vCPUs' TSC offsets that changed on to the agent. */
-static void vm_update_tsc(struct pvt_serve *s, struct pvt_vm *vm)
+/* Tell the agent slot K's TSC offset: 0, or -1 (the error printed). */
+static int vm_set_tsc(struct pvt_serve *s, struct pvt_vm *vm, unsigned int k, __s64 v)
 {
 	struct pvtimer_set_tsc t;
-	unsigned int k;
-	__s64 v;
+
+	memset(&t, 0, sizeof(t));
+	t.size = sizeof(t);
+	t.id = vm->id;
+	t.vcpu = k;
+	t.tsc_offset = v;
+	/* Not retried: one message per change. */
+	vm->sent[k] = v;
+	if (ioctl(s->agent_fd, PVTIMER_IOC_SET_TSC, &t)) {
+		serve_err("VM pid %d slot %u: PVTIMER_IOC_SET_TSC: %s", vm->pid, k,
+			  strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Slot K must be read with the TSC offset of the vCPU that writes it. The
+ * guest maps slots to CPUs by MSI-X vector affinity and names each slot's
+ * CPU by its APIC ID, which is KVM's vCPU id (the debugfs "vcpuID"); this
+ * server assumed vCPU K (the K-th smallest id) until then. A slot named
+ * by another vCPU gets that vCPU's offset; one named by an APIC ID with no
+ * vCPU here cannot be served right: the VM is detached (its guest falls
+ * back to the local APIC timer). -1 then, else 0.
+ */
+static int vm_check_slots(struct pvt_serve *s, struct pvt_vm *vm)
+{
+	unsigned int k, j;
 
 	for (k = 0; k < s->nr_vcpus; k++) {
-		if (read_tsc(vm, k, &v) || v == vm->tsc[k])
+		struct pvtimer_slot *sl = (void *)((char *)vm->shm + PVTIMER_SLOT_OFFSET +
+						   (size_t)k * PVTIMER_SLOT_SIZE);
+		__u32 apic;
+
+		/* Acquire: pairs with the guest's write barrier before it. */
+		if (!(__atomic_load_n(&sl->gid_valid, __ATOMIC_ACQUIRE) & PVTIMER_GID_APIC)) {
+			vm->slot_named[k] = false;
 			continue;
-		vm->tsc[k] = v;
-		memset(&t, 0, sizeof(t));
-		t.size = sizeof(t);
-		t.id = vm->id;
-		t.vcpu = k;
-		t.tsc_offset = v;
-		if (ioctl(s->agent_fd, PVTIMER_IOC_SET_TSC, &t))
-			serve_err("VM pid %d vCPU %u: PVTIMER_IOC_SET_TSC: %s", vm->pid, k,
-				  strerror(errno));
-		else
-			printf("pvtimer serve: vCPU %u TSC offset now %lld\n", k, (long long)v);
+		}
+		apic = __atomic_load_n(&sl->apic_id, __ATOMIC_RELAXED);
+		if (vm->slot_named[k] && apic == vm->slot_apic[k])
+			continue;
+		vm->slot_named[k] = true;
+		vm->slot_apic[k] = apic;
+		for (j = 0; j < s->nr_vcpus && vm->vcpu_id[j] != apic; j++)
+			;
+		if (j == s->nr_vcpus) {
+			serve_err("VM pid %d: slot %u belongs to the CPU with APIC ID %u, and no\n"
+				  "  vCPU of %s has that id: its TSC offset is unknown; detaching\n"
+				  "  (the guest keeps its local APIC timer). Start the server with\n"
+				  "  --vcpus = the VM's vCPU count.",
+				  vm->pid, k, apic, vm->dir);
+			vm_detach(s, vm);
+			return -1;
+		}
+		/*
+		 * A guest renaming its slots cannot flood the log: one line
+		 * per slot per 10 s at most.
+		 */
+		if (!vm->slot_logged[k] || now_ms() - vm->slot_logged[k] >= 10000) {
+			vm->slot_logged[k] = now_ms();
+			printf("pvtimer serve: slot %u", k);
+			if (j == k)
+				printf(" is vCPU %u's (APIC ID %u): checked\n",
+				       vm->vcpu_id[j], apic);
+			else
+				printf(": APIC ID %u, vcpu%u (not vcpu%u)\n", apic, vm->vcpu_id[j],
+				       vm->vcpu_id[k]);
+		}
+		vm->slot_vcpu[k] = j;
+		if (vm->tsc[j] != vm->sent[k])
+			vm_set_tsc(s, vm, k, vm->tsc[j]);
+	}
+	return 0;
+}
+
+/* Pass the TSC offsets that changed on to the agent, slot by slot. */
+static void vm_update_tsc(struct pvt_serve *s, struct pvt_vm *vm)
+{
+	unsigned int k, j;
+	__s64 v;
+
+	for (j = 0; j < s->nr_vcpus; j++)
+		if (!read_tsc(vm, j, &v))
+			vm->tsc[j] = v;
+	for (k = 0; k < s->nr_vcpus; k++) {
+		v = vm->tsc[vm->slot_vcpu[k]];
+		if (v != vm->sent[k] && !vm_set_tsc(s, vm, k, v))
+			printf("pvtimer serve: slot %u TSC offset now %lld (vcpu%u)\n", k,
+			       (long long)v, vm->vcpu_id[vm->slot_vcpu[k]]);
 	}
 }
 
@@ -833,7 +930,7 @@ static int sub_serve(int argc, char **argv)
 			vm_close(&s, &vm);
 		if (n > 0 && p[1].revents)
 			serve_accept(&s, &vm);
-		if (vm.attached && now_ms() >= next_tsc) {
+		if (vm.attached && now_ms() >= next_tsc && !vm_check_slots(&s, &vm)) {
 			vm_update_tsc(&s, &vm);
 			next_tsc = now_ms() + PVT_POLL_MS;
 		}

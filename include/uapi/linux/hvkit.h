@@ -719,11 +719,20 @@ struct pvtimer_shm_header {
 /* struct pvtimer_slot.gflags */
 #define PVTIMER_G_ARMED		(1U << 0)	/* @deadline is pending */
 
+/* struct pvtimer_slot.gid_valid: @apic_id holds the slot's CPU */
+#define PVTIMER_GID_APIC	(1U << 0)
+
 /**
  * struct pvtimer_slot - one guest CPU's timer, shared with the agent
  * @seq:	guest: even when stable, odd while the guest writes
  * @gflags:	guest: PVTIMER_G_*
  * @deadline:	guest: the next expiry, guest TSC
+ * @apic_id:	guest: the APIC ID of the CPU that owns the slot (KVM's
+ *		vCPU id): the server checks that it reads the TSC offset of
+ *		that vCPU for this slot
+ * @gid_valid:	guest: PVTIMER_GID_APIC once @apic_id is written; 0 from
+ *		the guest's probe until then and after it released the slot
+ *		(older guests never set it)
  * @__gpad:	guest half padding (one cache line per side)
  * @fired_seq:	agent: the @seq whose deadline it fired last
  * @__apad0:	0
@@ -738,7 +747,9 @@ struct pvtimer_slot {
 	__u32 seq;
 	__u32 gflags;
 	__u64 deadline;
-	__u8 __gpad[48];
+	__u32 apic_id;
+	__u32 gid_valid;
+	__u8 __gpad[40];
 	__u32 fired_seq;
 	__u32 __apad0;
 	__u64 heartbeat;
@@ -759,7 +770,8 @@ struct pvtimer_slot {
  * @shm_addr:	the caller's mapping of the shared memory (read-write)
  * @shm_size:	its size: a power of two, at least PVTIMER_SHM_MIN_SIZE
  * @eventfds:	user pointer to __s32[@nr_vcpus]: vector N's eventfd
- * @tsc_offsets: user pointer to __s64[@nr_vcpus]: vCPU N's TSC offset
+ * @tsc_offsets: user pointer to __s64[@nr_vcpus]: slot N's TSC offset (the
+ *		offset of the vCPU that writes slot N)
  * @nr_vcpus:	1..PVTIMER_MAX_VCPUS, at most the header's nr_slots
  * @vm_pid:	the VMM's pid, for status and logs
  * @id:		out: the attachment's id (DETACH, SET_TSC)
@@ -799,7 +811,8 @@ struct pvtimer_detach {
  * @size:	sizeof(struct pvtimer_set_tsc)
  * @flags:	0
  * @id:		from PVTIMER_IOC_ATTACH
- * @vcpu:	the vCPU whose TSC offset changed
+ * @vcpu:	the slot whose TSC offset changed (its vCPU's, or another
+ *		vCPU's once the guest named the slot's CPU)
  * @tsc_offset:	its new offset (host TSC = guest TSC - offset)
  */
 struct pvtimer_set_tsc {
