@@ -83,6 +83,16 @@ h=$(awk -F= '$1 == "rtt_median_ns" { print $2 }' /tmp/pp.hlt)
 i=$(awk -F= '$1 == "rtt_median_ns" { print $2 }' /tmp/pp.ipoll)
 a=$(awk -F= '$1 == "rtt_median_ns" { print $2 }' /tmp/pp.adaptive)
 echo "# round trip median: HLT $h ns, guest_idlepoll haltpoll $i ns, adaptive $a ns"
+# A CPU frozen in the idle path (interrupts off, say) stalls the ping-pong
+# but, with the other CPU idle and no grace period pending, may print no
+# RCU stall at all: the same 2000 round trips must not take much longer
+# with the module than with HLT (seen: a planted 30 s freeze, 1.9 -> 30.6 s).
+wh=$(awk -F= '$1 == "wall_ns" { print $2 }' /tmp/pp.hlt)
+wi=$(awk -F= '$1 == "wall_ns" { print $2 }' /tmp/pp.ipoll)
+wa=$(awk -F= '$1 == "wall_ns" { print $2 }' /tmp/pp.adaptive)
+check "no CPU froze: ping-pong wall time haltpoll $((${wi:-0} / 1000000)) ms, adaptive $((${wa:-0} / 1000000)) ms <= 3 x HLT's $((${wh:-0} / 1000000)) ms + 2 s" \
+	eval '[ -n "$wh" ] && [ -n "$wi" ] && [ -n "$wa" ] &&
+	      [ "$wi" -le $((wh * 3 + 2000000000)) ] && [ "$wa" -le $((wh * 3 + 2000000000)) ]'
 check "modprobe -r guest_idlepoll" modprobe -r guest_idlepoll
 check "back to no cpuidle driver" [ "$(driver)" = none ]
 exit $rc
