@@ -23,6 +23,9 @@ TL="timerload -p 500 -t 2 -w 10"
 # quarter: it looks for reports, the stock L2 for exit counts.
 N=2000
 [ "${SUITE_KIND:-stock}" = debug ] && N=500
+# make demo's short form (group demo-pvtimer): one run of each kind.
+DEMO=no
+case "$GROUP" in demo-*) DEMO=yes N=500 ;; esac
 echo "TAP version 13"
 
 cur() { cat "$CE/clockevent$1/current_device" 2>/dev/null; }
@@ -106,6 +109,10 @@ sed 's/^/# pvtimer stats: /' "$D/stats"
 a=$(pvstat agent_irqs) p=$(pvstat programmed)
 check "the agent fired deadlines (agent_irqs $a)" [ "$a" -gt 0 ]
 check "deadlines went through guest_pvtimer (programmed $p)" [ "$p" -gt 0 ]
+if [ $DEMO = yes ]; then
+	check "modprobe -r guest_pvtimer" modprobe -r guest_pvtimer
+	exit $rc
+fi
 
 # guest_pvtimer's trace events, on a short run of their own (not during
 # the measured one).
@@ -119,6 +126,56 @@ check "pvt_program: deadlines through the agent's slot (path=agent)" \
 	trace_has pvt_program 'cpu=[01] deadline=[0-9]+ path=agent backstop=[01]'
 check "pvt_fire: the agent's interrupts with their lateness (source=agent)" \
 	trace_has pvt_fire 'cpu=[01] deadline=[0-9]+ late_ns=[0-9]+ source=agent'
+
+# Guest CPU hotplug with the module loaded (issue 17 item 5). CPU 1 goes
+# offline: guest_pvtimer gives its device up and disarms its slot (the
+# slot's vector, managed affinity, is shut down with the CPU); CPU 0 keeps
+# the agent. Back online, CPU 1 takes its slot again and the agent fires
+# its deadlines. Then the module is unloaded and loaded while CPU 1 is
+# offline, and CPU 1 gets guest_pvtimer only when it comes online.
+ON=/sys/devices/system/cpu/cpu1/online
+HP=$((N / 4))
+# pvcpu CPU COLUMN: one CPU's column of guest_pvtimer's stats.
+pvcpu() {
+	awk -v cpu="$1" -v col="$2" '
+		$1 == "cpu" { for (i = 1; i <= NF; i++) if ($i == col) c = i; next }
+		c && $1 == cpu { print $c; exit }' "$D/stats" 2>/dev/null
+}
+cpu1() { echo "$1" >"$ON"; }
+# hp_run NAME FILE CPU: a short timer run; the agent must have fired
+# deadlines of CPU (its agent_irqs, counted from a reset before the run).
+hp_run() {
+	echo 1 >"$D/reset"
+	load "$1" "$2" "$HP"
+	echo "# $1: $(summary "$2")"
+	ai=$(pvcpu "$3" agent_irqs)
+	check "$1: the agent fired CPU $3's deadlines (agent_irqs ${ai:-?})" \
+		[ "${ai:-0}" -gt 0 ]
+}
+check "CPU 1 offline with guest_pvtimer loaded" cpu1 0
+m0=$(pvcpu 0 mode) m1=$(pvcpu 1 mode)
+check "CPU 1 offline: CPU 0 keeps guest_pvtimer ('$(cur 0)', mode $m0), CPU 1 released (mode $m1)" \
+	eval '[ "$(cur 0)" = guest_pvtimer ] && [ "$m0" != lapic ] && [ "$m1" = lapic ]'
+hp_run "CPU 1 offline" /tmp/tl.hp0 0
+check "CPU 1 online again" cpu1 1
+m1=$(pvcpu 1 mode)
+check "CPU 1 online: guest_pvtimer again ('$(cur 1)', mode $m1)" \
+	eval '[ "$(cur 1)" = guest_pvtimer ] && [ "$m1" != lapic ]'
+hp_run "CPU 1 back online" /tmp/tl.hp1 1
+cpu1 0
+check "modprobe -r guest_pvtimer with CPU 1 offline" modprobe -r guest_pvtimer
+check "clockevent0 back to lapic-deadline (got '$(cur 0)')" \
+	eval '[ "$(cur 0)" = lapic-deadline ]'
+check "modprobe guest_pvtimer with CPU 1 offline" modprobe guest_pvtimer
+m1=$(pvcpu 1 mode)
+check "loaded with CPU 1 offline: clockevent0 guest_pvtimer ('$(cur 0)'), CPU 1 not taken (mode $m1)" \
+	eval '[ "$(cur 0)" = guest_pvtimer ] && [ "$m1" = lapic ]'
+check "CPU 1 online after the load" cpu1 1
+m1=$(pvcpu 1 mode)
+check "CPU 1 online: guest_pvtimer ('$(cur 1)', mode $m1)" \
+	eval '[ "$(cur 1)" = guest_pvtimer ] && [ "$m1" != lapic ]'
+hp_run "CPU 1 online after a load without it" /tmp/tl.hp2 1
+dmesg | grep 'guest_pvtimer' | tail -n 8 | sed 's/^/# after hotplug: /'
 
 # The safety net, in the middle of a timer run (issue 17 item 5): every
 # timer still fires, and no deadline the agent or the safety net served
