@@ -10,8 +10,9 @@
 #   selftests/run.sh bench [GROUP...]
 #                                  every benchmark, side-by-side tables
 #                                  (make bench; figures never fail a test)
-#   selftests/run.sh demo          boot one VM with every module loaded and
-#                                  show them at work (make demo)
+#   selftests/run.sh demo          boot a VM with every module loaded and
+#                                  show them at work, then one whose KVM
+#                                  guest runs guest_pvtimer (make demo)
 #   selftests/run.sh static        W=1 build, sparse, checkpatch
 #   selftests/run.sh deb           the Debian packages: build, install,
 #                                  upgrade (and the deb-upgrade VM), initramfs
@@ -541,11 +542,18 @@ debug)
 	;;
 demo)
 	step_build || exit 1
-	queue_stock demo "$STOCK_KOS" demo && run_queue
+	queue_stock demo "$STOCK_KOS" demo demo-pvtimer && run_queue
 	echo
 	echo "---- inside the VM ----"
 	sed -n '/=== hvkit test demo\/demo/,/=== hvkit/p' "$HVKIT_OUT/vm/stock-demo/console.log" |
 		grep -av '^=== hvkit' | grep -avE '^(HVKIT: |\[ *[0-9]+\.[0-9]+\])'
+	echo
+	echo "---- guest_pvtimer: a KVM guest (L2) of the second VM, its timer load with the local APIC and with guest_pvtimer ----"
+	tr -d '\r' <"$HVKIT_OUT/vm/stock-demo-pvtimer/console.log" |
+		sed -n -e 's/^# l2 console: # \(lapic\|pvtimer\): expiries/L2 \1 timers: expiries/p' \
+			-e 's/^# l2 console: \(.*ok [0-9]* clockevent0 and clockevent1.*\)/L2: \1/p' \
+			-e 's/^# \(L1 KVM, .*\)/\1/p' -e 's/^# \(exits by reason: .*\)/L1 KVM, \1/p' \
+			-e 's/^\(.*ok [0-9]* L2.s TSC-deadline MSR-write exits .*\)/\1/p'
 	summary
 	;;
 esac

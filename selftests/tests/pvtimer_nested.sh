@@ -15,7 +15,7 @@
 . /hvkit/tests/tap_lib
 SOCK=/tmp/pvt.sock
 # pvtimer_l2's runs: timerload -n 2000 -t 2 (its "# lapic: expiries=" line
-# says, when L2's console has it).
+# says, when L2's console has it; 500 in make demo's form).
 TIMERS=4000
 echo "TAP version 13"
 n=100
@@ -85,14 +85,18 @@ agentstat() {
 f0=$(agentstat fired /tmp/status.pvt-start) f1=$(agentstat fired /tmp/status.pvt-end)
 check "agent fired L2's deadlines during the guest_pvtimer run (fired: '$f0' -> '$f1')" \
 	eval '[ -n "$f0" ] && [ -n "$f1" ] && [ "$f1" -gt "$f0" ]'
-stalled=$(dmesg | grep -c 'pvtimer_agent: stalling 300 ms')
-check "mark hook stalled the agent once at L2's mark stall-agent (dmesg: $stalled)" \
-	[ "$stalled" = 1 ]
-check "mark hook killed the server at L2's mark kill-agent ($(cat /tmp/kill.time 2>/dev/null))" \
-	[ -s /tmp/kill.time ]
-attached=$(agentstat attached /tmp/status.killed)
-check "agent detached the killed server's VM (attached: '$attached')" \
-	[ "$attached" = 0 ]
+# make demo's short form (group demo-pvtimer) has no stall or kill runs.
+case "$GROUP" in demo-*) DEMO=yes ;; *) DEMO=no ;; esac
+if [ $DEMO = no ]; then
+	stalled=$(dmesg | grep -c 'pvtimer_agent: stalling 300 ms')
+	check "mark hook stalled the agent once at L2's mark stall-agent (dmesg: $stalled)" \
+		[ "$stalled" = 1 ]
+	check "mark hook killed the server at L2's mark kill-agent ($(cat /tmp/kill.time 2>/dev/null))" \
+		[ -s /tmp/kill.time ]
+	attached=$(agentstat attached /tmp/status.killed)
+	check "agent detached the killed server's VM (attached: '$attached')" \
+		[ "$attached" = 0 ]
+fi
 
 delta() { # delta STAT FROM TO
 	awk -v s="$1" -v a="$2" -v b="$3" '
