@@ -93,6 +93,58 @@ wa=$(awk -F= '$1 == "wall_ns" { print $2 }' /tmp/pp.adaptive)
 check "no CPU froze: ping-pong wall time haltpoll $((${wi:-0} / 1000000)) ms, adaptive $((${wa:-0} / 1000000)) ms <= 3 x HLT's $((${wh:-0} / 1000000)) ms + 2 s" \
 	eval '[ -n "$wh" ] && [ -n "$wi" ] && [ -n "$wa" ] &&
 	      [ "$wi" -le $((wh * 3 + 2000000000)) ] && [ "$wa" -le $((wh * 3 + 2000000000)) ]'
+
+# Steal back-off, end to end (issue 17 item 6). CPU 1 spins; CPU 0 runs a
+# duty-cycle load (busy a few ms, idle 2 ms) twice: first with L2's vCPUs
+# on L1's two CPUs, then with both on L1's CPU 0 (idlepoll_markhook at
+# mark steal-start), where CPU 0, woken, waits behind its busy sibling:
+# steal time. At steal_pct's default (10 %) the module must then stop
+# polling on CPU 0 (BACKOFF), and poll again once the vCPUs have their own
+# CPUs back (mark steal-end).
+# ipcpu CPU COLUMN: one CPU's column of "hvkitctl idlepoll status".
+ipcpu() {
+	hvkitctl idlepoll status | awk -v cpu="$1" -v col="$2" '
+		NR == 2 { for (i = 1; i <= NF; i++) if ($i == col) c = i }
+		NR > 2 && c && $1 == cpu { sub(/%$/, "", $c); print $c; exit }'
+}
+steal0() { awk '$1 == "cpu0" { print $9 }' /proc/stat; }
+# duty SECONDS: the duty-cycle load on CPU 0, then CPU 0's figures in
+# $e (idle entries), $p (polls), $b (back-offs), $st (steal, USER_HZ).
+duty() {
+	s0=$(steal0)
+	hvkitctl idlepoll status --reset >/dev/null
+	taskset -c 0 sh -c 'read -r t _ </proc/uptime; end=$((${t%.*} + '"$1"'))
+		while read -r t _ </proc/uptime && [ "${t%.*}" -lt $end ]; do
+			i=0; while [ $i -lt 200 ]; do i=$((i + 1)); done
+			usleep 2000
+		done'
+	e=$(ipcpu 0 ENTRIES) p=$(ipcpu 0 POLLS) b=$(ipcpu 0 BACKOFF)
+	st=$(($(steal0) - s0))
+}
+hvkitctl idlepoll set steal_pct 10
+taskset -c 1 sh -c 'while :; do :; done' &
+spin=$!
+duty 3
+echo "# steal, vCPUs on their own L1 CPUs: CPU 0 entries $e, polls $p, back-offs $b, steal $st ticks"
+ef=$e bf=$b sf=$st
+mark steal-start
+duty 3
+hvkitctl idlepoll status | sed 's/^/# steal, both vCPUs on L1 CPU 0: /'
+echo "# steal, both vCPUs on L1 CPU 0: CPU 0 entries $e, polls $p, back-offs $b, steal $st ticks"
+es=$e bs=$b ss=$st
+mark steal-end
+duty 3
+echo "# steal, vCPUs on their own L1 CPUs again: CPU 0 entries $e, polls $p, back-offs $b, steal $st ticks"
+kill $spin
+wait $spin 2>/dev/null
+check "steal: CPU 0 waited behind its busy sibling on one L1 CPU (steal $ss ticks; $sf on two L1 CPUs)" \
+	[ "${ss:-0}" -gt 0 ]
+check "steal back-off: CPU 0 stopped polling while it saw steal (back-offs $bs of $es idle entries)" \
+	[ "${bs:-0}" -gt 0 ]
+figure "steal back-off: a larger share of CPU 0's idle entries backed off with the steal than without ($bs of $es vs $bf of $ef)" \
+	eval '[ "${es:-0}" -gt 0 ] && [ "${ef:-0}" -gt 0 ] && [ $((bs * ef)) -gt $((bf * es)) ]'
+check "steal back-off: polling again with the vCPUs on their own CPUs (polls $p, back-offs $b of $e)" \
+	[ "${p:-0}" -gt 0 ]
 check "modprobe -r guest_idlepoll" modprobe -r guest_idlepoll
 check "back to no cpuidle driver" [ "$(driver)" = none ]
 exit $rc

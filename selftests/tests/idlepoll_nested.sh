@@ -8,8 +8,10 @@
 # shellcheck source=selftests/tests/tap_lib.sh
 . /hvkit/tests/tap_lib
 echo "TAP version 13"
-hvkit-l2
+# The mark hook pins L2's vCPUs to one L1 CPU for idlepoll_l2's steal run.
+L2_MARK_HOOK=/hvkit/tests/idlepoll_markhook hvkit-l2
 rc=$?
+sed 's/^/# markhook.log: /' /tmp/l2/markhook.log 2>/dev/null
 delta() { # delta STAT FROM TO
 	awk -v s="$1" -v a="$2" -v b="$3" '
 		$2 == s && $1 == a { x = $3 } $2 == s && $1 == b { y = $3 }
