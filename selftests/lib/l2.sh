@@ -23,6 +23,16 @@
 #     each mark NAME (while L2 waits after its mark; killed after 60 s);
 #     its output and exit status are appended to /tmp/l2/markhook.log and
 #     never fail hvkit-l2,
+#   - with L2_OUT=DIR, keeps its files there instead of /tmp/l2,
+#   - hands L2 over when the mark hook saved and stopped it (the hook
+#     creates DIR/handover after QEMU quit): exits 3 at once, L2's files
+#     kept for the next hvkit-l2,
+#   - with L2_INCOMING=URI, restores L2 instead of booting it: QEMU starts
+#     with "-incoming defer", the same arguments and DIR as the run that
+#     handed it over, loads the state from URI (migration capability
+#     x-ignore-shared: RAM in a shared memory backend is not in the
+#     stream), resumes it and follows it as usual (marks already handled
+#     are not run again),
 #   - exits 0 when L2 reported and nothing in it failed.
 set -u
 machine=${L2_MACHINE:-microvm}
@@ -41,8 +51,16 @@ while [ $# -gt 0 ]; do
 	esac
 done
 . /hvkit/l2/l2.env
-out=/tmp/l2
-rm -rf "$out"
+out=${L2_OUT:-/tmp/l2}
+incoming=${L2_INCOMING:-}
+# The chardevs of a restored L2 append to the files of the run before.
+app=
+if [ -n "$incoming" ]; then
+	app=,append=on
+	rm -f "$out/handover"
+else
+	rm -rf "$out"
+fi
 mkdir -p "$out"
 [ -c /dev/kvm ] || { echo "not ok 1 l2: no /dev/kvm in L1 (KMODS=kvm_amd?)"; exit 1; }
 # The retry rule (retry_l2) and the results port of L1's PID 1.
@@ -111,12 +129,51 @@ fi
 # and QEMU, with -no-reboot -no-shutdown, then just stops L2).
 sdi=/sys/kernel/debug/tracing/instances/hvkit-l2
 if mkdir -p "$sdi" 2>/dev/null && [ -w "$sdi/events/kvm/kvm_exit/filter" ]; then
-	echo 0 >"$sdi/options/record-cmd" 2>/dev/null
+	echo 0 2>/dev/null >"$sdi/options/record-cmd"
 	echo 'exit_reason == 127' >"$sdi/events/kvm/kvm_exit/filter"
 	echo 1 >"$sdi/events/kvm/kvm_exit/enable"
 else
 	sdi=
 fi
+# mon_status: L2's run state from its monitor ("running", "paused",
+# "paused (inmigrate)", ...), in $st; empty when the monitor did not answer.
+mon_status() {
+	echo "info status" >&7
+	usleep 200000
+	st=$(tr -d '\r' <"$out/monitor.log" | sed -n 's/^VM status: //p' | tail -n 1)
+}
+
+# restore_l2: load the incoming state into the QEMU just started (with
+# -incoming defer), then resume L2. Sets restored (seconds it took); fails
+# (the monitor's last lines printed) when the state did not load.
+restore_l2() {
+	now; r0=$NOW
+	echo "migrate_set_capability x-ignore-shared on" >&7
+	echo "migrate_incoming \"$incoming\"" >&7
+	i=0 st=
+	while [ $i -lt 300 ]; do
+		mon_status
+		case "$st" in
+		""|*inmigrate*) ;;
+		*) break ;;
+		esac
+		kill -0 "$qpid" 2>/dev/null || break
+		i=$((i + 1))
+	done
+	case "$st" in
+	""|*inmigrate*)
+		echo "# hvkit-l2: the incoming state did not load from $incoming (status '$st')"
+		tr -d '\r' <"$out/monitor.log" | grep -v '^(qemu)' | tail -n 5 | sed 's/^/# l2 monitor: /'
+		tail -n 5 "$out/qemu.log" | sed 's/^/# l2 qemu: /'
+		return 1 ;;
+	esac
+	echo "cont" >&7
+	date +%s >"$out/resumed"
+	now; restored=$((NOW - r0))
+	echo "# hvkit-l2: incoming state loaded from $incoming in ${restored}s (status '$st'); resumed"
+	l1report "l2 resumed"
+}
+
 # boot_l2: start QEMU (run the paused hook), then follow L2 until it is
 # done, exits, panics, stalls (RCU), hangs before its PID 1 reported
 # (L2_BOOT_SECS), or times out. Sets qpid, status, start. Arguments:
@@ -124,8 +181,13 @@ fi
 boot_l2() {
 	vmdir=
 	seen=0
-	: >"$out/marks"
-	: >"$out/results.txt"
+	if [ -n "$incoming" ]; then
+		# The marks of the run before were handled by its hvkit-l2.
+		seen=$(tr -d '\r' 2>/dev/null <"$out/results.txt" | grep -c '^HVKIT: mark [^ ]* \.$')
+	else
+		: >"$out/marks"
+		: >"$out/results.txt"
+	fi
 	[ -n "$sdi" ] && : >"$sdi/trace"
 	rm -f "$out/mon.in" "$out/mon.out"
 	mkfifo "$out/mon.in" "$out/mon.out"
@@ -144,9 +206,15 @@ boot_l2() {
 		-nodefaults -no-user-config -display none -no-reboot -no-shutdown \
 		-kernel /hvkit/l2/vmlinuz -initrd /hvkit/l2/initrd.cpio \
 		-append "console=ttyS0 panic=-1 panic_on_warn=1 oops=panic $L2_CMDLINE ${L2_APPEND:-}" \
-		-serial "file:$out/console.log" -chardev "file,id=res,path=$out/results.txt" \
-		$resport $monargs $L2_QEMU_ARGS "$@" >"$out/qemu.log" 2>&1 &
+		-chardev "file,id=con,path=$out/console.log$app" -serial chardev:con \
+		-chardev "file,id=res,path=$out/results.txt$app" \
+		$resport $monargs $L2_QEMU_ARGS ${incoming:+-incoming defer} "$@" >>"$out/qemu.log" 2>&1 &
 	qpid=$!
+	if [ -n "$incoming" ] && ! restore_l2; then
+		status=restore-failed
+		now; start=$NOW wstart=$(date +%s)
+		return
+	fi
 	if [ -n "$hook" ]; then
 		i=0
 		while [ $i -lt 600 ] && ! ls -d /sys/kernel/debug/kvm/"$qpid"-*/vcpu1 >/dev/null 2>&1; do
@@ -174,8 +242,13 @@ boot_l2() {
 				echo "# mark $name: $markhook $name" >>"$out/markhook.log"
 				timeout 60 $markhook "$name" >>"$out/markhook.log" 2>&1
 				echo "# mark $name: exit status $?" >>"$out/markhook.log"
+				# The hook saved L2 and stopped its QEMU.
+				[ -e "$out/handover" ] && break
 			fi
 		done
+		if [ -e "$out/handover" ]; then
+			status=handover; break
+		fi
 		if grep -q '^HVKIT: done ' "$out/results.txt" 2>/dev/null; then
 			status="done"; break
 		fi
@@ -250,6 +323,13 @@ dump_hung() {
 }
 
 boot_l2 "$@"
+if [ "$status" = handover ]; then
+	now
+	echo "# hvkit-l2: L2 handed over after $((NOW - start))s (its state saved by the mark hook, $out kept)"
+	kill -0 "$qpid" 2>/dev/null && { echo "# hvkit-l2: QEMU still running after the handover: killed"; kill -KILL "$qpid"; }
+	wait "$qpid" 2>/dev/null
+	exit 3
+fi
 case "$status" in early-boot-hang|timeout|triple-fault|rcu-stall) dump_hung ;; esac
 # A triple fault before L2's PID 1 reported is an early-boot failure too
 # (for the retry rule), and says so: CI of 801d640 and of a2cf09b called

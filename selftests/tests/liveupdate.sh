@@ -1,0 +1,82 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+# Live update, L1 side (group live-update; listed as "kexec:liveupdate"):
+# a running VM (L2) lives through a kexec of its host (L1) with Debian's
+# unmodified QEMU 7.2.
+#   stage1: L2 boots with its RAM in the kram area l2ram (a shared
+#           memory-backend-file). At L2's mark live-update@GPA the mark
+#           hook (liveupdate_hook) stops L2, saves its device and CPU state
+#           (x-ignore-shared: not its RAM) into the kram area lu-state and
+#           quits QEMU; PID 1 then kexecs L1 into the same kernel with the
+#           same memmap=.
+#   stage2: kram attached the region again: both areas are back. L1 writes
+#           a mark into the page of L2's lu_token process (at GPA in
+#           l2ram), a new QEMU with the same arguments loads the state from
+#           lu-state and resumes L2, which must find its process, its page
+#           with the mark, its memory and its boot intact (liveupdate_l2).
+# The VM's downtime (stop to resume, L1's kexec included) is printed, in
+# whole seconds of L1's wall clock.
+# shellcheck source=selftests/tests/kram_lib.sh
+. /hvkit/tests/kram_lib
+LU=/hvkit/lu
+mib=${L2_MEM:-256}
+export L2_OUT=$LU/l2 L2_MARK_HOOK=/hvkit/tests/liveupdate_hook
+echo "TAP version 13"
+kram_need_region
+l2() {
+	hvkit-l2 -m pc -- -object "memory-backend-file,id=kram,size=${mib}M,mem-path=/dev/kram_areas/l2ram,share=on" \
+		-machine memory-backend=kram
+}
+case "$1" in
+stage1)
+	mkdir -p "$LU"
+	check "create area l2ram ($mib MiB) for L2's RAM" hvkitctl kram create l2ram "${mib}M" --version lu/ram
+	check "create area lu-state (16 MiB) for L2's saved state" hvkitctl kram create lu-state 16M --version lu/state
+	[ $rc = 0 ] || exit 1
+	for _ in 1 2 3 4 5 6 7 8 9 10; do [ -c /dev/kram_areas/lu-state ] && break; sleep 0.1; done
+	l2
+	l2rc=$?
+	sed 's/^/# save: /' "$LU/save.log" 2>/dev/null
+	check "L2 saved and handed over at its mark (hvkit-l2 exit $l2rc, 3 = handed over)" [ $l2rc = 3 ]
+	check "lu_token's page address kept for after the kexec ($(cat "$LU/gpa" 2>/dev/null))" \
+		[ -s "$LU/gpa" ]
+	# L2's whole RAM, as it was saved.
+	read -r u0 _ </proc/uptime
+	md5sum </dev/kram_areas/l2ram | cut -d' ' -f1 >"$LU/ram.md5"
+	read -r u1 _ </proc/uptime
+	echo "# L2's RAM (area l2ram): md5 $(cat "$LU/ram.md5") ($u0 -> $u1 s)"
+	hvkitctl kram areas | sed 's/^/# /'
+	exit $rc
+	;;
+stage2)
+	grep -q 'hvkit.stage=2' /proc/cmdline && echo "# after the kexec: $(cat /proc/sys/kernel/random/boot_id)"
+	hvkitctl kram areas | sed 's/^/# /'
+	check "area l2ram (L2's RAM) back after the kexec" [ -c /dev/kram_areas/l2ram ]
+	check "area lu-state (L2's saved state) back after the kexec" [ -c /dev/kram_areas/lu-state ]
+	gpa=$(cat "$LU/gpa" 2>/dev/null)
+	sum=$(md5sum </dev/kram_areas/l2ram | cut -d' ' -f1)
+	check "L2's RAM is byte for byte what was saved before the kexec (md5 $sum)" \
+		[ "$sum" = "$(cat "$LU/ram.md5" 2>/dev/null)" ]
+	# The mark goes into L2's memory while no QEMU runs: only the area
+	# (the same physical pages as before the kexec) holds it. Only over
+	# lu_token's own words: a wrong address must not corrupt L2.
+	head=$(dd if=/dev/kram_areas/l2ram bs=1 skip=$((gpa)) count=14 2>/dev/null)
+	check "lu_token's page at $gpa in area l2ram holds its token (got '$head')" \
+		[ "$head" = HVKIT-LU-WAIT: ]
+	[ "$head" = HVKIT-LU-WAIT: ] &&
+		check "mark lu_token's page at $gpa in area l2ram" \
+			eval 'printf HVKIT-LU-DONE: | dd of=/dev/kram_areas/l2ram bs=1 seek=$((gpa)) conv=notrunc 2>/dev/null'
+	L2_INCOMING="exec:cat /dev/kram_areas/lu-state" l2
+	l2rc=$?
+	t0=$(cat "$LU/stop" 2>/dev/null) t1=$(cat "$L2_OUT/resumed" 2>/dev/null)
+	check "L2 restored from lu-state, resumed and finished its tests (hvkit-l2 exit $l2rc)" [ $l2rc = 0 ]
+	check "VM downtime, stop to resume, L1's kexec and boot included: $((${t1:-0} - ${t0:-0})) s (L1's wall clock)" \
+		eval '[ -n "$t0" ] && [ -n "$t1" ]'
+	check "delete areas l2ram and lu-state" sh -c 'hvkitctl kram delete l2ram && hvkitctl kram delete lu-state'
+	exit $rc
+	;;
+*)
+	echo "usage: liveupdate stage1|stage2" >&2
+	exit 2
+	;;
+esac
