@@ -24,11 +24,13 @@
 #include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
+#include <linux/types.h>
 
 #define WAIT	"HVKIT-LU-WAIT:"
 #define DONE	"HVKIT-LU-DONE:"
-#define PFN_MASK	((1ULL << 55) - 1)
-#define PRESENT		(1ULL << 63)
+/* pagemap entry: PFN in bits 0-54, "present" in bit 63. */
+#define PFN_MASK	0x007fffffffffffffULL
+#define PRESENT		0x8000000000000000ULL
 
 static double now_s(void)
 {
@@ -43,10 +45,11 @@ int main(int argc, char **argv)
 	long psz = sysconf(_SC_PAGESIZE);
 	char token[64], *page;
 	double t0, timeout;
-	uint64_t ent, rnd = 0;
+	__u64 ent, rnd = 0;
 	int fd;
 
-	if (argc != 2 || (timeout = atof(argv[1])) <= 0) {
+	timeout = argc == 2 ? atof(argv[1]) : 0;
+	if (timeout <= 0) {
 		fprintf(stderr, "usage: lu_token TIMEOUT_S\n");
 		return 2;
 	}
@@ -82,16 +85,15 @@ int main(int argc, char **argv)
 	fflush(stdout);
 	t0 = now_s();
 	for (;;) {
-		/* The host writes behind the compiler's back. */
-		const volatile char *p = page;
+		/* The host writes behind the compiler's back: load each byte. */
 		char head[sizeof(DONE) - 1];
 		size_t i;
 
 		for (i = 0; i < sizeof(head); i++)
-			head[i] = p[i];
+			head[i] = __atomic_load_n(&page[i], __ATOMIC_RELAXED);
 		if (!memcmp(head, DONE, sizeof(head))) {
 			if (strcmp(page + strlen(DONE), token)) {
-				printf("lu_token: marked, but the token after it is '%.40s', not %s\n",
+				printf("lu_token: marked, but followed by '%.40s', not %s\n",
 				       page + strlen(DONE), token);
 				return 2;
 			}
