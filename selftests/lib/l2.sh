@@ -23,7 +23,9 @@
 #     each mark NAME (while L2 waits after its mark; killed after 60 s);
 #     its output and exit status are appended to /tmp/l2/markhook.log and
 #     never fail hvkit-l2,
-#   - with L2_OUT=DIR, keeps its files there instead of /tmp/l2,
+#   - with L2_OUT=DIR, keeps its files there instead of /tmp/l2 (two
+#     hvkit-l2 at once need two; each watches only its own QEMU's vCPUs
+#     for a triple fault),
 #   - hands L2 over when the mark hook saved and stopped it (the hook
 #     creates DIR/handover after QEMU quit): exits 3 at once, L2's files
 #     kept for the next hvkit-l2,
@@ -127,7 +129,8 @@ fi
 # L2's triple faults: SVM_EXIT_SHUTDOWN (127) exits in a trace instance of
 # their own, seen at once and with the RIP L2 died at (KVM resets the vCPU
 # and QEMU, with -no-reboot -no-shutdown, then just stops L2).
-sdi=/sys/kernel/debug/tracing/instances/hvkit-l2
+# One instance per hvkit-l2 output directory (two L2s at once: L2_OUT).
+sdi=/sys/kernel/debug/tracing/instances/hvkit-l2$(printf %s "${L2_OUT:-}" | tr -c 'A-Za-z0-9' -)
 if mkdir -p "$sdi" 2>/dev/null && [ -w "$sdi/events/kvm/kvm_exit/filter" ]; then
 	echo 0 2>/dev/null >"$sdi/options/record-cmd"
 	echo 'exit_reason == 127' >"$sdi/events/kvm/kvm_exit/filter"
@@ -141,6 +144,18 @@ mon_status() {
 	echo "info status" >&7
 	usleep 200000
 	st=$(tr -d '\r' <"$out/monitor.log" | sed -n 's/^VM status: //p' | tail -n 1)
+}
+
+# own_shutdown: a shutdown exit (triple fault) of one of this QEMU's vCPU
+# threads in the trace ("<comm>-TID [CPU] ... kvm_exit"); another L2 of the
+# same L1 (two hvkit-l2 at once) shows in every instance's trace.
+own_shutdown() {
+	sed -n 's/^ *[^ ]*-\([0-9][0-9]*\) *\[[0-9]*\].*kvm_exit.*/\1/p' "$sdi/trace" 2>/dev/null | {
+		while read -r tid; do
+			[ -d "/proc/$qpid/task/$tid" ] && exit 0
+		done
+		exit 1
+	}
 }
 
 # restore_l2: load the incoming state into the QEMU just started (with
@@ -276,7 +291,7 @@ boot_l2() {
 			done
 			status=rcu-stall; break
 		fi
-		if [ -n "$sdi" ] && grep -q 'kvm_exit' "$sdi/trace"; then
+		if [ -n "$sdi" ] && own_shutdown; then
 			status=triple-fault; break
 		fi
 		# init reports "group ..." first thing: nothing yet means L2

@@ -13,7 +13,27 @@
 #                       /tmp/status.killed.
 #   stall-agent         the agent thread skips its scans for 300 ms, once
 #                       (pvtimer_agent's debugfs stall_ms: fault injection)
+#   lapic-start         with PVT_PEER_OUT (nested-pvtimer-2vm: the other
+#                       L2's hvkit-l2 directory), stop this L2 (its
+#                       monitor in $L2_OUT) until the other L2 has reached
+#                       the same mark, so that both run their timer loads
+#                       at the same time (40 s at most, then go on)
 case "$1" in
+lapic-start)
+	[ -n "${PVT_PEER_OUT:-}" ] || exit 0
+	echo stop >"$L2_OUT/mon.in"
+	# 40 s by L1's clock, well inside hvkit-l2's 60 s for a hook: this
+	# L2 must never stay stopped (the other L2 may have died in boot).
+	read -r t0 _ </proc/uptime
+	t0=${t0%.*} t=$t0
+	while [ $((t - t0)) -lt 40 ] && ! grep -q '^lapic-start ' "$PVT_PEER_OUT/marks" 2>/dev/null; do
+		usleep 100000
+		read -r t _ </proc/uptime
+		t=${t%.*}
+	done
+	echo cont >"$L2_OUT/mon.in"
+	echo "held $((t - t0)) s for $PVT_PEER_OUT's lapic-start"
+	;;
 stall-agent)
 	echo 300 >/sys/kernel/debug/pvtimer_agent/stall_ms || exit 1
 	echo "stalled=$(cut -d' ' -f1 /proc/uptime)"
