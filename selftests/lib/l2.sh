@@ -353,13 +353,12 @@ phase=$status
 if [ "$status" = triple-fault ] && ! grep -q '^HVKIT: ' "$out/results.txt"; then
 	phase=early-boot-hang status="triple-fault in early boot"
 fi
-if [ "$phase" = early-boot-hang ] && why=$(retry_l2 "$out/console.log" "$out/results.txt"); then
-	# Nested TCG, as the L1 boot retry in run.sh: seen in CI22, L2 stopped
-	# at 2.28 s of its boot. Boot it once more, loudly (the host counts
-	# it as a retry); only this run counts.
-	echo "# hvkit-l2: L2 failed in early boot ($status, no report from its PID 1); retrying once: $why"
+# reboot_l2 WHAT: boot L2 once more, loudly (the host counts it as a
+# retry, lib/policy.sh says when); only the new run counts.
+reboot_l2() {
+	echo "# hvkit-l2: $1; retrying once: $why"
 	l1report "retried L2: $why"
-	sed 's/^/# l2 console (hung boot): /' "$out/console.log" | tr -d '\r' | tail -n 20
+	sed 's/^/# l2 console (failed boot): /' "$out/console.log" | tr -d '\r' | tail -n 20
 	kill -KILL "$qpid" 2>/dev/null
 	wait "$qpid" 2>/dev/null
 	mv "$out/console.log" "$out/console.log.hung"
@@ -374,8 +373,26 @@ if [ "$phase" = early-boot-hang ] && why=$(retry_l2 "$out/console.log" "$out/res
 	fi
 	boot_l2 "$@"
 	case "$status" in early-boot-hang|timeout|triple-fault|rcu-stall) dump_hung ;; esac
+}
+
+pre=
+if [ "$status" != "done" ] && [ -z "$incoming" ]; then
+	pre=$(retry_l2_prefault "$out/console.log") && pre="ok: $pre"
+fi
+if [ "$phase" = early-boot-hang ] && why=$(retry_l2 "$out/console.log" "$out/results.txt"); then
+	# Nested TCG, as the L1 boot retry in run.sh: seen in CI22, L2 stopped
+	# at 2.28 s of its boot.
+	reboot_l2 "L2 failed in early boot ($status, no report from its PID 1)" "$@"
+elif [ "${pre#ok: }" != "$pre" ]; then
+	# CI of 8bc261c: a debug L2 took a timer interrupt inside its timer
+	# interrupt with IF=0 at 6.96 s, before its /init ran ("spinlock
+	# recursion"), and stalled later.
+	why=${pre#ok: }
+	reboot_l2 "L2 failed ($status) after a fault before its /init ran" "$@"
 elif [ "$phase" = early-boot-hang ]; then
 	echo "# hvkit-l2: L2 failed in early boot ($status); not retried: ${why#\# not retried: }"
+elif [ -n "$pre" ]; then
+	echo "# hvkit-l2: L2 failed ($status); not retried: ${pre#\# not retried: }"
 fi
 now; elapsed=$((NOW - start)) welapsed=$(($(date +%s) - wstart))
 # L2 powered off but the VM still exists: its stats are still readable.

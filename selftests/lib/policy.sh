@@ -24,6 +24,13 @@
 #         prints nothing, a guard-page hit that panics at once: no);
 #       - no frame of any trace names an hvkit module.
 #
+#  3. Fault before PID 1 (an L2): the first oops or warning of the L2's
+#     console comes before its kernel ran /init, a stack trace follows it
+#     and names no module at all (none is loaded before /init), and L1
+#     runs no hvkit module. A VM is judged by its first fault: what fails
+#     later in a kernel already broken before any hvkit code could run is
+#     its consequence.
+#
 # Everything else fails. Every retry is listed in the summary ("N
 # retried") with its reason, and a run that retried more than one group
 # fails as a whole: a platform that faults that often vouches for nothing.
@@ -95,4 +102,30 @@ retry_l2() {
 		return 1
 	}
 	echo "L2 boot hung or triple-faulted before its PID 1 ran, L1 runs no hvkit module"
+}
+
+# retry_l2_prefault CONSOLE: rule 3 for the L2 whose console is given (run
+# in L1); prints the reason, or why not when the L2 faulted but may not
+# be retried.
+retry_l2_prefault() {
+	_first=$(kernel_lines "$1" | grep -anEm1 -f "$BAD_PATTERNS" | cut -d: -f1)
+	[ -n "$_first" ] || return 1
+	_init=$(kernel_lines "$1" | grep -anm1 'Run /init as init process' | cut -d: -f1)
+	if [ -n "$_init" ] && [ "$_init" -lt "$_first" ]; then
+		return 1
+	fi
+	if ! kernel_lines "$1" | tail -n +"$_first" |
+		grep -aqE '[A-Za-z0-9_.]+\+0x[0-9a-f]+/0x[0-9a-f]+'; then
+		echo "# not retried: no stack trace after its fault before /init"
+		return 1
+	fi
+	if kernel_lines "$1" | grep -aqE '\+0x[0-9a-f]+/0x[0-9a-f]+ \['; then
+		echo "# not retried: a trace names a module"
+		return 1
+	fi
+	[ $(($(cat /proc/sys/kernel/tainted) & 4096)) = 0 ] || {
+		echo "# not retried: L1 runs hvkit modules (taint O), which may act on L2"
+		return 1
+	}
+	echo "L2 faulted before its /init ran (trace present, no module frame), L1 runs no hvkit module: $(kernel_lines "$1" | sed -n "${_first}p" | cut -c1-100)"
 }
