@@ -358,7 +358,10 @@ fi
 reboot_l2() {
 	echo "# hvkit-l2: $1; retrying once: $why"
 	l1report "retried L2: $why"
-	sed 's/^/# l2 console (failed boot): /' "$out/console.log" | tr -d '\r' | tail -n 20
+	# Marked: the host judges these lines by lib/policy.sh, not by
+	# lib/bad-log-patterns (its first fault, then its last lines).
+	kernel_lines "$out/console.log" | grep -aEm1 -f "$BAD_PATTERNS" | sed 's/^/# l2 console (retried boot): /'
+	sed 's/^/# l2 console (retried boot): /' "$out/console.log" | tr -d '\r' | tail -n 40
 	kill -KILL "$qpid" 2>/dev/null
 	wait "$qpid" 2>/dev/null
 	mv "$out/console.log" "$out/console.log.hung"
