@@ -378,19 +378,20 @@ reboot_l2() {
 	case "$status" in early-boot-hang|timeout|triple-fault|rcu-stall) dump_hung ;; esac
 }
 
-pre=
+# Rule 3 (a fault before /init): its verdict in pre_ok, its words in pre.
+pre='' pre_ok=no
 if [ "$status" != "done" ] && [ -z "$incoming" ]; then
-	pre=$(retry_l2_prefault "$out/console.log") && pre="ok: $pre"
+	pre=$(retry_l2_prefault "$out/console.log") && pre_ok=yes
 fi
 if [ "$phase" = early-boot-hang ] && why=$(retry_l2 "$out/console.log" "$out/results.txt"); then
 	# Nested TCG, as the L1 boot retry in run.sh: seen in CI22, L2 stopped
 	# at 2.28 s of its boot.
 	reboot_l2 "L2 failed in early boot ($status, no report from its PID 1)" "$@"
-elif [ "${pre#ok: }" != "$pre" ]; then
+elif [ $pre_ok = yes ]; then
 	# CI of 8bc261c: a debug L2 took a timer interrupt inside its timer
 	# interrupt with IF=0 at 6.96 s, before its /init ran ("spinlock
 	# recursion"), and stalled later.
-	why=${pre#ok: }
+	why=$pre
 	reboot_l2 "L2 failed ($status) after a fault before its /init ran" "$@"
 elif [ "$phase" = early-boot-hang ]; then
 	echo "# hvkit-l2: L2 failed in early boot ($status); not retried: ${why#\# not retried: }"

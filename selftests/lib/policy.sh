@@ -35,6 +35,16 @@
 # retried") with its reason, and a run that retried more than one group
 # fails as a whole: a platform that faults that often vouches for nothing.
 
+# A stack frame of a kernel trace: "func+0x1c/0x40".
+FRAME_RE='[A-Za-z0-9_.]+\+0x[0-9a-f]+/0x[0-9a-f]+'
+
+# l1_runs_hvkit: (in L1) an hvkit module is loaded here (taint O), which
+# may act on an L2; says so.
+l1_runs_hvkit() {
+	[ $(($(cat /proc/sys/kernel/tainted) & 4096)) = 0 ] && return 1
+	echo "# not retried: L1 runs hvkit modules (taint O), which may act on L2"
+}
+
 # kernel_lines FILE: the kernel's own lines of a console log.
 kernel_lines() {
 	tr -d '\r' <"$1" | grep -aE '^\[ *[0-9]+\.[0-9]+\] '
@@ -48,17 +58,18 @@ platform_fault() {
 # has_trace FILE PATTERNS: a stack frame ("func+0x1c/0x40") follows the
 # first platform fault among the kernel's own lines.
 has_trace() {
-	kernel_lines "$1" | awk -v pf="$2" '
+	# The regex through the environment: awk -v would eat its backslashes.
+	kernel_lines "$1" | FRAME_RE=$FRAME_RE awk -v pf="$2" '
 		BEGIN { while ((getline p < pf) > 0) if (p != "") pat[p] = 1 }
 		!seen { for (p in pat) if ($0 ~ p) { seen = 1; break } }
-		seen && /[A-Za-z0-9_.]+\+0x[0-9a-f]+\/0x[0-9a-f]+/ { found = 1; exit }
+		seen && $0 ~ ENVIRON["FRAME_RE"] { found = 1; exit }
 		END { exit !found }'
 }
 
 # hvkit_frames FILE MODULES: the frames naming one of MODULES (space
 # separated), "func+0x../0x.. [module]"; "Modules linked in:" has no brackets.
 hvkit_frames() {
-	kernel_lines "$1" | grep -aE "\+0x[0-9a-f]+/0x[0-9a-f]+ \[($(echo "$2" | tr ' ' '|'))\]"
+	kernel_lines "$1" | grep -aE "$FRAME_RE \[($(echo "$2" | tr ' ' '|'))\]"
 }
 
 # retry_l1 DIR IMAGE_HAS_HVKIT MODULES PATTERNS: prints the reason and
@@ -97,10 +108,7 @@ retry_l1() {
 retry_l2() {
 	grep -q '^HVKIT: ' "$2" 2>/dev/null && return 1
 	grep -aqEf "$BAD_PATTERNS" "$1" && return 1
-	[ $(($(cat /proc/sys/kernel/tainted) & 4096)) = 0 ] || {
-		echo "# not retried: L1 runs hvkit modules (taint O), which may act on L2"
-		return 1
-	}
+	l1_runs_hvkit && return 1
 	echo "L2 boot hung or triple-faulted before its PID 1 ran, L1 runs no hvkit module"
 }
 
@@ -114,19 +122,15 @@ retry_l2_prefault() {
 	if [ -n "$_init" ] && [ "$_init" -lt "$_first" ]; then
 		return 1
 	fi
-	if ! kernel_lines "$1" | tail -n +"$_first" |
-		grep -aqE '[A-Za-z0-9_.]+\+0x[0-9a-f]+/0x[0-9a-f]+'; then
+	if ! kernel_lines "$1" | tail -n +"$_first" | grep -aqE "$FRAME_RE"; then
 		echo "# not retried: no stack trace after its fault before /init"
 		return 1
 	fi
-	if kernel_lines "$1" | grep -aqE '\+0x[0-9a-f]+/0x[0-9a-f]+ \['; then
+	if kernel_lines "$1" | grep -aqE "$FRAME_RE \\["; then
 		echo "# not retried: a trace names a module"
 		return 1
 	fi
-	[ $(($(cat /proc/sys/kernel/tainted) & 4096)) = 0 ] || {
-		echo "# not retried: L1 runs hvkit modules (taint O), which may act on L2"
-		return 1
-	}
+	l1_runs_hvkit && return 1
 	# The fault's own words stay out of the reason: the host judges every
 	# other line of L1's console by lib/bad-log-patterns.
 	echo "L2 faulted before its /init ran (its kernel line $_first; a stack trace, no module frame), L1 runs no hvkit module"

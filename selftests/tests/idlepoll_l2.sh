@@ -101,12 +101,6 @@ check "no CPU froze: ping-pong wall time haltpoll $((${wi:-0} / 1000000)) ms, ad
 # steal time. At steal_pct's default (10 %) the module must then stop
 # polling on CPU 0 (BACKOFF), and poll again once the vCPUs have their own
 # CPUs back (mark steal-end).
-# ipcpu CPU COLUMN: one CPU's column of "hvkitctl idlepoll status".
-ipcpu() {
-	hvkitctl idlepoll status | awk -v cpu="$1" -v col="$2" '
-		NR == 2 { for (i = 1; i <= NF; i++) if ($i == col) c = i }
-		NR > 2 && c && $1 == cpu { sub(/%$/, "", $c); print $c; exit }'
-}
 steal0() { awk '$1 == "cpu0" { print $9 }' /proc/stat; }
 # duty SECONDS: the duty-cycle load on CPU 0, then CPU 0's figures in
 # $e (idle entries), $p (polls), $b (back-offs), $st (steal, USER_HZ).
@@ -118,7 +112,7 @@ duty() {
 			i=0; while [ $i -lt 200 ]; do i=$((i + 1)); done
 			usleep 2000
 		done'
-	e=$(ipcpu 0 ENTRIES) p=$(ipcpu 0 POLLS) b=$(ipcpu 0 BACKOFF)
+	e=$(ipstat ENTRIES 0) p=$(ipstat POLLS 0) b=$(ipstat BACKOFF 0)
 	st=$(($(steal0) - s0))
 }
 hvkitctl idlepoll set steal_pct 10

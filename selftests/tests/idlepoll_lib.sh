@@ -8,12 +8,14 @@ CPUSYS=/sys/devices/system/cpu
 # shellcheck source=selftests/tests/tap_lib.sh
 . /hvkit/tests/tap_lib
 
-# ipstat COLUMN: a column of "hvkitctl idlepoll status", summed over CPUs.
+# ipstat COLUMN [CPU]: a column of "hvkitctl idlepoll status", summed over
+# CPUs, or CPU's value (a trailing % dropped).
 ipstat() {
-	hvkitctl idlepoll status | awk -v col="$1" '
+	hvkitctl idlepoll status | awk -v col="$1" -v cpu="${2:-}" '
 		NR == 2 { for (i = 1; i <= NF; i++) if ($i == col) c = i }
+		NR > 2 && c && cpu != "" && $1 == cpu { sub(/%$/, "", $c); print $c; exit }
 		NR > 2 && c { s += $c }
-		END { printf "%d\n", s }'
+		END { if (cpu == "") printf "%d\n", s }'
 }
 
 # state_usage CPU NAME: usage of the cpuidle state called NAME on CPU.

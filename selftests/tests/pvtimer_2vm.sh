@@ -9,6 +9,8 @@
 # are killed and the agent must have nothing attached.
 # shellcheck source=selftests/tests/tap_lib.sh
 . /hvkit/tests/tap_lib
+# shellcheck source=selftests/tests/pvtimer_lib.sh
+. /hvkit/tests/pvtimer_lib
 echo "TAP version 13"
 n=200
 VMS="a b"
@@ -104,13 +106,7 @@ for v in $VMS; do
 	kill -KILL "$(cat "/tmp/serve-$v.pid")" 2>/dev/null
 	wait "$(cat "/tmp/serve-$v.pid")" 2>/dev/null
 done
-i=0
-while [ $i -lt 30 ]; do
-	hvkitctl pvtimer status >/tmp/status.end 2>&1
-	grep -q '^attached: *0$' /tmp/status.end && break
-	usleep 100000
-	i=$((i + 1))
-done
+pvt_wait_detached /tmp/status.end 30
 check "nothing attached after both servers died ($(grep '^attached' /tmp/status.end))" \
 	grep -q '^attached: *0$' /tmp/status.end
 exit $rc

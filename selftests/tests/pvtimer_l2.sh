@@ -31,13 +31,14 @@ echo "TAP version 13"
 
 cur() { cat "$CE/clockevent$1/current_device" 2>/dev/null; }
 
-# pvstat COLUMN: a column of guest_pvtimer's stats, summed over CPUs (the
-# column found by its name in the header line).
+# pvstat COLUMN [CPU]: a column of guest_pvtimer's stats (found by its
+# name in the header line), summed over CPUs, or CPU's value as it is.
 pvstat() {
-	awk -v col="$1" '
+	awk -v col="$1" -v cpu="${2:-}" '
 		$1 == "cpu" { for (i = 1; i <= NF; i++) if ($i == col) c = i; next }
+		c && cpu != "" && $1 == cpu { print $c; exit }
 		c && $1 ~ /^[0-9]+$/ { s += $c }
-		END { printf "%d\n", s }' "$D/stats" 2>/dev/null
+		END { if (cpu == "") printf "%d\n", s }' "$D/stats" 2>/dev/null
 }
 
 # pvmax: the largest late_max_ns of any CPU (agent and safety-net firings).
@@ -138,12 +139,6 @@ check "pvt_fire: the agent's interrupts with their lateness (source=agent)" \
 # offline, and CPU 1 gets guest_pvtimer only when it comes online.
 ON=/sys/devices/system/cpu/cpu1/online
 HP=$((N / 4))
-# pvcpu CPU COLUMN: one CPU's column of guest_pvtimer's stats.
-pvcpu() {
-	awk -v cpu="$1" -v col="$2" '
-		$1 == "cpu" { for (i = 1; i <= NF; i++) if ($i == col) c = i; next }
-		c && $1 == cpu { print $c; exit }' "$D/stats" 2>/dev/null
-}
 cpu1() { echo "$1" >"$ON"; }
 # hp_run NAME FILE CPU: a short timer run; the agent must have fired
 # deadlines of CPU (its agent_irqs, counted from a reset before the run).
@@ -151,17 +146,17 @@ hp_run() {
 	echo 1 >"$D/reset"
 	load "$1" "$2" "$HP"
 	echo "# $1: $(summary "$2")"
-	ai=$(pvcpu "$3" agent_irqs)
+	ai=$(pvstat agent_irqs "$3")
 	check "$1: the agent fired CPU $3's deadlines (agent_irqs ${ai:-?})" \
 		[ "${ai:-0}" -gt 0 ]
 }
 check "CPU 1 offline with guest_pvtimer loaded" cpu1 0
-m0=$(pvcpu 0 mode) m1=$(pvcpu 1 mode)
+m0=$(pvstat mode 0) m1=$(pvstat mode 1)
 check "CPU 1 offline: CPU 0 keeps guest_pvtimer ('$(cur 0)', mode $m0), CPU 1 released (mode $m1)" \
 	eval '[ "$(cur 0)" = guest_pvtimer ] && [ "$m0" != lapic ] && [ "$m1" = lapic ]'
 hp_run "CPU 1 offline" /tmp/tl.hp0 0
 check "CPU 1 online again" cpu1 1
-m1=$(pvcpu 1 mode)
+m1=$(pvstat mode 1)
 check "CPU 1 online: guest_pvtimer again ('$(cur 1)', mode $m1)" \
 	eval '[ "$(cur 1)" = guest_pvtimer ] && [ "$m1" != lapic ]'
 hp_run "CPU 1 back online" /tmp/tl.hp1 1
@@ -170,11 +165,11 @@ check "modprobe -r guest_pvtimer with CPU 1 offline" modprobe -r guest_pvtimer
 check "clockevent0 back to lapic-deadline (got '$(cur 0)')" \
 	eval '[ "$(cur 0)" = lapic-deadline ]'
 check "modprobe guest_pvtimer with CPU 1 offline" modprobe guest_pvtimer
-m1=$(pvcpu 1 mode)
+m1=$(pvstat mode 1)
 check "loaded with CPU 1 offline: clockevent0 guest_pvtimer ('$(cur 0)'), CPU 1 not taken (mode $m1)" \
 	eval '[ "$(cur 0)" = guest_pvtimer ] && [ "$m1" = lapic ]'
 check "CPU 1 online after the load" cpu1 1
-m1=$(pvcpu 1 mode)
+m1=$(pvstat mode 1)
 check "CPU 1 online: guest_pvtimer ('$(cur 1)', mode $m1)" \
 	eval '[ "$(cur 1)" = guest_pvtimer ] && [ "$m1" != lapic ]'
 hp_run "CPU 1 online after a load without it" /tmp/tl.hp2 1

@@ -18,6 +18,8 @@
 #                       monitor in $L2_OUT) until the other L2 has reached
 #                       the same mark, so that both run their timer loads
 #                       at the same time (40 s at most, then go on)
+# shellcheck source=selftests/tests/pvtimer_lib.sh
+. /hvkit/tests/pvtimer_lib
 case "$1" in
 lapic-start)
 	[ -n "${PVT_PEER_OUT:-}" ] || exit 0
@@ -61,13 +63,7 @@ kill-agent)
 	echo "server state after kill: '${st:-gone}' after $((i * 100)) ms"
 	# The agent forgets a dead server's VM (its file was closed): give a
 	# deferred release two seconds.
-	i=0
-	while [ $i -lt 20 ]; do
-		hvkitctl pvtimer status >/tmp/status.killed 2>&1
-		grep -q '^attached: *0$' /tmp/status.killed && break
-		usleep 100000
-		i=$((i + 1))
-	done
+	pvt_wait_detached /tmp/status.killed 20
 	cat /tmp/status.killed
 	;;
 esac
