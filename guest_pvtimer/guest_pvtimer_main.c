@@ -602,7 +602,7 @@ static int pvt_setup_irqs(struct pci_dev *pdev)
 			continue;
 		pc->cpu = cpu;
 		pc->vec = i;
-		pc->slot = pvt->shm + PVTIMER_SLOT_OFFSET + i * PVTIMER_SLOT_SIZE;
+		pc->slot = pvtimer_slot_at(pvt->shm, i);
 		/* Go on from the slot's sequence: its fired_seq may be old. */
 		pc->seq = READ_ONCE(pc->slot->seq) & ~1U;
 		ret = request_irq(pci_irq_vector(pdev, i), pvt_irq,
@@ -675,8 +675,7 @@ static int pvt_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	pvt->nr_slots = pvt->hdr->nr_slots;
 	/* The memory outlives a guest reset: no slot is named by an old boot. */
 	for (i = 0; i < pvt->nr_slots; i++)
-		WRITE_ONCE(((struct pvtimer_slot *)(pvt->shm + PVTIMER_SLOT_OFFSET +
-						    i * PVTIMER_SLOT_SIZE))->gid_valid, 0);
+		WRITE_ONCE(pvtimer_slot_at(pvt->shm, i)->gid_valid, 0);
 	pci_set_master(pdev);
 	ret = pvt_setup_irqs(pdev);
 	if (ret)

@@ -391,7 +391,7 @@ static long pvta_ioctl_attach(struct file *file, void __user *uarg)
 		}
 		ps->vm = vm;
 		ps->tsc_offset = off;
-		ps->slot = vm->shm + PVTIMER_SLOT_OFFSET + i * PVTIMER_SLOT_SIZE;
+		ps->slot = pvtimer_slot_at(vm->shm, i);
 		ps->seen_seq = U32_MAX;	/* odd: never a slot's value */
 		hrtimer_init(&ps->timer, CLOCK_MONOTONIC, HRTIMER_MODE_ABS_PINNED_HARD);
 		ps->timer.function = pvta_timer_fn;

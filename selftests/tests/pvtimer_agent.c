@@ -147,8 +147,7 @@ static __u32 load32(const __u32 *p)
 
 static struct pvtimer_slot *slot_of(struct pvvm *vm, unsigned int i)
 {
-	return (struct pvtimer_slot *)((char *)vm->shm + PVTIMER_SLOT_OFFSET +
-				       i * PVTIMER_SLOT_SIZE);
+	return pvtimer_slot_at(vm->shm, i);
 }
 
 /* The guest side of pvt_slot_write(): seq odd, the fields, seq even. */

@@ -216,8 +216,7 @@ static int agent_offset_is(unsigned int k, long long want, int ms)
 /* The guest names slot @k's CPU by its APIC ID, as guest_pvtimer does. */
 static void name_slot(void *shm, unsigned int k, unsigned int apic)
 {
-	struct pvtimer_slot *sl = (void *)((char *)shm + PVTIMER_SLOT_OFFSET +
-					   k * PVTIMER_SLOT_SIZE);
+	struct pvtimer_slot *sl = pvtimer_slot_at(shm, k);
 
 	__atomic_store_n(&sl->apic_id, apic, __ATOMIC_RELAXED);
 	__atomic_store_n(&sl->gid_valid, PVTIMER_GID_APIC, __ATOMIC_RELEASE);

@@ -697,8 +697,7 @@ static int vm_check_slots(struct pvt_serve *s, struct pvt_vm *vm)
 	unsigned int k, j;
 
 	for (k = 0; k < s->nr_vcpus; k++) {
-		struct pvtimer_slot *sl = (void *)((char *)vm->shm + PVTIMER_SLOT_OFFSET +
-						   (size_t)k * PVTIMER_SLOT_SIZE);
+		struct pvtimer_slot *sl = pvtimer_slot_at(vm->shm, k);
 		__u32 apic;
 
 		/* Acquire: pairs with the guest's write barrier before it. */

@@ -758,6 +758,13 @@ struct pvtimer_slot {
 	__u8 __apad[32];
 };
 
+/* pvtimer_slot_at() - slot @i of the shared memory that starts at @shm. */
+static __inline__ struct pvtimer_slot *pvtimer_slot_at(void *shm, unsigned int i)
+{
+	return (struct pvtimer_slot *)((char *)shm + PVTIMER_SLOT_OFFSET +
+				       (unsigned long)i * PVTIMER_SLOT_SIZE);
+}
+
 /* Lateness histograms: bucket 0 is < 1 us, bucket i < 2^i us, the last
  * bucket everything from 2^(PVTIMER_LAT_BUCKETS - 2) us on.
  */
