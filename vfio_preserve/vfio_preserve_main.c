@@ -98,6 +98,9 @@ struct vpr_bus {
 	struct pci_bus *bus;
 	struct pci_ops ops;		/* bus->ops points here */
 	struct pci_ops *orig;
+	/* Its domain and bus numbers, for module exit (bus may be gone). */
+	int domain;
+	int first, last;
 	unsigned int users;		/* armed devices on the bus */
 	DECLARE_BITMAP(quiet, 256);	/* devfns in a preserve window */
 };
@@ -112,6 +115,7 @@ struct vpr_dev {
 	bool held;			/* vpr_hold() done: armed resources */
 	bool had_no_bus_reset;
 	bool methods_held;		/* reset_methods[] emptied for no_user_reset */
+	bool sriov_changing;		/* in vpr_sriov_configure(): no arming */
 	u8 methods[PCI_NUM_RESET_METHODS];	/* ... and what they were */
 	int slot;			/* kram slot, -1 none */
 	bool saved;			/* a record of the current flags is in kram */
@@ -186,18 +190,21 @@ static int vpr_bus_write(struct pci_bus *bus, unsigned int devfn, int where,
 }
 
 /*
- * The filter of @bus, installed when its first device is armed. Only on
- * the secondary bus of a PCIe root or downstream port with no bridge on
- * it: a bus created below inherits its parent's ops, and a port's
- * secondary bus has no room for one while our device sits there. Returns
- * NULL otherwise (bus master is then not kept; "kept" says so).
+ * The filter of @bus, installed when its first device is armed (@pdev).
+ * Only on the secondary bus of a PCIe root or downstream port with no
+ * bridge on it and no SR-IOV PF but @pdev's own: a bus created below
+ * inherits its parent's ops (pci_add_new_bus()), and such a bus has no
+ * room for one while our device sits there, except the virtual bus of a
+ * PF whose VFs reach past it (virtfn_add_bus()). @pdev's own PF cannot
+ * add VFs while @pdev, one of them, exists. Returns NULL otherwise (bus
+ * master is then not kept; "kept" says so).
  *
  * A struct vpr_bus is never freed before module exit: with
  * CONFIG_PCI_LOCKLESS_CONFIG (x86) config reads call bus->ops without
  * pci_lock, so another CPU may still be in our wrapper after the ops are
  * given back. vpr_lock held.
  */
-static struct vpr_bus *vpr_bus_get(struct pci_bus *bus)
+static struct vpr_bus *vpr_bus_get(struct pci_bus *bus, struct pci_dev *pdev)
 {
 	struct pci_dev *port = bus->self, *dev;
 	struct vpr_bus *vb;
@@ -208,7 +215,8 @@ static struct vpr_bus *vpr_bus_get(struct pci_bus *bus)
 	     pci_pcie_type(port) != PCI_EXP_TYPE_DOWNSTREAM))
 		return NULL;
 	list_for_each_entry(dev, &bus->devices, bus_list)
-		if (pci_is_bridge(dev))
+		if (pci_is_bridge(dev) ||
+		    (dev->is_physfn && dev != pci_physfn(pdev)))
 			return NULL;
 	list_for_each_entry(vb, &vpr_buses, node)
 		if (vb->bus == bus)
@@ -218,6 +226,9 @@ static struct vpr_bus *vpr_bus_get(struct pci_bus *bus)
 		if (!vb)
 			return NULL;
 		vb->bus = bus;
+		vb->domain = pci_domain_nr(bus);
+		vb->first = bus->busn_res.start;
+		vb->last = bus->busn_res.end;
 		list_add(&vb->node, &vpr_buses);
 	}
 	if (vb->users++)
@@ -250,13 +261,36 @@ static void vpr_bus_put(struct vpr_bus *vb)
 	}
 }
 
-/* Module exit: no bus uses a filter any more; wait out late callers. */
+/*
+ * Module exit: no bus uses a filter any more, not even a bus added below
+ * a filtered one that inherited its ops (pci_add_new_bus(), e.g. the
+ * virtual bus of a PF that reached the bus after the arming, through a
+ * rescan): such a bus gets the original ops; then wait out late callers.
+ */
 static void vpr_buses_free(void)
 {
 	struct vpr_bus *vb, *n;
+	struct pci_bus *bus;
+	int nr;
 
 	if (list_empty(&vpr_buses))
 		return;
+	/*
+	 * Buses are numbered within their parent's range (busn_res), read
+	 * when the filter was made: vb->bus itself may be gone by now.
+	 */
+	pci_lock_rescan_remove();
+	list_for_each_entry(vb, &vpr_buses, node) {
+		for (nr = vb->first + 1; nr <= vb->last; nr++) {
+			bus = pci_find_bus(vb->domain, nr);
+			if (!bus || bus->ops != &vb->ops)
+				continue;
+			pci_bus_set_ops(bus, vb->orig);
+			pr_info("bus %04x:%02x: inherited config filter removed\n",
+				pci_domain_nr(bus), bus->number);
+		}
+	}
+	pci_unlock_rescan_remove();
 	synchronize_rcu();
 	synchronize_rcu_tasks();
 	list_for_each_entry_safe(vb, n, &vpr_buses, node) {
@@ -487,7 +521,10 @@ static bool vpr_slot_busy(int slot, struct vpr_record *a, struct vpr_record *b)
 /*
  * Write @d's record (identity, flags, config space as it is now) into its
  * slot, taking a slot first if it has none. Returns 0, or -ENODEV without
- * kram, -ENOSPC with every slot taken. d->lock and vpr_lock held.
+ * kram, -ENOSPC with every slot taken, -EOPNOTSUPP for an SR-IOV VF: the
+ * next kernel's sriov_init() clears VF Enable on the PF, which resets
+ * every VF, so a VF is kept over close/open only and never recorded.
+ * d->lock and vpr_lock held.
  */
 static int vpr_record_save(struct vpr_dev *d)
 {
@@ -499,6 +536,8 @@ static int vpr_record_save(struct vpr_dev *d)
 	int ret, slot, copy;
 	u8 *cfg;
 
+	if (pdev->is_virtfn)
+		return -EOPNOTSUPP;
 	ret = vpr_area_ensure(true);
 	if (ret)
 		return ret;
@@ -640,10 +679,10 @@ static int vpr_hold(struct vpr_dev *d)
 		pci_info(pdev, "the IOMMU does not translate this device's DMA (passthrough or no domain): bus master is not kept\n");
 	} else {
 		mutex_lock(&vpr_lock);
-		d->vbus = vpr_bus_get(pdev->bus);
+		d->vbus = vpr_bus_get(pdev->bus, pdev);
 		mutex_unlock(&vpr_lock);
 		if (!d->vbus)
-			pci_info(pdev, "no config filter on bus %02x (not below a PCIe port, or bridges on it): bus master is not kept\n",
+			pci_info(pdev, "no config filter on bus %02x (not below a PCIe port, or a bridge or another SR-IOV PF on it): bus master is not kept\n",
 				 pdev->bus->number);
 	}
 	d->held = true;
@@ -812,8 +851,8 @@ static int __vpr_set_flags_locked(struct vpr_dev *d, u32 flags)
 		c.group_devices = vpr_group_devices(pdev);
 		c.hdr_normal = (pdev->hdr_type & 0x7f) == PCI_HEADER_TYPE_NORMAL;
 		c.is_bridge = pci_is_bridge(pdev);
-		c.has_vfs = pci_num_vf(pdev) > 0;
-		c.is_virtfn = pdev->is_virtfn;
+		c.has_vfs = pci_num_vf(pdev) > 0 || d->sriov_changing;
+		c.vf_bus_apart = pdev->is_virtfn && pdev->bus != pci_physfn(pdev)->bus;
 		vpr_bus_reset_only(pdev, &sib);
 		c.siblings_bus_reset_only = sib.n;
 		c.siblings_slot_reset = sib.slot_reset;
@@ -822,7 +861,7 @@ static int __vpr_set_flags_locked(struct vpr_dev *d, u32 flags)
 			pci_err(pdev, "preserve refused: %s\n", why);
 			/* The policy's last rule: name a function it is about. */
 			if (ret == -EBUSY && sib.n && !sib.slot_reset && c.group_devices == 1 &&
-			    !c.has_vfs && !c.is_virtfn)
+			    !c.has_vfs && !c.vf_bus_apart)
 				pci_err(pdev, "preserve refused: %s has no reset but the bus's (%d such function(s) on bus %02x)\n",
 					sib.first, sib.n, pdev->bus->number);
 			return ret;
@@ -839,6 +878,9 @@ static int __vpr_set_flags_locked(struct vpr_dev *d, u32 flags)
 		mutex_unlock(&vpr_lock);
 		if (ret == -ENODEV && !was)
 			pci_info(pdev, "kram has no region: preserve holds over close/open, not over kexec\n");
+		if (ret == -EOPNOTSUPP && !was)
+			pci_info(pdev, "an SR-IOV VF: preserve holds over close/open only; a kexec resets every VF (the next kernel clears VF Enable), and so does a reset of PF %s\n",
+				 pci_name(pci_physfn(pdev)));
 		pci_info(pdev, "preserve %s (flags 0x%x, kept 0x%x)\n",
 			 was ? "updated" : "armed", flags, vpr_kept(d));
 		return 0;
@@ -1410,15 +1452,20 @@ static void vpr_remove(struct pci_dev *pdev)
 	vfio_pci_core_unregister_device(vdev);
 	mutex_lock(&d->lock);
 	if (d->flags & HVKIT_VFIO_PRESERVE_ARMED) {
+		bool rec = d->slot >= 0;
+
 		if (module_is_live(THIS_MODULE)) {
 			/* Unbound: the device is no longer ours to keep. */
 			mutex_lock(&vpr_lock);
 			vpr_record_drop(d);
 			mutex_unlock(&vpr_lock);
-			pci_info(pdev, "unbound while armed: preserve disarmed, kram record erased\n");
-		} else {
+			pci_info(pdev, "unbound while armed: preserve disarmed%s\n",
+				 rec ? ", kram record erased" : "");
+		} else if (rec) {
 			pci_info(pdev, "module unloaded while armed: kram record kept (slot %d), the next load binds the device again\n",
 				 d->slot);
+		} else {
+			pci_info(pdev, "module unloaded while armed: no kram record, so the next load finds it disarmed\n");
 		}
 	}
 	/* Off the list before the release: no arming counts it as ours. */
@@ -1446,9 +1493,10 @@ static void vpr_shutdown(struct pci_dev *pdev)
 		mutex_unlock(&vpr_lock);
 		/*
 		 * The filter then keeps bus master through pci_clear_master().
-		 * An untranslated device has no filter (vpr_hold()).
+		 * An untranslated device has no filter (vpr_hold()). Not for a
+		 * VF: it has no record, the next kernel resets it.
 		 */
-		if (kexec_keep_master && d->vbus)
+		if (kexec_keep_master && d->vbus && !pdev->is_virtfn)
 			set_bit(pdev->devfn, d->vbus->quiet);
 	}
 	mutex_unlock(&d->lock);
@@ -1459,14 +1507,28 @@ static int vpr_sriov_configure(struct pci_dev *pdev, int nr_virtfn)
 {
 	struct vfio_pci_core_device *vdev = dev_get_drvdata(&pdev->dev);
 	struct vpr_dev *d = container_of(vdev, struct vpr_dev, core);
+	int ret;
 
 	if (!enable_sriov)
 		return -ENOENT;
-	if (READ_ONCE(d->flags) & HVKIT_VFIO_PRESERVE_ARMED) {
+	/*
+	 * Not under d->lock across the call: disabling removes the VFs, and
+	 * an armed VF bound to us takes its own d->lock (the same lock class)
+	 * in vpr_remove(). The flag keeps arming out meanwhile.
+	 */
+	mutex_lock(&d->lock);
+	if (d->flags & HVKIT_VFIO_PRESERVE_ARMED) {
+		mutex_unlock(&d->lock);
 		pci_err(pdev, "sriov_numvfs: refused while preserve is armed\n");
 		return -EBUSY;
 	}
-	return vfio_pci_core_sriov_configure(vdev, nr_virtfn);
+	d->sriov_changing = true;
+	mutex_unlock(&d->lock);
+	ret = vfio_pci_core_sriov_configure(vdev, nr_virtfn);
+	mutex_lock(&d->lock);
+	d->sriov_changing = false;
+	mutex_unlock(&d->lock);
+	return ret;
 }
 
 static const struct pci_device_id vpr_table[] = {
@@ -1551,6 +1613,7 @@ static void vpr_scan_records(void)
 			c.bound = pdev->dev.driver;
 			c.bound_to_us = c.bound && pdev->dev.driver == &vpr_driver.driver;
 			c.group_devices = vpr_group_devices(pdev);
+			c.is_virtfn = pdev->is_virtfn;
 		}
 		c.boot_now = vpr_area_boot;
 		ret = vpr_policy_restore(r, &c, &why);

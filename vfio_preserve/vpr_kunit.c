@@ -603,10 +603,11 @@ static void policy_arm(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, vpr_policy_arm(&c, &why), -EBUSY);
 	KUNIT_EXPECT_NOT_NULL(test, strstr(why, "hotplug slot"));
 	c.siblings_slot_reset = 0;
-	c.is_virtfn = true;
+	/* A VF on a virtual bus: its PF's bus reset would not see it. */
+	c.vf_bus_apart = true;
 	KUNIT_EXPECT_EQ(test, vpr_policy_arm(&c, &why), -EBUSY);
-	KUNIT_EXPECT_NOT_NULL(test, strstr(why, "SR-IOV VF"));
-	c.is_virtfn = false;
+	KUNIT_EXPECT_NOT_NULL(test, strstr(why, "virtual bus"));
+	c.vf_bus_apart = false;
 	KUNIT_EXPECT_EQ(test, vpr_policy_arm(&c, &why), 0);
 
 	/* A bridge with a type 1 header in a singleton group. */
@@ -684,6 +685,20 @@ static void policy_restore(struct kunit *test)
 	c.bound = false;
 	c.bound_to_us = false;
 	KUNIT_EXPECT_EQ(test, vpr_policy_restore(r, &c, NULL), 0);
+	/* A VF there now: SR-IOV setup reset it; no record may bind it ... */
+	c.is_virtfn = true;
+	why = NULL;
+	KUNIT_EXPECT_EQ(test, vpr_policy_restore(r, &c, &why), -ESTALE);
+	KUNIT_ASSERT_NOT_NULL(test, why);
+	KUNIT_EXPECT_NOT_NULL(test, strstr(why, "SR-IOV VF"));
+	/* ... and that is said before "bound to another driver". */
+	c.bound = true;
+	why = NULL;
+	KUNIT_EXPECT_EQ(test, vpr_policy_restore(r, &c, &why), -ESTALE);
+	KUNIT_ASSERT_NOT_NULL(test, why);
+	KUNIT_EXPECT_NOT_NULL(test, strstr(why, "SR-IOV VF"));
+	c.bound = false;
+	c.is_virtfn = false;
 
 	/* Each identity field gets its own sentence naming it. */
 	for (i = 0; i < ARRAY_SIZE(names); i++) {

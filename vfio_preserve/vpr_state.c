@@ -249,9 +249,9 @@ int vpr_policy_arm(const struct vpr_arm_ctx *c, const char **why)
 		return vpr_why(why,
 			       "its IOMMU group has other devices: only singleton groups are preserved",
 			       -EBUSY);
-	if (c->is_virtfn)
+	if (c->vf_bus_apart)
 		return vpr_why(why,
-			       "it is an SR-IOV VF: its PF's resets, and the next kernel's SR-IOV setup, reset it",
+			       "it is an SR-IOV VF on a virtual bus: a reset of its PF's bus would reset it without seeing it is armed",
 			       -EBUSY);
 	if (c->siblings_slot_reset)
 		return vpr_why(why,
@@ -281,6 +281,15 @@ int vpr_policy_restore(const struct vpr_record *r,
 	    r->saved_boot + 1 != c->boot_now)
 		return vpr_why(why,
 			       "the record is older than the previous boot: the device may have been reset or reassigned since",
+			       -ESTALE);
+	/*
+	 * vpr_record_save() writes none for a VF: a record found on one is
+	 * for another device that was at this address (and SR-IOV setup
+	 * has reset the VF anyway).
+	 */
+	if (c->is_virtfn)
+		return vpr_why(why,
+			       "the device is an SR-IOV VF: the kernel's SR-IOV setup reset it (VF Enable cleared at boot)",
 			       -ESTALE);
 	if (c->bound && !c->bound_to_us)
 		return vpr_why(why, "the device is bound to another driver", -EBUSY);

@@ -135,7 +135,7 @@ int vpr_ident_compare(const struct vpr_ident *saved,
 struct vpr_arm_ctx {
 	int group_devices;	/* devices in its IOMMU group, < 0: no group */
 	bool hdr_normal;	/* type 0 header */
-	bool has_vfs;		/* SR-IOV VFs enabled */
+	bool has_vfs;		/* SR-IOV VFs enabled (or being changed) */
 	bool is_bridge;
 	/*
 	 * Other functions on its bus that nothing but a bus reset can reset
@@ -150,13 +150,18 @@ struct vpr_arm_ctx {
 	 * "bus" method resets the slot (not multi-function, e.g. a VF).
 	 */
 	int siblings_slot_reset;
-	/* An SR-IOV VF: its PF's resets and the next kernel's SR-IOV setup reset it. */
-	bool is_virtfn;
+	/*
+	 * An SR-IOV VF on a bus of its own (a virtual bus, no bridge above
+	 * it): a reset of its PF's bus resets it, and pci_bus_resetable() of
+	 * that bus never sees the VF's no-bus-reset flag. A VF on its PF's
+	 * bus is armed like any function (kept over close/open only).
+	 */
+	bool vf_bus_apart;
 };
 
 /*
  * 0 when a device may be armed; else -ENODEV (no IOMMU group), -EBUSY (a
- * group with other devices, VFs enabled, a VF itself, or a function on its
+ * group with other devices, VFs enabled, a VF on a virtual bus, or a function on its
  * bus that only a bus reset resets or that can reset the bus through its
  * hotplug slot),
  * -EINVAL (a bridge or a non-type-0 header),
@@ -171,15 +176,17 @@ struct vpr_restore_ctx {
 	bool bound;		/* bound to a driver */
 	bool bound_to_us;	/* ... and that driver is vfio_preserve */
 	int group_devices;	/* as in vpr_arm_ctx */
+	bool is_virtfn;		/* an SR-IOV VF is there now */
 	u64 boot_now;		/* kram's boot count now, 0: unknown */
 };
 
 /*
  * 0: bind and restore; -ENODEV: no device there, or it has no IOMMU
- * group; -ESTALE: a different device (identity changed), or a record
- * neither from this boot nor the one before; -EBUSY: another driver owns it, or its group
- * is no longer a singleton; -EINVAL: the record is not armed. *@why as
- * above. A record that does not pass vpr_record_check() never gets here.
+ * group; -ESTALE: a different device (identity changed), an SR-IOV VF,
+ * or a record neither from this boot nor the one before; -EBUSY: another
+ * driver owns it, or its group is no longer a singleton; -EINVAL: the
+ * record is not armed. *@why as above. A record that does not pass
+ * vpr_record_check() never gets here.
  */
 int vpr_policy_restore(const struct vpr_record *r,
 		       const struct vpr_restore_ctx *c, const char **why);

@@ -91,7 +91,8 @@ void vfio_help(FILE *out)
 	      "bind and reset the device before vfio_preserve loads. preserve on|off, unbind\n"
 	      "and early-claim write /etc/modprobe.d/" CLAIM_CONF " with\n"
 	      "\"softdep DRIVER pre: vfio_preserve\" for the native driver of every armed\n"
-	      "device (from the kernel's modules.alias), or remove it when none is armed:\n"
+	      "device (from the kernel's modules.alias; not for an SR-IOV VF, which no kexec\n"
+	      "keeps: the next kernel clears VF Enable), or remove it when none is armed:\n"
 	      "loading DRIVER then loads vfio_preserve (and kram) first, which claims the\n"
 	      "recorded devices. Rebuild the initramfs of the next kernel afterwards\n"
 	      "(update-initramfs -u; the hvkit hook adds kram and vfio_preserve). A driver\n"
@@ -529,6 +530,10 @@ static int early_claim_update(const struct vfio_sub *s, bool verbose)
 	for (i = 0; i < n; i++) {
 		dev_path(path, sizeof(path), names[i]->d_name, "preserve");
 		if (read_line(path, armed, sizeof(armed)) || strcmp(armed, "1"))
+			continue;
+		/* An SR-IOV VF (a physfn link): no kexec keeps it, none to claim. */
+		dev_path(path, sizeof(path), names[i]->d_name, "physfn");
+		if (!access(path, F_OK))
 			continue;
 		if (native_drivers(s, names[i]->d_name, &mods, &builtin))
 			ret = 1;
