@@ -168,6 +168,18 @@ check "debugfs lists $DEV and no pending record" sh -c "grep -q '^$DEV ' /sys/ke
 # /dev/kram never reaches it. A test edits it through /dev/mem, with kram
 # unloaded (while loaded, kram holds the region exclusively).
 check "the records' area has no device node (kernel-owned)" [ ! -e /dev/kram_areas/vfio_preserve ]
+# Nor does userspace reach it another way: AREA_DELETE by name, or a
+# hand-made node of its minor (kram_area's major, its slot).
+check "AREA_DELETE of the records' area from userspace is refused (EPERM)" \
+	sh -c "! hvkitctl kram delete vfio_preserve 2>$W/adel.err && grep -q 'Operation not permitted' $W/adel.err"
+sed 's/^/# /' $W/adel.err
+maj=$(awk '$2 == "kram_area" { print $1 }' /proc/devices)
+vslot=$(awk '$2 == "vfio_preserve" { print $1 }' /sys/kernel/debug/kram/areas)
+rm -f $W/vpr_area_node
+check "a hand-made node of the records' area (c $maj $vslot) opens nothing (EPERM)" \
+	sh -c "mknod $W/vpr_area_node c $maj $vslot && ! dd if=$W/vpr_area_node of=/dev/null bs=4096 count=1 2>$W/mknod.err && grep -q 'Operation not permitted' $W/mknod.err"
+sed 's/^/# /' $W/mknod.err
+rm -f $W/vpr_area_node
 AREA=/dev/mem@$(awk '$2 == "vfio_preserve" { print $6 }' /sys/kernel/debug/kram/areas)
 echo "# records: $AREA"
 # reload_with EDIT...: arm, unload (record kept), edit the record, load.

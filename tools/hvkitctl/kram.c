@@ -132,6 +132,8 @@ static const char *kram_hint(unsigned long cmd, int err)
 	case EPERM:
 		if (cmd == KRAM_IOC_FREE)
 			return "needs CAP_SYS_ADMIN, or a page belongs to another tag";
+		if (cmd == KRAM_IOC_AREA_DELETE)
+			return "needs CAP_SYS_ADMIN, or a kernel owner's area (vfio_preserve's)";
 		return "needs CAP_SYS_ADMIN (run as root)";
 	case ENODEV:
 		return "no region attached, see 'hvkitctl kram status'";
@@ -140,7 +142,7 @@ static const char *kram_hint(unsigned long cmd, int err)
 			return "not that many contiguous free pages, or the area table is full";
 		return "the region is full; see 'hvkitctl kram status'";
 	case EBUSY:
-		return "the area is open or mapped";
+		return "the area is open, mapped or pinned (dmesg names the held pages)";
 	case EEXIST:
 		return "an area of that name exists";
 	case ENOENT:
