@@ -313,7 +313,7 @@ stop_all() {
 # line). The nested deaths of this suite (L2 triple faults on an
 # instruction fetch, L1 stack-guard hits, RCU stalls in L2; ~1 group in
 # 3 make check runs) all happened with QEMU 7.2's TCG emulating NPT for
-# L1; README "Test platform" has the runs with and without it.
+# L1; README, "The nested platform", has the runs with and without it.
 # HVKIT_L1_NPT=1 boots L1 with nested paging, to compare.
 boot_vm() {
 	local dir=$1 qargs rc
