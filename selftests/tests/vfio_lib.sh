@@ -14,6 +14,16 @@ PCI=/sys/bus/pci/devices
 if [ -e /sys/module/virtio_pci/initstate ]; then NATIVE=virtio-pci; else NATIVE=none; fi
 T=/sys/kernel/debug/tracing
 
+# group_size BDF: devices in BDF's IOMMU group; bridges do not count
+# (vfio_preserve's policy, and VFIO's).
+group_size() {
+	_n=0
+	for _m in "$PCI/$1"/iommu_group/devices/*; do
+		case "$(cat "$_m/class")" in 0x0604*) ;; *) _n=$((_n + 1)) ;; esac
+	done
+	echo $_n
+}
+
 # vfio_devices: sets DEV (the virtio-rng behind a root port, the only
 # non-bridge device of its IOMMU group), PAIR1 PAIR2 (two virtio-rng behind a PCIe-to-PCI
 # bridge, one IOMMU group) and ROOTDEV (one on the root bus, where the
@@ -29,11 +39,7 @@ vfio_devices() {
 		0000:00:*) [ -n "$ROOTDEV" ] || ROOTDEV=$(basename "$_d"); continue ;;
 		esac
 		_g=$(basename "$(readlink "$_d/iommu_group")")
-		# Bridges do not count (vfio_preserve's policy, and VFIO's).
-		_n=0
-		for _m in "$_d"/iommu_group/devices/*; do
-			case "$(cat "$_m/class")" in 0x0604*) ;; *) _n=$((_n + 1)) ;; esac
-		done
+		_n=$(group_size "$(basename "$_d")")
 		echo "# $(basename "$_d") $(cat "$_d/vendor"):$(cat "$_d/device") group $_g ($_n non-bridge devices) reset_method: $(cat "$_d/reset_method" 2>/dev/null)"
 		if [ "$_n" = 1 ]; then
 			[ -n "$DEV" ] || DEV=$(basename "$_d")

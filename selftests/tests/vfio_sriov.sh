@@ -13,15 +13,6 @@ echo "TAP version 13"
 W=/tmp/vfio_sriov
 mkdir -p $W
 
-# group_size BDF: non-bridge devices in BDF's IOMMU group.
-group_size() {
-	_n=0
-	for _m in "$PCI/$1"/iommu_group/devices/*; do
-		case "$(cat "$_m/class")" in 0x0604*) ;; *) _n=$((_n + 1)) ;; esac
-	done
-	echo $_n
-}
-
 PF='' MF0='' MF1=''
 for d in "$PCI"/*; do
 	case "$(cat "$d/vendor"):$(cat "$d/device")" in
@@ -54,8 +45,8 @@ reset_trace_show
 dmesg -c >/dev/null
 check "arm VF $VF (sysfs preserve=1)" sh -c "echo 1 >$PCI/$VF/preserve"
 check "VF armed: kept has no_reset ($(status_field "$VF" kept_names))" kept_has "$VF" no_reset
-check "VF armed: no kram record, kept has no kexec (slot $(status_field "$VF" slot))" \
-	sh -c "! kept_has $VF kexec && [ \"\$(sed -n 's/^slot //p' $PCI/$VF/preserve_status)\" = -1 ]"
+no_record() { ! kept_has "$VF" kexec && [ "$(status_field "$VF" slot)" = -1 ]; }
+check "VF armed: no kram record, kept has no kexec (slot $(status_field "$VF" slot))" no_record
 check "the log says a VF is kept over close/open only, and why" \
 	sh -c "dmesg | grep -q 'an SR-IOV VF: preserve holds over close/open only; a kexec resets every VF'"
 s0=$(status_field "$VF" resets_skipped)
