@@ -98,9 +98,6 @@ struct vpr_bus {
 	struct pci_bus *bus;
 	struct pci_ops ops;		/* bus->ops points here */
 	struct pci_ops *orig;
-	/* Its domain and bus numbers, for module exit (bus may be gone). */
-	int domain;
-	int first, last;
 	unsigned int users;		/* armed devices on the bus */
 	DECLARE_BITMAP(quiet, 256);	/* devfns in a preserve window */
 };
@@ -226,9 +223,6 @@ static struct vpr_bus *vpr_bus_get(struct pci_bus *bus, struct pci_dev *pdev)
 		if (!vb)
 			return NULL;
 		vb->bus = bus;
-		vb->domain = pci_domain_nr(bus);
-		vb->first = bus->busn_res.start;
-		vb->last = bus->busn_res.end;
 		list_add(&vb->node, &vpr_buses);
 	}
 	if (vb->users++)
@@ -269,27 +263,25 @@ static void vpr_bus_put(struct vpr_bus *vb)
  */
 static void vpr_buses_free(void)
 {
+	struct pci_dev *pdev = NULL;
 	struct vpr_bus *vb, *n;
-	struct pci_bus *bus;
-	int nr;
 
 	if (list_empty(&vpr_buses))
 		return;
 	/*
-	 * Buses are numbered within their parent's range (busn_res), read
-	 * when the filter was made: vb->bus itself may be gone by now.
+	 * Through the devices, which hold references on their buses (a bus
+	 * from pci_find_bus() has none, and a PF driver's remove frees a
+	 * virtual bus without the rescan lock); a bus without devices has
+	 * no config access to make, and a virtual one is removed when empty.
 	 */
 	pci_lock_rescan_remove();
-	list_for_each_entry(vb, &vpr_buses, node) {
-		for (nr = vb->first + 1; nr <= vb->last; nr++) {
-			bus = pci_find_bus(vb->domain, nr);
-			if (!bus || bus->ops != &vb->ops)
-				continue;
-			pci_bus_set_ops(bus, vb->orig);
-			pr_info("bus %04x:%02x: inherited config filter removed\n",
-				pci_domain_nr(bus), bus->number);
-		}
-	}
+	for_each_pci_dev(pdev)
+		list_for_each_entry(vb, &vpr_buses, node)
+			if (pdev->bus->ops == &vb->ops) {
+				pci_bus_set_ops(pdev->bus, vb->orig);
+				pr_info("bus %04x:%02x: inherited config filter removed\n",
+					pci_domain_nr(pdev->bus), pdev->bus->number);
+			}
 	pci_unlock_rescan_remove();
 	synchronize_rcu();
 	synchronize_rcu_tasks();
