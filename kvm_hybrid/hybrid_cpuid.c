@@ -716,6 +716,149 @@ void hybrid_apply(const struct hybrid_vcpu_ovr *ov, u32 function, u32 index,
 }
 
 /**
+ * hybrid_ovr_mask() - the bits of one entry's registers the overrides own
+ * @ov:		the vCPU's overrides
+ * @function:	the entry's leaf
+ * @index:	its subleaf
+ * @mask:	out: per register, the bits hybrid_apply() may change
+ *
+ * A raised maximum (HYBRID_OVR_MAX_EAX) owns the whole of EAX.
+ */
+void hybrid_ovr_mask(const struct hybrid_vcpu_ovr *ov, u32 function, u32 index,
+		     u32 mask[4])
+{
+	u32 i, r;
+
+	memset(mask, 0, 4 * sizeof(*mask));
+	for (i = 0; i < ov->n; i++) {
+		const struct hybrid_ovr *o = &ov->e[i];
+
+		if (o->function != function ||
+		    (o->flags & HYBRID_OVR_INDEX && o->index != index))
+			continue;
+		if (o->flags & HYBRID_OVR_MAX_EAX) {
+			mask[EAX] = ~0U;
+			continue;
+		}
+		for (r = 0; r < 4; r++)
+			mask[r] |= o->mask[r];
+	}
+}
+
+/* KVM's lookup (6.1 cpuid_entry2_find()): @index matters only with the flag. */
+static const struct kvm_cpuid_entry2 *tbl_find(const struct kvm_cpuid_entry2 *e,
+					       u32 n, u32 function, u32 index,
+					       bool any_index)
+{
+	u32 i;
+
+	for (i = 0; i < n; i++)
+		if (e[i].function == function &&
+		    (any_index || !(e[i].flags & KVM_CPUID_FLAG_SIGNIFCANT_INDEX) ||
+		     e[i].index == index))
+			return &e[i];
+	return NULL;
+}
+
+/* Append a zero entry, unless there is no room. */
+static int tbl_add(struct kvm_cpuid_entry2 *dst, u32 *n, u32 cap, u32 function,
+		   u32 index, u32 flags)
+{
+	if (*n >= cap)
+		return -E2BIG;
+	memset(&dst[*n], 0, sizeof(dst[*n]));
+	dst[*n].function = function;
+	dst[*n].index = index;
+	dst[*n].flags = flags;
+	(*n)++;
+	return 0;
+}
+
+/**
+ * hybrid_table_build() - a vCPU's CPUID table with its overrides in it
+ * @ov:		the vCPU's overrides (the profile's; feature clears too if any)
+ * @src:	the VMM's table as KVM holds it
+ * @n:		its entries
+ * @dst:	out: @src's entries, rewritten, then the added ones
+ * @mask:	out, may be NULL: per entry and register, the bits the
+ *		overrides own (all of an added entry), to undo them later
+ * @cap:	room in @dst (and @mask): @n + HYBRID_TABLE_EXTRA_MAX is enough
+ *
+ * The guest must see from KVM's table what it would have seen from KVM
+ * plus the overrides applied to each answer:
+ * - each of @src's entries is rewritten as hybrid_apply() would rewrite
+ *   KVM's answer from it (an entry without KVM_CPUID_FLAG_SIGNIFCANT_INDEX
+ *   answers every ECX, with the overrides of its own subleaf);
+ * - a leaf or subleaf an override names that @src does not have is
+ *   added (with the flag when the override names a subleaf), zeros plus
+ *   the override, as KVM answers an absent leaf within range;
+ * - every other absent leaf up to a raised maximum (leaf 0 or 0x80000000)
+ *   is added as zeros: a real CPU's absent leaf. Without it 6.1's KVM
+ *   answers an Intel-vendor guest's leaf above the VMM's maximum with the
+ *   highest basic leaf (0x15 would read as 0xD's XSAVE sizes); above the
+ *   raised maximum it still does so, now with the highest leaf shown.
+ *
+ * Return: the entries in @dst, or -E2BIG.
+ */
+int hybrid_table_build(const struct hybrid_vcpu_ovr *ov,
+		       const struct kvm_cpuid_entry2 *src, u32 n,
+		       struct kvm_cpuid_entry2 *dst, u32 (*mask)[4], u32 cap)
+{
+	static const u32 bases[] = { 0x0, 0x80000000 };
+	u32 i, f, out = n, regs[4];
+	int ret;
+
+	if (n > cap)
+		return -E2BIG;
+	memcpy(dst, src, n * sizeof(*dst));
+	for (i = 0; i < ov->n; i++) {
+		const struct hybrid_ovr *o = &ov->e[i];
+		bool indexed = o->flags & HYBRID_OVR_INDEX;
+
+		if (o->flags & (HYBRID_OVR_MAX_EAX | HYBRID_OVR_CLEAR) ||
+		    tbl_find(dst, out, o->function, o->index, !indexed))
+			continue;
+		ret = tbl_add(dst, &out, cap, o->function, indexed ? o->index : 0,
+			      indexed ? KVM_CPUID_FLAG_SIGNIFCANT_INDEX : 0);
+		if (ret)
+			return ret;
+	}
+	for (i = 0; i < ARRAY_SIZE(bases); i++) {
+		const struct kvm_cpuid_entry2 *top = tbl_find(src, n, bases[i], 0, true);
+		u32 raised = hybrid_raised_max(ov, bases[i]);
+
+		/* No such class in the VMM's table: nothing to extend. */
+		if (!top || raised <= top->eax || raised - top->eax > 0x40)
+			continue;
+		for (f = top->eax + 1; f <= raised; f++) {
+			if (tbl_find(dst, out, f, 0, true))
+				continue;
+			ret = tbl_add(dst, &out, cap, f, 0, 0);
+			if (ret)
+				return ret;
+		}
+	}
+	for (i = 0; i < out; i++) {
+		regs[0] = dst[i].eax;
+		regs[1] = dst[i].ebx;
+		regs[2] = dst[i].ecx;
+		regs[3] = dst[i].edx;
+		hybrid_apply(ov, dst[i].function, dst[i].index, regs);
+		dst[i].eax = regs[0];
+		dst[i].ebx = regs[1];
+		dst[i].ecx = regs[2];
+		dst[i].edx = regs[3];
+		if (!mask)
+			continue;
+		if (i < n)
+			hybrid_ovr_mask(ov, dst[i].function, dst[i].index, mask[i]);
+		else
+			memset(mask[i], 0xff, sizeof(mask[i]));
+	}
+	return out;
+}
+
+/**
  * hybrid_has_indexed_ovr() - does an override of @function name a subleaf?
  * @ov:		the vCPU's overrides
  * @function:	a leaf

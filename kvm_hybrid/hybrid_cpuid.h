@@ -14,6 +14,7 @@
 
 #include <linux/bits.h>
 #include <linux/types.h>
+#include <linux/kvm.h>
 #include <uapi/linux/hvkit.h>
 
 #define HYBRID_OVR_INDEX	BIT(0)	/* @index must match */
@@ -89,6 +90,19 @@ u32 hybrid_raised_max(const struct hybrid_vcpu_ovr *ov, u32 function);
 bool hybrid_vendor_redirects(u32 ebx, u32 ecx, u32 edx);
 void hybrid_apply(const struct hybrid_vcpu_ovr *ov, u32 function, u32 index,
 		  u32 regs[4]);
+void hybrid_ovr_mask(const struct hybrid_vcpu_ovr *ov, u32 function, u32 index,
+		     u32 mask[4]);
+
+/*
+ * A vCPU's overrides as entries of KVM's own CPUID table (the table KVM
+ * answers every CPUID exit from, without any hook): the VMM's @n entries
+ * first, in their order, then the leaves the profile adds and zero leaves
+ * up to each raised maximum. The most it can add to any table:
+ */
+#define HYBRID_TABLE_EXTRA_MAX	(HYBRID_MAX_OVR + 2 * 0x40)
+int hybrid_table_build(const struct hybrid_vcpu_ovr *ov,
+		       const struct kvm_cpuid_entry2 *src, u32 n,
+		       struct kvm_cpuid_entry2 *dst, u32 (*mask)[4], u32 cap);
 
 /* Where feature word i lives (HYBRID_NR_FEATURE_WORDS in the uapi). */
 struct hybrid_fword {

@@ -452,6 +452,113 @@ static void test_out_of_range(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, hybrid_raised_max(&f->ov, 0xc0000001), 0U);
 }
 
+/* A table as KVM might hold it for an Intel-vendor guest with max basic 0xD. */
+static const struct kvm_cpuid_entry2 tb_src[] = {
+	{ .function = 0x0, .eax = 0xd, .ebx = 0x756e6547, .ecx = 0x6c65746e,
+	  .edx = 0x49656e69 },
+	{ .function = 0x1, .eax = 0x806f8, .ecx = 0xfffa3203, .edx = 0x178bfbff },
+	{ .function = 0x7, .index = 0, .flags = KVM_CPUID_FLAG_SIGNIFCANT_INDEX,
+	  .ebx = 0x219c07ab, .edx = 0x4 },
+	{ .function = 0xd, .index = 0, .flags = KVM_CPUID_FLAG_SIGNIFCANT_INDEX,
+	  .eax = 0x7, .ebx = 0x340, .ecx = 0x340 },
+	{ .function = 0xd, .index = 1, .flags = KVM_CPUID_FLAG_SIGNIFCANT_INDEX,
+	  .eax = 0xf },
+	{ .function = 0x80000000, .eax = 0x80000008 },
+	{ .function = 0x80000008, .eax = 0x3030 },
+};
+
+static const struct kvm_cpuid_entry2 *tb_find(const struct kvm_cpuid_entry2 *e,
+					      int n, u32 fn, u32 idx)
+{
+	int i;
+
+	for (i = 0; i < n; i++)
+		if (e[i].function == fn &&
+		    (!(e[i].flags & KVM_CPUID_FLAG_SIGNIFCANT_INDEX) || e[i].index == idx))
+			return &e[i];
+	return NULL;
+}
+
+static void test_table_build(struct kunit *test)
+{
+	struct fixture *f = fixture(test);
+	u32 n = ARRAY_SIZE(tb_src), cap = n + HYBRID_TABLE_EXTRA_MAX, fn, i, r[4];
+	const struct kvm_cpuid_entry2 *e;
+	struct kvm_cpuid_entry2 *t;
+	u32 (*mask)[4];
+	int nt;
+
+	t = kunit_kcalloc(test, cap, sizeof(*t), GFP_KERNEL);
+	mask = kunit_kcalloc(test, cap, sizeof(*mask), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, t);
+	KUNIT_ASSERT_NOT_NULL(test, mask);
+	/* vCPU 2, an E-core. */
+	KUNIT_ASSERT_EQ(test, hybrid_compile_vcpu(f->types, 2, &f->lay, 2, NULL, 0,
+						  &f->ov), 0);
+	nt = hybrid_table_build(&f->ov, tb_src, n, t, mask, cap);
+	KUNIT_ASSERT_GT(test, nt, (int)n);
+
+	/* The VMM's entries first, in order, with their keys. */
+	for (i = 0; i < n; i++) {
+		KUNIT_EXPECT_EQ(test, t[i].function, tb_src[i].function);
+		KUNIT_EXPECT_EQ(test, t[i].index, tb_src[i].index);
+		KUNIT_EXPECT_EQ(test, t[i].flags, tb_src[i].flags);
+	}
+	/* Every entry reads as KVM's answer with the overrides applied. */
+	for (i = 0; i < n; i++) {
+		r[0] = tb_src[i].eax;
+		r[1] = tb_src[i].ebx;
+		r[2] = tb_src[i].ecx;
+		r[3] = tb_src[i].edx;
+		hybrid_apply(&f->ov, tb_src[i].function, tb_src[i].index, r);
+		KUNIT_EXPECT_EQ(test, t[i].eax, r[0]);
+		KUNIT_EXPECT_EQ(test, t[i].ebx, r[1]);
+		KUNIT_EXPECT_EQ(test, t[i].ecx, r[2]);
+		KUNIT_EXPECT_EQ(test, t[i].edx, r[3]);
+	}
+	/* Leaf 0 raised to 0x1A, the hybrid bit, the E-core's 0x1A. */
+	KUNIT_EXPECT_EQ(test, t[0].eax, 0x1aU);
+	KUNIT_EXPECT_EQ(test, mask[0][0], ~0U);
+	KUNIT_EXPECT_TRUE(test, t[2].edx & BIT(15));
+	KUNIT_EXPECT_EQ(test, mask[2][3], (u32)BIT(15));
+	KUNIT_EXPECT_EQ(test, mask[1][0] | mask[1][1] | mask[1][2] | mask[1][3], 0U);
+	KUNIT_EXPECT_EQ(test, mask[3][1], 0U);		/* XSAVE sizes: KVM's */
+	e = tb_find(t, nt, 0x1a, 0);
+	KUNIT_ASSERT_NOT_NULL(test, e);
+	KUNIT_EXPECT_EQ(test, e->eax >> 24, (u32)HYBRID_INTEL_ATOM);
+	/*
+	 * Every leaf above the VMM's maximum up to the raised one exists
+	 * (absent ones as zeros); below it KVM answers an absent leaf with
+	 * zeros itself, so none is added there.
+	 */
+	for (fn = 0xe; fn <= 0x1a; fn++)
+		KUNIT_EXPECT_NOT_NULL(test, tb_find(t, nt, fn, 0));
+	KUNIT_EXPECT_NULL(test, tb_find(t, nt, 0x3, 0));
+	e = tb_find(t, nt, 0x15, 0);
+	KUNIT_ASSERT_NOT_NULL(test, e);
+	KUNIT_EXPECT_EQ(test, e->eax | e->ebx | e->ecx | e->edx, 0U);
+	KUNIT_EXPECT_EQ(test, e->flags, 0U);
+	e = tb_find(t, nt, 0x16, 0);
+	KUNIT_ASSERT_NOT_NULL(test, e);
+	KUNIT_EXPECT_EQ(test, e->eax, 2000U);
+	for (fn = 0x80000009; fn <= 0x80000026; fn++)
+		KUNIT_EXPECT_NOT_NULL(test, tb_find(t, nt, fn, 0));
+	KUNIT_EXPECT_NULL(test, tb_find(t, nt, 0x80000002, 0));
+	/* A subleaf the profile names: added with the flag. */
+	e = tb_find(t, nt, 0x80000026, 0);
+	KUNIT_ASSERT_NOT_NULL(test, e);
+	KUNIT_EXPECT_EQ(test, e->flags, (u32)KVM_CPUID_FLAG_SIGNIFCANT_INDEX);
+	KUNIT_EXPECT_NULL(test, tb_find(t, nt, 0x80000026, 1));
+	/* Cache subleaves of leaf 4 from the profile, none beyond the null one. */
+	KUNIT_EXPECT_NOT_NULL(test, tb_find(t, nt, 0x4, 0));
+	/* Each leaf once (a key KVM would find twice is a bug). */
+	for (i = 0; i < nt; i++)
+		KUNIT_EXPECT_PTR_EQ(test, tb_find(t, nt, t[i].function, t[i].index), &t[i]);
+	/* Not enough room: refused, not truncated. */
+	KUNIT_EXPECT_EQ(test, hybrid_table_build(&f->ov, tb_src, n, t, mask, n + 3),
+			-E2BIG);
+}
+
 static void test_baseline(struct kunit *test)
 {
 	struct hybrid_features sets[3] = {}, base, vm = {}, missing;
@@ -560,6 +667,7 @@ static struct kunit_case hybrid_cpuid_cases[] = {
 	KUNIT_CASE(test_feature_clears),
 	KUNIT_CASE(test_clear_subleaves),
 	KUNIT_CASE(test_out_of_range),
+	KUNIT_CASE(test_table_build),
 	{}
 };
 
