@@ -2,24 +2,31 @@
 /*
  * kvm_hybrid: hybrid vCPU profiles and online CPUID control for stock KVM.
  *
- * A VM is bound (by VM fd or by its VMM's pid) to a profile of core types
- * and a vCPU -> type map. While any VM is bound, a kretprobe on KVM's
- * kvm_cpuid() (every CPUID exit and every emulated CPUID goes through it)
- * rewrites the result for the bound VM's vCPUs from a per-vCPU override
- * table (hybrid_cpuid.c), and a kprobe on kvm_arch_pre_destroy_vm() drops
- * the binding when the VM goes away. No reference on the VM is held: the
- * VM file is held while binding, and destruction unbinds.
+ * A VM is bound (by VM fd or by its VMM's pid), while none of its vCPUs
+ * runs, to a profile of core types and a vCPU -> type map. The profile is
+ * compiled per vCPU (hybrid_cpuid.c) into a rewritten copy of the vCPU's
+ * own KVM CPUID table, which KVM then answers every CPUID exit from: no
+ * hook on the exit path. A kretprobe on kvm_set_cpuid() keeps that true
+ * when the VMM sets the vCPU's CPUID again, and a kprobe on
+ * kvm_arch_pre_destroy_vm() drops the binding when the VM goes away.
+ * Feature clears (hidden from the guest, never from KVM, which keeps
+ * deciding with the VMM's bits) go through a kretprobe on kvm_cpuid(),
+ * registered only while some binding has a clear in force. No reference on
+ * the VM is held: the VM file is held while binding, and destruction
+ * unbinds.
  *
  * Control interface: /dev/kvm_hybrid (ioctls in include/uapi/linux/hvkit.h),
  * debugfs kvm_hybrid/{bindings,audit}. Documentation/kvm_hybrid.rst.
  */
 #include <linux/debugfs.h>
+#include <linux/delay.h>
 #include <linux/fdtable.h>
 #include <linux/file.h>
 #include <linux/fs.h>
 #include <linux/kprobes.h>
 #include <linux/kref.h>
 #include <linux/kvm_host.h>
+#include <linux/llist.h>
 #include <linux/miscdevice.h>
 #include <linux/module.h>
 #include <linux/pid.h>
@@ -28,6 +35,7 @@
 #include <linux/seq_file.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
+#include <linux/vmalloc.h>
 #include <linux/workqueue.h>
 #include <asm/perf_event.h>
 #include <asm/processor.h>
@@ -44,15 +52,42 @@ struct hb_table {
 	struct hybrid_vcpu_ovr v[];
 };
 
+/*
+ * One vCPU's KVM CPUID table, as the binding installed it. KVM's pointer
+ * and count change only in kvm_set_cpuid() (under the vCPU's mutex); the
+ * kretprobe there holds @lock around its changes and marks @in_set for
+ * the time KVM may free or replace the table, so that nobody else writes
+ * into a table KVM is about to free.
+ */
+struct hb_vtab {
+	spinlock_t lock;		/* the fields below */
+	struct kvm_vcpu *vcpu;
+	struct kvm_cpuid_entry2 *ours;	/* KVM's table now, or NULL (none yet) */
+	struct kvm_cpuid_entry2 *orig;	/* the VMM's table, as KVM had it */
+	struct kvm_cpuid_entry2 *scratch; /* @orig_n: shown to KVM's compare */
+	u32 (*mask)[4];			/* per entry of @ours: the bits we own */
+	u32 orig_n;
+	u32 n;
+	bool in_set;			/* inside kvm_set_cpuid() */
+	bool presented;			/* @scratch is KVM's table for now */
+	bool resync;			/* the profile changed during a set */
+	bool detached;			/* unbound: overrides undone */
+	bool lost;			/* no memory to apply a new table */
+};
+
 struct hb_binding {
 	struct list_head node;		/* hb_list (RCU readers) */
 	struct kref ref;
 	struct rcu_head rcu;
 	struct kvm *kvm;		/* no reference: see the top comment */
+	bool listed;			/* in hb_list (under hb_list_lock) */
+	bool kvm_ref;			/* hb_take() got a VM reference */
 	u32 id;
 	pid_t pid;
 	struct mutex lock;		/* clears and table updates */
-	struct hb_table __rcu *table;
+	struct hb_table __rcu *table;	/* profile + clears: the hook, ioctls */
+	struct hb_table __rcu *prof;	/* the profile alone: KVM's tables */
+	struct hb_vtab *vt;		/* [nr_vcpus] */
 	u32 nr_types;
 	u32 nr_vcpus;
 	struct hybrid_core_type *types;
@@ -69,7 +104,10 @@ static LIST_HEAD(hb_list);
 static DEFINE_SPINLOCK(hb_list_lock);	/* changes of hb_list */
 static DEFINE_MUTEX(hb_mutex);		/* bind/unbind, probe registration */
 static u32 hb_next_id = 1;
-static bool hb_probes_on;
+static bool hb_probes_on;		/* destroy kprobe, set_cpuid kretprobe */
+static bool hb_hook_on;			/* kvm_cpuid kretprobe (clears) */
+static atomic_t hb_in_set = ATOMIC_INIT(0);
+static LLIST_HEAD(hb_dead);		/* KVM tables to vfree() in hb_gc() */
 static struct dentry *hb_debugfs;
 
 /* Audit log of feature changes: the last HB_AUDIT lines, in debugfs. */
@@ -261,14 +299,233 @@ static int hb_cpuid_ret(struct kretprobe_instance *ri, struct pt_regs *regs)
 	return 0;
 }
 
-/* Set up by hb_probes_get(); registered only while a VM is bound. */
+/* Set up by hb_hook_update(); registered only while a clear is in force. */
 static struct kretprobe hb_cpuid_probe;
 static unsigned long hb_missed;	/* nmissed of earlier registrations */
+
+static void hb_gc(struct work_struct *work);
+static DECLARE_WORK(hb_gc_work, hb_gc);
+
+/*
+ * Free a CPUID table KVM allocated (kvmalloc) from any context: vfree()
+ * may sleep, so a vmalloc'ed one goes to hb_gc(), linked through its own
+ * first bytes (every table we free has at least one entry).
+ */
+static void hb_free_table(struct kvm_cpuid_entry2 *e)
+{
+	if (!is_vmalloc_addr(e)) {
+		kfree(e);
+		return;
+	}
+	llist_add((struct llist_node *)e, &hb_dead);
+	schedule_work(&hb_gc_work);
+}
+
+static void hb_free_dead(void)
+{
+	struct llist_node *n = llist_del_all(&hb_dead), *next;
+
+	for (; n; n = next) {
+		next = n->next;
+		vfree(n);
+	}
+}
+
+/*
+ * Bring @vt's installed table to @ov, or undo every override (@ov NULL):
+ * each register takes, in the bits the overrides own now or owned
+ * before, @ov applied to the VMM's value (zeros for an added entry), and
+ * keeps its other bits (KVM updates some at run time, e.g. OSXSAVE and
+ * the XSAVE sizes; no override owns those). Under @vt->lock; the vCPU may
+ * be running: each register is one 32-bit store.
+ */
+static void hb_vtab_sync(struct hb_vtab *vt, const struct hybrid_vcpu_ovr *ov)
+{
+	u32 i, r, m[4], want[4], mm;
+
+	for (i = 0; i < vt->n; i++) {
+		struct kvm_cpuid_entry2 *e = &vt->ours[i];
+		u32 *reg[4] = { &e->eax, &e->ebx, &e->ecx, &e->edx };
+
+		if (i < vt->orig_n) {
+			want[0] = vt->orig[i].eax;
+			want[1] = vt->orig[i].ebx;
+			want[2] = vt->orig[i].ecx;
+			want[3] = vt->orig[i].edx;
+		} else {
+			memset(want, 0, sizeof(want));
+		}
+		memset(m, 0, sizeof(m));
+		if (ov) {
+			hybrid_apply(ov, e->function, e->index, want);
+			hybrid_ovr_mask(ov, e->function, e->index, m);
+		}
+		for (r = 0; r < 4; r++) {
+			mm = m[r] | vt->mask[i][r];
+			if (mm)
+				WRITE_ONCE(*reg[r], (READ_ONCE(*reg[r]) & ~mm) |
+						    (want[r] & mm));
+			if (i < vt->orig_n)
+				vt->mask[i][r] = m[r];
+		}
+	}
+}
+
+/* The table KVM holds for @vcpu is @e with @n entries; racy readers of
+ * the pair (outside the vCPU's mutex) see at most as many entries as
+ * either table has.
+ */
+static void hb_vcpu_table_set(struct kvm_vcpu *vcpu, struct kvm_cpuid_entry2 *e,
+			      u32 n)
+{
+	if (n < vcpu->arch.cpuid_nent) {
+		WRITE_ONCE(vcpu->arch.cpuid_nent, n);
+		smp_wmb();	/* the shorter count before the shorter table */
+		WRITE_ONCE(vcpu->arch.cpuid_entries, e);
+	} else {
+		WRITE_ONCE(vcpu->arch.cpuid_entries, e);
+		smp_wmb();	/* the longer table before the longer count */
+		WRITE_ONCE(vcpu->arch.cpuid_nent, n);
+	}
+}
+
+/*
+ * Build @vt's table for @ov from the vCPU's current KVM table into @tmp
+ * (nothing installed yet): a rewritten copy that KVM will answer from and
+ * kvfree(), and the VMM's table that KVM holds now becomes the binding's
+ * (for undoing, and for KVM_SET_CPUID2's comparison). Under the vCPU's
+ * mutex, or in kvm_set_cpuid() (which runs under it).
+ */
+static int hb_vtab_build(struct hb_binding *b, const struct hb_vtab *vt,
+			 const struct hybrid_vcpu_ovr *ov, gfp_t gfp,
+			 struct hb_vtab *tmp)
+{
+	struct kvm_vcpu *vcpu = vt->vcpu;
+	u32 n = vcpu->arch.cpuid_nent, cap = n + HYBRID_TABLE_EXTRA_MAX, i;
+	struct kvm_cpuid_entry2 *src = vcpu->arch.cpuid_entries;
+	int ret;
+
+	memset(tmp, 0, sizeof(*tmp));
+	if (!n)
+		return 0;	/* no CPUID yet: KVM_SET_CPUID2 brings it */
+	tmp->ours = kmalloc_array(cap, sizeof(*tmp->ours), gfp | __GFP_NOWARN);
+	tmp->mask = kmalloc_array(cap, sizeof(*tmp->mask), gfp | __GFP_NOWARN);
+	tmp->scratch = kmalloc_array(n, sizeof(*tmp->scratch), gfp | __GFP_NOWARN);
+	ret = -ENOMEM;
+	if (!tmp->ours || !tmp->mask || !tmp->scratch)
+		goto free;
+	ret = hybrid_table_build(ov, src, n, tmp->ours, tmp->mask, cap);
+	if (ret < 0)
+		goto free;
+	tmp->n = ret;
+	tmp->orig = src;
+	tmp->orig_n = n;
+	if (!trace_hybrid_override_enabled())
+		return 0;
+	for (i = 0; i < tmp->n; i++) {
+		const struct kvm_cpuid_entry2 *e = &tmp->ours[i];
+		u32 before[4] = {}, after[4] = { e->eax, e->ebx, e->ecx, e->edx };
+
+		if (i < n) {
+			before[0] = src[i].eax;
+			before[1] = src[i].ebx;
+			before[2] = src[i].ecx;
+			before[3] = src[i].edx;
+		}
+		if (i >= n || memcmp(before, after, sizeof(after)))
+			trace_hybrid_override(b->id, vcpu->vcpu_idx, e->function,
+					      e->index, before, after);
+	}
+	return 0;
+free:
+	kfree(tmp->ours);
+	kfree(tmp->mask);
+	kfree(tmp->scratch);
+	memset(tmp, 0, sizeof(*tmp));
+	return ret;
+}
+
+/* Make @tmp's table KVM's. Under @vt->lock and as hb_vtab_build(). */
+static void hb_vtab_commit(struct hb_vtab *vt, struct hb_vtab *tmp)
+{
+	if (!tmp->ours)
+		return;
+	vt->orig = tmp->orig;
+	vt->orig_n = tmp->orig_n;
+	vt->ours = tmp->ours;
+	vt->n = tmp->n;
+	vt->mask = tmp->mask;
+	vt->scratch = tmp->scratch;
+	vt->lost = false;
+	hb_vcpu_table_set(vt->vcpu, vt->ours, vt->n);
+}
+
+static void hb_vtab_discard(struct hb_vtab *tmp)
+{
+	kfree(tmp->ours);
+	kfree(tmp->mask);
+	kfree(tmp->scratch);
+}
+
+/*
+ * Is KVM's table still the one installed? Outside kvm_set_cpuid() it can
+ * only have changed there unseen if the kretprobe missed a call (no free
+ * instance; counted, and logged when the probe goes): then never write
+ * into it, KVM has freed it.
+ */
+static bool hb_vtab_ours(struct hb_vtab *vt)
+{
+	if (!vt->ours)
+		return false;
+	if (READ_ONCE(vt->vcpu->arch.cpuid_entries) == vt->ours)
+		return true;
+	pr_err_ratelimited("vCPU %d: KVM's CPUID table was replaced unseen (a missed kvm_set_cpuid probe): left as the VMM set it\n",
+			   vt->vcpu->vcpu_idx);
+	vt->ours = NULL;
+	return false;
+}
+
+/* Forget an installed table that KVM has freed or that we put back. */
+static void hb_vtab_forget(struct hb_vtab *vt)
+{
+	if (vt->orig)
+		hb_free_table(vt->orig);
+	kfree(vt->scratch);
+	kfree(vt->mask);
+	vt->orig = NULL;
+	vt->scratch = NULL;
+	vt->mask = NULL;
+	vt->ours = NULL;
+	vt->orig_n = 0;
+	vt->n = 0;
+}
+
+/*
+ * Undo the overrides in KVM's table, the vCPU perhaps running: in place
+ * (the added entries drop out of the count; KVM keeps and frees the
+ * table). Not while a kvm_set_cpuid() may free it: then its return
+ * handler does it. Under @vt->lock.
+ */
+static void hb_vtab_detach(struct hb_vtab *vt, bool vm_alive)
+{
+	lockdep_assert_held(&vt->lock);
+	vt->detached = true;
+	if (!vm_alive || vt->in_set || !hb_vtab_ours(vt))
+		return;
+	hb_vtab_sync(vt, NULL);
+	WRITE_ONCE(vt->vcpu->arch.cpuid_nent, vt->orig_n);
+}
 
 static void hb_free_rcu(struct rcu_head *rcu)
 {
 	struct hb_binding *b = container_of(rcu, struct hb_binding, rcu);
+	u32 i;
 
+	/* KVM keeps (and frees) each installed table; the rest is ours. */
+	for (i = 0; b->vt && i < b->nr_vcpus; i++)
+		hb_vtab_forget(&b->vt[i]);
+	kfree(b->vt);
+	kvfree(rcu_dereference_protected(b->prof, true));
 	kvfree(rcu_dereference_protected(b->table, true));
 	kfree(b->types);
 	kfree(b->vcpu_type);
@@ -284,9 +541,6 @@ static void hb_release(struct kref *ref)
 	call_rcu(&b->rcu, hb_free_rcu);
 }
 
-static void hb_gc(struct work_struct *work);
-static DECLARE_WORK(hb_gc_work, hb_gc);
-
 /* void kvm_arch_pre_destroy_vm(struct kvm *kvm): the VM's last reference
  * is gone and no vCPU runs; drop its binding.
  */
@@ -299,12 +553,21 @@ static int hb_destroy_pre(struct kprobe *p, struct pt_regs *regs)
 	list_for_each_entry(b, &hb_list, node) {
 		if (b->kvm == kvm) {
 			list_del_rcu(&b->node);
+			b->listed = false;
 			found = b;
 			break;
 		}
 	}
 	spin_unlock(&hb_list_lock);
 	if (found) {
+		u32 i;
+
+		/* KVM frees the vCPUs' tables; nothing to undo. */
+		for (i = 0; i < found->nr_vcpus; i++) {
+			spin_lock(&found->vt[i].lock);
+			hb_vtab_detach(&found->vt[i], false);
+			spin_unlock(&found->vt[i].lock);
+		}
 		pr_info("binding %u (pid %d): VM destroyed, unbound\n",
 			found->id, found->pid);
 		trace_hybrid_unbind(found->id, found->pid, "VM destroyed");
@@ -315,6 +578,121 @@ static int hb_destroy_pre(struct kprobe *p, struct pt_regs *regs)
 }
 
 static struct kprobe hb_destroy_probe;
+
+/*
+ * static int kvm_set_cpuid(struct kvm_vcpu *vcpu, struct kvm_cpuid_entry2 *e2,
+ *			    int nent), under the vCPU's mutex (KVM_SET_CPUID
+ * and KVM_SET_CPUID2). Before the vCPU's first VM entry KVM frees the
+ * current table and takes @e2: the return handler builds the binding's
+ * table from it. After it KVM only compares @e2 with the current table
+ * (a VMM re-issuing it for a hot-plugged vCPU whose fd it kept): the
+ * entry handler shows KVM the table with the overrides undone, so the
+ * VMM's unchanged table still compares equal.
+ */
+struct hb_set_call {
+	struct hb_binding *b;
+	struct kvm_vcpu *vcpu;
+};
+
+static int hb_set_entry(struct kretprobe_instance *ri, struct pt_regs *regs)
+{
+	struct hb_set_call *c = (struct hb_set_call *)ri->data;
+	struct kvm_vcpu *vcpu = (struct kvm_vcpu *)regs->di;
+	struct hb_binding *b;
+	struct hb_vtab *vt;
+	u32 i, r;
+
+	rcu_read_lock();
+	b = hb_find_kvm(vcpu->kvm);
+	if (b && (vcpu->vcpu_idx >= b->nr_vcpus || !kref_get_unless_zero(&b->ref)))
+		b = NULL;
+	rcu_read_unlock();
+	if (!b)
+		return 1;
+	vt = &b->vt[vcpu->vcpu_idx];
+	spin_lock(&vt->lock);
+	if (vt->detached || vt->vcpu != vcpu) {
+		spin_unlock(&vt->lock);
+		kref_put(&b->ref, hb_release);
+		return 1;
+	}
+	vt->in_set = true;
+	atomic_inc(&hb_in_set);
+	if (vt->ours && vcpu->arch.last_vmentry_cpu != -1) {
+		for (i = 0; i < vt->orig_n; i++) {
+			struct kvm_cpuid_entry2 *d = &vt->scratch[i];
+			const struct kvm_cpuid_entry2 *o = &vt->orig[i];
+			u32 *dr[4] = { &d->eax, &d->ebx, &d->ecx, &d->edx };
+			const u32 orr[4] = { o->eax, o->ebx, o->ecx, o->edx };
+
+			*d = vt->ours[i];
+			for (r = 0; r < 4; r++)
+				*dr[r] = (*dr[r] & ~vt->mask[i][r]) |
+					 (orr[r] & vt->mask[i][r]);
+		}
+		hb_vcpu_table_set(vcpu, vt->scratch, vt->orig_n);
+		vt->presented = true;
+	}
+	spin_unlock(&vt->lock);
+	c->b = b;
+	c->vcpu = vcpu;
+	return 0;
+}
+
+static int hb_set_ret(struct kretprobe_instance *ri, struct pt_regs *regs)
+{
+	struct hb_set_call *c = (struct hb_set_call *)ri->data;
+	struct kvm_vcpu *vcpu = c->vcpu;
+	struct hb_binding *b = c->b;
+	struct hb_vtab *vt = &b->vt[vcpu->vcpu_idx];
+	const struct hybrid_vcpu_ovr *ov;
+	int ret;
+
+	spin_lock(&vt->lock);
+	rcu_read_lock();
+	ov = &rcu_dereference(b->prof)->v[vcpu->vcpu_idx];
+	if (vt->presented) {
+		/* KVM compared (and freed @e2): our table back. */
+		vt->presented = false;
+		hb_vcpu_table_set(vcpu, vt->ours, vt->detached ? vt->orig_n : vt->n);
+		if (vt->detached)
+			hb_vtab_sync(vt, NULL);
+		else if (vt->resync)
+			hb_vtab_sync(vt, ov);
+	} else if (!vt->ours || vcpu->arch.cpuid_entries != vt->ours) {
+		/* KVM took the VMM's new table (and freed ours, if any). */
+		if (vt->ours)
+			hb_vtab_forget(vt);
+		if (!vt->detached && vcpu->arch.cpuid_nent) {
+			struct hb_vtab tmp;
+
+			ret = hb_vtab_build(b, vt, ov, GFP_ATOMIC, &tmp);
+			if (!ret)
+				hb_vtab_commit(vt, &tmp);
+			if (ret) {
+				vt->lost = true;
+				pr_err_ratelimited("binding %u vCPU %u: no memory for its CPUID table (%d): KVM_SET_CPUID2 fails, the profile is not applied\n",
+						   b->id, vcpu->vcpu_idx, ret);
+				if (!regs_return_value(regs))
+					regs_set_return_value(regs, ret);
+			}
+		}
+	} else if (vt->detached) {
+		/* KVM refused the new table; ours stays, undone. */
+		hb_vtab_detach(vt, true);
+	} else if (vt->resync) {
+		hb_vtab_sync(vt, ov);
+	}
+	rcu_read_unlock();
+	vt->resync = false;
+	vt->in_set = false;
+	atomic_dec(&hb_in_set);
+	spin_unlock(&vt->lock);
+	kref_put(&b->ref, hb_release);
+	return 0;
+}
+
+static struct kretprobe hb_set_probe;
 
 static int hb_probes_get(char *why, size_t len)
 {
@@ -328,12 +706,13 @@ static int hb_probes_get(char *why, size_t len)
 		.symbol_name	= "kvm_arch_pre_destroy_vm",
 		.pre_handler	= hb_destroy_pre,
 	};
-	hb_cpuid_probe = (struct kretprobe){
-		.kp.symbol_name	= "kvm_cpuid",
-		.entry_handler	= hb_cpuid_entry,
-		.handler	= hb_cpuid_ret,
-		.data_size	= sizeof(struct hb_call),
-		.maxactive	= max_t(int, 16, 2 * num_possible_cpus()),
+	hb_set_probe = (struct kretprobe){
+		.kp.symbol_name	= "kvm_set_cpuid",
+		.entry_handler	= hb_set_entry,
+		.handler	= hb_set_ret,
+		.data_size	= sizeof(struct hb_set_call),
+		/* Every vCPU thread of every VM may be in it at once. */
+		.maxactive	= max_t(int, 64, 4 * num_possible_cpus()),
 	};
 	ret = register_kprobe(&hb_destroy_probe);
 	if (ret) {
@@ -341,36 +720,88 @@ static int hb_probes_get(char *why, size_t len)
 			 hb_destroy_probe.symbol_name, ret);
 		return ret;
 	}
-	ret = register_kretprobe(&hb_cpuid_probe);
+	ret = register_kretprobe(&hb_set_probe);
 	if (ret) {
 		unregister_kprobe(&hb_destroy_probe);
-		snprintf(why, len, "cannot probe kvm_cpuid: %d", ret);
+		snprintf(why, len, "cannot probe kvm_set_cpuid: %d", ret);
 		return ret;
 	}
 	hb_probes_on = true;
 	return 0;
 }
 
-/* No binding left: take the probes out (no cost for unbound VMs). */
+/*
+ * A kretprobe unregistered while its function runs does not call the
+ * return handler: wait until no kvm_set_cpuid() of a bound vCPU is in
+ * flight (one ioctl; only those of bindings now detached can be).
+ */
+static void hb_set_drain(void)
+{
+	while (atomic_read(&hb_in_set))
+		usleep_range(500, 1000);
+}
+
+/* No binding left: take the probes out (nothing on KVM's paths). */
 static void hb_probes_put(void)
 {
 	lockdep_assert_held(&hb_mutex);
 	if (!hb_probes_on || !list_empty(&hb_list))
 		return;
-	unregister_kretprobe(&hb_cpuid_probe);
+	hb_set_drain();
+	unregister_kretprobe(&hb_set_probe);
 	unregister_kprobe(&hb_destroy_probe);
-	hb_missed += hb_cpuid_probe.nmissed;
+	if (hb_set_probe.nmissed)
+		pr_err("kvm_set_cpuid: %d calls missed: a vCPU's table may lack its profile\n",
+		       hb_set_probe.nmissed);
 	hb_probes_on = false;
-	/* A return handler may still be running on another CPU until
-	 * unregister_kretprobe() returns; it reads no binding after that.
-	 */
+}
+
+/* The CPUID hook, only while some binding has a feature clear in force. */
+static int hb_hook_update(void)
+{
+	struct hb_binding *b;
+	bool want = false;
+	int ret;
+
+	lockdep_assert_held(&hb_mutex);
+	rcu_read_lock();
+	list_for_each_entry_rcu(b, &hb_list, node)
+		want |= READ_ONCE(b->nr_clears) > 0;
+	rcu_read_unlock();
+	if (want == hb_hook_on)
+		return 0;
+	if (!want) {
+		unregister_kretprobe(&hb_cpuid_probe);
+		hb_missed += hb_cpuid_probe.nmissed;
+		hb_hook_on = false;
+		/* A return handler may still be running on another CPU until
+		 * unregister_kretprobe() returns; it reads no binding after that.
+		 */
+		return 0;
+	}
+	hb_cpuid_probe = (struct kretprobe){
+		.kp.symbol_name	= "kvm_cpuid",
+		.entry_handler	= hb_cpuid_entry,
+		.handler	= hb_cpuid_ret,
+		.data_size	= sizeof(struct hb_call),
+		.maxactive	= max_t(int, 16, 2 * num_possible_cpus()),
+	};
+	ret = register_kretprobe(&hb_cpuid_probe);
+	if (ret) {
+		pr_err("cannot probe kvm_cpuid: %d: feature clears are not applied\n", ret);
+		return ret;
+	}
+	hb_hook_on = true;
+	return 0;
 }
 
 static void hb_gc(struct work_struct *work)
 {
 	mutex_lock(&hb_mutex);
+	hb_hook_update();
 	hb_probes_put();
 	mutex_unlock(&hb_mutex);
+	hb_free_dead();
 }
 
 /* --- bindings -------------------------------------------------------------- */
@@ -390,8 +821,8 @@ static void hb_audit_log(const char *fmt, ...)
 	mutex_unlock(&hb_audit_lock);
 }
 
-/* Compile every vCPU's overrides into a new table. */
-static struct hb_table *hb_compile(struct hb_binding *b)
+/* Compile every vCPU's overrides (the profile's, and the clears?) */
+static struct hb_table *hb_compile(struct hb_binding *b, bool clears)
 {
 	struct hybrid_layout lay = {
 		.nr_vcpus = b->nr_vcpus,
@@ -409,7 +840,8 @@ static struct hb_table *hb_compile(struct hb_binding *b)
 	t->nr_vcpus = b->nr_vcpus;
 	for (v = 0; v < b->nr_vcpus; v++) {
 		ret = hybrid_compile_vcpu(b->types, b->nr_types, &lay, v,
-					  b->clears, b->nr_clears, &t->v[v]);
+					  b->clears, clears ? b->nr_clears : 0,
+					  &t->v[v]);
 		if (ret) {
 			kvfree(t);
 			return ERR_PTR(ret);
@@ -577,8 +1009,105 @@ static const char *hb_pmu_cap(struct kvm *kvm, struct kvm_vcpu *vcpu,
 	return why;
 }
 
+/* Take @b out of hb_list; true if this call did (the list's reference
+ * is then the caller's to drop).
+ */
+static bool hb_unlist(struct hb_binding *b)
+{
+	bool was;
+
+	spin_lock(&hb_list_lock);
+	was = b->listed;
+	if (was) {
+		list_del_rcu(&b->node);
+		b->listed = false;
+	}
+	spin_unlock(&hb_list_lock);
+	return was;
+}
+
+/* Undo @b's overrides in every vCPU's table (@vm_alive: a reference on
+ * the VM, or its file, is held; else the VM is going away).
+ */
+static void hb_detach_all(struct hb_binding *b, bool vm_alive)
+{
+	u32 v;
+
+	for (v = 0; v < b->nr_vcpus; v++) {
+		spin_lock(&b->vt[v].lock);
+		hb_vtab_detach(&b->vt[v], vm_alive);
+		spin_unlock(&b->vt[v].lock);
+	}
+}
+
+/*
+ * A paused VMM may still be in a short vCPU ioctl (QEMU finishing machine
+ * init, or reading registers for its monitor): try for up to 100 ms. A
+ * vCPU in KVM_RUN holds its mutex for as long as it runs: never wait on it.
+ */
+static bool hb_vcpu_trylock_briefly(struct kvm_vcpu *vcpu)
+{
+	int i;
+
+	for (i = 0; i < 50; i++) {
+		if (mutex_trylock(&vcpu->mutex))
+			return true;
+		if (fatal_signal_pending(current))
+			break;
+		usleep_range(2000, 2500);
+	}
+	return false;
+}
+
+/*
+ * Install each vCPU's table. Only while the vCPU neither runs nor is in
+ * another vCPU ioctl: its mutex, never waited for (a vCPU in KVM_RUN
+ * holds it for as long as it runs). A vCPU without CPUID yet gets its
+ * table when the VMM sets it (hb_set_ret()).
+ */
+static int hb_install(struct hb_binding *b, char *why, size_t len)
+{
+	const struct hb_table *p;
+	struct hb_vtab tmp;
+	u32 v;
+	int ret = 0;
+
+	mutex_lock(&b->lock);
+	p = rcu_dereference_protected(b->prof, lockdep_is_held(&b->lock));
+	for (v = 0; v < b->nr_vcpus && !ret; v++) {
+		struct hb_vtab *vt = &b->vt[v];
+
+		if (!hb_vcpu_trylock_briefly(vt->vcpu)) {
+			snprintf(why, len,
+				 "vCPU %u is running (in KVM_RUN or a vCPU ioctl): bind the VM paused (QEMU -S, or 'stop' in its monitor)",
+				 v);
+			ret = -EBUSY;
+			break;
+		}
+		ret = hb_vtab_build(b, vt, &p->v[v], GFP_KERNEL_ACCOUNT, &tmp);
+		if (ret) {
+			snprintf(why, len, "vCPU %u: cannot build its CPUID table: %d",
+				 v, ret);
+		} else {
+			spin_lock(&vt->lock);
+			if (vt->detached || vt->ours)
+				hb_vtab_discard(&tmp);
+			else
+				hb_vtab_commit(vt, &tmp);
+			spin_unlock(&vt->lock);
+		}
+		mutex_unlock(&vt->vcpu->mutex);
+	}
+	mutex_unlock(&b->lock);
+	return ret;
+}
+
+/*
+ * Bind @kvm with @b. Once @b is listed (*@listed), it lives by its
+ * references: the caller must not touch it again, whatever the result.
+ */
 static int hb_bind_vm(struct hybrid_bind *a, struct kvm *kvm,
-		      struct hb_binding *b)
+		      struct hb_binding *b, bool *listed)
 {
 	struct hybrid_layout lay;
 	struct hb_table *t;
@@ -599,6 +1128,8 @@ static int hb_bind_vm(struct hybrid_bind *a, struct kvm *kvm,
 			return -EINVAL;
 		}
 		b->apic_id[v] = vcpu->vcpu_id;
+		b->vt[v].vcpu = vcpu;
+		spin_lock_init(&b->vt[v].lock);
 		why = hb_pmu_cap(kvm, vcpu, &b->pmu_cap[v]);
 		if (why && !b->pmu_why[0])
 			snprintf(b->pmu_why, sizeof(b->pmu_why), "vCPU %u: %s", v, why);
@@ -611,13 +1142,18 @@ static int hb_bind_vm(struct hybrid_bind *a, struct kvm *kvm,
 				      sizeof(a->why));
 	if (ret)
 		return ret;
-	t = hb_compile(b);
+	t = hb_compile(b, true);
+	if (!IS_ERR(t)) {
+		RCU_INIT_POINTER(b->table, t);
+		t = hb_compile(b, false);
+		if (!IS_ERR(t))
+			RCU_INIT_POINTER(b->prof, t);
+	}
 	if (IS_ERR(t)) {
 		snprintf(a->why, sizeof(a->why), "cannot compile the overrides: %ld",
 			 PTR_ERR(t));
 		return PTR_ERR(t);
 	}
-	RCU_INIT_POINTER(b->table, t);
 
 	mutex_lock(&hb_mutex);
 	rcu_read_lock();
@@ -636,17 +1172,38 @@ static int hb_bind_vm(struct hybrid_bind *a, struct kvm *kvm,
 	b->kvm = kvm;
 	b->id = hb_next_id++;
 	/* Before it is in the list: from then on an unbind may free it. */
+	a->id = b->id;
+	/*
+	 * Listed before any table is installed: from the first vCPU mutex
+	 * released on, kvm_set_cpuid() must find the binding.
+	 */
+	kref_get(&b->ref);
+	spin_lock(&hb_list_lock);
+	list_add_tail_rcu(&b->node, &hb_list);
+	b->listed = true;
+	spin_unlock(&hb_list_lock);
+	*listed = true;
+	mutex_unlock(&hb_mutex);
+
+	ret = hb_install(b, a->why, sizeof(a->why));
+	if (ret) {
+		a->id = 0;
+		if (hb_unlist(b))
+			kref_put(&b->ref, hb_release);
+		hb_detach_all(b, true);
+		kref_put(&b->ref, hb_release);
+		mutex_lock(&hb_mutex);
+		hb_probes_put();
+		mutex_unlock(&hb_mutex);
+		return ret;
+	}
 	pr_info("binding %u: pid %d, %u vCPUs, %u core types\n", b->id,
 		b->pid, b->nr_vcpus, b->nr_types);
 	trace_hybrid_bind(b->id, b->pid, b->nr_vcpus, b->nr_types);
 	if (b->pmu_why[0] && hb_profile_has_pmu(b))
 		pr_warn("binding %u: the profile's PMU leaf 0xA is not applied where the vCPU has no vPMU (%s)\n",
 			b->id, b->pmu_why);
-	a->id = b->id;
-	spin_lock(&hb_list_lock);
-	list_add_tail_rcu(&b->node, &hb_list);
-	spin_unlock(&hb_list_lock);
-	mutex_unlock(&hb_mutex);
+	kref_put(&b->ref, hb_release);
 	return 0;
 }
 
@@ -654,6 +1211,7 @@ static long hb_ioctl_bind(void __user *uarg)
 {
 	struct hybrid_bind a;
 	struct hb_binding *b;
+	bool listed = false;
 	struct file *vmf;
 	u32 usize;
 	int ret;
@@ -684,7 +1242,9 @@ static long hb_ioctl_bind(void __user *uarg)
 	b->vcpu_type = memdup_user(u64_to_user_ptr(a.vcpu_types), a.nr_vcpus);
 	b->apic_id = kcalloc(a.nr_vcpus, sizeof(u32), GFP_KERNEL_ACCOUNT);
 	b->pmu_cap = kcalloc(a.nr_vcpus, sizeof(*b->pmu_cap), GFP_KERNEL_ACCOUNT);
-	if (IS_ERR(b->types) || IS_ERR(b->vcpu_type) || !b->apic_id || !b->pmu_cap) {
+	b->vt = kcalloc(a.nr_vcpus, sizeof(*b->vt), GFP_KERNEL_ACCOUNT);
+	if (IS_ERR(b->types) || IS_ERR(b->vcpu_type) || !b->apic_id || !b->pmu_cap ||
+	    !b->vt) {
 		ret = IS_ERR(b->types) ? PTR_ERR(b->types) :
 		      IS_ERR(b->vcpu_type) ? PTR_ERR(b->vcpu_type) : -ENOMEM;
 		if (IS_ERR(b->types))
@@ -714,13 +1274,20 @@ static long hb_ioctl_bind(void __user *uarg)
 		goto free;
 	}
 	/* The VM file pins the VM until the binding is in the list. */
-	ret = hb_bind_vm(&a, vmf->private_data, b);
+	ret = hb_bind_vm(&a, vmf->private_data, b, &listed);
 	fput(vmf);
+	/* Listed once, @b went by its references (hb_bind_vm()). */
+	if (listed)
+		b = NULL;
 	if (ret)
 		goto free;
 	return hvkit_copy_arg_to_user(uarg, &a, sizeof(a), usize);
 
 free:
+	if (!b)
+		goto out;
+	kfree(b->vt);
+	kvfree(rcu_dereference_protected(b->prof, true));
 	kvfree(rcu_dereference_protected(b->table, true));
 	kfree(b->types);
 	kfree(b->vcpu_type);
@@ -735,10 +1302,41 @@ out:
 	return ret;
 }
 
+/*
+ * Take binding @id (0: the first) out of the list, with a reference on
+ * its VM in @b->kvm_ref if the VM is not going away already.
+ */
+static struct hb_binding *hb_take(u32 id)
+{
+	struct hb_binding *b;
+
+	spin_lock(&hb_list_lock);
+	list_for_each_entry(b, &hb_list, node) {
+		if (id && b->id != id)
+			continue;
+		list_del_rcu(&b->node);
+		b->listed = false;
+		b->kvm_ref = kvm_get_kvm_safe(b->kvm);
+		spin_unlock(&hb_list_lock);
+		return b;
+	}
+	spin_unlock(&hb_list_lock);
+	return NULL;
+}
+
+/* Undo a taken binding's overrides and drop the list's reference. */
+static void hb_unbind(struct hb_binding *b)
+{
+	hb_detach_all(b, b->kvm_ref);
+	if (b->kvm_ref)
+		kvm_put_kvm(b->kvm);
+	kref_put(&b->ref, hb_release);
+}
+
 static long hb_ioctl_unbind(void __user *uarg)
 {
 	struct hybrid_unbind a;
-	struct hb_binding *b, *found = NULL;
+	struct hb_binding *found;
 	u32 usize;
 	int ret;
 
@@ -748,19 +1346,12 @@ static long hb_ioctl_unbind(void __user *uarg)
 	if (hvkit_flags_valid(a.flags, 0) || a.__pad0)
 		return -EINVAL;
 	mutex_lock(&hb_mutex);
-	spin_lock(&hb_list_lock);
-	list_for_each_entry(b, &hb_list, node) {
-		if (b->id == a.id) {
-			list_del_rcu(&b->node);
-			found = b;
-			break;
-		}
-	}
-	spin_unlock(&hb_list_lock);
+	found = a.id ? hb_take(a.id) : NULL;
 	if (found) {
 		pr_info("binding %u (pid %d): unbound\n", found->id, found->pid);
 		trace_hybrid_unbind(found->id, found->pid, "unbind ioctl");
-		kref_put(&found->ref, hb_release);
+		hb_unbind(found);
+		hb_hook_update();
 		hb_probes_put();
 	}
 	mutex_unlock(&hb_mutex);
@@ -839,18 +1430,23 @@ static int hb_leaf_known(struct hb_binding *b, struct kvm_vcpu *vcpu, u32 v,
 {
 	const struct hybrid_vcpu_ovr *ov;
 	struct hb_table *t;
-	int locked, i, found = 0;
+	int locked, i, n, found = 0;
 
 	locked = hb_vcpu_table_lock(vcpu);
 	if (locked < 0)
 		return locked;
-	for (i = 0; i < vcpu->arch.cpuid_nent && !found; i++) {
+	/* The VMM's entries only, not the zero leaves a profile adds. */
+	spin_lock(&b->vt[v].lock);
+	n = b->vt[v].ours && !b->vt[v].detached ? b->vt[v].orig_n :
+		vcpu->arch.cpuid_nent;
+	for (i = 0; i < n && !found; i++) {
 		const struct kvm_cpuid_entry2 *e = &vcpu->arch.cpuid_entries[i];
 
 		found = e->function == fn &&
 			(idx == HYBRID_ANY_INDEX || e->index == idx ||
 			 !(e->flags & KVM_CPUID_FLAG_SIGNIFCANT_INDEX));
 	}
+	spin_unlock(&b->vt[v].lock);
 	if (locked)
 		mutex_unlock(&vcpu->mutex);
 	rcu_read_lock();
@@ -923,7 +1519,7 @@ static long hb_ioctl_feature(void __user *uarg)
 	ret = hb_clear_change(b, &a, a.why, sizeof(a.why));
 	if (ret)
 		goto unlock;
-	t = hb_compile(b);
+	t = hb_compile(b, true);
 	if (IS_ERR(t)) {
 		memcpy(b->clears, saved, sizeof(saved));
 		b->nr_clears = nsaved;
@@ -947,9 +1543,25 @@ static long hb_ioctl_feature(void __user *uarg)
 		     task_tgid_nr(current),
 		     from_kuid(&init_user_ns, current_uid()));
 unlock:
+	mutex_unlock(&b->lock);
+	/* The hook goes in before the ioctl returns, and out with the last clear. */
+	if (!ret) {
+		mutex_lock(&hb_mutex);
+		ret = hb_hook_update();
+		mutex_unlock(&hb_mutex);
+		if (ret) {
+			snprintf(a.why, sizeof(a.why), "cannot probe kvm_cpuid: %d", ret);
+			mutex_lock(&b->lock);
+			memcpy(b->clears, saved, sizeof(saved));
+			b->nr_clears = nsaved;
+			t = hb_compile(b, true);
+			if (!IS_ERR(t))
+				hb_publish(b, t);
+			mutex_unlock(&b->lock);
+		}
+	}
 	trace_hybrid_clear(b->id, a.op == HYBRID_FEAT_CLEAR, a.vcpu, a.function,
 			   a.index, a.reg, a.bits, ret);
-	mutex_unlock(&b->lock);
 	kref_put(&b->ref, hb_release);
 	kvm_put_kvm(kvm);
 out:
@@ -1104,6 +1716,40 @@ static bool hb_type_has_vpmu(const struct hb_binding *b, u32 type)
 	return false;
 }
 
+/*
+ * The profile changed (HYBRID_IOC_PMU): recompile it and bring every
+ * installed table to it, in place (the vCPUs may run; the leaves a
+ * profile owns are not ones KVM updates). Under @b->lock, with the VM
+ * held.
+ */
+static void hb_resync(struct hb_binding *b)
+{
+	struct hb_table *p = hb_compile(b, false), *old;
+	u32 v;
+
+	lockdep_assert_held(&b->lock);
+	if (IS_ERR(p)) {
+		pr_err("binding %u: cannot recompile the profile: %ld; the guest keeps the old one\n",
+		       b->id, PTR_ERR(p));
+		return;
+	}
+	old = rcu_replace_pointer(b->prof, p, lockdep_is_held(&b->lock));
+	for (v = 0; v < b->nr_vcpus; v++) {
+		struct hb_vtab *vt = &b->vt[v];
+
+		spin_lock(&vt->lock);
+		if (vt->ours && !vt->detached) {
+			/* KVM may free the table inside kvm_set_cpuid(). */
+			if (vt->in_set)
+				vt->resync = true;
+			else if (hb_vtab_ours(vt))
+				hb_vtab_sync(vt, &p->v[v]);
+		}
+		spin_unlock(&vt->lock);
+	}
+	kvfree_rcu(old, rcu);
+}
+
 static long hb_ioctl_pmu(void __user *uarg)
 {
 	struct hybrid_core_type *ct, old;
@@ -1111,6 +1757,7 @@ static long hb_ioctl_pmu(void __user *uarg)
 	struct hb_binding *b;
 	struct hb_table *t;
 	char why[HYBRID_WHY_LEN];
+	struct kvm *kvm;
 	u32 usize;
 	int ret;
 
@@ -1119,8 +1766,9 @@ static long hb_ioctl_pmu(void __user *uarg)
 		return ret;
 	if (hvkit_flags_valid(a.flags, HYBRID_PMU_SET) || a.__pad0)
 		return -EINVAL;
-	b = hb_get(a.id);
-	if (!b) {
+	/* The VM held: a change is written into its vCPUs' tables. */
+	kvm = hb_get_kvm(a.id, &b);
+	if (!kvm) {
 		pr_err("pmu: no binding %u\n", a.id);
 		return -ENOENT;
 	}
@@ -1146,7 +1794,7 @@ static long hb_ioctl_pmu(void __user *uarg)
 		ct->pmu_events_unavailable = a.events_unavailable;
 		ct->pmu_fixed_mask = a.fixed_mask;
 		ret = hybrid_validate_type(ct, why, sizeof(why));
-		t = ret ? ERR_PTR(ret) : hb_compile(b);
+		t = ret ? ERR_PTR(ret) : hb_compile(b, true);
 		if (IS_ERR(t)) {
 			*ct = old;
 			ret = PTR_ERR(t);
@@ -1155,6 +1803,7 @@ static long hb_ioctl_pmu(void __user *uarg)
 			goto unlock;
 		}
 		hb_publish(b, t);
+		hb_resync(b);
 		hb_audit_log("binding %u pid %d type %s: PMU %u gp, off %#x, fixed %#x by %s[%d]",
 			     b->id, b->pid, ct->name, a.gp_counters,
 			     a.events_unavailable, a.fixed_mask, current->comm,
@@ -1166,6 +1815,7 @@ static long hb_ioctl_pmu(void __user *uarg)
 unlock:
 	mutex_unlock(&b->lock);
 	kref_put(&b->ref, hb_release);
+	kvm_put_kvm(kvm);
 	return ret;
 }
 
@@ -1469,8 +2119,9 @@ static int hb_dbg_bindings_show(struct seq_file *m, void *v)
 	u32 i;
 
 	mutex_lock(&hb_mutex);
-	seq_printf(m, "probes %s, missed %lu\n", hb_probes_on ? "on" : "off",
-		   hb_missed + (hb_probes_on ? hb_cpuid_probe.nmissed : 0));
+	seq_printf(m, "probes %s, cpuid hook %s, missed %lu\n",
+		   hb_probes_on ? "on" : "off", hb_hook_on ? "on" : "off",
+		   hb_missed + (hb_hook_on ? hb_cpuid_probe.nmissed : 0));
 	mutex_unlock(&hb_mutex);
 	rcu_read_lock();
 	list_for_each_entry_rcu(b, &hb_list, node) {
@@ -1481,8 +2132,22 @@ static int hb_dbg_bindings_show(struct seq_file *m, void *v)
 		for (i = 0; i < b->nr_vcpus; i++) {
 			const struct hybrid_pmu_cap *c = &b->pmu_cap[i];
 
-			seq_printf(m, "  vcpu %u x2apic %u type %s vpmu ", i,
+			struct hb_vtab *vt = &b->vt[i];
+			u32 on, nn;
+			bool lost;
+
+			spin_lock(&vt->lock);
+			on = vt->ours ? vt->orig_n : 0;
+			nn = vt->ours ? vt->n : 0;
+			lost = vt->lost;
+			spin_unlock(&vt->lock);
+			seq_printf(m, "  vcpu %u x2apic %u type %s table ", i,
 				   b->apic_id[i], b->types[b->vcpu_type[i]].name);
+			if (nn)
+				seq_printf(m, "%u->%u entries", on, nn);
+			else
+				seq_puts(m, lost ? "LOST (no memory)" : "none yet");
+			seq_puts(m, " vpmu ");
 			if (c->version)
 				seq_printf(m, "v%u %ux%u fixed %ux%u\n", c->version,
 					   c->gp, c->gp_width, c->fixed, c->fixed_width);
@@ -1530,23 +2195,23 @@ static int __init kvm_hybrid_init(void)
 
 static void __exit kvm_hybrid_exit(void)
 {
-	struct hb_binding *b, *tmp;
+	struct hb_binding *b;
 
 	misc_deregister(&kvm_hybrid_misc);
 	debugfs_remove(hb_debugfs);
 	mutex_lock(&hb_mutex);
-	spin_lock(&hb_list_lock);
-	list_for_each_entry_safe(b, tmp, &hb_list, node) {
-		list_del_rcu(&b->node);
+	while ((b = hb_take(0))) {
 		pr_info("binding %u (pid %d): unbound at unload\n", b->id, b->pid);
 		trace_hybrid_unbind(b->id, b->pid, "module unload");
-		kref_put(&b->ref, hb_release);
+		hb_unbind(b);
 	}
-	spin_unlock(&hb_list_lock);
+	hb_hook_update();
 	hb_probes_put();
 	mutex_unlock(&hb_mutex);
 	flush_work(&hb_gc_work);
 	rcu_barrier();	/* hb_free_rcu and kvfree_rcu callbacks */
+	flush_work(&hb_gc_work);
+	hb_free_dead();
 	pr_info("unloaded\n");
 }
 

@@ -62,6 +62,48 @@ static int feature(__u32 id, __u32 op, __u32 vcpu, __u32 fn, __u32 reg, __u32 bi
 	return feature_idx(id, op, vcpu, fn, HYBRID_ANY_INDEX, reg, bits, why);
 }
 
+/* Is @sym probed (/sys/kernel/debug/kprobes/list: "ADDR  r  sym+0x0 [kvm] ...")? */
+static int probed(const char *sym)
+{
+	char line[256], want[128];
+	int found = 0;
+	FILE *f = fopen("/sys/kernel/debug/kprobes/list", "r");
+
+	if (!f)
+		ksft_exit_fail_msg("/sys/kernel/debug/kprobes/list: %s\n", strerror(errno));
+	snprintf(want, sizeof(want), " %s+0x", sym);
+	while (fgets(line, sizeof(line), f))
+		found |= !!strstr(line, want);
+	fclose(f);
+	return found;
+}
+
+/*
+ * The vCPU's CPUID table as KVM holds it (KVM_GET_CPUID2). 6.1 reports
+ * the count back neither on success nor on E2BIG: the count is the
+ * smallest buffer KVM does not refuse.
+ */
+static struct kvm_cpuid2 *get_cpuid(int vcpu)
+{
+	struct kvm_cpuid2 *c = cpuid2_alloc();
+	__u32 lo = 0, hi = MAX_ENT, mid;
+
+	while (lo < hi) {
+		mid = (lo + hi) / 2;
+		c->nent = mid;
+		if (!ioctl(vcpu, KVM_GET_CPUID2, c))
+			hi = mid;
+		else if (errno == E2BIG)
+			lo = mid + 1;
+		else
+			ksft_exit_fail_msg("KVM_GET_CPUID2: %s\n", strerror(errno));
+	}
+	c->nent = lo;
+	if (ioctl(vcpu, KVM_GET_CPUID2, c))
+		ksft_exit_fail_msg("KVM_GET_CPUID2 (%u): %s\n", lo, strerror(errno));
+	return c;
+}
+
 static int nr_bindings(__u64 *exits, __u64 *missed)
 {
 	struct hybrid_binding_info info[8];
@@ -197,12 +239,13 @@ int main(void)
 	struct hybrid_bind b;
 	char why[HYBRID_WHY_LEN];
 	__u64 exits, missed;
+	struct kvm_cpuid2 *vmm_table, *bound_table;
 	struct vm v;
 	int i, ret, bad, devnull, ready;
 	pid_t child;
 
 	ksft_print_header();
-	ksft_set_plan(21);
+	ksft_set_plan(25);
 	kvm_setup();
 	make_type(&types[0], "P", 1);
 	make_type(&types[1], "E", 0);
@@ -221,13 +264,47 @@ int main(void)
 			 "stock: no hybrid bit, 0x1A = %#x, feature bit %#x of 0x1.ECX to hide\n",
 			 stock[0][0], sse_bit);
 
+	vmm_table = get_cpuid(v.vcpu[2]);
+	/* A vCPU in KVM_RUN holds its table: binding then is refused. */
+	{
+		struct vm w = { .irqchip = true };
+		struct sigaction sa = { .sa_handler = on_usr1 };
+		pthread_t th;
+		int n;
+
+		sigaction(SIGUSR1, &sa, NULL);
+		vm_create(&w, 2);
+		ret = -1;
+		if (!pthread_create(&th, NULL, park_ap, &w.vcpu[1])) {
+			usleep(300000);	/* in KVM_RUN */
+			ret = bind(&b, w.vm, 2);
+			w.run[1]->immediate_exit = 1;
+			for (n = 0; n < 300 && pthread_tryjoin_np(th, NULL); n++) {
+				pthread_kill(th, SIGUSR1);
+				usleep(10000);
+			}
+			if (n == 300)
+				ksft_exit_fail_msg("vCPU 1 still in KVM_RUN 3 s after SIGUSR1\n");
+		}
+		ksft_test_result(ret == -EBUSY && !nr_bindings(NULL, NULL),
+				 "bind while a vCPU is in KVM_RUN: %d (%s), no binding left\n",
+				 ret, b.why);
+		vm_destroy(&w, 2);
+	}
+
 	ret = bind(&b, v.vm, NR_VCPUS);
 	ksft_test_result(!ret && b.id, "bind by VM fd: id %u %s\n", b.id, ret ? b.why : "");
 	check_profile(&v);
+	/*
+	 * Zero cost per exit: the profile is in KVM's own table, so nothing
+	 * of the module runs on a CPUID exit, bound or not.
+	 */
 	nr_bindings(&exits, &missed);
-	ksft_test_result(exits >= NR_VCPUS * 7 && !missed,
-			 "HYBRID_IOC_LIST: %llu CPUID exits rewritten, %llu missed\n",
-			 (unsigned long long)exits, (unsigned long long)missed);
+	bound_table = get_cpuid(v.vcpu[2]);
+	ksft_test_result(!exits && !missed && !probed("kvm_cpuid") && probed("kvm_set_cpuid") &&
+			 bound_table->nent > vmm_table->nent,
+			 "bound, no clear: kvm_cpuid not probed, %llu CPUID exits seen, KVM's table %u -> %u entries\n",
+			 (unsigned long long)exits, vmm_table->nent, bound_table->nent);
 
 	/* Online feature control, VM-wide then on one vCPU. */
 	ret = feature(b.id, HYBRID_FEAT_CLEAR, HYBRID_ALL_VCPUS, 0x1, 2, sse_bit, why);
@@ -236,15 +313,20 @@ int main(void)
 		guest_cpuid(&v, i, 0x1, 0, r);
 		bad += !!(r[2] & sse_bit);
 	}
-	ksft_test_result(!bad, "clear 0x1.ECX %#x on all vCPUs: gone from the next CPUID %s\n",
-			 sse_bit, why);
+	nr_bindings(&exits, &missed);
+	bad += !probed("kvm_cpuid") || exits < NR_VCPUS;
+	ksft_test_result(!bad,
+			 "clear 0x1.ECX %#x on all vCPUs: gone from the next CPUID (hook on, %llu exits) %s\n",
+			 sse_bit, (unsigned long long)exits, why);
 	ret = feature(b.id, HYBRID_FEAT_RESTORE, HYBRID_ALL_VCPUS, 0x1, 2, sse_bit, why);
 	bad = ret;
 	for (i = 0; i < NR_VCPUS && !ret; i++) {
 		guest_cpuid(&v, i, 0x1, 0, r);
 		bad += !(r[2] & sse_bit);
 	}
-	ksft_test_result(!bad, "restore: back on every vCPU %s\n", why);
+	bad += probed("kvm_cpuid");
+	ksft_test_result(!bad, "restore: back on every vCPU, hook gone with the last clear %s\n",
+			 why);
 	/*
 	 * Leaf 1 has no subleaves: KVM answers any ECX with it, so a clear
 	 * written "0x1.0" must hide the bit from CPUID 1 with ECX=5 too, and
@@ -459,9 +541,24 @@ int main(void)
 		ret = hyb(HYBRID_IOC_CPUID2, &a);
 		ksft_test_result(ret == -EINVAL, "CPUID2: out-of-range vCPU refused\n");
 
+		/*
+		 * A VMM that sets a vCPU's CPUID again after it ran (QEMU
+		 * re-plugging a vCPU whose fd it kept): KVM accepts only the
+		 * same table; the VMM's own still compares equal while bound,
+		 * and the profile stays.
+		 */
+		errno = 0;
+		ret = ioctl(v.vcpu[2], KVM_SET_CPUID2, vmm_table) ? -errno : 0;
+		guest_cpuid(&v, 2, 0x1a, 0, r);
+		ksft_test_result(!ret && r[0] >> 24 == HYBRID_INTEL_ATOM,
+				 "KVM_SET_CPUID2 again after the vCPU ran, same table: %d, 0x1A still E\n",
+				 ret);
+
 		/* Unbind: stock values at once. */
 		{
 			struct hybrid_unbind u = { .size = sizeof(u), .id = bi.id };
+			struct kvm_cpuid2 *now;
+			__u32 k;
 
 			ret = hyb(HYBRID_IOC_UNBIND, &u);
 			bad = ret;
@@ -473,10 +570,22 @@ int main(void)
 			bad += !!(r[3] & (1u << 15));
 			ksft_test_result(!bad && !nr_bindings(NULL, NULL),
 					 "unbind: stock 0x1A and 7.EDX on every vCPU, no binding left\n");
+			/* KVM holds the VMM's table again, entry for entry. */
+			now = get_cpuid(v.vcpu[2]);
+			bad = now->nent != vmm_table->nent;
+			for (k = 0; !bad && k < now->nent; k++)
+				bad += memcmp(&now->entries[k], &vmm_table->entries[k],
+					      sizeof(now->entries[k])) != 0;
+			ksft_test_result(!bad && !probed("kvm_set_cpuid"),
+					 "unbind: KVM's table is the VMM's (%u entries, bound %u), no probe left\n",
+					 now->nent, bound_table->nent);
+			free(now);
 			ksft_test_result(hyb(HYBRID_IOC_UNBIND, &u) == -ENOENT,
 					 "unbind twice: -ENOENT\n");
 		}
 		free(c);
+		free(vmm_table);
+		free(bound_table);
 	}
 
 	/* Bind by pid: a child process owns a 1-vCPU VM. */
@@ -507,6 +616,23 @@ int main(void)
 		usleep(20000);
 	ksft_test_result(!ret && r[0] >> 24 == HYBRID_INTEL_ATOM && !nr_bindings(NULL, NULL),
 			 "VM closed while bound: binding gone\n");
+
+	/*
+	 * The VMM sets a vCPU's CPUID again before it ever ran: KVM frees
+	 * the table the binding installed and takes the new one; the
+	 * profile must be in that one too.
+	 */
+	memset(&v, 0, sizeof(v));
+	vm_create(&v, NR_VCPUS);
+	ret = bind(&b, v.vm, NR_VCPUS);
+	set_cpuid(v.vcpu[3], 3);
+	guest_cpuid(&v, 3, 0x1a, 0, r);
+	ksft_test_result(!ret && r[0] >> 24 == HYBRID_INTEL_ATOM,
+			 "KVM_SET_CPUID2 again before the first run, while bound: 0x1A %#x\n",
+			 r[0]);
+	vm_destroy(&v, NR_VCPUS);
+	for (i = 0; i < 100 && nr_bindings(NULL, NULL); i++)
+		usleep(20000);
 
 	/*
 	 * A vCPU parked in KVM_RUN before its first VM entry (an AP the guest

@@ -474,7 +474,8 @@ struct hybrid_feature {
  * @nr_types:	core types of its profile
  * @nr_clears:	feature clears in force
  * @__pad0:	0
- * @cpuid_exits: CPUID results of this VM the module rewrote
+ * @cpuid_exits: CPUID results of this VM the feature-clear hook rewrote
+ *		(the profile is in KVM's own table: 0 while no clear is in force)
  */
 struct hybrid_binding_info {
 	__u32 id;
@@ -493,7 +494,7 @@ struct hybrid_binding_info {
  * @nr:		in: entries of @entries; out: bindings (may exceed the input)
  * @entry_size:	sizeof(struct hybrid_binding_info) as the caller knows it
  * @entries:	user pointer to struct hybrid_binding_info[@nr]
- * @missed:	out: CPUID exits the module could not rewrite (a kretprobe
+ * @missed:	out: CPUID exits the clear hook could not rewrite (a kretprobe
  *		instance was missing; should stay 0)
  */
 struct hybrid_list {
