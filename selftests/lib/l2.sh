@@ -236,6 +236,13 @@ boot_l2() {
 			usleep 100000
 			i=$((i + 1))
 		done
+		# Its monitor answers once machine init is done: no vCPU
+		# thread is in a KVM ioctl any more (they wait for "cont").
+		i=0 st=
+		while [ $i -lt 150 ] && [ -z "$st" ]; do
+			mon_status
+			i=$((i + 1))
+		done
 		$hook "$qpid" >"$out/hook.log" 2>&1
 		echo $? >"$out/hook.rc"
 		echo cont >&7
