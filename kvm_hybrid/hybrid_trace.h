@@ -39,7 +39,11 @@ TRACE_EVENT(hybrid_unbind,
 	    TP_printk("id=%u pid=%d why=%s", __entry->id, __entry->pid, __get_str(why))
 );
 
-/* A CPUID result of a bound vCPU that the binding changed. */
+/*
+ * A bound vCPU's CPUID as the binding changed it: an entry of its KVM
+ * table the profile rewrote or added (at bind, or when the VMM sets the
+ * CPUID again), or an answer the feature-clear hook rewrote.
+ */
 TRACE_EVENT(hybrid_override,
 	    TP_PROTO(u32 id, u32 vcpu, u32 function, u32 index, const u32 *before,
 		     const u32 *after),
