@@ -791,12 +791,13 @@ static int tbl_add(struct kvm_cpuid_entry2 *dst, u32 *n, u32 cap, u32 function,
  *   answers every ECX, with the overrides of its own subleaf);
  * - a leaf or subleaf an override names that @src does not have is
  *   added (with the flag when the override names a subleaf), zeros plus
- *   the override, as KVM answers an absent leaf within range;
- * - every other absent leaf up to a raised maximum (leaf 0 or 0x80000000)
- *   is added as zeros: a real CPU's absent leaf. Without it 6.1's KVM
- *   answers an Intel-vendor guest's leaf above the VMM's maximum with the
- *   highest basic leaf (0x15 would read as 0xD's XSAVE sizes); above the
- *   raised maximum it still does so, now with the highest leaf shown.
+ *   the override, as KVM answers an absent leaf within range. Other
+ *   absent leaves need nothing: with leaf 0's (0x80000000's) EAX raised in
+ *   the table, 6.1's KVM answers any leaf up to it that it does not have
+ *   with zeros (get_out_of_range_cpuid_entry() redirects only above it);
+ * - leaf 0xA is left as the VMM gave it: KVM reads it again whenever it
+ *   refreshes the vPMU (a host write of PERF_CAPABILITIES) and must keep
+ *   counting what the VMM asked for. Its overrides are the hook's.
  *
  * Return: the entries in @dst, or -E2BIG.
  */
@@ -804,8 +805,7 @@ int hybrid_table_build(const struct hybrid_vcpu_ovr *ov,
 		       const struct kvm_cpuid_entry2 *src, u32 n,
 		       struct kvm_cpuid_entry2 *dst, u32 (*mask)[4], u32 cap)
 {
-	static const u32 bases[] = { 0x0, 0x80000000 };
-	u32 i, f, out = n, regs[4];
+	u32 i, out = n, regs[4];
 	int ret;
 
 	if (n > cap)
@@ -815,7 +815,7 @@ int hybrid_table_build(const struct hybrid_vcpu_ovr *ov,
 		const struct hybrid_ovr *o = &ov->e[i];
 		bool indexed = o->flags & HYBRID_OVR_INDEX;
 
-		if (o->flags & (HYBRID_OVR_MAX_EAX | HYBRID_OVR_CLEAR) ||
+		if (o->flags & HYBRID_OVR_CLEAR || !hybrid_table_leaf(o->function) ||
 		    tbl_find(dst, out, o->function, o->index, !indexed))
 			continue;
 		ret = tbl_add(dst, &out, cap, o->function, indexed ? o->index : 0,
@@ -823,22 +823,12 @@ int hybrid_table_build(const struct hybrid_vcpu_ovr *ov,
 		if (ret)
 			return ret;
 	}
-	for (i = 0; i < ARRAY_SIZE(bases); i++) {
-		const struct kvm_cpuid_entry2 *top = tbl_find(src, n, bases[i], 0, true);
-		u32 raised = hybrid_raised_max(ov, bases[i]);
-
-		/* No such class in the VMM's table: nothing to extend. */
-		if (!top || raised <= top->eax || raised - top->eax > 0x40)
-			continue;
-		for (f = top->eax + 1; f <= raised; f++) {
-			if (tbl_find(dst, out, f, 0, true))
-				continue;
-			ret = tbl_add(dst, &out, cap, f, 0, 0);
-			if (ret)
-				return ret;
-		}
-	}
 	for (i = 0; i < out; i++) {
+		if (!hybrid_table_leaf(dst[i].function)) {
+			if (mask)
+				memset(mask[i], 0, sizeof(mask[i]));
+			continue;
+		}
 		regs[0] = dst[i].eax;
 		regs[1] = dst[i].ebx;
 		regs[2] = dst[i].ecx;
@@ -856,6 +846,17 @@ int hybrid_table_build(const struct hybrid_vcpu_ovr *ov,
 			memset(mask[i], 0xff, sizeof(mask[i]));
 	}
 	return out;
+}
+
+/**
+ * hybrid_table_leaf() - may overrides of @function live in KVM's table?
+ * @function:	a leaf
+ *
+ * All but leaf 0xA (see hybrid_table_build()).
+ */
+bool hybrid_table_leaf(u32 function)
+{
+	return function != 0xa;
 }
 
 /**

@@ -96,13 +96,14 @@ void hybrid_ovr_mask(const struct hybrid_vcpu_ovr *ov, u32 function, u32 index,
 /*
  * A vCPU's overrides as entries of KVM's own CPUID table (the table KVM
  * answers every CPUID exit from, without any hook): the VMM's @n entries
- * first, in their order, then the leaves the profile adds and zero leaves
- * up to each raised maximum. The most it can add to any table:
+ * first, in their order, then the leaves the profile adds. The most it
+ * can add to any table:
  */
-#define HYBRID_TABLE_EXTRA_MAX	(HYBRID_MAX_OVR + 2 * 0x40)
+#define HYBRID_TABLE_EXTRA_MAX	HYBRID_MAX_OVR
 int hybrid_table_build(const struct hybrid_vcpu_ovr *ov,
 		       const struct kvm_cpuid_entry2 *src, u32 n,
 		       struct kvm_cpuid_entry2 *dst, u32 (*mask)[4], u32 cap);
+bool hybrid_table_leaf(u32 function);
 
 /* Where feature word i lives (HYBRID_NR_FEATURE_WORDS in the uapi). */
 struct hybrid_fword {

@@ -482,7 +482,7 @@ static const struct kvm_cpuid_entry2 *tb_find(const struct kvm_cpuid_entry2 *e,
 static void test_table_build(struct kunit *test)
 {
 	struct fixture *f = fixture(test);
-	u32 n = ARRAY_SIZE(tb_src), cap = n + HYBRID_TABLE_EXTRA_MAX, fn, i, r[4];
+	u32 n = ARRAY_SIZE(tb_src), cap = n + HYBRID_TABLE_EXTRA_MAX, i, r[4];
 	const struct kvm_cpuid_entry2 *e;
 	struct kvm_cpuid_entry2 *t;
 	u32 (*mask)[4];
@@ -527,23 +527,19 @@ static void test_table_build(struct kunit *test)
 	KUNIT_ASSERT_NOT_NULL(test, e);
 	KUNIT_EXPECT_EQ(test, e->eax >> 24, (u32)HYBRID_INTEL_ATOM);
 	/*
-	 * Every leaf above the VMM's maximum up to the raised one exists
-	 * (absent ones as zeros); below it KVM answers an absent leaf with
-	 * zeros itself, so none is added there.
+	 * No filler: with leaf 0's EAX raised, KVM answers an absent leaf up
+	 * to it with zeros itself. Leaf 0xA stays the VMM's (the hook's).
 	 */
-	for (fn = 0xe; fn <= 0x1a; fn++)
-		KUNIT_EXPECT_NOT_NULL(test, tb_find(t, nt, fn, 0));
-	KUNIT_EXPECT_NULL(test, tb_find(t, nt, 0x3, 0));
-	e = tb_find(t, nt, 0x15, 0);
-	KUNIT_ASSERT_NOT_NULL(test, e);
-	KUNIT_EXPECT_EQ(test, e->eax | e->ebx | e->ecx | e->edx, 0U);
-	KUNIT_EXPECT_EQ(test, e->flags, 0U);
+	KUNIT_EXPECT_NULL(test, tb_find(t, nt, 0x15, 0));
+	KUNIT_EXPECT_NULL(test, tb_find(t, nt, 0x80000021, 0));
+	KUNIT_EXPECT_NULL(test, tb_find(t, nt, 0xa, 0));
+	KUNIT_EXPECT_FALSE(test, hybrid_table_leaf(0xa));
 	e = tb_find(t, nt, 0x16, 0);
 	KUNIT_ASSERT_NOT_NULL(test, e);
 	KUNIT_EXPECT_EQ(test, e->eax, 2000U);
-	for (fn = 0x80000009; fn <= 0x80000026; fn++)
-		KUNIT_EXPECT_NOT_NULL(test, tb_find(t, nt, fn, 0));
-	KUNIT_EXPECT_NULL(test, tb_find(t, nt, 0x80000002, 0));
+	e = tb_find(t, nt, 0x80000000, 0);
+	KUNIT_ASSERT_NOT_NULL(test, e);
+	KUNIT_EXPECT_EQ(test, e->eax, 0x80000026U);
 	/* A subleaf the profile names: added with the flag. */
 	e = tb_find(t, nt, 0x80000026, 0);
 	KUNIT_ASSERT_NOT_NULL(test, e);
@@ -554,6 +550,12 @@ static void test_table_build(struct kunit *test)
 	/* Each leaf once (a key KVM would find twice is a bug). */
 	for (i = 0; i < nt; i++)
 		KUNIT_EXPECT_PTR_EQ(test, tb_find(t, nt, t[i].function, t[i].index), &t[i]);
+	/* A table without leaf 0: the raised maximum still reaches the guest. */
+	nt = hybrid_table_build(&f->ov, tb_src + 1, n - 1, t, mask, cap);
+	KUNIT_ASSERT_GT(test, nt, (int)n - 1);
+	e = tb_find(t, nt, 0x0, 0);
+	KUNIT_ASSERT_NOT_NULL(test, e);
+	KUNIT_EXPECT_EQ(test, e->eax, 0x1aU);
 	/* Not enough room: refused, not truncated. */
 	KUNIT_EXPECT_EQ(test, hybrid_table_build(&f->ov, tb_src, n, t, mask, n + 3),
 			-E2BIG);

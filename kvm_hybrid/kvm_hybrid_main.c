@@ -81,6 +81,7 @@ struct hb_binding {
 	struct rcu_head rcu;
 	struct kvm *kvm;		/* no reference: see the top comment */
 	bool listed;			/* in hb_list (under hb_list_lock) */
+	bool claimed;			/* being unbound (under hb_list_lock) */
 	bool kvm_ref;			/* hb_take() got a VM reference */
 	u32 id;
 	pid_t pid;
@@ -347,6 +348,8 @@ static void hb_vtab_sync(struct hb_vtab *vt, const struct hybrid_vcpu_ovr *ov)
 		struct kvm_cpuid_entry2 *e = &vt->ours[i];
 		u32 *reg[4] = { &e->eax, &e->ebx, &e->ecx, &e->edx };
 
+		if (!hybrid_table_leaf(e->function))
+			continue;	/* the VMM's (the hook applies 0xA) */
 		if (i < vt->orig_n) {
 			want[0] = vt->orig[i].eax;
 			want[1] = vt->orig[i].ebx;
@@ -473,6 +476,8 @@ static void hb_vtab_discard(struct hb_vtab *tmp)
  * instance; counted, and logged when the probe goes): then never write
  * into it, KVM has freed it.
  */
+static void hb_vtab_forget(struct hb_vtab *vt);
+
 static bool hb_vtab_ours(struct hb_vtab *vt)
 {
 	if (!vt->ours)
@@ -481,7 +486,8 @@ static bool hb_vtab_ours(struct hb_vtab *vt)
 		return true;
 	pr_err_ratelimited("vCPU %d: KVM's CPUID table was replaced unseen (a missed kvm_set_cpuid probe): left as the VMM set it\n",
 			   vt->vcpu->vcpu_idx);
-	vt->ours = NULL;
+	vt->lost = true;
+	hb_vtab_forget(vt);
 	return false;
 }
 
@@ -509,6 +515,8 @@ static void hb_vtab_forget(struct hb_vtab *vt)
 static void hb_vtab_detach(struct hb_vtab *vt, bool vm_alive)
 {
 	lockdep_assert_held(&vt->lock);
+	if (vt->detached)
+		return;
 	vt->detached = true;
 	if (!vm_alive || vt->in_set || !hb_vtab_ours(vt))
 		return;
@@ -618,7 +626,7 @@ static int hb_set_entry(struct kretprobe_instance *ri, struct pt_regs *regs)
 	}
 	vt->in_set = true;
 	atomic_inc(&hb_in_set);
-	if (vt->ours && vcpu->arch.last_vmentry_cpu != -1) {
+	if (vcpu->arch.last_vmentry_cpu != -1 && hb_vtab_ours(vt)) {
 		for (i = 0; i < vt->orig_n; i++) {
 			struct kvm_cpuid_entry2 *d = &vt->scratch[i];
 			const struct kvm_cpuid_entry2 *o = &vt->orig[i];
@@ -669,17 +677,20 @@ static int hb_set_ret(struct kretprobe_instance *ri, struct pt_regs *regs)
 			ret = hb_vtab_build(b, vt, ov, GFP_ATOMIC, &tmp);
 			if (!ret)
 				hb_vtab_commit(vt, &tmp);
+			/*
+			 * KVM has taken the table: its call cannot fail now
+			 * (the caller would free what KVM holds). Say so.
+			 */
 			if (ret) {
 				vt->lost = true;
-				pr_err_ratelimited("binding %u vCPU %u: no memory for its CPUID table (%d): KVM_SET_CPUID2 fails, the profile is not applied\n",
+				pr_err_ratelimited("binding %u vCPU %u: no memory for its CPUID table (%d): the VMM's new CPUID stands, without the profile; unbind and bind again\n",
 						   b->id, vcpu->vcpu_idx, ret);
-				if (!regs_return_value(regs))
-					regs_set_return_value(regs, ret);
 			}
 		}
 	} else if (vt->detached) {
 		/* KVM refused the new table; ours stays, undone. */
-		hb_vtab_detach(vt, true);
+		hb_vtab_sync(vt, NULL);
+		WRITE_ONCE(vcpu->arch.cpuid_nent, vt->orig_n);
 	} else if (vt->resync) {
 		hb_vtab_sync(vt, ov);
 	}
@@ -756,7 +767,29 @@ static void hb_probes_put(void)
 	hb_probes_on = false;
 }
 
-/* The CPUID hook, only while some binding has a feature clear in force. */
+/*
+ * Does @b need the CPUID hook: a feature clear in force, or an override
+ * that may not live in KVM's table (a profile's 0xA on a host with a
+ * vPMU)? Under RCU.
+ */
+static bool hb_needs_hook(struct hb_binding *b)
+{
+	const struct hb_table *p = rcu_dereference(b->prof);
+	u32 v, i;
+
+	if (READ_ONCE(b->nr_clears))
+		return true;
+	for (v = 0; p && v < p->nr_vcpus; v++)
+		for (i = 0; i < p->v[v].n; i++)
+			if (!hybrid_table_leaf(p->v[v].e[i].function))
+				return true;
+	return false;
+}
+
+/*
+ * The CPUID hook, only while some binding needs it (hb_needs_hook()):
+ * then it runs on every CPUID exit of every VM.
+ */
 static int hb_hook_update(void)
 {
 	struct hb_binding *b;
@@ -766,7 +799,7 @@ static int hb_hook_update(void)
 	lockdep_assert_held(&hb_mutex);
 	rcu_read_lock();
 	list_for_each_entry_rcu(b, &hb_list, node)
-		want |= READ_ONCE(b->nr_clears) > 0;
+		want |= hb_needs_hook(b);
 	rcu_read_unlock();
 	if (want == hb_hook_on)
 		return 0;
@@ -1186,17 +1219,26 @@ static int hb_bind_vm(struct hybrid_bind *a, struct kvm *kvm,
 	mutex_unlock(&hb_mutex);
 
 	ret = hb_install(b, a->why, sizeof(a->why));
+	mutex_lock(&hb_mutex);
+	if (!ret) {
+		ret = hb_hook_update();
+		if (ret)
+			snprintf(a->why, sizeof(a->why),
+				 "cannot probe kvm_cpuid for the profile's leaf 0xA: %d", ret);
+	}
 	if (ret) {
+		/* As hb_unbind(): undo while listed, then unlist (the VM file is held). */
 		a->id = 0;
+		hb_detach_all(b, true);
 		if (hb_unlist(b))
 			kref_put(&b->ref, hb_release);
-		hb_detach_all(b, true);
 		kref_put(&b->ref, hb_release);
-		mutex_lock(&hb_mutex);
+		hb_hook_update();
 		hb_probes_put();
 		mutex_unlock(&hb_mutex);
 		return ret;
 	}
+	mutex_unlock(&hb_mutex);
 	pr_info("binding %u: pid %d, %u vCPUs, %u core types\n", b->id,
 		b->pid, b->nr_vcpus, b->nr_types);
 	trace_hybrid_bind(b->id, b->pid, b->nr_vcpus, b->nr_types);
@@ -1303,19 +1345,21 @@ out:
 }
 
 /*
- * Take binding @id (0: the first) out of the list, with a reference on
- * its VM in @b->kvm_ref if the VM is not going away already.
+ * Claim binding @id (0: the first) for unbinding, with a reference on it
+ * and on its VM (@b->kvm_ref) if the VM is not going away already. It
+ * stays listed until its tables are undone (hb_unbind()).
  */
 static struct hb_binding *hb_take(u32 id)
 {
 	struct hb_binding *b;
 
+	lockdep_assert_held(&hb_mutex);
 	spin_lock(&hb_list_lock);
 	list_for_each_entry(b, &hb_list, node) {
-		if (id && b->id != id)
+		if ((id && b->id != id) || b->claimed)
 			continue;
-		list_del_rcu(&b->node);
-		b->listed = false;
+		b->claimed = true;
+		kref_get(&b->ref);
 		b->kvm_ref = kvm_get_kvm_safe(b->kvm);
 		spin_unlock(&hb_list_lock);
 		return b;
@@ -1324,10 +1368,18 @@ static struct hb_binding *hb_take(u32 id)
 	return NULL;
 }
 
-/* Undo a taken binding's overrides and drop the list's reference. */
+/*
+ * Undo a claimed binding's overrides, then unlist it. In this order: a
+ * kvm_set_cpuid() that starts meanwhile still finds the binding and sees
+ * each table either before the undo (and the undo waits for its return
+ * handler) or after it; never a table that KVM may be freeing unseen.
+ */
 static void hb_unbind(struct hb_binding *b)
 {
+	lockdep_assert_held(&hb_mutex);
 	hb_detach_all(b, b->kvm_ref);
+	if (hb_unlist(b))
+		kref_put(&b->ref, hb_release);
 	if (b->kvm_ref)
 		kvm_put_kvm(b->kvm);
 	kref_put(&b->ref, hb_release);
@@ -1429,6 +1481,7 @@ static int hb_leaf_known(struct hb_binding *b, struct kvm_vcpu *vcpu, u32 v,
 			 u32 fn, u32 idx)
 {
 	const struct hybrid_vcpu_ovr *ov;
+	const struct kvm_cpuid_entry2 *tab;
 	struct hb_table *t;
 	int locked, i, n, found = 0;
 
@@ -1437,10 +1490,15 @@ static int hb_leaf_known(struct hb_binding *b, struct kvm_vcpu *vcpu, u32 v,
 		return locked;
 	/* The VMM's entries only, not the zero leaves a profile adds. */
 	spin_lock(&b->vt[v].lock);
-	n = b->vt[v].ours && !b->vt[v].detached ? b->vt[v].orig_n :
-		vcpu->arch.cpuid_nent;
+	if (b->vt[v].ours && !b->vt[v].detached) {
+		tab = b->vt[v].ours;
+		n = b->vt[v].orig_n;
+	} else {
+		tab = vcpu->arch.cpuid_entries;
+		n = vcpu->arch.cpuid_nent;
+	}
 	for (i = 0; i < n && !found; i++) {
-		const struct kvm_cpuid_entry2 *e = &vcpu->arch.cpuid_entries[i];
+		const struct kvm_cpuid_entry2 *e = &tab[i];
 
 		found = e->function == fn &&
 			(idx == HYBRID_ANY_INDEX || e->index == idx ||
@@ -1620,7 +1678,7 @@ static long hb_ioctl_list(void __user *uarg)
 		return ret;
 	a.nr = n;
 	mutex_lock(&hb_mutex);
-	a.missed = hb_missed + (hb_probes_on ? hb_cpuid_probe.nmissed : 0);
+	a.missed = hb_missed + (hb_hook_on ? hb_cpuid_probe.nmissed : 0);
 	mutex_unlock(&hb_mutex);
 	return hvkit_copy_arg_to_user(uarg, &a, sizeof(a), usize);
 }
@@ -1717,22 +1775,17 @@ static bool hb_type_has_vpmu(const struct hb_binding *b, u32 type)
 }
 
 /*
- * The profile changed (HYBRID_IOC_PMU): recompile it and bring every
- * installed table to it, in place (the vCPUs may run; the leaves a
- * profile owns are not ones KVM updates). Under @b->lock, with the VM
- * held.
+ * The profile changed (HYBRID_IOC_PMU): publish its new compilation @p and
+ * bring every installed table to it, in place (the vCPUs may run; the
+ * leaves a profile owns are not ones KVM updates). Under @b->lock, with
+ * the VM held.
  */
-static void hb_resync(struct hb_binding *b)
+static void hb_resync(struct hb_binding *b, struct hb_table *p)
 {
-	struct hb_table *p = hb_compile(b, false), *old;
+	struct hb_table *old;
 	u32 v;
 
 	lockdep_assert_held(&b->lock);
-	if (IS_ERR(p)) {
-		pr_err("binding %u: cannot recompile the profile: %ld; the guest keeps the old one\n",
-		       b->id, PTR_ERR(p));
-		return;
-	}
 	old = rcu_replace_pointer(b->prof, p, lockdep_is_held(&b->lock));
 	for (v = 0; v < b->nr_vcpus; v++) {
 		struct hb_vtab *vt = &b->vt[v];
@@ -1755,7 +1808,7 @@ static long hb_ioctl_pmu(void __user *uarg)
 	struct hybrid_core_type *ct, old;
 	struct hybrid_pmu a;
 	struct hb_binding *b;
-	struct hb_table *t;
+	struct hb_table *t, *p;
 	char why[HYBRID_WHY_LEN];
 	struct kvm *kvm;
 	u32 usize;
@@ -1795,6 +1848,11 @@ static long hb_ioctl_pmu(void __user *uarg)
 		ct->pmu_fixed_mask = a.fixed_mask;
 		ret = hybrid_validate_type(ct, why, sizeof(why));
 		t = ret ? ERR_PTR(ret) : hb_compile(b, true);
+		p = IS_ERR(t) ? NULL : hb_compile(b, false);
+		if (IS_ERR(p)) {
+			kvfree(t);
+			t = ERR_CAST(p);
+		}
 		if (IS_ERR(t)) {
 			*ct = old;
 			ret = PTR_ERR(t);
@@ -1803,7 +1861,7 @@ static long hb_ioctl_pmu(void __user *uarg)
 			goto unlock;
 		}
 		hb_publish(b, t);
-		hb_resync(b);
+		hb_resync(b, p);
 		hb_audit_log("binding %u pid %d type %s: PMU %u gp, off %#x, fixed %#x by %s[%d]",
 			     b->id, b->pid, ct->name, a.gp_counters,
 			     a.events_unavailable, a.fixed_mask, current->comm,
@@ -1887,7 +1945,10 @@ static long hb_ioctl_vm_features(void __user *uarg)
 {
 	struct hybrid_vm_features a;
 	struct hybrid_vcpu_ovr *ov;
+	struct kvm_cpuid_entry2 *tab;
 	struct kvm_vcpu *vcpu;
+	struct hb_vtab *vt;
+	u32 nent;
 	struct hb_binding *b;
 	struct hb_table *t;
 	struct kvm *kvm;
@@ -1927,14 +1988,26 @@ static long hb_ioctl_vm_features(void __user *uarg)
 	memcpy(ov, &t->v[a.vcpu], sizeof(*ov));
 	rcu_read_unlock();
 	memset(&a.features, 0, sizeof(a.features));
+	/*
+	 * The binding's table while installed (KVM's pointer may be the
+	 * compare copy for a moment, inside kvm_set_cpuid()), else KVM's.
+	 */
+	vt = &b->vt[a.vcpu];
+	spin_lock(&vt->lock);
+	if (vt->ours && !vt->detached) {
+		tab = vt->ours;
+		nent = vt->n;
+	} else {
+		tab = vcpu->arch.cpuid_entries;
+		nent = vcpu->arch.cpuid_nent;
+	}
 	for (w = 0; w < HYBRID_NR_FEATURE_WORDS; w++) {
 		const struct hybrid_fword *f = &hybrid_fwords[w];
 		struct kvm_cpuid_entry2 *e;
 		u32 r[4] = {};
 
 		/* KVM's table (asm/kvm_host.h), looked up as KVM does. */
-		e = hb_find_entry(vcpu->arch.cpuid_entries,
-				  vcpu->arch.cpuid_nent, f->function, f->index);
+		e = hb_find_entry(tab, nent, f->function, f->index);
 		if (e) {
 			r[0] = e->eax;
 			r[1] = e->ebx;
@@ -1945,6 +2018,7 @@ static long hb_ioctl_vm_features(void __user *uarg)
 		hybrid_apply(ov, f->function, e ? e->index : f->index, r);
 		a.features.word[w] = r[f->reg];
 	}
+	spin_unlock(&vt->lock);
 	if (locked)
 		mutex_unlock(&vcpu->mutex);
 	ret = hvkit_copy_arg_to_user(uarg, &a, sizeof(a), usize);
@@ -2119,9 +2193,10 @@ static int hb_dbg_bindings_show(struct seq_file *m, void *v)
 	u32 i;
 
 	mutex_lock(&hb_mutex);
-	seq_printf(m, "probes %s, cpuid hook %s, missed %lu\n",
+	seq_printf(m, "probes %s, cpuid hook %s, missed %lu, kvm_set_cpuid missed %d\n",
 		   hb_probes_on ? "on" : "off", hb_hook_on ? "on" : "off",
-		   hb_missed + (hb_hook_on ? hb_cpuid_probe.nmissed : 0));
+		   hb_missed + (hb_hook_on ? hb_cpuid_probe.nmissed : 0),
+		   hb_probes_on ? hb_set_probe.nmissed : 0);
 	mutex_unlock(&hb_mutex);
 	rcu_read_lock();
 	list_for_each_entry_rcu(b, &hb_list, node) {

@@ -245,7 +245,7 @@ int main(void)
 	pid_t child;
 
 	ksft_print_header();
-	ksft_set_plan(25);
+	ksft_set_plan(26);
 	kvm_setup();
 	make_type(&types[0], "P", 1);
 	make_type(&types[1], "E", 0);
@@ -269,11 +269,13 @@ int main(void)
 	{
 		struct vm w = { .irqchip = true };
 		struct sigaction sa = { .sa_handler = on_usr1 };
+		struct kvm_cpuid2 *t0, *t1;
 		pthread_t th;
 		int n;
 
 		sigaction(SIGUSR1, &sa, NULL);
 		vm_create(&w, 2);
+		t0 = get_cpuid(w.vcpu[0]);
 		ret = -1;
 		if (!pthread_create(&th, NULL, park_ap, &w.vcpu[1])) {
 			usleep(300000);	/* in KVM_RUN */
@@ -286,9 +288,15 @@ int main(void)
 			if (n == 300)
 				ksft_exit_fail_msg("vCPU 1 still in KVM_RUN 3 s after SIGUSR1\n");
 		}
-		ksft_test_result(ret == -EBUSY && !nr_bindings(NULL, NULL),
-				 "bind while a vCPU is in KVM_RUN: %d (%s), no binding left\n",
+		/* vCPU 0 was bound before vCPU 1 refused: undone. */
+		t1 = get_cpuid(w.vcpu[0]);
+		bad = t1->nent != t0->nent ||
+		      memcmp(t1->entries, t0->entries, t0->nent * sizeof(t0->entries[0]));
+		ksft_test_result(ret == -EBUSY && !nr_bindings(NULL, NULL) && !bad,
+				 "bind while a vCPU is in KVM_RUN: %d (%s), no binding left, vCPU 0's table the VMM's again\n",
 				 ret, b.why);
+		free(t0);
+		free(t1);
 		vm_destroy(&w, 2);
 	}
 
@@ -553,6 +561,15 @@ int main(void)
 		ksft_test_result(!ret && r[0] >> 24 == HYBRID_INTEL_ATOM,
 				 "KVM_SET_CPUID2 again after the vCPU ran, same table: %d, 0x1A still E\n",
 				 ret);
+		/* A different table after the first run: KVM's own refusal, profile kept. */
+		vmm_table->entries[0].ecx ^= 1;
+		errno = 0;
+		ret = ioctl(v.vcpu[2], KVM_SET_CPUID2, vmm_table) ? -errno : 0;
+		vmm_table->entries[0].ecx ^= 1;
+		guest_cpuid(&v, 2, 0x1a, 0, r);
+		ksft_test_result(ret == -EINVAL && r[0] >> 24 == HYBRID_INTEL_ATOM,
+				 "KVM_SET_CPUID2 after the vCPU ran, a different table: %d, 0x1A still E\n",
+				 ret);
 
 		/* Unbind: stock values at once. */
 		{
@@ -627,12 +644,12 @@ int main(void)
 	ret = bind(&b, v.vm, NR_VCPUS);
 	set_cpuid(v.vcpu[3], 3);
 	guest_cpuid(&v, 3, 0x1a, 0, r);
-	ksft_test_result(!ret && r[0] >> 24 == HYBRID_INTEL_ATOM,
-			 "KVM_SET_CPUID2 again before the first run, while bound: 0x1A %#x\n",
-			 r[0]);
 	vm_destroy(&v, NR_VCPUS);
 	for (i = 0; i < 100 && nr_bindings(NULL, NULL); i++)
 		usleep(20000);
+	ksft_test_result(!ret && r[0] >> 24 == HYBRID_INTEL_ATOM && !nr_bindings(NULL, NULL),
+			 "KVM_SET_CPUID2 again before the first run, while bound: 0x1A %#x\n",
+			 r[0]);
 
 	/*
 	 * A vCPU parked in KVM_RUN before its first VM entry (an AP the guest
