@@ -794,7 +794,10 @@ static int tbl_add(struct kvm_cpuid_entry2 *dst, u32 *n, u32 cap, u32 function,
  *   the override, as KVM answers an absent leaf within range. Other
  *   absent leaves need nothing: with leaf 0's (0x80000000's) EAX raised in
  *   the table, 6.1's KVM answers any leaf up to it that it does not have
- *   with zeros (get_out_of_range_cpuid_entry() redirects only above it);
+ *   with zeros (get_out_of_range_cpuid_entry() redirects only above it).
+ *   A table without leaf 0 (or 0x80000000) gets none: KVM answers every
+ *   absent leaf of such a table with zeros, and would not with a leaf 0
+ *   whose vendor is not AMD; the raised maximum is then not shown;
  * - leaf 0xA is left as the VMM gave it: KVM reads it again whenever it
  *   refreshes the vPMU (a host write of PERF_CAPABILITIES) and must keep
  *   counting what the VMM asked for. Its overrides are the hook's.
@@ -815,7 +818,8 @@ int hybrid_table_build(const struct hybrid_vcpu_ovr *ov,
 		const struct hybrid_ovr *o = &ov->e[i];
 		bool indexed = o->flags & HYBRID_OVR_INDEX;
 
-		if (o->flags & HYBRID_OVR_CLEAR || !hybrid_table_leaf(o->function) ||
+		if (o->flags & (HYBRID_OVR_CLEAR | HYBRID_OVR_MAX_EAX) ||
+		    !hybrid_table_leaf(o->function) ||
 		    tbl_find(dst, out, o->function, o->index, !indexed))
 			continue;
 		ret = tbl_add(dst, &out, cap, o->function, indexed ? o->index : 0,

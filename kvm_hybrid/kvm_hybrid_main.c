@@ -72,7 +72,7 @@ struct hb_vtab {
 	bool presented;			/* @scratch is KVM's table for now */
 	bool resync;			/* the profile changed during a set */
 	bool detached;			/* unbound: overrides undone */
-	bool lost;			/* no memory to apply a new table */
+	const char *lost;		/* why the profile is not in KVM's table */
 };
 
 struct hb_binding {
@@ -459,7 +459,7 @@ static void hb_vtab_commit(struct hb_vtab *vt, struct hb_vtab *tmp)
 	vt->n = tmp->n;
 	vt->mask = tmp->mask;
 	vt->scratch = tmp->scratch;
-	vt->lost = false;
+	vt->lost = NULL;
 	hb_vcpu_table_set(vt->vcpu, vt->ours, vt->n);
 }
 
@@ -484,11 +484,20 @@ static bool hb_vtab_ours(struct hb_vtab *vt)
 		return false;
 	if (READ_ONCE(vt->vcpu->arch.cpuid_entries) == vt->ours)
 		return true;
-	pr_err_ratelimited("vCPU %d: KVM's CPUID table was replaced unseen (a missed kvm_set_cpuid probe): left as the VMM set it\n",
+	pr_err_ratelimited("vCPU %d: KVM's CPUID table was replaced unseen (a missed kvm_set_cpuid probe): the profile is not in it until the VMM sets the CPUID again\n",
 			   vt->vcpu->vcpu_idx);
-	vt->lost = true;
+	vt->lost = "missed kvm_set_cpuid";
 	hb_vtab_forget(vt);
 	return false;
+}
+
+/*
+ * Is @vt's table installed and KVM's (or, inside kvm_set_cpuid(), behind
+ * the compare copy)? Under @vt->lock.
+ */
+static bool hb_vtab_live(struct hb_vtab *vt)
+{
+	return vt->ours && !vt->detached && (vt->presented || hb_vtab_ours(vt));
 }
 
 /* Forget an installed table that KVM has freed or that we put back. */
@@ -682,7 +691,7 @@ static int hb_set_ret(struct kretprobe_instance *ri, struct pt_regs *regs)
 			 * (the caller would free what KVM holds). Say so.
 			 */
 			if (ret) {
-				vt->lost = true;
+				vt->lost = "no memory";
 				pr_err_ratelimited("binding %u vCPU %u: no memory for its CPUID table (%d): the VMM's new CPUID stands, without the profile; unbind and bind again\n",
 						   b->id, vcpu->vcpu_idx, ret);
 			}
@@ -722,8 +731,12 @@ static int hb_probes_get(char *why, size_t len)
 		.entry_handler	= hb_set_entry,
 		.handler	= hb_set_ret,
 		.data_size	= sizeof(struct hb_set_call),
-		/* Every vCPU thread of every VM may be in it at once. */
-		.maxactive	= max_t(int, 64, 4 * num_possible_cpus()),
+		/*
+		 * An instance is taken on every call, of any VM, before the
+		 * entry handler runs, and held while the call sleeps: room
+		 * for as many vCPUs as one binding may have, and more.
+		 */
+		.maxactive	= HYBRID_MAX_VCPUS + 4 * num_possible_cpus(),
 	};
 	ret = register_kprobe(&hb_destroy_probe);
 	if (ret) {
@@ -1490,7 +1503,7 @@ static int hb_leaf_known(struct hb_binding *b, struct kvm_vcpu *vcpu, u32 v,
 		return locked;
 	/* The VMM's entries only, not the zero leaves a profile adds. */
 	spin_lock(&b->vt[v].lock);
-	if (b->vt[v].ours && !b->vt[v].detached) {
+	if (hb_vtab_live(&b->vt[v])) {
 		tab = b->vt[v].ours;
 		n = b->vt[v].orig_n;
 	} else {
@@ -1994,7 +2007,7 @@ static long hb_ioctl_vm_features(void __user *uarg)
 	 */
 	vt = &b->vt[a.vcpu];
 	spin_lock(&vt->lock);
-	if (vt->ours && !vt->detached) {
+	if (hb_vtab_live(vt)) {
 		tab = vt->ours;
 		nent = vt->n;
 	} else {
@@ -2208,8 +2221,8 @@ static int hb_dbg_bindings_show(struct seq_file *m, void *v)
 			const struct hybrid_pmu_cap *c = &b->pmu_cap[i];
 
 			struct hb_vtab *vt = &b->vt[i];
+			const char *lost;
 			u32 on, nn;
-			bool lost;
 
 			spin_lock(&vt->lock);
 			on = vt->ours ? vt->orig_n : 0;
@@ -2221,7 +2234,7 @@ static int hb_dbg_bindings_show(struct seq_file *m, void *v)
 			if (nn)
 				seq_printf(m, "%u->%u entries", on, nn);
 			else
-				seq_puts(m, lost ? "LOST (no memory)" : "none yet");
+				seq_printf(m, "%s%s", lost ? "LOST: " : "none yet", lost ?: "");
 			seq_puts(m, " vpmu ");
 			if (c->version)
 				seq_printf(m, "v%u %ux%u fixed %ux%u\n", c->version,

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * A KVM VM built with raw ioctls for the kvm_hybrid tests (hybrid_vm.c,
- * hybrid_bench.c): real-mode guest code at CODE, vCPUs with KVM's supported
+ * hybrid_bench.c, hybrid_stress.c): real-mode guest code at CODE, vCPUs with KVM's supported
  * CPUID table and their own APIC ids, and the 2 P + 2 E test profile.
  */
 #ifndef HYBRID_KVM_H
@@ -202,6 +202,32 @@ static inline void make_type(struct hybrid_core_type *t, const char *name, int p
 	/* The two E vCPUs (x2APIC 2 and 3) share their L2. */
 	t->caches[2] = (struct hybrid_cache){ 2, HYBRID_CACHE_UNIFIED, p ? 8 : 16, 64,
 					     p ? 1 : 2, p ? 1280 : 2048, 0 };
+}
+
+/*
+ * The vCPU's CPUID table as KVM holds it (KVM_GET_CPUID2). 6.1 reports
+ * the count back neither on success nor on E2BIG: the count is the
+ * smallest buffer KVM does not refuse.
+ */
+static inline struct kvm_cpuid2 *get_cpuid(int vcpu)
+{
+	struct kvm_cpuid2 *c = cpuid2_alloc();
+	__u32 lo = 0, hi = MAX_ENT, mid;
+
+	while (lo < hi) {
+		mid = (lo + hi) / 2;
+		c->nent = mid;
+		if (!ioctl(vcpu, KVM_GET_CPUID2, c))
+			hi = mid;
+		else if (errno == E2BIG)
+			lo = mid + 1;
+		else
+			ksft_exit_fail_msg("KVM_GET_CPUID2: %s\n", strerror(errno));
+	}
+	c->nent = lo;
+	if (ioctl(vcpu, KVM_GET_CPUID2, c))
+		ksft_exit_fail_msg("KVM_GET_CPUID2 (%u): %s\n", lo, strerror(errno));
+	return c;
 }
 
 /* Open /dev/kvm and /dev/kvm_hybrid (skip without them), read KVM's table. */
