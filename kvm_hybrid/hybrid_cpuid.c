@@ -686,6 +686,13 @@ int hybrid_compile_vcpu(const struct hybrid_core_type *types, u32 nr_types,
 	return 0;
 }
 
+/* Does @o apply to CPUID @function.@index? */
+static bool ovr_matches(const struct hybrid_ovr *o, u32 function, u32 index)
+{
+	return o->function == function &&
+	       (!(o->flags & HYBRID_OVR_INDEX) || o->index == index);
+}
+
 /**
  * hybrid_apply() - rewrite one CPUID result with a vCPU's overrides
  * @ov:		the vCPU's overrides
@@ -703,8 +710,7 @@ void hybrid_apply(const struct hybrid_vcpu_ovr *ov, u32 function, u32 index,
 	for (i = 0; i < ov->n; i++) {
 		const struct hybrid_ovr *o = &ov->e[i];
 
-		if (o->function != function ||
-		    (o->flags & HYBRID_OVR_INDEX && o->index != index))
+		if (!ovr_matches(o, function, index))
 			continue;
 		if (o->flags & HYBRID_OVR_MAX_EAX) {
 			regs[EAX] = max(regs[EAX], o->val[EAX]);
@@ -733,8 +739,7 @@ void hybrid_ovr_mask(const struct hybrid_vcpu_ovr *ov, u32 function, u32 index,
 	for (i = 0; i < ov->n; i++) {
 		const struct hybrid_ovr *o = &ov->e[i];
 
-		if (o->function != function ||
-		    (o->flags & HYBRID_OVR_INDEX && o->index != index))
+		if (!ovr_matches(o, function, index))
 			continue;
 		if (o->flags & HYBRID_OVR_MAX_EAX) {
 			mask[EAX] = ~0U;

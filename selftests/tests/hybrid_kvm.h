@@ -123,6 +123,18 @@ static inline void vm_create_code(struct vm *v, int nr, const __u8 *code, size_t
 	}
 }
 
+/*
+ * Guest code "l: mov eax, esi; xor ecx, ecx; cpuid; dec edi; jnz l; hlt":
+ * CPUID leaf ESI, EDI times, per KVM_RUN (hybrid_bench.c, hybrid_stress.c).
+ */
+static inline void vm_create_cpuid_loop(struct vm *v, int nr)
+{
+	static const __u8 loop[] = { 0x66, 0x89, 0xf0, 0x66, 0x31, 0xc9, 0x0f, 0xa2,
+				     0x66, 0x4f, 0x75, 0xf4, 0xf4 };
+
+	vm_create_code(v, nr, loop, sizeof(loop));
+}
+
 /* Guest code "cpuid; hlt": guest_cpuid() runs one CPUID per KVM_RUN. */
 static inline void vm_create(struct vm *v, int nr)
 {

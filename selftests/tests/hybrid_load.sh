@@ -7,8 +7,8 @@
 # the group's next tests. KASAN, lockdep and kmemleak on the debug kernel.
 # shellcheck source=selftests/tests/hybrid_lib.sh
 . /hvkit/tests/hybrid_lib
-secs=10
-[ "${SUITE_KIND:-stock}" = debug ] && secs=8
+secs=3
+[ "${SUITE_KIND:-stock}" = debug ] && secs=5
 mark=/tmp/hybrid_stress.bound
 rm -f "$mark"
 hybrid_stress "$secs" "$mark" >/tmp/hybrid_stress.out 2>&1 &

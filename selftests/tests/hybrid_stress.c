@@ -99,9 +99,6 @@ static __u64 now_ms(void)
 
 int main(int argc, char **argv)
 {
-	/* l: mov eax, esi; xor ecx, ecx; cpuid; dec edi; jnz l; hlt */
-	static const __u8 loop[] = { 0x66, 0x89, 0xf0, 0x66, 0x31, 0xc9, 0x0f, 0xa2,
-				     0x66, 0x4f, 0x75, 0xf4, 0xf4 };
 	struct hybrid_core_type types[2];
 	__u8 vt[NR_VCPUS] = { 0, 0, 1, 1 };
 	struct hybrid_bind b = { .size = sizeof(b), .nr_types = 2,
@@ -130,7 +127,7 @@ int main(int argc, char **argv)
 	make_type(&types[1], "E", 0);
 	b.types = (uintptr_t)types;
 	b.vcpu_types = (uintptr_t)vt;
-	vm_create_code(&v, NR_VCPUS, loop, sizeof(loop));
+	vm_create_cpuid_loop(&v, NR_VCPUS);
 	for (i = 0; i < NR_VCPUS; i++) {
 		struct kvm_sregs sregs;
 		__u32 p = (__u32)types[vt[i]].intel_core_type << 24 |
