@@ -2,9 +2,9 @@
 # SPDX-License-Identifier: GPL-2.0
 # kvm_hybrid under load (hybrid_stress.c): bind/clear/restore/unbind
 # cycles against four vCPUs running CPUID and re-setting their tables,
-# then "modprobe -r kvm_hybrid" while a binding is in force and the vCPUs
-# run: they must read their stock CPUID again. Loaded again afterwards for
-# the group's next tests. KASAN, lockdep and kmemleak on the debug kernel.
+# then "rmmod kvm_hybrid" while a binding is in force and the vCPUs run:
+# they must read their stock CPUID again. Loaded again afterwards for the
+# group's next tests. KASAN, lockdep and kmemleak on the debug kernel.
 # shellcheck source=selftests/tests/hybrid_lib.sh
 . /hvkit/tests/hybrid_lib
 secs=3
