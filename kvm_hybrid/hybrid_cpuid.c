@@ -750,10 +750,21 @@ void hybrid_ovr_mask(const struct hybrid_vcpu_ovr *ov, u32 function, u32 index,
 	}
 }
 
-/* KVM's lookup (6.1 cpuid_entry2_find()): @index matters only with the flag. */
-static const struct kvm_cpuid_entry2 *tbl_find(const struct kvm_cpuid_entry2 *e,
-					       u32 n, u32 function, u32 index,
-					       bool any_index)
+/**
+ * hybrid_find_entry() - look a leaf up in a CPUID table as KVM does
+ * @e:		the table
+ * @n:		its entries
+ * @function:	the leaf
+ * @index:	the subleaf; it matters only for an entry with
+ *		KVM_CPUID_FLAG_SIGNIFCANT_INDEX (6.1's cpuid_entry2_find())
+ * @any_index:	the first entry of @function whatever its subleaf
+ *		(6.1's kvm_find_cpuid_entry())
+ *
+ * Return: the entry, or NULL.
+ */
+const struct kvm_cpuid_entry2 *hybrid_find_entry(const struct kvm_cpuid_entry2 *e,
+						 u32 n, u32 function, u32 index,
+						 bool any_index)
 {
 	u32 i;
 
@@ -784,10 +795,12 @@ static int tbl_add(struct kvm_cpuid_entry2 *dst, u32 *n, u32 cap, u32 function,
  * @ov:		the vCPU's overrides (the profile's; feature clears too if any)
  * @src:	the VMM's table as KVM holds it
  * @n:		its entries
- * @dst:	out: @src's entries, rewritten, then the added ones
+ * @dst:	out: @src's entries, rewritten, then the added ones; may be @src
  * @mask:	out, may be NULL: per entry and register, the bits the
  *		overrides own (all of an added entry), to undo them later
  * @cap:	room in @dst (and @mask): @n + HYBRID_TABLE_EXTRA_MAX is enough
+ * @all_leaves:	a table for the VMM to set (HYBRID_IOC_CPUID2): every
+ *		override; else KVM's live table: not leaf 0xA (below)
  *
  * The guest must see from KVM's table what it would have seen from KVM
  * plus the overrides applied to each answer:
@@ -803,29 +816,33 @@ static int tbl_add(struct kvm_cpuid_entry2 *dst, u32 *n, u32 cap, u32 function,
  *   A table without leaf 0 (or 0x80000000) gets none: KVM answers every
  *   absent leaf of such a table with zeros, and would not with a leaf 0
  *   whose vendor is not AMD; the raised maximum is then not shown;
- * - leaf 0xA is left as the VMM gave it: KVM reads it again whenever it
- *   refreshes the vPMU (a host write of PERF_CAPABILITIES) and must keep
- *   counting what the VMM asked for. Its overrides are the hook's.
+ * - in KVM's live table leaf 0xA is left as the VMM gave it: KVM reads it
+ *   again whenever it refreshes the vPMU (a host write of
+ *   PERF_CAPABILITIES) and must keep counting what the VMM asked for. Its
+ *   overrides are the hook's. A VMM that sets a table with them asks KVM
+ *   for that vPMU itself.
  *
  * Return: the entries in @dst, or -E2BIG.
  */
 int hybrid_table_build(const struct hybrid_vcpu_ovr *ov,
 		       const struct kvm_cpuid_entry2 *src, u32 n,
-		       struct kvm_cpuid_entry2 *dst, u32 (*mask)[4], u32 cap)
+		       struct kvm_cpuid_entry2 *dst, u32 (*mask)[4], u32 cap,
+		       bool all_leaves)
 {
 	u32 i, out = n, regs[4];
 	int ret;
 
 	if (n > cap)
 		return -E2BIG;
-	memcpy(dst, src, n * sizeof(*dst));
+	if (dst != src)
+		memcpy(dst, src, n * sizeof(*dst));
 	for (i = 0; i < ov->n; i++) {
 		const struct hybrid_ovr *o = &ov->e[i];
 		bool indexed = o->flags & HYBRID_OVR_INDEX;
 
 		if (o->flags & (HYBRID_OVR_CLEAR | HYBRID_OVR_MAX_EAX) ||
-		    !hybrid_table_leaf(o->function) ||
-		    tbl_find(dst, out, o->function, o->index, !indexed))
+		    (!all_leaves && !hybrid_table_leaf(o->function)) ||
+		    hybrid_find_entry(dst, out, o->function, o->index, !indexed))
 			continue;
 		ret = tbl_add(dst, &out, cap, o->function, indexed ? o->index : 0,
 			      indexed ? KVM_CPUID_FLAG_SIGNIFCANT_INDEX : 0);
@@ -833,7 +850,7 @@ int hybrid_table_build(const struct hybrid_vcpu_ovr *ov,
 			return ret;
 	}
 	for (i = 0; i < out; i++) {
-		if (!hybrid_table_leaf(dst[i].function)) {
+		if (!all_leaves && !hybrid_table_leaf(dst[i].function)) {
 			if (mask)
 				memset(mask[i], 0, sizeof(mask[i]));
 			continue;

@@ -102,8 +102,12 @@ void hybrid_ovr_mask(const struct hybrid_vcpu_ovr *ov, u32 function, u32 index,
 #define HYBRID_TABLE_EXTRA_MAX	HYBRID_MAX_OVR
 int hybrid_table_build(const struct hybrid_vcpu_ovr *ov,
 		       const struct kvm_cpuid_entry2 *src, u32 n,
-		       struct kvm_cpuid_entry2 *dst, u32 (*mask)[4], u32 cap);
+		       struct kvm_cpuid_entry2 *dst, u32 (*mask)[4], u32 cap,
+		       bool all_leaves);
 bool hybrid_table_leaf(u32 function);
+const struct kvm_cpuid_entry2 *hybrid_find_entry(const struct kvm_cpuid_entry2 *e,
+						 u32 n, u32 function, u32 index,
+						 bool any_index);
 
 /* Where feature word i lives (HYBRID_NR_FEATURE_WORDS in the uapi). */
 struct hybrid_fword {

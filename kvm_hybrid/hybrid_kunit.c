@@ -467,18 +467,6 @@ static const struct kvm_cpuid_entry2 tb_src[] = {
 	{ .function = 0x80000008, .eax = 0x3030 },
 };
 
-static const struct kvm_cpuid_entry2 *tb_find(const struct kvm_cpuid_entry2 *e,
-					      int n, u32 fn, u32 idx)
-{
-	int i;
-
-	for (i = 0; i < n; i++)
-		if (e[i].function == fn &&
-		    (!(e[i].flags & KVM_CPUID_FLAG_SIGNIFCANT_INDEX) || e[i].index == idx))
-			return &e[i];
-	return NULL;
-}
-
 static void test_table_build(struct kunit *test)
 {
 	struct fixture *f = fixture(test);
@@ -495,7 +483,7 @@ static void test_table_build(struct kunit *test)
 	/* vCPU 2, an E-core. */
 	KUNIT_ASSERT_EQ(test, hybrid_compile_vcpu(f->types, 2, &f->lay, 2, NULL, 0,
 						  &f->ov), 0);
-	nt = hybrid_table_build(&f->ov, tb_src, n, t, mask, cap);
+	nt = hybrid_table_build(&f->ov, tb_src, n, t, mask, cap, false);
 	KUNIT_ASSERT_GT(test, nt, (int)n);
 
 	/* The VMM's entries first, in order, with their keys. */
@@ -523,42 +511,43 @@ static void test_table_build(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, mask[2][3], (u32)BIT(15));
 	KUNIT_EXPECT_EQ(test, mask[1][0] | mask[1][1] | mask[1][2] | mask[1][3], 0U);
 	KUNIT_EXPECT_EQ(test, mask[3][1], 0U);		/* XSAVE sizes: KVM's */
-	e = tb_find(t, nt, 0x1a, 0);
+	e = hybrid_find_entry(t, nt, 0x1a, 0, false);
 	KUNIT_ASSERT_NOT_NULL(test, e);
 	KUNIT_EXPECT_EQ(test, e->eax >> 24, (u32)HYBRID_INTEL_ATOM);
 	/*
 	 * No filler: with leaf 0's EAX raised, KVM answers an absent leaf up
 	 * to it with zeros itself. Leaf 0xA stays the VMM's (the hook's).
 	 */
-	KUNIT_EXPECT_NULL(test, tb_find(t, nt, 0x15, 0));
-	KUNIT_EXPECT_NULL(test, tb_find(t, nt, 0x80000021, 0));
-	KUNIT_EXPECT_NULL(test, tb_find(t, nt, 0xa, 0));
+	KUNIT_EXPECT_NULL(test, hybrid_find_entry(t, nt, 0x15, 0, false));
+	KUNIT_EXPECT_NULL(test, hybrid_find_entry(t, nt, 0x80000021, 0, false));
+	KUNIT_EXPECT_NULL(test, hybrid_find_entry(t, nt, 0xa, 0, false));
 	KUNIT_EXPECT_FALSE(test, hybrid_table_leaf(0xa));
-	e = tb_find(t, nt, 0x16, 0);
+	e = hybrid_find_entry(t, nt, 0x16, 0, false);
 	KUNIT_ASSERT_NOT_NULL(test, e);
 	KUNIT_EXPECT_EQ(test, e->eax, 2000U);
-	e = tb_find(t, nt, 0x80000000, 0);
+	e = hybrid_find_entry(t, nt, 0x80000000, 0, false);
 	KUNIT_ASSERT_NOT_NULL(test, e);
 	KUNIT_EXPECT_EQ(test, e->eax, 0x80000026U);
 	/* A subleaf the profile names: added with the flag. */
-	e = tb_find(t, nt, 0x80000026, 0);
+	e = hybrid_find_entry(t, nt, 0x80000026, 0, false);
 	KUNIT_ASSERT_NOT_NULL(test, e);
 	KUNIT_EXPECT_EQ(test, e->flags, (u32)KVM_CPUID_FLAG_SIGNIFCANT_INDEX);
-	KUNIT_EXPECT_NULL(test, tb_find(t, nt, 0x80000026, 1));
+	KUNIT_EXPECT_NULL(test, hybrid_find_entry(t, nt, 0x80000026, 1, false));
 	/* Cache subleaves of leaf 4 from the profile, none beyond the null one. */
-	KUNIT_EXPECT_NOT_NULL(test, tb_find(t, nt, 0x4, 0));
+	KUNIT_EXPECT_NOT_NULL(test, hybrid_find_entry(t, nt, 0x4, 0, false));
 	/* Each leaf once (a key KVM would find twice is a bug). */
 	for (i = 0; i < nt; i++)
-		KUNIT_EXPECT_PTR_EQ(test, tb_find(t, nt, t[i].function, t[i].index), &t[i]);
+		KUNIT_EXPECT_PTR_EQ(test, hybrid_find_entry(t, nt, t[i].function,
+							    t[i].index, false), &t[i]);
 	/*
 	 * A table without leaf 0 gets none: with a leaf 0 whose vendor is not
 	 * AMD, KVM would answer leaves above it with another leaf's data.
 	 */
-	nt = hybrid_table_build(&f->ov, tb_src + 1, n - 1, t, mask, cap);
+	nt = hybrid_table_build(&f->ov, tb_src + 1, n - 1, t, mask, cap, false);
 	KUNIT_ASSERT_GT(test, nt, (int)n - 1);
-	KUNIT_EXPECT_NULL(test, tb_find(t, nt, 0x0, 0));
+	KUNIT_EXPECT_NULL(test, hybrid_find_entry(t, nt, 0x0, 0, false));
 	/* Not enough room: refused, not truncated. */
-	KUNIT_EXPECT_EQ(test, hybrid_table_build(&f->ov, tb_src, n, t, mask, n + 3),
+	KUNIT_EXPECT_EQ(test, hybrid_table_build(&f->ov, tb_src, n, t, mask, n + 3, false),
 			-E2BIG);
 }
 

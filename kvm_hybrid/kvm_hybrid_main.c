@@ -162,19 +162,6 @@ static int hb_cpuid_entry(struct kretprobe_instance *ri, struct pt_regs *regs)
 	return bound ? 0 : 1;	/* non-zero: no return handler */
 }
 
-static struct kvm_cpuid_entry2 *hb_find_entry(struct kvm_cpuid_entry2 *e,
-					      u32 n, u32 function, u32 index)
-{
-	u32 i;
-
-	for (i = 0; i < n; i++)
-		if (e[i].function == function &&
-		    (!(e[i].flags & KVM_CPUID_FLAG_SIGNIFCANT_INDEX) ||
-		     e[i].index == index))
-			return &e[i];
-	return NULL;
-}
-
 /*
  * The subleaf whose data KVM answered CPUID @fn with ECX=@idx: @idx, or the
  * index of @fn's entry if the VMM gave it no KVM_CPUID_FLAG_SIGNIFCANT_INDEX
@@ -183,22 +170,11 @@ static struct kvm_cpuid_entry2 *hb_find_entry(struct kvm_cpuid_entry2 *e,
  */
 static u32 hb_answered_index(struct kvm_vcpu *vcpu, u32 fn, u32 idx)
 {
-	struct kvm_cpuid_entry2 *e = hb_find_entry(vcpu->arch.cpuid_entries,
-						   vcpu->arch.cpuid_nent, fn, idx);
+	const struct kvm_cpuid_entry2 *e =
+		hybrid_find_entry(vcpu->arch.cpuid_entries, vcpu->arch.cpuid_nent,
+				  fn, idx, false);
 
 	return e && !(e->flags & KVM_CPUID_FLAG_SIGNIFCANT_INDEX) ? e->index : idx;
-}
-
-/* The first entry of @function, whatever its index (kvm_find_cpuid_entry()). */
-static struct kvm_cpuid_entry2 *hb_first_entry(struct kvm_cpuid_entry2 *e, u32 n,
-					       u32 function)
-{
-	u32 i;
-
-	for (i = 0; i < n; i++)
-		if (e[i].function == function)
-			return &e[i];
-	return NULL;
 }
 
 /*
@@ -218,25 +194,25 @@ static struct kvm_cpuid_entry2 *hb_first_entry(struct kvm_cpuid_entry2 *e, u32 n
 static void hb_out_of_range(struct kvm_vcpu *vcpu, const struct hybrid_vcpu_ovr *ov,
 			    u32 *fn, u32 *sub, u32 r[4])
 {
-	struct kvm_cpuid_entry2 *e = vcpu->arch.cpuid_entries, *basic, *class, *hi;
+	const struct kvm_cpuid_entry2 *e = vcpu->arch.cpuid_entries, *basic, *class, *hi;
 	u32 n = vcpu->arch.cpuid_nent, f = *fn, top;
 
-	basic = hb_first_entry(e, n, 0);
+	basic = hybrid_find_entry(e, n, 0, 0, true);
 	if (!basic || !hybrid_vendor_redirects(basic->ebx, basic->ecx, basic->edx))
 		return;
 	if (f >= 0x40000000 && f <= 0x4fffffff)
-		class = hb_first_entry(e, n, f & 0xffffff00);
+		class = hybrid_find_entry(e, n, f & 0xffffff00, 0, true);
 	else if (f >= 0xc0000000)
-		class = hb_first_entry(e, n, 0xc0000000);
+		class = hybrid_find_entry(e, n, 0xc0000000, 0, true);
 	else
-		class = hb_first_entry(e, n, f & 0x80000000);
+		class = hybrid_find_entry(e, n, f & 0x80000000, 0, true);
 	if (class && f <= class->eax)
 		return;
 	/* Out of KVM's range: within the one the guest was shown? */
 	if (f <= hybrid_raised_max(ov, f)) {
 		memset(r, 0, 4 * sizeof(*r));
 		/* As kvm_cpuid() for a leaf it has: CL and the x2APIC id. */
-		hi = (f == 0xb || f == 0x1f) ? hb_find_entry(e, n, f, 1) : NULL;
+		hi = f == 0xb || f == 0x1f ? hybrid_find_entry(e, n, f, 1, false) : NULL;
 		if (hi) {
 			r[2] = *sub & 0xff;
 			r[3] = hi->edx;
@@ -255,7 +231,7 @@ static void hb_out_of_range(struct kvm_vcpu *vcpu, const struct hybrid_vcpu_ovr 
 		return;
 	}
 	*fn = basic->eax;
-	hi = hb_find_entry(e, n, basic->eax, *sub);
+	hi = hybrid_find_entry(e, n, basic->eax, *sub, false);
 	if (hi && !(hi->flags & KVM_CPUID_FLAG_SIGNIFCANT_INDEX))
 		*sub = hi->index;
 }
@@ -333,19 +309,22 @@ static void hb_free_dead(void)
 }
 
 /*
- * Bring @vt's installed table to @ov, or undo every override (@ov NULL):
- * each register takes, in the bits the overrides own now or owned
- * before, @ov applied to the VMM's value (zeros for an added entry), and
- * keeps its other bits (KVM updates some at run time, e.g. OSXSAVE and
- * the XSAVE sizes; no override owns those). Under @vt->lock; the vCPU may
- * be running: each register is one 32-bit store.
+ * Write into @dst (@n entries laid out as @vt->ours) @vt's table brought
+ * to @ov, or with every override undone (@ov NULL): each register takes,
+ * in the bits the overrides own now or owned before, @ov applied to the
+ * VMM's value (zeros for an added entry), and keeps its other bits (KVM
+ * updates some at run time, e.g. OSXSAVE and the XSAVE sizes; no
+ * override owns those). Into @vt->ours itself, the bits owned from now
+ * on are recorded. Under @vt->lock; the vCPU may be running: each
+ * register is one 32-bit store.
  */
-static void hb_vtab_sync(struct hb_vtab *vt, const struct hybrid_vcpu_ovr *ov)
+static void hb_vtab_rewrite(struct hb_vtab *vt, const struct hybrid_vcpu_ovr *ov,
+			    struct kvm_cpuid_entry2 *dst, u32 n)
 {
 	u32 i, r, m[4], want[4], mm;
 
-	for (i = 0; i < vt->n; i++) {
-		struct kvm_cpuid_entry2 *e = &vt->ours[i];
+	for (i = 0; i < n; i++) {
+		struct kvm_cpuid_entry2 *e = &dst[i];
 		u32 *reg[4] = { &e->eax, &e->ebx, &e->ecx, &e->edx };
 
 		if (!hybrid_table_leaf(e->function))
@@ -368,10 +347,16 @@ static void hb_vtab_sync(struct hb_vtab *vt, const struct hybrid_vcpu_ovr *ov)
 			if (mm)
 				WRITE_ONCE(*reg[r], (READ_ONCE(*reg[r]) & ~mm) |
 						    (want[r] & mm));
-			if (i < vt->orig_n)
+			if (dst == vt->ours && i < vt->orig_n)
 				vt->mask[i][r] = m[r];
 		}
 	}
+}
+
+/* Bring the installed table to @ov, or undo it (@ov NULL), in place. */
+static void hb_vtab_sync(struct hb_vtab *vt, const struct hybrid_vcpu_ovr *ov)
+{
+	hb_vtab_rewrite(vt, ov, vt->ours, vt->n);
 }
 
 /* The table KVM holds for @vcpu is @e with @n entries; racy readers of
@@ -390,6 +375,15 @@ static void hb_vcpu_table_set(struct kvm_vcpu *vcpu, struct kvm_cpuid_entry2 *e,
 		smp_wmb();	/* the longer table before the longer count */
 		WRITE_ONCE(vcpu->arch.cpuid_nent, n);
 	}
+}
+
+/* Free a table built into @tmp and not committed. */
+static void hb_vtab_discard(struct hb_vtab *tmp)
+{
+	kfree(tmp->ours);
+	kfree(tmp->mask);
+	kfree(tmp->scratch);
+	memset(tmp, 0, sizeof(*tmp));
 }
 
 /*
@@ -417,7 +411,7 @@ static int hb_vtab_build(struct hb_binding *b, const struct hb_vtab *vt,
 	ret = -ENOMEM;
 	if (!tmp->ours || !tmp->mask || !tmp->scratch)
 		goto free;
-	ret = hybrid_table_build(ov, src, n, tmp->ours, tmp->mask, cap);
+	ret = hybrid_table_build(ov, src, n, tmp->ours, tmp->mask, cap, false);
 	if (ret < 0)
 		goto free;
 	tmp->n = ret;
@@ -441,10 +435,7 @@ static int hb_vtab_build(struct hb_binding *b, const struct hb_vtab *vt,
 	}
 	return 0;
 free:
-	kfree(tmp->ours);
-	kfree(tmp->mask);
-	kfree(tmp->scratch);
-	memset(tmp, 0, sizeof(*tmp));
+	hb_vtab_discard(tmp);
 	return ret;
 }
 
@@ -461,13 +452,6 @@ static void hb_vtab_commit(struct hb_vtab *vt, struct hb_vtab *tmp)
 	vt->scratch = tmp->scratch;
 	vt->lost = NULL;
 	hb_vcpu_table_set(vt->vcpu, vt->ours, vt->n);
-}
-
-static void hb_vtab_discard(struct hb_vtab *tmp)
-{
-	kfree(tmp->ours);
-	kfree(tmp->mask);
-	kfree(tmp->scratch);
 }
 
 /*
@@ -498,6 +482,24 @@ static bool hb_vtab_ours(struct hb_vtab *vt)
 static bool hb_vtab_live(struct hb_vtab *vt)
 {
 	return vt->ours && !vt->detached && (vt->presented || hb_vtab_ours(vt));
+}
+
+/*
+ * The table to read @vt's vCPU's CPUID from, and its entries in @n: the
+ * installed one (KVM's pointer may be the compare copy for a moment,
+ * inside kvm_set_cpuid()), else KVM's. @vmm_only: not the entries a
+ * profile added. Under @vt->lock, with the table stable (the vCPU's
+ * mutex, or after its first VM entry: hb_vcpu_table_lock()).
+ */
+static const struct kvm_cpuid_entry2 *hb_vtab_table(struct hb_vtab *vt,
+						    bool vmm_only, u32 *n)
+{
+	if (hb_vtab_live(vt)) {
+		*n = vmm_only ? vt->orig_n : vt->n;
+		return vt->ours;
+	}
+	*n = vt->vcpu->arch.cpuid_nent;
+	return vt->vcpu->arch.cpuid_entries;
 }
 
 /* Forget an installed table that KVM has freed or that we put back. */
@@ -531,6 +533,20 @@ static void hb_vtab_detach(struct hb_vtab *vt, bool vm_alive)
 		return;
 	hb_vtab_sync(vt, NULL);
 	WRITE_ONCE(vt->vcpu->arch.cpuid_nent, vt->orig_n);
+}
+
+/* Undo @b's overrides in every vCPU's table (@vm_alive: a reference on
+ * the VM, or its file, is held; else the VM is going away).
+ */
+static void hb_detach_all(struct hb_binding *b, bool vm_alive)
+{
+	u32 v;
+
+	for (v = 0; v < b->nr_vcpus; v++) {
+		spin_lock(&b->vt[v].lock);
+		hb_vtab_detach(&b->vt[v], vm_alive);
+		spin_unlock(&b->vt[v].lock);
+	}
 }
 
 static void hb_free_rcu(struct rcu_head *rcu)
@@ -577,14 +593,8 @@ static int hb_destroy_pre(struct kprobe *p, struct pt_regs *regs)
 	}
 	spin_unlock(&hb_list_lock);
 	if (found) {
-		u32 i;
-
 		/* KVM frees the vCPUs' tables; nothing to undo. */
-		for (i = 0; i < found->nr_vcpus; i++) {
-			spin_lock(&found->vt[i].lock);
-			hb_vtab_detach(&found->vt[i], false);
-			spin_unlock(&found->vt[i].lock);
-		}
+		hb_detach_all(found, false);
 		pr_info("binding %u (pid %d): VM destroyed, unbound\n",
 			found->id, found->pid);
 		trace_hybrid_unbind(found->id, found->pid, "VM destroyed");
@@ -617,7 +627,6 @@ static int hb_set_entry(struct kretprobe_instance *ri, struct pt_regs *regs)
 	struct kvm_vcpu *vcpu = (struct kvm_vcpu *)regs->di;
 	struct hb_binding *b;
 	struct hb_vtab *vt;
-	u32 i, r;
 
 	rcu_read_lock();
 	b = hb_find_kvm(vcpu->kvm);
@@ -628,7 +637,7 @@ static int hb_set_entry(struct kretprobe_instance *ri, struct pt_regs *regs)
 		return 1;
 	vt = &b->vt[vcpu->vcpu_idx];
 	spin_lock(&vt->lock);
-	if (vt->detached || vt->vcpu != vcpu) {
+	if (vt->detached) {
 		spin_unlock(&vt->lock);
 		kref_put(&b->ref, hb_release);
 		return 1;
@@ -636,17 +645,8 @@ static int hb_set_entry(struct kretprobe_instance *ri, struct pt_regs *regs)
 	vt->in_set = true;
 	atomic_inc(&hb_in_set);
 	if (vcpu->arch.last_vmentry_cpu != -1 && hb_vtab_ours(vt)) {
-		for (i = 0; i < vt->orig_n; i++) {
-			struct kvm_cpuid_entry2 *d = &vt->scratch[i];
-			const struct kvm_cpuid_entry2 *o = &vt->orig[i];
-			u32 *dr[4] = { &d->eax, &d->ebx, &d->ecx, &d->edx };
-			const u32 orr[4] = { o->eax, o->ebx, o->ecx, o->edx };
-
-			*d = vt->ours[i];
-			for (r = 0; r < 4; r++)
-				*dr[r] = (*dr[r] & ~vt->mask[i][r]) |
-					 (orr[r] & vt->mask[i][r]);
-		}
+		memcpy(vt->scratch, vt->ours, vt->orig_n * sizeof(*vt->scratch));
+		hb_vtab_rewrite(vt, NULL, vt->scratch, vt->orig_n);
 		hb_vcpu_table_set(vcpu, vt->scratch, vt->orig_n);
 		vt->presented = true;
 	}
@@ -1072,18 +1072,17 @@ static bool hb_unlist(struct hb_binding *b)
 	return was;
 }
 
-/* Undo @b's overrides in every vCPU's table (@vm_alive: a reference on
- * the VM, or its file, is held; else the VM is going away).
+/*
+ * Undo @b's overrides while it is listed, then unlist it and drop the
+ * caller's reference on it (see hb_unbind()). @vm_alive as hb_detach_all().
  */
-static void hb_detach_all(struct hb_binding *b, bool vm_alive)
+static void hb_unbind_ref(struct hb_binding *b, bool vm_alive)
 {
-	u32 v;
-
-	for (v = 0; v < b->nr_vcpus; v++) {
-		spin_lock(&b->vt[v].lock);
-		hb_vtab_detach(&b->vt[v], vm_alive);
-		spin_unlock(&b->vt[v].lock);
-	}
+	lockdep_assert_held(&hb_mutex);
+	hb_detach_all(b, vm_alive);
+	if (hb_unlist(b))
+		kref_put(&b->ref, hb_release);
+	kref_put(&b->ref, hb_release);
 }
 
 /*
@@ -1240,12 +1239,9 @@ static int hb_bind_vm(struct hybrid_bind *a, struct kvm *kvm,
 				 "cannot probe kvm_cpuid for the profile's leaf 0xA: %d", ret);
 	}
 	if (ret) {
-		/* As hb_unbind(): undo while listed, then unlist (the VM file is held). */
+		/* The VM file is held: the VM is alive. */
 		a->id = 0;
-		hb_detach_all(b, true);
-		if (hb_unlist(b))
-			kref_put(&b->ref, hb_release);
-		kref_put(&b->ref, hb_release);
+		hb_unbind_ref(b, true);
 		hb_hook_update();
 		hb_probes_put();
 		mutex_unlock(&hb_mutex);
@@ -1389,13 +1385,9 @@ static struct hb_binding *hb_take(u32 id)
  */
 static void hb_unbind(struct hb_binding *b)
 {
-	lockdep_assert_held(&hb_mutex);
-	hb_detach_all(b, b->kvm_ref);
-	if (hb_unlist(b))
-		kref_put(&b->ref, hb_release);
+	hb_unbind_ref(b, b->kvm_ref);
 	if (b->kvm_ref)
 		kvm_put_kvm(b->kvm);
-	kref_put(&b->ref, hb_release);
 }
 
 static long hb_ioctl_unbind(void __user *uarg)
@@ -1496,20 +1488,15 @@ static int hb_leaf_known(struct hb_binding *b, struct kvm_vcpu *vcpu, u32 v,
 	const struct hybrid_vcpu_ovr *ov;
 	const struct kvm_cpuid_entry2 *tab;
 	struct hb_table *t;
-	int locked, i, n, found = 0;
+	int locked, found = 0;
+	u32 i, n;
 
 	locked = hb_vcpu_table_lock(vcpu);
 	if (locked < 0)
 		return locked;
-	/* The VMM's entries only, not the zero leaves a profile adds. */
+	/* The VMM's entries only, not the leaves a profile adds. */
 	spin_lock(&b->vt[v].lock);
-	if (hb_vtab_live(&b->vt[v])) {
-		tab = b->vt[v].ours;
-		n = b->vt[v].orig_n;
-	} else {
-		tab = vcpu->arch.cpuid_entries;
-		n = vcpu->arch.cpuid_nent;
-	}
+	tab = hb_vtab_table(&b->vt[v], true, &n);
 	for (i = 0; i < n && !found; i++) {
 		const struct kvm_cpuid_entry2 *e = &tab[i];
 
@@ -1698,12 +1685,12 @@ static long hb_ioctl_list(void __user *uarg)
 
 static long hb_ioctl_cpuid2(void __user *uarg)
 {
-	struct kvm_cpuid_entry2 *e, *x;
+	struct kvm_cpuid_entry2 *e;
 	struct hybrid_vcpu_ovr *ov;
 	struct hybrid_cpuid2 a;
 	struct hb_binding *b;
 	struct hb_table *t;
-	u32 usize, n, i;
+	u32 usize, n;
 	int ret;
 
 	ret = hvkit_copy_arg_from_user(&a, sizeof(a), sizeof(a), uarg, &usize);
@@ -1735,34 +1722,11 @@ static long hb_ioctl_cpuid2(void __user *uarg)
 	t = rcu_dereference(b->table);
 	memcpy(ov, &t->v[a.vcpu], sizeof(*ov));
 	rcu_read_unlock();
-	n = a.nent;
-	/* Leaves and subleaves the profile adds to the VMM's table. */
-	for (i = 0; i < ov->n; i++) {
-		const struct hybrid_ovr *o = &ov->e[i];
-
-		if (o->flags & (HYBRID_OVR_MAX_EAX | HYBRID_OVR_CLEAR) ||
-		    hb_find_entry(e, n, o->function, o->index))
-			continue;
-		if (n >= a.max_nent) {
-			ret = -E2BIG;
-			goto free;
-		}
-		x = &e[n++];
-		memset(x, 0, sizeof(*x));
-		x->function = o->function;
-		x->index = o->index;
-		if (o->flags & HYBRID_OVR_INDEX)
-			x->flags = KVM_CPUID_FLAG_SIGNIFCANT_INDEX;
-	}
-	for (i = 0; i < n; i++) {
-		u32 r[4] = { e[i].eax, e[i].ebx, e[i].ecx, e[i].edx };
-
-		hybrid_apply(ov, e[i].function, e[i].index, r);
-		e[i].eax = r[0];
-		e[i].ebx = r[1];
-		e[i].ecx = r[2];
-		e[i].edx = r[3];
-	}
+	/* The leaves the profile adds, then every entry rewritten. */
+	ret = hybrid_table_build(ov, e, a.nent, e, NULL, a.max_nent, true);
+	if (ret < 0)
+		goto free;
+	n = ret;
 	ret = -EFAULT;
 	if (copy_to_user(u64_to_user_ptr(a.entries), e, array_size(n, sizeof(*e))))
 		goto free;
@@ -1958,7 +1922,7 @@ static long hb_ioctl_vm_features(void __user *uarg)
 {
 	struct hybrid_vm_features a;
 	struct hybrid_vcpu_ovr *ov;
-	struct kvm_cpuid_entry2 *tab;
+	const struct kvm_cpuid_entry2 *tab;
 	struct kvm_vcpu *vcpu;
 	struct hb_vtab *vt;
 	u32 nent;
@@ -2001,26 +1965,16 @@ static long hb_ioctl_vm_features(void __user *uarg)
 	memcpy(ov, &t->v[a.vcpu], sizeof(*ov));
 	rcu_read_unlock();
 	memset(&a.features, 0, sizeof(a.features));
-	/*
-	 * The binding's table while installed (KVM's pointer may be the
-	 * compare copy for a moment, inside kvm_set_cpuid()), else KVM's.
-	 */
 	vt = &b->vt[a.vcpu];
 	spin_lock(&vt->lock);
-	if (hb_vtab_live(vt)) {
-		tab = vt->ours;
-		nent = vt->n;
-	} else {
-		tab = vcpu->arch.cpuid_entries;
-		nent = vcpu->arch.cpuid_nent;
-	}
+	tab = hb_vtab_table(vt, false, &nent);
 	for (w = 0; w < HYBRID_NR_FEATURE_WORDS; w++) {
 		const struct hybrid_fword *f = &hybrid_fwords[w];
-		struct kvm_cpuid_entry2 *e;
+		const struct kvm_cpuid_entry2 *e;
 		u32 r[4] = {};
 
 		/* KVM's table (asm/kvm_host.h), looked up as KVM does. */
-		e = hb_find_entry(tab, nent, f->function, f->index);
+		e = hybrid_find_entry(tab, nent, f->function, f->index, false);
 		if (e) {
 			r[0] = e->eax;
 			r[1] = e->ebx;
@@ -2296,9 +2250,8 @@ static void __exit kvm_hybrid_exit(void)
 	hb_hook_update();
 	hb_probes_put();
 	mutex_unlock(&hb_mutex);
-	flush_work(&hb_gc_work);
 	rcu_barrier();	/* hb_free_rcu and kvfree_rcu callbacks */
-	flush_work(&hb_gc_work);
+	flush_work(&hb_gc_work);	/* and what they queued */
 	hb_free_dead();
 	pr_info("unloaded\n");
 }
