@@ -75,8 +75,7 @@ int main(void)
 	__u64 ns[NCONF][2], t[NCONF][2][REPS];
 	__u32 eax[NCONF][2] = {}, wrong[NCONF] = {}, hybrid, e;
 	__u8 vt[NR_VCPUS] = { 0, 0, 1, 1 };
-	struct hybrid_bind b = { .size = sizeof(b), .nr_types = 2,
-				 .nr_vcpus = NR_VCPUS };
+	struct hybrid_bind b;
 	struct hybrid_unbind u = { .size = sizeof(u) };
 	/* vCPU 3's hybrid bit: a clear that vCPU 0's answers do not show. */
 	struct hybrid_feature f = { .size = sizeof(f), .op = HYBRID_FEAT_CLEAR,
@@ -89,10 +88,7 @@ int main(void)
 	ksft_print_header();
 	ksft_set_plan(NCONF);
 	kvm_setup();
-	make_type(&types[0], "P", 1);
-	make_type(&types[1], "E", 0);
-	b.types = (uintptr_t)types;
-	b.vcpu_types = (uintptr_t)vt;
+	test_profile(types, &b, vt, NR_VCPUS);
 	vm_create_cpuid_loop(&v, NR_VCPUS);
 	vm_create(&other, NR_VCPUS);
 	hybrid = (__u32)types[0].intel_core_type << 24 | types[0].native_model_id;

@@ -55,14 +55,13 @@ static int feature(__u32 id, __u32 op)
 
 int main(void)
 {
-	struct hybrid_bind b = { .size = sizeof(b) };
+	struct hybrid_bind b;
 	struct vm v = { .irqchip = false };
 	__u32 r[4];
 	int bad = 0, ret;
 
 	kvm_setup();
-	make_type(&types[0], "P", 1);
-	make_type(&types[1], "E", 0);
+	test_profile(types, &b, vtypes, NR_VCPUS);
 	vm_create(&v, NR_VCPUS);
 	guest_cpuid(&v, 0, 0x1, 0, r);
 	if (!(r[2] & 1)) {
@@ -73,10 +72,6 @@ int main(void)
 	       NR_VCPUS);
 	show(&v, "stock KVM", -1);
 	b.vm_fd = v.vm;
-	b.nr_types = 2;
-	b.nr_vcpus = NR_VCPUS;
-	b.types = (uintptr_t)types;
-	b.vcpu_types = (uintptr_t)vtypes;
 	ret = hyb(HYBRID_IOC_BIND, &b);
 	if (ret) {
 		printf("bind: %s (%s)\n", strerror(-ret), b.why);

@@ -242,6 +242,23 @@ static inline struct kvm_cpuid2 *get_cpuid(int vcpu)
 	return c;
 }
 
+/*
+ * The 2 P + 2 E test profile in @types, and @b ready to bind a VM of
+ * @nr vCPUs of types @vt to it (the caller sets vm_fd).
+ */
+static inline void test_profile(struct hybrid_core_type types[2], struct hybrid_bind *b,
+				const __u8 *vt, __u32 nr)
+{
+	make_type(&types[0], "P", 1);
+	make_type(&types[1], "E", 0);
+	memset(b, 0, sizeof(*b));
+	b->size = sizeof(*b);
+	b->nr_types = 2;
+	b->nr_vcpus = nr;
+	b->types = (uintptr_t)types;
+	b->vcpu_types = (uintptr_t)vt;
+}
+
 /* Open /dev/kvm and /dev/kvm_hybrid (skip without them), read KVM's table. */
 static inline void kvm_setup(void)
 {

@@ -101,8 +101,7 @@ int main(int argc, char **argv)
 {
 	struct hybrid_core_type types[2];
 	__u8 vt[NR_VCPUS] = { 0, 0, 1, 1 };
-	struct hybrid_bind b = { .size = sizeof(b), .nr_types = 2,
-				 .nr_vcpus = NR_VCPUS };
+	struct hybrid_bind b;
 	struct hybrid_feature f = { .size = sizeof(f), .vcpu = HYBRID_ALL_VCPUS,
 				    .function = 0x1a, .index = HYBRID_ANY_INDEX,
 				    .reg = 0, .bits = 1 };
@@ -123,10 +122,7 @@ int main(int argc, char **argv)
 	ksft_print_header();
 	ksft_set_plan(3);
 	kvm_setup();
-	make_type(&types[0], "P", 1);
-	make_type(&types[1], "E", 0);
-	b.types = (uintptr_t)types;
-	b.vcpu_types = (uintptr_t)vt;
+	test_profile(types, &b, vt, NR_VCPUS);
 	vm_create_cpuid_loop(&v, NR_VCPUS);
 	for (i = 0; i < NR_VCPUS; i++) {
 		struct kvm_sregs sregs;

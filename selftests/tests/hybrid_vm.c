@@ -42,6 +42,21 @@ static void on_usr1(int sig)
 {
 }
 
+/* Get vCPU @i's parked thread @th out of KVM_RUN (SIGUSR1) and join it. */
+static void unpark_ap(struct vm *v, int i, pthread_t th)
+{
+	int n;
+
+	/* A KVM_RUN that starts late returns at once too. */
+	v->run[i]->immediate_exit = 1;
+	for (n = 0; n < 300 && pthread_tryjoin_np(th, NULL); n++) {
+		pthread_kill(th, SIGUSR1);
+		usleep(10000);
+	}
+	if (n == 300)
+		ksft_exit_fail_msg("vCPU %d still in KVM_RUN 3 s after SIGUSR1\n", i);
+}
+
 static int feature_idx(__u32 id, __u32 op, __u32 vcpu, __u32 fn, __u32 idx, __u32 reg,
 		       __u32 bits, char *why)
 {
@@ -220,7 +235,7 @@ int main(void)
 	pid_t child;
 
 	ksft_print_header();
-	ksft_set_plan(26);
+	ksft_set_plan(27);
 	kvm_setup();
 	make_type(&types[0], "P", 1);
 	make_type(&types[1], "E", 0);
@@ -246,7 +261,6 @@ int main(void)
 		struct sigaction sa = { .sa_handler = on_usr1 };
 		struct kvm_cpuid2 *t0, *t1;
 		pthread_t th;
-		int n;
 
 		sigaction(SIGUSR1, &sa, NULL);
 		vm_create(&w, 2);
@@ -255,13 +269,7 @@ int main(void)
 		if (!pthread_create(&th, NULL, park_ap, &w.vcpu[1])) {
 			usleep(300000);	/* in KVM_RUN */
 			ret = bind(&b, w.vm, 2);
-			w.run[1]->immediate_exit = 1;
-			for (n = 0; n < 300 && pthread_tryjoin_np(th, NULL); n++) {
-				pthread_kill(th, SIGUSR1);
-				usleep(10000);
-			}
-			if (n == 300)
-				ksft_exit_fail_msg("vCPU 1 still in KVM_RUN 3 s after SIGUSR1\n");
+			unpark_ap(&w, 1, th);
 		}
 		/* vCPU 0 was bound before vCPU 1 refused: undone. */
 		t1 = get_cpuid(w.vcpu[0]);
@@ -554,9 +562,14 @@ int main(void)
 		/* Unbind: stock values at once. */
 		{
 			struct hybrid_unbind u = { .size = sizeof(u), .id = bi.id };
+			struct hybrid_unbind u0 = { .size = sizeof(u0), .id = 0 };
 			struct kvm_cpuid2 *now;
 			__u32 k;
 
+			/* Id 0 is no binding's (module exit's "any" must not leak). */
+			ret = hyb(HYBRID_IOC_UNBIND, &u0);
+			ksft_test_result(ret == -ENOENT && nr_bindings(NULL, NULL) == 1,
+					 "unbind id 0: %d, the binding stays\n", ret);
 			ret = hyb(HYBRID_IOC_UNBIND, &u);
 			bad = ret;
 			for (i = 0; i < NR_VCPUS; i++) {
@@ -643,7 +656,7 @@ int main(void)
 		char why2[HYBRID_WHY_LEN] = "";
 		pthread_t th;
 		long ms;
-		int r1 = -1, r2 = -1, n;
+		int r1 = -1, r2 = -1;
 
 		sigaction(SIGUSR1, &sa, NULL);
 		memset(&v, 0, sizeof(v));
@@ -657,14 +670,7 @@ int main(void)
 			vf.id = b.id;
 			r2 = hyb(HYBRID_IOC_VM_FEATURES, &vf);
 			clock_gettime(CLOCK_MONOTONIC, &t1);
-			/* A KVM_RUN that starts late returns at once too. */
-			v.run[1]->immediate_exit = 1;
-			for (n = 0; n < 300 && pthread_tryjoin_np(th, NULL); n++) {
-				pthread_kill(th, SIGUSR1);
-				usleep(10000);
-			}
-			if (n == 300)
-				ksft_exit_fail_msg("vCPU 1 still in KVM_RUN 3 s after SIGUSR1\n");
+			unpark_ap(&v, 1, th);
 		}
 		ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
 		ksft_test_result(!ret && r1 == -EBUSY && r2 == -EBUSY && ms < 1000,
