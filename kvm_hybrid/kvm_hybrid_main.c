@@ -1385,9 +1385,12 @@ static struct hb_binding *hb_take(u32 id)
  */
 static void hb_unbind(struct hb_binding *b)
 {
-	hb_unbind_ref(b, b->kvm_ref);
-	if (b->kvm_ref)
-		kvm_put_kvm(b->kvm);
+	/* Read before: hb_unbind_ref() may drop the last reference on @b. */
+	struct kvm *kvm = b->kvm_ref ? b->kvm : NULL;
+
+	hb_unbind_ref(b, kvm);
+	if (kvm)
+		kvm_put_kvm(kvm);
 }
 
 static long hb_ioctl_unbind(void __user *uarg)
