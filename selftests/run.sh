@@ -498,6 +498,19 @@ check|demo|bench|deb) "$LIB/deps.sh" || die "dependencies" ;;
 esac
 KVER=$(stock_kver)
 STOCK_KDIR=/usr/src/linux-headers-$KVER
+# The emulator the VMs boot in (lib/qemu-build.sh: Debian's QEMU with the
+# fixes of selftests/platform/qemu; HVKIT_QEMU=stock: the installed one).
+case "$cmd" in
+static) ;;
+*)
+	if [ "${HVKIT_QEMU:-}" = stock ]; then
+		L0_QEMU=$(command -v qemu-system-x86_64) || die "no qemu-system-x86_64"
+	else
+		L0_QEMU=$("$LIB/qemu-build.sh") || die "the test platform's emulator (lib/qemu-build.sh)"
+	fi
+	export L0_QEMU
+	;;
+esac
 case "$cmd" in
 check)
 	t0=$(date +%s)

@@ -4,14 +4,16 @@
 # Nothing here installs or boots a kernel on this machine: the kernel image
 # is only downloaded and unpacked into the cache (stock-kernel.sh). The
 # packaging tools build and check hvkit's own .debs (lib/deb.sh), and
-# initramfs-tools runs their hook.
+# initramfs-tools runs their hook. The QEMU build dependencies are for the
+# test platform's emulator (lib/qemu-build.sh).
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
 
 pkgs="build-essential bc bison flex libelf-dev libssl-dev cpio kmod xz-utils
 rsync dwarves qemu-system-x86 qemu-utils busybox-static dkms kexec-tools
 sparse shellcheck python3 seabios linux-source-6.1 linux-headers-amd64
-dpkg-dev debhelper dh-dkms lintian initramfs-tools systemd"
+dpkg-dev debhelper dh-dkms lintian initramfs-tools systemd
+libglib2.0-dev libpixman-1-dev zlib1g-dev libfdt-dev meson ninja-build pkgconf"
 missing=
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||

@@ -343,7 +343,7 @@ boot_vm() {
 	vm_watch "$dir" 9>&- &
 	WATCHER_PID=$!
 	# shellcheck disable=SC2086
-	timeout --foreground -k 10 "$TIMEOUT" qemu-system-x86_64 -pidfile "$dir/qemu.pid" \
+	timeout --foreground -k 10 "$TIMEOUT" "$L0_QEMU" -pidfile "$dir/qemu.pid" \
 		-M q35 -accel "${HVKIT_ACCEL:-$ACCEL}" -cpu EPYC,+svm -smp "$SMP" -m "$MEM" \
 		-nodefaults -display none -no-reboot \
 		-kernel "$VMLINUZ" -initrd "$dir/initrd.cpio" \
