@@ -290,18 +290,59 @@ merge_group() {
 	done <"$1/counts"
 }
 
-# wait_jobs N: wait until at most N groups are running, merging each.
+# wait_jobs N: wait until at most N jobs are running, merging each (the
+# package cycle's job, when it ends, queues the suites it built for).
 wait_jobs() {
 	local pid
 	while [ ${#JOB_DIR[@]} -gt "$1" ]; do
 		wait -n -p pid "${!JOB_DIR[@]}"
 		merge_group "${JOB_DIR[$pid]}"
 		unset "JOB_DIR[$pid]"
+		if [ "$pid" = "$DEB_JOB" ]; then
+			DEB_JOB=
+			deb_job_done
+		fi
 	done
 }
 
+# The Debian package cycle (step_deb) as a job beside the debug suite's
+# first groups: it is mostly single-threaded (dpkg, lintian, DKMS's
+# modpost, mkinitramfs), so one VM beside it uses the CPU it leaves idle.
+# While it runs, it takes one of the JOBS slots. When it ends, the suites
+# that boot the modules its DKMS built are queued (deb_job_done).
+DEB_JOB=
+start_deb_job() {
+	local dir=$HVKIT_OUT/vm/deb-packages
+	rm -rf "$dir"
+	mkdir -p "$dir"
+	: >"$dir/counts"
+	log "the Debian package cycle: started beside the VMs (log: $dir/run.log)"
+	(
+		GDIR=$dir
+		count() { gcount "$@"; }
+		step_deb
+		printf '%s\n' "$DEB_KOS" >"$dir/kos"
+	) >"$dir/run.log" 2>&1 &
+	DEB_JOB=$!
+	JOB_DIR[$DEB_JOB]=$dir
+}
+
+# deb_job_done: queue the nested, stock and deb suites with the modules
+# the package's DKMS built (none if it built none: that failure is
+# counted), then the quick benchmarks.
+deb_job_done() {
+	DEB_KOS=$(cat "$HVKIT_OUT/vm/deb-packages/kos" 2>/dev/null)
+	log "the Debian package cycle: done"
+	if [ -n "$DEB_KOS" ]; then
+		queue_stock nested "$DEB_KOS"
+		queue_stock stock "$DEB_KOS"
+		queue_stock deb "$DEB_KOS"
+	fi
+	step_build && queue_stock bench-check "$STOCK_KOS"
+}
+
 # One queue for every suite of a run, so that the lanes stay full across
-# suites: queue_groups adds, run_queue runs. An entry is "KIND|FILE|KOS",
+# suites: queue_groups adds, run_queue runs. An entry is "KIND|FILE|KOS|SUITE",
 # KOS the modules an L1 booting the stock kernel gets (DKMS's for the
 # stock and nested suites, the W=1 build's elsewhere).
 QUEUE_LANE=() QUEUE_ALONE=()
@@ -314,39 +355,54 @@ queue_groups() {
 		alone=$(load_group "$g"
 			if [ "$kind" = debug ]; then echo "$DEBUG_ALONE"; else echo "$ALONE"; fi)
 		if [ "$alone" = yes ]; then
-			QUEUE_ALONE+=("$kind|$g|$kos")
+			QUEUE_ALONE+=("$kind|$g|$kos|$suite")
 		else
-			QUEUE_LANE+=("$kind|$g|$kos")
+			QUEUE_LANE+=("$kind|$g|$kos|$suite")
 		fi
 	done
 }
 
 # run_queue: the groups that share the machine first (in queue order, the
 # debug suite's longest groups queued first), then those that run alone.
+# The lane queue may grow while it runs (deb_job_done), so it is walked by
+# index, and the groups that run alone start only once nothing can be
+# added any more.
 run_queue() {
-	local e kind g kos dir alone=no
-	for e in "${QUEUE_LANE[@]}" - "${QUEUE_ALONE[@]}"; do
-		if [ "$e" = - ]; then
-			alone=yes
+	local e kind g kos dir alone=no i=0
+	while [ $i -lt ${#QUEUE_LANE[@]} ] || [ -n "$DEB_JOB" ]; do
+		if [ $i -ge ${#QUEUE_LANE[@]} ]; then
+			wait_jobs $((${#JOB_DIR[@]} - 1))
 			continue
 		fi
-		IFS='|' read -r kind g kos <<<"$e"
-		dir=$HVKIT_OUT/vm/$kind-$(basename "$g" .group)
-		rm -rf "$dir"
-		mkdir -p "$dir"
-		: >"$dir/counts"
-		if [ "$alone" = yes ]; then
-			wait_jobs 0
-		else
-			wait_jobs $((JOBS - 1))
-		fi
-		log "group $(basename "$g" .group) on $kind kernel: started$([ "$alone" = yes ] && echo ", alone")"
-		(KSET[stock.kos]=$kos; run_group "$kind" "$g") >"$dir/run.log" 2>&1 &
-		JOB_DIR[$!]=$dir
-		[ "$alone" = yes ] && wait_jobs 0
+		e=${QUEUE_LANE[i]}
+		i=$((i + 1))
+		start_queued "$e" no
+	done
+	for e in "${QUEUE_ALONE[@]}"; do
+		start_queued "$e" yes
 	done
 	wait_jobs 0
 	QUEUE_LANE=() QUEUE_ALONE=()
+}
+
+# start_queued ENTRY ALONE: start one queued group once a slot is free
+# (ALONE=yes: once nothing else runs, and wait for it).
+start_queued() {
+	local e=$1 alone=$2 kind g kos suite dir
+	IFS='|' read -r kind g kos suite <<<"$e"
+	dir=$HVKIT_OUT/vm/$kind-$(basename "$g" .group)
+	rm -rf "$dir"
+	mkdir -p "$dir"
+	: >"$dir/counts"
+	if [ "$alone" = yes ]; then
+		wait_jobs 0
+	else
+		wait_jobs $((JOBS - 1))
+	fi
+	log "group $(basename "$g" .group) on $kind kernel: started$([ "$alone" = yes ] && echo ", alone")"
+	(KSET[stock.kos]=$kos RUN_SUITE=$suite; run_group "$kind" "$g") >"$dir/run.log" 2>&1 &
+	JOB_DIR[$!]=$dir
+	[ "$alone" = yes ] && wait_jobs 0
 }
 
 # ---------------------------------------------------------------- suites
@@ -519,15 +575,11 @@ check)
 	# suites with the modules the package's DKMS built, then the groups
 	# that run alone (bench-check's among them).
 	queue_debug
-	# A failed package check is counted; the suites still boot the
-	# modules the package's DKMS built, if it built them.
-	step_deb
-	if [ -n "$DEB_KOS" ]; then
-		queue_stock nested "$DEB_KOS"
-		queue_stock stock "$DEB_KOS"
-		queue_stock deb "$DEB_KOS"
-	fi
-	step_build && queue_stock bench-check "$STOCK_KOS"
+	# The package cycle beside the debug suite's first groups; when it
+	# ends, the suites that boot its DKMS's modules are queued (a failed
+	# package check is counted; they still boot the modules, if built),
+	# then the quick benchmarks (deb_job_done).
+	start_deb_job
 	run_queue
 	bench_tables
 	log "make check wall time: $(($(date +%s) - t0)) s"

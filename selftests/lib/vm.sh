@@ -41,15 +41,19 @@ kram_region_expected() {
 	return 1
 }
 
+# group_env L1|L2: the settings PID 1 and the tests read (/hvkit/group.env).
+# BENCH_QUICK=yes: a benchmark run by make check (suite bench-check),
+# whose fewer rounds show that it runs; make bench gives the figures.
 group_env() { # group_env L1|L2
 	if [ "$1" = L2 ]; then
 		printf 'GROUP=%q\nMODULES=%q\nKMODS=\nTESTS=%q\nTEST_TIMEOUT=%q\nKRAM_REGION=no\nSUITE_KIND=%q\n' \
 			"$GROUP-l2" "$L2_MODULES" "$L2_TESTS" "$TEST_TIMEOUT" "$KIND"
 	else
-		printf 'GROUP=%q\nMODULES=%q\nKMODS=%q\nTESTS=%q\nTEST_TIMEOUT=%q\nL2_MACHINE=%q\nKRAM_REGION=%s\nSUITE_KIND=%q\nCOLDPLUG=%q\n' \
+		printf 'GROUP=%q\nMODULES=%q\nKMODS=%q\nTESTS=%q\nTEST_TIMEOUT=%q\nL2_MACHINE=%q\nKRAM_REGION=%s\nSUITE_KIND=%q\nCOLDPLUG=%q\nBENCH_QUICK=%s\n' \
 			"$GROUP" "$MODULES" "$KMODS" "$TESTS" "$TEST_TIMEOUT" "$L2_MACHINE" \
 			"$(kram_region_expected && echo yes || echo no)" "$KIND" \
-			"$([ -n "$KMODROOT" ] && echo "$COLDPLUG")"
+			"$([ -n "$KMODROOT" ] && echo "$COLDPLUG")" \
+			"$([ "${RUN_SUITE:-}" = bench-check ] && echo yes || echo no)"
 	fi
 }
 
