@@ -7,6 +7,11 @@
  * nothing until rmmod (a failed init would be retried by busybox's
  * insmod, running the benchmark twice). Driven by
  * selftests/tests/kram_bench.sh; run with selftests/run.sh bench.
+ *
+ * With hold=N it runs no benchmark: it is a kernel owner of N pool pages
+ * (its tag is below KRAM_TAG_USER), each filled with a marker, until
+ * rmmod; selftests/tests/kram_owner.sh checks that userspace cannot reach
+ * them through /dev/kram.
  */
 #include <linux/completion.h>
 #include <linux/delay.h>
@@ -17,6 +22,7 @@
 #include <linux/sched.h>
 #include <linux/slab.h>
 #include <linux/sort.h>
+#include <linux/string.h>
 #include "../kram/kram.h"
 
 static unsigned int iters = 100000;
@@ -29,8 +35,15 @@ static unsigned int batch = 1;
 module_param(batch, uint, 0444);
 MODULE_PARM_DESC(batch, "pages held at once: allocate BATCH, then free them (1..64)");
 
+static unsigned int hold;
+module_param(hold, uint, 0444);
+MODULE_PARM_DESC(hold, "no benchmark: hold this many pool pages (kernel tag) until unload (1..64)");
+
 #define BENCH_TAG	0x4b424e43	/* "KBNC" */
 #define MAX_BATCH	64
+#define HOLD_MARK	"kram_bench: a kernel owner's page"
+
+static struct page *held[MAX_BATCH];
 
 /* KRAM_ZERO clears each page: the same work as an init_on_alloc kernel. */
 enum bench_kind { BENCH_BUDDY, BENCH_KRAM, BENCH_KRAM_ZERO, BENCH_KINDS };
@@ -148,11 +161,52 @@ static int bench_median(enum bench_kind kind, int nthreads, u64 *median)
 	return 0;
 }
 
+static void hold_release(void)
+{
+	unsigned int i;
+
+	for (i = 0; i < hold; i++) {
+		if (held[i] && kram_free_page(held[i], BENCH_TAG))
+			pr_err("held page %u: free refused\n", i);
+		held[i] = NULL;
+	}
+}
+
+/* hold=N: take N pool pages as a kernel owner, mark them, keep them. */
+static int hold_pages(void)
+{
+	unsigned int i;
+
+	for (i = 0; i < hold; i++) {
+		held[i] = kram_alloc_page(BENCH_TAG);
+		if (!held[i]) {
+			pr_err("hold: pool page %u of %u: none left\n", i, hold);
+			hold_release();
+			return -ENOMEM;
+		}
+		memset(page_address(held[i]), 0, PAGE_SIZE);
+		strscpy(page_address(held[i]), HOLD_MARK, PAGE_SIZE);
+	}
+	pr_info("holding %u pool pages with tag %#x until unload\n", hold, BENCH_TAG);
+	return 0;
+}
+
 static int __init kram_bench_init(void)
 {
 	struct kram_usage before, after;
 	int threads[] = { 1, num_online_cpus() }, i, ret;
 
+	if (hold > MAX_BATCH) {
+		pr_err("hold: 0..%d\n", MAX_BATCH);
+		return -EINVAL;
+	}
+	if (hold) {
+		if (!kram_attached()) {
+			pr_err("kram has no region attached\n");
+			return -ENODEV;
+		}
+		return hold_pages();
+	}
 	if (!iters || !rounds || rounds > 16 || !batch || batch > MAX_BATCH) {
 		pr_err("iters > 0, 1 <= rounds <= 16, 1 <= batch <= %d\n", MAX_BATCH);
 		return -EINVAL;
@@ -200,6 +254,7 @@ static int __init kram_bench_init(void)
 
 static void __exit kram_bench_exit(void)
 {
+	hold_release();
 }
 
 module_init(kram_bench_init);
