@@ -190,10 +190,22 @@ reload_with() {
 		vpr_record "$AREA" "$slot" "$@" | sed 's/^/# /' &&
 		dmesg -c >/dev/null && modprobe kram && modprobe vfio_preserve
 }
+# erased NAME: after a refusal, the slot's newest valid copy (what the
+# next load reads) is a tombstone (flags 0), not the refused record:
+# kram and vfio_preserve go out for vpr_record to read it, and back.
+erased() {
+	rmmod vfio_preserve && rmmod kram &&
+		vpr_record "$AREA" "$slot" show >$W/show.$1
+	_r=$?
+	sed 's/^/# /' $W/show.$1
+	modprobe kram && modprobe vfio_preserve && [ $_r = 0 ] &&
+		grep -q "newest valid: copy [01], seq [0-9]*, flags 0$" $W/show.$1
+}
 check "a record whose vendor changed: reload" reload_with vendor 1234
 dmesg | grep vfio_preserve | sed 's/^/# /'
 check "refused: the log names the changed vendor" sh -c "dmesg | grep -q 'not restored: .*vendor changed.*record dropped'"
 check "the device is not armed from it (preserve 0, restored 0)" [ "$(cat "$PCI/$DEV/preserve")/$(status_field "$DEV" restored)" = 0/0 ]
+check "the refused record was erased: its slot holds a tombstone" erased vendor
 boot=$(cat /sys/class/misc/kram/boot_count)
 check "a record saved two boots ago (boot $((boot - 2)), now $boot): reload" reload_with boot $((boot - 2))
 dmesg | grep vfio_preserve | sed 's/^/# /'
@@ -203,6 +215,7 @@ check "a corrupt record: reload" reload_with corrupt
 dmesg | grep vfio_preserve | sed 's/^/# /'
 check "refused: the log says no valid record" sh -c "dmesg | grep -q 'no valid record.*dropped'"
 check "the device is not armed from it" [ "$(cat "$PCI/$DEV/preserve")" = 0 ]
+check "the corrupt slot was erased: it holds a tombstone" erased corrupt
 
 # --- disarmed: resets as usual
 check "hvkitctl vfio preserve $DEV off" hvkitctl vfio preserve "$DEV" off

@@ -13,6 +13,10 @@
  *                                     (CRC no longer matches)
  *   vpr_record AREA SLOT boot N       newest copy saved in kram boot N,
  *                                     re-sealed (seq + 1)
+ *   vpr_record AREA SLOT show         both copies (seq, flags, CRC) and
+ *                                     the newest valid one: what the next
+ *                                     load would read (flags 0: a
+ *                                     tombstone, the slot was erased)
  */
 #include <fcntl.h>
 #include <stdbool.h>
@@ -65,6 +69,19 @@ static void seal(struct rec *r)
 	r->crc = crc32_le(~0U, r, HDR_SIZE + r->cfg_size);
 }
 
+static bool sealed(struct rec *r)
+{
+	__u32 crc = r->crc;
+	bool ok;
+
+	if (r->magic != MAGIC || r->cfg_size > CFG_SIZE)
+		return false;
+	seal(r);
+	ok = r->crc == crc;
+	r->crc = crc;
+	return ok;
+}
+
 static int io(int fd, struct rec *r, off_t off, int wr)
 {
 	ssize_t n = wr ? pwrite(fd, r, sizeof(*r), off) : pread(fd, r, sizeof(*r), off);
@@ -85,15 +102,17 @@ int main(int argc, char **argv)
 	bool vendor = argc == 5 && !strcmp(argv[3], "vendor");
 	bool boot = argc == 5 && !strcmp(argv[3], "boot");
 	bool corrupt = argc == 4 && !strcmp(argv[3], "corrupt");
+	bool show = argc == 4 && !strcmp(argv[3], "show");
 
 	if (offsetof(struct rec, cfg) != HDR_SIZE) {
 		fprintf(stderr, "vpr_record: header layout differs from vpr_state.h\n");
 		return 1;
 	}
-	if (!vendor && !corrupt && !boot) {
+	if (!vendor && !corrupt && !boot && !show) {
 		fprintf(stderr, "usage: vpr_record FILE@OFFSET SLOT vendor HEX\n"
 			"       vpr_record FILE@OFFSET SLOT corrupt\n"
-			"       vpr_record FILE@OFFSET SLOT boot N\n");
+			"       vpr_record FILE@OFFSET SLOT boot N\n"
+			"       vpr_record FILE@OFFSET SLOT show\n");
 		return 2;
 	}
 	slot = atoi(argv[2]);
@@ -102,7 +121,7 @@ int main(int argc, char **argv)
 		*at = '\0';
 		base = (off_t)strtoull(at + 1, NULL, 0);
 	}
-	fd = open(argv[1], O_RDWR | O_SYNC);
+	fd = open(argv[1], show ? O_RDONLY : O_RDWR | O_SYNC);
 	if (fd < 0) {
 		perror(argv[1]);
 		return 1;
@@ -112,6 +131,24 @@ int main(int argc, char **argv)
 		off[i] = base + (off_t)slot * SLOT_BYTES + i * COPY_BYTES;
 		if (!r[i] || io(fd, r[i], off[i], 0))
 			return 1;
+	}
+	if (show) {
+		bool ok[2];
+
+		for (i = 0; i < 2; i++) {
+			ok[i] = sealed(r[i]);
+			printf("slot %d copy %d: magic %s, seq %u, flags %#x, crc %s\n", slot, i,
+			       r[i]->magic == MAGIC ? "ok" : "none", r[i]->seq, r[i]->flags,
+			       ok[i] ? "ok" : "bad");
+		}
+		if (!ok[0] && !ok[1]) {
+			printf("slot %d newest valid: none\n", slot);
+			return 0;
+		}
+		newest = ok[1] && (!ok[0] || (__s32)(r[1]->seq - r[0]->seq) > 0);
+		printf("slot %d newest valid: copy %d, seq %u, flags %#x\n", slot, newest,
+		       r[newest]->seq, r[newest]->flags);
+		return 0;
 	}
 	if (r[0]->magic != MAGIC && r[1]->magic != MAGIC) {
 		fprintf(stderr, "vpr_record: slot %d holds no record\n", slot);
