@@ -13,6 +13,10 @@ gen=$(cat $KRAM_SYS/generation)
 boots=$(cat $KRAM_SYS/boot_count)
 free0=$(cat $KRAM_SYS/free_pages)
 
+# The group's first load met a fresh (zeroed) region with init=1: kram
+# formats only a region with no copy of a superblock, and says so.
+check "the first load formatted the fresh region and said so" sh -c \
+	"dmesg | grep -q 'init=1 and no copy of a kram superblock anywhere in the region: formatting'"
 check "create area 'persist' (64 pages, version persist/1)" \
 	hvkitctl kram create persist 64p --version persist/1
 for _ in 1 2 3 4 5 6 7 8 9 10; do [ -c /dev/kram_areas/persist ] && break; sleep 0.1; done
