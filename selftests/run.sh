@@ -368,7 +368,7 @@ queue_groups() {
 # index, and the groups that run alone start only once nothing can be
 # added any more.
 run_queue() {
-	local e kind g kos dir alone=no i=0
+	local e i=0
 	while [ $i -lt ${#QUEUE_LANE[@]} ] || [ -n "$DEB_JOB" ]; do
 		if [ $i -ge ${#QUEUE_LANE[@]} ]; then
 			wait_jobs $((${#JOB_DIR[@]} - 1))
