@@ -555,12 +555,17 @@ esac
 KVER=$(stock_kver)
 STOCK_KDIR=/usr/src/linux-headers-$KVER
 # The emulator the VMs boot in (lib/qemu-build.sh: Debian's QEMU with the
-# fixes of selftests/platform/qemu; HVKIT_QEMU=stock: the installed one).
+# fixes of selftests/platform/qemu; HVKIT_QEMU=stock: the installed one;
+# HVKIT_QEMU=/path/to/qemu-system-x86_64: that binary, e.g. an emulator
+# built with diagnostics).
 case "$cmd" in
 static) ;;
 *)
 	if [ "${HVKIT_QEMU:-}" = stock ]; then
 		L0_QEMU=$(command -v qemu-system-x86_64) || die "no qemu-system-x86_64"
+	elif [ -n "${HVKIT_QEMU:-}" ]; then
+		[ -x "$HVKIT_QEMU" ] || die "HVKIT_QEMU=$HVKIT_QEMU: not an executable"
+		L0_QEMU=$HVKIT_QEMU
 	else
 		L0_QEMU=$("$LIB/qemu-build.sh") || die "the test platform's emulator (lib/qemu-build.sh)"
 	fi
