@@ -33,3 +33,12 @@ cache_lock() {
 	exec 8>"$HVKIT_CACHE/.lock-$1"
 	flock 8
 }
+
+# cache_prune NAME KEEP: remove every $HVKIT_CACHE/NAME-* entry but KEEP
+# (the one just built or found): older versions of one cache never pile up.
+cache_prune() {
+	local old
+	for old in "$HVKIT_CACHE/$1"-*; do
+		[ "$old" = "$2" ] || [ ! -d "$old" ] || rm -rf "$old"
+	done
+}

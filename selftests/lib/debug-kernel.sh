@@ -47,7 +47,5 @@ end=$(date +%s)
 echo "$((end - start))" >"$dir/build-seconds"
 log "debug kernel: built in $((end - start)) s"
 touch "$dir/.built"
-for old in "$HVKIT_CACHE"/debug-*; do
-	[ "$old" = "$dir" ] || rm -rf "$old"
-done
+cache_prune debug "$dir"
 echo "$src"

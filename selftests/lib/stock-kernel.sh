@@ -30,7 +30,5 @@ rm -rf "$dir/deb"
 depmod -b "$dir/root" "$kver"
 [ -f "$dir/root/boot/vmlinuz-$kver" ] || die "no vmlinuz in the package"
 touch "$dir/.done"
-for old in "$HVKIT_CACHE"/stock-*; do
-	[ "$old" = "$dir" ] || rm -rf "$old"
-done
+cache_prune stock "$dir"
 echo "$dir"
