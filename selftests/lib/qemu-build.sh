@@ -75,7 +75,5 @@ ln -s /usr/lib "$dir/lib"
 rm -rf "$dir/build" "$dir/src" "$dir/apt"
 touch "$dir/.done"
 log "emulator: built in $(($(date +%s) - start)) s: $(cat "$dir/version")"
-for old in "$HVKIT_CACHE"/qemu-*; do
-	[ "$old" = "$dir" ] || [ ! -d "$old" ] || rm -rf "$old"
-done
+cache_prune qemu "$dir"
 echo "$dir/bin/qemu-system-x86_64"
