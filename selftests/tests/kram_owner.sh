@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0
 # A kernel owner's pool pages are out of userspace's reach (issue 14, kram
 # item 3): kram_bench hold=2 takes two pool pages with its kernel tag and
-# writes a marker into them; /dev/kram must refuse pread and pwrite of
+# writes a marker into them (hold=65, more than it may hold, is refused
+# first); /dev/kram must refuse pread and pwrite of
 # them (EPERM) while it serves a user page beside them, "free" of the
 # kernel tag must be refused, and the pages go back at rmmod. Needs
 # kram_bench.ko (built with the modules; the debug suite's kunit group).
@@ -24,6 +25,12 @@ eperm() { case "$1" in *"Operation not permitted"*) return 0 ;; esac; return 1; 
 check "a user page to compare with (tag $utag)" sh -c \
 	"hvkitctl kram alloc --tag $utag --count 1 --zero >$d/user"
 uidx=$(head -n1 $d/user)
+# More than it can hold: refused before it takes anything.
+n0=$(dmesg | grep -c 'kram_bench: hold: 0\.\.64')
+check "insmod kram_bench hold=65: refused" sh -c "! insmod $ko hold=65 2>/dev/null"
+check "  with the reason (dmesg: 'hold: 0..64')" \
+	[ "$(dmesg | grep -c 'kram_bench: hold: 0\.\.64')" -gt "$n0" ]
+check "  and no page taken" [ "$(hvkitctl kram walk --tag $ktag --count-only)" = 0 ]
 check "insmod kram_bench hold=2: a kernel owner of two pool pages" \
 	insmod "$ko" hold=2
 hvkitctl kram walk --tag $ktag >$d/kernel
