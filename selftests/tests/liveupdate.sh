@@ -5,7 +5,9 @@
 # unmodified QEMU 7.2.
 #   stage1: L2 boots with its RAM in the kram area l2ram (a shared
 #           memory-backend-file). At L2's mark live-update@GPA the mark
-#           hook (liveupdate_hook) stops L2, saves its device and CPU state
+#           hook (liveupdate_hook) stops L2 (again, while a vCPU may hold
+#           an exception in flight: QEMU 7.2 would lose its error code),
+#           saves its device and CPU state
 #           (x-ignore-shared: not its RAM) into the kram area lu-state and
 #           quits QEMU; PID 1 then kexecs L1 into the same kernel with the
 #           same memmap=.
@@ -34,6 +36,14 @@ stage1)
 	check "create area lu-state (16 MiB) for L2's saved state" hvkitctl kram create lu-state 16M --version lu/state
 	[ $rc = 0 ] || exit 1
 	for _ in 1 2 3 4 5 6 7 8 9 10; do [ -c /dev/kram_areas/lu-state ] && break; sleep 0.1; done
+	# Every kvm_exit of L1, for the hook's check that L2 is not saved
+	# with an exception in flight (liveupdate_hook). Set up before L2
+	# runs, never taken away: adding or removing a probe while a vCPU
+	# runs the kvm_exit site patches it (lib/l2.sh).
+	lui=/sys/kernel/debug/tracing/instances/hvkit-lu
+	check "trace instance hvkit-lu records kvm_exit (the save's exception check)" sh -c \
+		"echo 0 >/sys/kernel/debug/tracing/options/record-cmd && mkdir -p $lui &&
+		echo 1 >$lui/events/kvm/kvm_exit/enable"
 	l2
 	l2rc=$?
 	sed 's/^/# save: /' "$LU/save.log" 2>/dev/null

@@ -24,9 +24,71 @@ info_migrate() {
 	ms=$(tr -d '\r' <"$out/monitor.log" | sed -n 's/^Migration status: //p' | tail -n 1)
 }
 qpid=$(pidof qemu-system-x86_64 | awk '{ print $1 }')
+# QEMU 7.2 saves a vCPU's pending or injected exception without its error
+# code (target/i386/machine.c migrates exception_nr and has_error_code,
+# not error_code): a VM stopped between KVM queueing a page fault for it
+# and delivering it resumes with that fault's error code 0, a user-mode
+# fault that its kernel takes for its own ("BUG: unable to handle page
+# fault ... supervisor read access in user mode": cis30, 2026-12-03).
+# KVM queues an exception only while handling an exit, and delivers it
+# at the next entry: a vCPU can hold one only if its last exit before the
+# stop was an exception intercept, or an exit during the delivery of an
+# exception with an error code (exit_int_info). L1's trace instance
+# hvkit-lu (liveupdate.sh) records every kvm_exit (never cleared: the
+# newest exit of each vCPU is what counts, whenever it came); when a
+# vCPU's last one is such an exit, L2 runs on for a moment and is stopped
+# again.
+lui=/sys/kernel/debug/tracing/instances/hvkit-lu
+# in_flight: the vCPUs whose last exit may leave an exception with an
+# error code queued ("vcpu N: reason ... intr_info ..." lines), from
+# $lui/trace; empty when none.
+in_flight() {
+	awk '/ kvm_exit: / {
+		for (i = 1; i < NF; i++) if ($i == "vcpu") { last[$(i + 1)] = $0; break }
+	}
+	END { for (v in last) print v "\t" last[v] }' "$lui/trace" |
+	while IFS="$(printf '\t')" read -r v line; do
+		ii=$(echo "$line" | sed -n 's/.* intr_info \(0x[0-9a-f]*\).*/\1/p')
+		ii=$((${ii:-0}))
+		case "$line" in
+		*" reason "*" excp "*) echo "vcpu $v: ${line##*kvm_exit: }" ;;
+		*)
+			# valid, type 3 (exception), error code valid
+			[ $(((ii >> 31) & 1)) = 1 ] && [ $(((ii >> 8) & 7)) = 3 ] &&
+				[ $(((ii >> 11) & 1)) = 1 ] && echo "vcpu $v: ${line##*kvm_exit: }"
+			;;
+		esac
+	done
+}
+# stop_l2: "stop", then wait until the monitor says paused.
+stop_l2() {
+	mon stop
+	for _ in 1 2 3 4 5 6 7 8 9 10; do
+		mon "info status"
+		usleep 100000
+		tr -d '\r' <"$out/monitor.log" | sed -n 's/^VM status: //p' | tail -n 1 | grep -q '^paused' &&
+			return 0
+	done
+	return 1
+}
 {
 	read -r u0 _ </proc/uptime
-	mon stop
+	[ "$(cat "$lui/events/kvm/kvm_exit/enable" 2>/dev/null)" = 1 ] ||
+		{ echo "kvm_exit is not recorded in $lui (liveupdate.sh sets it up)"; exit 1; }
+	stops=0
+	while :; do
+		stop_l2 || { echo "L2 did not pause"; exit 1; }
+		stops=$((stops + 1))
+		# A stop makes every running vCPU exit: no exit, no check.
+		grep -q ' kvm_exit: ' "$lui/trace" || { echo "no kvm_exit in $lui: cannot tell"; exit 1; }
+		f=$(in_flight)
+		[ -z "$f" ] && break
+		echo "stop $stops: an exception may be in flight ($f): L2 runs on a moment"
+		[ $stops -lt 20 ] || { echo "an exception in flight at each of $stops stops: not saved"; exit 1; }
+		mon cont
+		usleep 20000
+	done
+	echo "stopped with no exception in flight (stop $stops)"
 	date +%s >"$LU/stop"
 	mon "migrate_set_capability x-ignore-shared on"
 	mon 'migrate -d "exec:cat >/dev/kram_areas/lu-state"'
