@@ -565,7 +565,7 @@ static) ;;
 		L0_QEMU=$(command -v qemu-system-x86_64) || die "no qemu-system-x86_64"
 	elif [ -n "${HVKIT_QEMU:-}" ]; then
 		[ -x "$HVKIT_QEMU" ] || die "HVKIT_QEMU=$HVKIT_QEMU: not an executable"
-		L0_QEMU=$HVKIT_QEMU
+		L0_QEMU=$(realpath "$HVKIT_QEMU")
 	else
 		L0_QEMU=$("$LIB/qemu-build.sh") || die "the test platform's emulator (lib/qemu-build.sh)"
 	fi
