@@ -30,10 +30,14 @@ qpid=$(pidof qemu-system-x86_64 | awk '{ print $1 }')
 # and delivering it resumes with that fault's error code 0, a user-mode
 # fault that its kernel takes for its own ("BUG: unable to handle page
 # fault ... supervisor read access in user mode": cis30, 2026-12-03).
-# KVM queues an exception only while handling an exit, and delivers it
-# at the next entry: a vCPU can hold one only if its last exit before the
-# stop was an exception intercept, or an exit during the delivery of an
-# exception with an error code (exit_int_info). L1's trace instance
+# KVM queues an exception only while handling an exit (or completing the
+# MMIO/PIO emulation that exit began, at the next KVM_RUN), and delivers
+# it at the next entry: a vCPU can hold one with an error code only if
+# its last exit before the stop came during the delivery of such an
+# exception (exit_int_info, requeued), or was one whose handler injects
+# or emulates: an exception intercept, npf, io (string I/O), invpcid,
+# avic_unaccelerated_access, and without decode assists the CR, DR and
+# invlpg exits (read of 6.1's svm.c, x86.c, emulate.c). L1's trace instance
 # hvkit-lu (liveupdate.sh) records every kvm_exit (never cleared: the
 # newest exit of each vCPU is what counts, whenever it came); when a
 # vCPU's last one is such an exit, L2 runs on for a moment and is stopped
@@ -51,7 +55,12 @@ in_flight() {
 		ii=$(echo "$line" | sed -n 's/.* intr_info \(0x[0-9a-f]*\).*/\1/p')
 		ii=$((${ii:-0}))
 		case "$line" in
-		*" reason "*" excp "*) echo "vcpu $v: ${line##*kvm_exit: }" ;;
+		*" reason "*" excp rip "* | *" reason npf rip "* | *" reason io rip "* | \
+			*" reason invpcid rip "* | *" reason avic_unaccelerated_access rip "* | \
+			*" reason read_cr"* | *" reason write_cr"* | *" reason cr0_sel_write rip "* | \
+			*" reason read_dr"* | *" reason write_dr"* | *" reason invlpg rip "*)
+			echo "vcpu $v: ${line##*kvm_exit: }"
+			;;
 		*)
 			# valid, type 3 (exception), error code valid
 			[ $(((ii >> 31) & 1)) = 1 ] && [ $(((ii >> 8) & 7)) = 3 ] &&
