@@ -88,6 +88,8 @@ stop_l2() {
 	while :; do
 		stop_l2 || { echo "L2 did not pause"; exit 1; }
 		stops=$((stops + 1))
+		# The downtime counts from the first stop, the check included.
+		[ $stops = 1 ] && date +%s >"$LU/stop"
 		# A stop makes every running vCPU exit: no exit, no check.
 		grep -q ' kvm_exit: ' "$lui/trace" || { echo "no kvm_exit in $lui: cannot tell"; exit 1; }
 		f=$(in_flight)
@@ -97,8 +99,8 @@ stop_l2() {
 		mon cont
 		usleep 20000
 	done
-	echo "stopped with no exception in flight (stop $stops)"
-	date +%s >"$LU/stop"
+	read -r uc _ </proc/uptime
+	echo "stopped with no exception in flight (stop $stops; $u0 -> $uc s, L1 uptime)"
 	mon "migrate_set_capability x-ignore-shared on"
 	mon 'migrate -d "exec:cat >/dev/kram_areas/lu-state"'
 	i=0 ms=
