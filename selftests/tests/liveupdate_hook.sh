@@ -69,13 +69,16 @@ in_flight() {
 		esac
 	done
 }
-# stop_l2: "stop", then wait until the monitor says paused.
+# stop_l2: "stop", then wait until the monitor says paused in an answer
+# that came after the stop (an earlier "paused" must not count).
 stop_l2() {
+	n0=$(grep -c '^VM status: ' "$out/monitor.log")
 	mon stop
 	for _ in 1 2 3 4 5 6 7 8 9 10; do
 		mon "info status"
 		usleep 100000
-		tr -d '\r' <"$out/monitor.log" | sed -n 's/^VM status: //p' | tail -n 1 | grep -q '^paused' &&
+		[ "$(grep -c '^VM status: ' "$out/monitor.log")" -gt "$n0" ] &&
+			tr -d '\r' <"$out/monitor.log" | sed -n 's/^VM status: //p' | tail -n 1 | grep -q '^paused' &&
 			return 0
 	done
 	return 1
