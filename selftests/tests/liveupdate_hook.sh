@@ -43,14 +43,18 @@ qpid=$(pidof qemu-system-x86_64 | awk '{ print $1 }')
 # vCPU's last one is such an exit, L2 runs on for a moment and is stopped
 # again.
 lui=/sys/kernel/debug/tracing/instances/hvkit-lu
-# in_flight: the vCPUs whose last exit may leave an exception with an
-# error code queued ("vcpu N: reason ... intr_info ..." lines), from
-# $lui/trace; empty when none.
-in_flight() {
+# last_exits: each vCPU's newest kvm_exit line in $lui/trace, as
+# "N<tab>line" (one read of the buffer per stop: it is the VM's pause).
+last_exits() {
 	awk '/ kvm_exit: / {
 		for (i = 1; i < NF; i++) if ($i == "vcpu") { last[$(i + 1)] = $0; break }
 	}
-	END { for (v in last) print v "\t" last[v] }' "$lui/trace" |
+	END { for (v in last) print v "\t" last[v] }' "$lui/trace"
+}
+# in_flight: of last_exits' lines on stdin, the vCPUs whose last exit may
+# leave an exception with an error code queued ("vcpu N: reason ...
+# intr_info ..." lines); empty when none.
+in_flight() {
 	while IFS="$(printf '\t')" read -r v line; do
 		ii=$(echo "$line" | sed -n 's/.* intr_info \(0x[0-9a-f]*\).*/\1/p')
 		ii=$((${ii:-0}))
@@ -94,8 +98,9 @@ stop_l2() {
 		# The downtime counts from the first stop, the check included.
 		[ $stops = 1 ] && date +%s >"$LU/stop"
 		# A stop makes every running vCPU exit: no exit, no check.
-		grep -q ' kvm_exit: ' "$lui/trace" || { echo "no kvm_exit in $lui: cannot tell"; exit 1; }
-		f=$(in_flight)
+		last=$(last_exits)
+		[ -n "$last" ] || { echo "no kvm_exit in $lui: cannot tell"; exit 1; }
+		f=$(echo "$last" | in_flight)
 		[ -z "$f" ] && break
 		echo "stop $stops: an exception may be in flight ($f): L2 runs on a moment"
 		[ $stops -lt 20 ] || { echo "an exception in flight at each of $stops stops: not saved"; exit 1; }
