@@ -232,7 +232,7 @@ boot_l2() {
 	$pin qemu-system-x86_64 -L /usr/share/qemu -enable-kvm -cpu "$cpu" $mach -smp 2 -m "$L2_MEM" \
 		-nodefaults -no-user-config -display none -no-reboot -no-shutdown \
 		-kernel /hvkit/l2/vmlinuz -initrd /hvkit/l2/initrd.cpio \
-		-append "console=ttyS0 panic=-1 panic_on_warn=1 oops=panic $L2_CMDLINE ${L2_APPEND:-}" \
+		-append "console=ttyS0 panic=-1 panic_on_warn=1 oops=panic mitigations=off $L2_CMDLINE ${L2_APPEND:-}" \
 		-chardev "file,id=con,path=$out/console.log$app" -serial chardev:con \
 		-chardev "file,id=res,path=$out/results.txt$app" \
 		$resport $monargs $L2_QEMU_ARGS ${incoming:+-incoming defer} "$@" >>"$out/qemu.log" 2>&1 &

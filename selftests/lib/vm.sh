@@ -311,6 +311,14 @@ stop_all() {
 # in 3 of 10 nested-kram-l2 runs (2026-12-01, this machine); with
 # tsc=reliable 0 of 6, as on a real host with an invariant TSC.
 #
+# Every L1 (and every L2, lib/l2.sh) boots with mitigations=off. TCG
+# executes nothing speculatively, so the guest's Spectre-class defences
+# protect nothing there and only add emulated work: with the emulated
+# EPYC, Debian's kernel sends every return through srso_return_thunk,
+# every indirect call through a retpoline, and fills the return stack
+# buffer on each context switch and VM exit. hvkit's code paths do not
+# depend on them (a real host keeps its mitigations).
+#
 # Every L1 boots with kvm_amd.npt=0: L1's KVM runs its guests (L2) on
 # shadow page tables instead of nested paging (busybox modprobe and the
 # built-in kvm_amd of the debug kernel both take it from the command
@@ -351,7 +359,7 @@ boot_vm() {
 		-M q35 -accel "${HVKIT_ACCEL:-$ACCEL}" -cpu EPYC,+svm -smp "$SMP" -m "$MEM" \
 		-nodefaults -display none -no-reboot \
 		-kernel "$VMLINUZ" -initrd "$dir/initrd.cpio" \
-		-append "console=ttyS0 panic=-1 panic_on_warn=1 oops=panic tsc=reliable $L1_NPT_ARG$CMDLINE$([ "$KIND" = debug ] && [ -n "$DEBUG_CMDLINE" ] && echo " $DEBUG_CMDLINE")" \
+		-append "console=ttyS0 panic=-1 panic_on_warn=1 oops=panic tsc=reliable mitigations=off $L1_NPT_ARG$CMDLINE$([ "$KIND" = debug ] && [ -n "$DEBUG_CMDLINE" ] && echo " $DEBUG_CMDLINE")" \
 		-serial "file:$dir/console.log" -serial "file:$dir/results.txt" \
 		-monitor "unix:$dir/monitor.sock,server=on,wait=off" \
 		$qargs >"$dir/qemu.log" 2>&1 9>&-
