@@ -354,6 +354,10 @@ queue_groups() {
 	for g in $(groups_for "$suite" "$@"); do
 		alone=$(load_group "$g"
 			if [ "$kind" = debug ]; then echo "$DEBUG_ALONE"; else echo "$ALONE"; fi)
+		# make check's quick benchmarks judge no figure (their table
+		# lines say so): they share the machine; make bench runs them
+		# alone.
+		[ "$suite" = bench-check ] && alone=no
 		if [ "$alone" = yes ]; then
 			QUEUE_ALONE+=("$kind|$g|$kos|$suite")
 		else
@@ -577,8 +581,8 @@ check)
 	t0=$(date +%s)
 	step_static
 	# The debug suite's longest groups first, then the nested and stock
-	# suites with the modules the package's DKMS built, then the groups
-	# that run alone (bench-check's among them).
+	# suites with the modules the package's DKMS built and the quick
+	# benchmarks, then the groups that run alone.
 	queue_debug
 	# The package cycle beside the debug suite's first groups; when it
 	# ends, the suites that boot its DKMS's modules are queued (a failed

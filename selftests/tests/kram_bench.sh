@@ -21,7 +21,7 @@ reloads=${KRAM_BENCH_RELOADS:-5}
 modargs=
 if [ "${BENCH_QUICK:-no}" = yes ]; then
 	reloads=3 modargs="rounds=3"
-	echo "| make check's quick run (3 rounds, 3 reloads): figures come from make bench"
+	echo "| make check's quick run (3 rounds, 3 reloads, beside other VMs): figures come from make bench"
 fi
 
 median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }

@@ -19,7 +19,7 @@ ROUNDS=${ROUNDS:-5} N=${N:-10} RESTARTS=${RESTARTS:-9} VMM=0
 # that the benchmark runs, make bench gives the figures.
 if [ "${BENCH_QUICK:-no}" = yes ]; then
 	ROUNDS=3 N=5
-	echo "| make check's quick run ($ROUNDS rounds x $N cycles): figures come from make bench"
+	echo "| make check's quick run ($ROUNDS rounds x $N cycles, beside other VMs): figures come from make bench"
 fi
 [ "${GROUP:-}" = bench-vfio-vmm ] && VMM=1
 W=/tmp/vfio_bench
