@@ -151,7 +151,7 @@ int main(void)
 				 (unsigned long long)ns[c][0], (unsigned long long)ns[c][1]);
 	}
 	if (reps != REPS)
-		printf("| make check's quick run (%d rounds, beside other VMs): figures come from make bench\n",
+		printf("| make check's quick run (%d rounds, beside other VMs): see make bench\n",
 		       reps);
 	printf("| configuration | CPUID 0x1A (ns) | vs stock | CPUID 0x1 (ns) | vs stock |\n");
 	printf("|---|---:|---:|---:|---:|\n");
