@@ -12,6 +12,14 @@
  * (its tag is below KRAM_TAG_USER), each filled with a marker, until
  * rmmod; selftests/tests/kram_owner.sh checks that userspace cannot reach
  * them through /dev/kram.
+ *
+ * With churn=N it runs no benchmark either: N threads take every pool page
+ * they can get (up to 64 each), fill each with a marker, let others run,
+ * check that each still holds only the marker and free them, again and
+ * again until rmmod, which prints the counts; a page whose marker changed
+ * is an error. selftests/tests/kram_race.sh races /dev/kram's pread,
+ * pwrite and free against it: no user read may return the marker and no
+ * user write may land in a page the kernel owner holds.
  */
 #include <linux/completion.h>
 #include <linux/delay.h>
@@ -39,9 +47,15 @@ static unsigned int hold;
 module_param(hold, uint, 0444);
 MODULE_PARM_DESC(hold, "no benchmark: hold this many pool pages (kernel tag) until unload (1..64)");
 
+static unsigned int churn;
+module_param(churn, uint, 0444);
+MODULE_PARM_DESC(churn, "no benchmark: this many threads churn pool pages with a marker until unload (1..8)");
+
 #define BENCH_TAG	0x4b424e43	/* "KBNC" */
 #define MAX_BATCH	64
 #define HOLD_MARK	"kram_bench: a kernel owner's page"
+#define CHURN_MARK	"KRAM_BENCH_CHURN"	/* 16 bytes, repeated */
+#define MAX_CHURN	8
 
 static struct page *held[MAX_BATCH];
 
@@ -191,22 +205,109 @@ static int hold_pages(void)
 	return 0;
 }
 
+static struct task_struct *churners[MAX_CHURN];
+static atomic64_t churn_cycles, churn_pages, churn_bad, churn_free_err;
+
+static void churn_fill(u8 *p)
+{
+	unsigned int off;
+
+	for (off = 0; off < PAGE_SIZE; off += sizeof(CHURN_MARK) - 1)
+		memcpy(p + off, CHURN_MARK, sizeof(CHURN_MARK) - 1);
+}
+
+static bool churn_intact(const u8 *p)
+{
+	unsigned int off;
+
+	for (off = 0; off < PAGE_SIZE; off += sizeof(CHURN_MARK) - 1)
+		if (memcmp(p + off, CHURN_MARK, sizeof(CHURN_MARK) - 1))
+			return false;
+	return true;
+}
+
+/*
+ * One churner: take what the pool has (a page a user just freed is taken
+ * at once when the pool is nearly full), mark it, yield, check, free.
+ */
+static int churn_fn(void *data)
+{
+	struct page *pages[MAX_BATCH];
+	unsigned int n, i;
+
+	while (!kthread_should_stop()) {
+		for (n = 0; n < MAX_BATCH; n++) {
+			pages[n] = kram_alloc_page(BENCH_TAG);
+			if (!pages[n])
+				break;
+			churn_fill(page_address(pages[n]));
+		}
+		/* The window in which /dev/kram's users run against us. */
+		if (n)
+			cond_resched();
+		else
+			usleep_range(50, 100);
+		for (i = 0; i < n; i++) {
+			if (!churn_intact(page_address(pages[i])))
+				atomic64_inc(&churn_bad);
+			if (kram_free_page(pages[i], BENCH_TAG))
+				atomic64_inc(&churn_free_err);
+		}
+		atomic64_add(n, &churn_pages);
+		atomic64_inc(&churn_cycles);
+		cond_resched();
+	}
+	return 0;
+}
+
+static void churn_stop(void)
+{
+	unsigned int i;
+
+	for (i = 0; i < churn; i++) {
+		if (churners[i])
+			kthread_stop(churners[i]);
+		churners[i] = NULL;
+	}
+}
+
+static int churn_start(void)
+{
+	unsigned int i;
+
+	for (i = 0; i < churn; i++) {
+		churners[i] = kthread_run(churn_fn, NULL, "kram_churn/%u", i);
+		if (IS_ERR(churners[i])) {
+			int ret = PTR_ERR(churners[i]);
+
+			churners[i] = NULL;
+			pr_err("churn: thread %u: %d\n", i, ret);
+			churn_stop();
+			return ret;
+		}
+	}
+	pr_info("churn: %u threads churn pool pages with tag %#x until unload\n",
+		churn, BENCH_TAG);
+	return 0;
+}
+
 static int __init kram_bench_init(void)
 {
 	struct kram_usage before, after;
 	int threads[] = { 1, num_online_cpus() }, i, ret;
 
-	if (hold > MAX_BATCH) {
-		pr_err("hold: 0..%d\n", MAX_BATCH);
+	if (hold > MAX_BATCH || churn > MAX_CHURN || (hold && churn)) {
+		pr_err("hold: 0..%d, churn: 0..%d, not both\n", MAX_BATCH, MAX_CHURN);
 		return -EINVAL;
 	}
-	if (hold) {
-		if (!kram_attached()) {
-			pr_err("kram has no region attached\n");
-			return -ENODEV;
-		}
-		return hold_pages();
+	if ((hold || churn) && !kram_attached()) {
+		pr_err("kram has no region attached\n");
+		return -ENODEV;
 	}
+	if (hold)
+		return hold_pages();
+	if (churn)
+		return churn_start();
 	if (!iters || !rounds || rounds > 16 || !batch || batch > MAX_BATCH) {
 		pr_err("iters > 0, 1 <= rounds <= 16, 1 <= batch <= %d\n", MAX_BATCH);
 		return -EINVAL;
@@ -255,6 +356,14 @@ static int __init kram_bench_init(void)
 static void __exit kram_bench_exit(void)
 {
 	hold_release();
+	if (!churn)
+		return;
+	churn_stop();
+	pr_info("churn: %lld cycles, %lld pages, %lld changed by others, %lld frees refused\n",
+		atomic64_read(&churn_cycles), atomic64_read(&churn_pages),
+		atomic64_read(&churn_bad), atomic64_read(&churn_free_err));
+	if (atomic64_read(&churn_bad) || atomic64_read(&churn_free_err))
+		pr_err("churn: a kernel owner's page was changed or could not be freed\n");
 }
 
 module_init(kram_bench_init);
