@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -67,9 +68,10 @@ static const char usage[] =
 	"       vfio_dev feature BDF set-reserved FLAGS (SET, a reserved field not 0)\n"
 	"       vfio_dev reset BDF\n"
 	"       vfio_dev open-fail BDF\n"
-	"       vfio_dev dma BDF RAMFILE start|next\n"
+	"       vfio_dev dma BDF RAMFILE start|next|hold\n"
 	"                (queue 0 in RAMFILE's first 16 KiB, mapped at IOVA 0x100000:\n"
-	"                 start programs it, next posts one more buffer)\n"
+	"                 start programs it, next posts one more buffer,\n"
+	"                 hold is start that keeps the device open until killed)\n"
 	"BDF is the full PCI address, e.g. 0000:01:00.0 (bound to a VFIO driver).\n";
 
 /* Record and report the failure of @step with -errno @err; returns @err. */
@@ -587,6 +589,8 @@ static int cmd_write(struct vdev *v)
  * one buffer; "next" (a later process: after a close/open or a kexec)
  * maps the same RAM again, posts one more buffer where the rings say the
  * last run stopped, and checks that the device's write landed in it.
+ * "hold" is "start" that then keeps the device open until it is killed
+ * (a VMM still running when the host kexecs), after printing held=1.
  */
 #define DMA_IOVA	0x100000ULL
 #define DMA_SIZE	0x4000UL
@@ -685,9 +689,12 @@ static int cmd_dma(struct vdev *v, const char *file, const char *op)
 	__u32 status = 0, qsz = 0, cmd = 0;
 	unsigned char *ram = MAP_FAILED;
 	__u64 notify = 0;
+	bool hold = !strcmp(op, "hold");
 	int fd, ret, landed = 0;
 	__u16 n = 0;
 
+	if (hold)
+		op = "start";
 	if (strcmp(op, "start") && strcmp(op, "next")) {
 		fputs(usage, stderr);
 		return 2;
@@ -776,6 +783,12 @@ static int cmd_dma(struct vdev *v, const char *file, const char *op)
 	printf("queue_size=%u\n", qsz);
 	printf("request=%u\n", n);
 	ret = dma_one(v, ram, qsz, n, notify, &landed);
+	if (!ret && hold) {
+		printf("held=1\n");
+		fflush(stdout);
+		for (;;)
+			pause();
+	}
 out:
 	vdev_close(v);
 	munmap(ram, DMA_SIZE);

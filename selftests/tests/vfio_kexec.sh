@@ -7,7 +7,11 @@
 # vfio_preserve from its kram record, without anyone binding it and
 # without a reset, reads the state back and has the device DMA again into
 # the same kram pages through the new kernel's IOMMU mapping; disarmed,
-# the next open resets it.
+# the next open resets it. A second device (DEV2, the first kexec only)
+# is bound and runs its queue too, held open by its VMM through the kexec
+# (so no close reset it), but is never armed: vfio_preserve keeps no
+# record of it, so the next kernel leaves it to its native driver, and
+# its next VFIO user finds it reset (a scrub between tenants).
 # What a kexec loses is measured, not assumed: pci_device_shutdown()
 # clears bus master on every device (vfio_preserve keeps it only with
 # kexec_keep_master=1, which vfio_kexec_master uses), and QEMU's virtio
@@ -66,6 +70,25 @@ stage1)
 		# its rings when the IOMMU tables change while it masters the
 		# bus, and the new kernel has no mapping for them).
 		vfio_dev write "$DEV" >$d/w 2>&1
+	fi
+	if [ "$keep" = 0 ] && [ -n "$DEV2" ]; then
+		echo "$DEV2" >$d/dev2
+		check "bind $DEV2 to vfio_preserve, never armed" sh -c \
+			"hvkitctl vfio bind $DEV2 && [ \$(cat $PCI/$DEV2/preserve) = 0 ]"
+		check "create its guest-RAM area 'scrubram' (16 KiB)" hvkitctl kram create scrubram 16K
+		# A VMM still running at the kexec: the device stays open, so no
+		# close resets it; only the next kernel's first open can.
+		vfio_dev dma "$DEV2" /dev/kram_areas/scrubram hold >$d/u1 2>&1 &
+		i=0
+		while [ $i -lt 300 ] && ! grep -q '^held=1' $d/u1; do
+			sleep 0.1
+			i=$((i + 1))
+		done
+		echo "# $DEV2 dma start, held open: $(tr '\n' ' ' <$d/u1)"
+		check "DMA on $DEV2: its queue runs (used $(field used_idx $d/u1), status $(field status $d/u1)), kept open through the kexec" \
+			[ "$(field landed $d/u1)/$(field used_idx $d/u1)/$(field held $d/u1)" = 1/1/1 ]
+		check "$DEV2 unarmed: no record slot (slot $(status_field "$DEV2" slot)), kept has no kexec" \
+			sh -c "[ '$(status_field "$DEV2" slot)' = -1 ] && ! grep -q 'kept_names.* kexec' $PCI/$DEV2/preserve_status"
 	fi
 	vfio_dev read "$DEV" >$d/r1 2>&1
 	echo "# before kexec: $(tr '\n' ' ' <$d/r1)"
@@ -134,6 +157,27 @@ stage2)
 		check "early claim: disarming the last device removed $conf" [ ! -e $conf ]
 	check "unbind" hvkitctl vfio unbind "$DEV"
 	[ "$keep" = 0 ] && check "delete the guest-RAM area" hvkitctl kram delete dmaram
+	if [ -f $d/dev2 ]; then
+		DEV2=$(cat $d/dev2)
+		check "unarmed $DEV2 was not claimed: its native driver has it ($(driver_of "$DEV2"), want $NATIVE)" \
+			[ "$(driver_of "$DEV2")" = "$NATIVE" ]
+		check "  and no driver_override" [ -z "$(cat "$PCI/$DEV2/driver_override" | sed 's/(null)//')" ]
+		check "bind $DEV2 to vfio_preserve again (the next tenant)" hvkitctl vfio bind "$DEV2"
+		check "  not armed" [ "$(cat "$PCI/$DEV2/preserve")" = 0 ]
+		reset_trace_on
+		vfio_dev dma "$DEV2" /dev/kram_areas/scrubram next >$d/u2 2>&1
+		echo "# $DEV2 after kexec: $(tr '\n' ' ' <$d/u2)"
+		reset_trace_show
+		# The witness counts the close too (unarmed, it resets): what
+		# shows the open reset the device is the state the open found.
+		check "its first session reset it: $(reset_calls) reset function calls (open and close)" \
+			[ "$(reset_calls)" -ge 1 ]
+		check "  its first open found the last tenant's queue gone: status $(field status $d/u2), nothing landed" \
+			[ "$(field status $d/u2)/$(field landed $d/u2)" = 0x0/0 ]
+		reset_trace_off
+		check "unbind $DEV2, delete its area" sh -c \
+			"hvkitctl vfio unbind $DEV2 && hvkitctl kram delete scrubram"
+	fi
 	rm -rf $d
 	;;
 *)

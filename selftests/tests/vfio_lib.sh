@@ -25,12 +25,13 @@ group_size() {
 }
 
 # vfio_devices: sets DEV (the virtio-rng behind a root port, the only
-# non-bridge device of its IOMMU group), PAIR1 PAIR2 (two virtio-rng behind a PCIe-to-PCI
+# non-bridge device of its IOMMU group), DEV2 (a second such one, where
+# the group has one), PAIR1 PAIR2 (two virtio-rng behind a PCIe-to-PCI
 # bridge, one IOMMU group) and ROOTDEV (one on the root bus, where the
 # group "vfio" puts one); fails (exit 1) without DEV: the vfio groups
 # give every VM these devices.
 vfio_devices() {
-	DEV='' PAIR1='' PAIR2='' ROOTDEV=''
+	DEV='' DEV2='' PAIR1='' PAIR2='' ROOTDEV=''
 	for _d in "$PCI"/*; do
 		[ "$(cat "$_d/vendor")" = 0x1af4 ] || continue
 		case "$(cat "$_d/device")" in 0x1005|0x1044) ;; *) continue ;; esac
@@ -41,8 +42,10 @@ vfio_devices() {
 		_g=$(basename "$(readlink "$_d/iommu_group")")
 		_n=$(group_size "$(basename "$_d")")
 		echo "# $(basename "$_d") $(cat "$_d/vendor"):$(cat "$_d/device") group $_g ($_n non-bridge devices) reset_method: $(cat "$_d/reset_method" 2>/dev/null)"
-		if [ "$_n" = 1 ]; then
-			[ -n "$DEV" ] || DEV=$(basename "$_d")
+		if [ "$_n" = 1 ] && [ -z "$DEV" ]; then
+			DEV=$(basename "$_d")
+		elif [ "$_n" = 1 ]; then
+			[ -n "$DEV2" ] || DEV2=$(basename "$_d")
 		elif [ -z "$PAIR1" ]; then
 			PAIR1=$(basename "$_d")
 		elif [ -z "$PAIR2" ]; then
