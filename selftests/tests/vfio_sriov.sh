@@ -61,7 +61,9 @@ reset_trace_off
 rec=$(grep -c . /sys/kernel/debug/vfio_preserve/devices 2>/dev/null)
 grep . /sys/kernel/debug/vfio_preserve/devices 2>/dev/null | sed 's/^/# debugfs: /'
 check "the early-claim configuration names no driver for an armed VF" \
-	sh -c "HVKIT_MODPROBE_D=$W hvkitctl vfio early-claim >$W/claim 2>&1; ! grep -q softdep $W/hvkit-vfio-preserve.conf 2>/dev/null"
+	sh -c "HVKIT_MODPROBE_D=$W hvkitctl vfio early-claim >$W/claim 2>&1 &&
+		grep -q 'no device armed for vfio_preserve needs an early claim' $W/claim &&
+		! grep -q softdep $W/hvkit-vfio-preserve.conf 2>/dev/null"
 sed 's/^/# early-claim: /' $W/claim
 
 # The PF disables SR-IOV under the armed VF: the VF goes away, and with
