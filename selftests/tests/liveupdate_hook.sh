@@ -17,11 +17,13 @@ live-update@0x*) ;;
 esac
 echo "${1#live-update@}" >"$LU/gpa"
 mon() { echo "$*" >"$out/mon.in"; }
+# mon_last PREFIX: the value of the monitor's newest "PREFIX: value" line.
+mon_last() { tr -d '\r' <"$out/monitor.log" | sed -n "s/^$1: //p" | tail -n 1; }
 # info_migrate: the last "Migration status:" line of the monitor, in $ms.
 info_migrate() {
 	mon "info migrate"
 	usleep 200000
-	ms=$(tr -d '\r' <"$out/monitor.log" | sed -n 's/^Migration status: //p' | tail -n 1)
+	ms=$(mon_last 'Migration status')
 }
 qpid=$(pidof qemu-system-x86_64 | awk '{ print $1 }')
 # QEMU 7.2 saves a vCPU's pending or injected exception without its error
@@ -82,7 +84,7 @@ stop_l2() {
 		mon "info status"
 		usleep 100000
 		[ "$(grep -c '^VM status: ' "$out/monitor.log")" -gt "$n0" ] &&
-			tr -d '\r' <"$out/monitor.log" | sed -n 's/^VM status: //p' | tail -n 1 | grep -q '^paused' &&
+			mon_last 'VM status' | grep -q '^paused' &&
 			return 0
 	done
 	return 1
