@@ -7,13 +7,14 @@
  * compiled per vCPU (hybrid_cpuid.c) into a rewritten copy of the vCPU's
  * own KVM CPUID table, which KVM then answers every CPUID exit from: no
  * hook on the exit path. A kretprobe on kvm_set_cpuid() keeps that true
- * when the VMM sets the vCPU's CPUID again, and a kprobe on
- * kvm_arch_pre_destroy_vm() drops the binding when the VM goes away.
- * Feature clears (hidden from the guest, never from KVM, which keeps
- * deciding with the VMM's bits) go through a kretprobe on kvm_cpuid(),
- * registered only while some binding has a clear in force. No reference on
- * the VM is held: the VM file is held while binding, and destruction
- * unbinds.
+ * when the VMM sets the vCPU's CPUID again. Feature clears (hidden from
+ * the guest, never from KVM, which keeps deciding with the VMM's bits) go
+ * through a kretprobe on kvm_cpuid(), registered only while some binding
+ * has a clear in force. A binding holds a reference on its VM (the struct
+ * kvm, which pins the vendor module too): nothing depends on a probe
+ * seeing the VM go away. hb_reap() unbinds a VM whose only reference left
+ * is the binding's (its VMM closed it) within HB_REAP_MS, and its put
+ * destroys the VM.
  *
  * Control interface: /dev/kvm_hybrid (ioctls in include/uapi/linux/hvkit.h),
  * debugfs kvm_hybrid/{bindings,audit}. Documentation/kvm_hybrid.rst.
@@ -79,10 +80,10 @@ struct hb_binding {
 	struct list_head node;		/* hb_list (RCU readers) */
 	struct kref ref;
 	struct rcu_head rcu;
-	struct kvm *kvm;		/* no reference: see the top comment */
+	struct kvm *kvm;		/* referenced while listed */
+	bool vm_held;			/* a VM reference still to put (hb_mutex) */
 	bool listed;			/* in hb_list (under hb_list_lock) */
 	bool claimed;			/* being unbound (under hb_list_lock) */
-	bool kvm_ref;			/* hb_take() got a VM reference */
 	u32 id;
 	pid_t pid;
 	struct mutex lock;		/* clears and table updates */
@@ -105,11 +106,12 @@ static LIST_HEAD(hb_list);
 static DEFINE_SPINLOCK(hb_list_lock);	/* changes of hb_list */
 static DEFINE_MUTEX(hb_mutex);		/* bind/unbind, probe registration */
 static u32 hb_next_id = 1;
-static bool hb_probes_on;		/* destroy kprobe, set_cpuid kretprobe */
+static bool hb_probes_on;		/* set_cpuid kretprobe */
 static bool hb_hook_on;			/* kvm_cpuid kretprobe (clears) */
 static atomic_t hb_in_set = ATOMIC_INIT(0);
 static LLIST_HEAD(hb_dead);		/* KVM tables to vfree() in hb_gc() */
 static struct dentry *hb_debugfs;
+static void hb_reap_arm(void);
 
 /* Audit log of feature changes: the last HB_AUDIT lines, in debugfs. */
 #define HB_AUDIT	64
@@ -523,28 +525,29 @@ static void hb_vtab_forget(struct hb_vtab *vt)
  * table). Not while a kvm_set_cpuid() may free it: then its return
  * handler does it. Under @vt->lock.
  */
-static void hb_vtab_detach(struct hb_vtab *vt, bool vm_alive)
+static void hb_vtab_detach(struct hb_vtab *vt)
 {
 	lockdep_assert_held(&vt->lock);
 	if (vt->detached)
 		return;
 	vt->detached = true;
-	if (!vm_alive || vt->in_set || !hb_vtab_ours(vt))
+	if (vt->in_set || !hb_vtab_ours(vt))
 		return;
 	hb_vtab_sync(vt, NULL);
 	WRITE_ONCE(vt->vcpu->arch.cpuid_nent, vt->orig_n);
 }
 
-/* Undo @b's overrides in every vCPU's table (@vm_alive: a reference on
- * the VM, or its file, is held; else the VM is going away).
+/* Undo @b's overrides in every vCPU's table (the binding's reference on
+ * the VM keeps the VM and its vCPUs alive; in hb_bind_vm()'s failure path
+ * after a racing unbind, the caller's VM file, and every table is undone).
  */
-static void hb_detach_all(struct hb_binding *b, bool vm_alive)
+static void hb_detach_all(struct hb_binding *b)
 {
 	u32 v;
 
 	for (v = 0; v < b->nr_vcpus; v++) {
 		spin_lock(&b->vt[v].lock);
-		hb_vtab_detach(&b->vt[v], vm_alive);
+		hb_vtab_detach(&b->vt[v]);
 		spin_unlock(&b->vt[v].lock);
 	}
 }
@@ -573,38 +576,6 @@ static void hb_release(struct kref *ref)
 
 	call_rcu(&b->rcu, hb_free_rcu);
 }
-
-/* void kvm_arch_pre_destroy_vm(struct kvm *kvm): the VM's last reference
- * is gone and no vCPU runs; drop its binding.
- */
-static int hb_destroy_pre(struct kprobe *p, struct pt_regs *regs)
-{
-	struct kvm *kvm = (struct kvm *)regs->di;
-	struct hb_binding *b, *found = NULL;
-
-	spin_lock(&hb_list_lock);
-	list_for_each_entry(b, &hb_list, node) {
-		if (b->kvm == kvm) {
-			list_del_rcu(&b->node);
-			b->listed = false;
-			found = b;
-			break;
-		}
-	}
-	spin_unlock(&hb_list_lock);
-	if (found) {
-		/* KVM frees the vCPUs' tables; nothing to undo. */
-		hb_detach_all(found, false);
-		pr_info("binding %u (pid %d): VM destroyed, unbound\n",
-			found->id, found->pid);
-		trace_hybrid_unbind(found->id, found->pid, "VM destroyed");
-		kref_put(&found->ref, hb_release);
-		schedule_work(&hb_gc_work);
-	}
-	return 0;
-}
-
-static struct kprobe hb_destroy_probe;
 
 /*
  * static int kvm_set_cpuid(struct kvm_vcpu *vcpu, struct kvm_cpuid_entry2 *e2,
@@ -722,10 +693,6 @@ static int hb_probes_get(char *why, size_t len)
 	if (hb_probes_on)
 		return 0;
 	/* Registration fills in addr and flags: start from scratch each time. */
-	hb_destroy_probe = (struct kprobe){
-		.symbol_name	= "kvm_arch_pre_destroy_vm",
-		.pre_handler	= hb_destroy_pre,
-	};
 	hb_set_probe = (struct kretprobe){
 		.kp.symbol_name	= "kvm_set_cpuid",
 		.entry_handler	= hb_set_entry,
@@ -738,15 +705,8 @@ static int hb_probes_get(char *why, size_t len)
 		 */
 		.maxactive	= HYBRID_MAX_VCPUS + 4 * num_possible_cpus(),
 	};
-	ret = register_kprobe(&hb_destroy_probe);
-	if (ret) {
-		snprintf(why, len, "cannot probe %s: %d (is kvm loaded?)",
-			 hb_destroy_probe.symbol_name, ret);
-		return ret;
-	}
 	ret = register_kretprobe(&hb_set_probe);
 	if (ret) {
-		unregister_kprobe(&hb_destroy_probe);
 		snprintf(why, len, "cannot probe kvm_set_cpuid: %d", ret);
 		return ret;
 	}
@@ -773,7 +733,6 @@ static void hb_probes_put(void)
 		return;
 	hb_set_drain();
 	unregister_kretprobe(&hb_set_probe);
-	unregister_kprobe(&hb_destroy_probe);
 	if (hb_set_probe.nmissed)
 		pr_err("kvm_set_cpuid: %d calls missed: a vCPU's table may lack its profile\n",
 		       hb_set_probe.nmissed);
@@ -921,6 +880,32 @@ static struct hb_binding *hb_get(u32 id)
 	}
 	spin_unlock(&hb_list_lock);
 	return NULL;
+}
+
+/*
+ * A binding id for a new binding: never 0 (hb_take()'s "the first", the
+ * reaper's "none") nor one in use, also once the counter wraps. Under
+ * hb_mutex, which every id change is.
+ */
+static u32 hb_new_id(void)
+{
+	struct hb_binding *b;
+	u32 id;
+
+	lockdep_assert_held(&hb_mutex);
+	for (;;) {
+		bool used = false;
+
+		id = hb_next_id++;
+		if (!id)
+			continue;
+		spin_lock(&hb_list_lock);
+		list_for_each_entry(b, &hb_list, node)
+			used |= b->id == id;
+		spin_unlock(&hb_list_lock);
+		if (!used)
+			return id;
+	}
 }
 
 struct hb_pid_vm {
@@ -1074,12 +1059,12 @@ static bool hb_unlist(struct hb_binding *b)
 
 /*
  * Undo @b's overrides while it is listed, then unlist it and drop the
- * caller's reference on it (see hb_unbind()). @vm_alive as hb_detach_all().
+ * caller's reference on it (see hb_unbind()).
  */
-static void hb_unbind_ref(struct hb_binding *b, bool vm_alive)
+static void hb_unbind_ref(struct hb_binding *b)
 {
 	lockdep_assert_held(&hb_mutex);
-	hb_detach_all(b, vm_alive);
+	hb_detach_all(b);
 	if (hb_unlist(b))
 		kref_put(&b->ref, hb_release);
 	kref_put(&b->ref, hb_release);
@@ -1215,7 +1200,10 @@ static int hb_bind_vm(struct hybrid_bind *a, struct kvm *kvm,
 		return ret;
 	}
 	b->kvm = kvm;
-	b->id = hb_next_id++;
+	/* The caller holds the VM file: the VM is alive. */
+	kvm_get_kvm(kvm);
+	b->vm_held = true;
+	b->id = hb_new_id();
 	/* Before it is in the list: from then on an unbind may free it. */
 	a->id = b->id;
 	/*
@@ -1239,14 +1227,24 @@ static int hb_bind_vm(struct hybrid_bind *a, struct kvm *kvm,
 				 "cannot probe kvm_cpuid for the profile's leaf 0xA: %d", ret);
 	}
 	if (ret) {
-		/* The VM file is held: the VM is alive. */
+		/*
+		 * An unbind ioctl may have taken the binding (and put the held
+		 * reference) while hb_mutex was dropped: put only what is left.
+		 * The VM file is held: the VM is alive, this put not its last.
+		 */
+		bool held = b->vm_held;
+
+		b->vm_held = false;
 		a->id = 0;
-		hb_unbind_ref(b, true);
+		hb_unbind_ref(b);
+		if (held)
+			kvm_put_kvm(kvm);
 		hb_hook_update();
 		hb_probes_put();
 		mutex_unlock(&hb_mutex);
 		return ret;
 	}
+	hb_reap_arm();
 	mutex_unlock(&hb_mutex);
 	pr_info("binding %u: pid %d, %u vCPUs, %u core types\n", b->id,
 		b->pid, b->nr_vcpus, b->nr_types);
@@ -1324,7 +1322,10 @@ static long hb_ioctl_bind(void __user *uarg)
 		ret = PTR_ERR(vmf);
 		goto free;
 	}
-	/* The VM file pins the VM until the binding is in the list. */
+	/*
+	 * The VM file pins the VM until hb_bind_vm() returns: its failure
+	 * path's put of the binding's reference must not be the last.
+	 */
 	ret = hb_bind_vm(&a, vmf->private_data, b, &listed);
 	fput(vmf);
 	/* Listed once, @b went by its references (hb_bind_vm()). */
@@ -1355,8 +1356,9 @@ out:
 
 /*
  * Claim binding @id (0: the first) for unbinding, with a reference on it
- * and on its VM (@b->kvm_ref) if the VM is not going away already. It
- * stays listed until its tables are undone (hb_unbind()).
+ * (the binding's own on its VM keeps the VM alive until hb_unbind()
+ * hands it to its caller). It stays listed until its tables are undone
+ * (hb_unbind()).
  */
 static struct hb_binding *hb_take(u32 id)
 {
@@ -1369,7 +1371,6 @@ static struct hb_binding *hb_take(u32 id)
 			continue;
 		b->claimed = true;
 		kref_get(&b->ref);
-		b->kvm_ref = kvm_get_kvm_safe(b->kvm);
 		spin_unlock(&hb_list_lock);
 		return b;
 	}
@@ -1382,21 +1383,91 @@ static struct hb_binding *hb_take(u32 id)
  * kvm_set_cpuid() that starts meanwhile still finds the binding and sees
  * each table either before the undo (and the undo waits for its return
  * handler) or after it; never a table that KVM may be freeing unseen.
+ * Returns the binding's VM reference, for the caller to put with
+ * hb_put_vm() once hb_mutex is dropped (NULL: none left to put).
  */
-static void hb_unbind(struct hb_binding *b)
+static struct kvm *hb_unbind(struct hb_binding *b)
 {
 	/* Read before: hb_unbind_ref() may drop the last reference on @b. */
-	struct kvm *kvm = b->kvm_ref ? b->kvm : NULL;
+	struct kvm *held = b->vm_held ? b->kvm : NULL;
 
-	hb_unbind_ref(b, kvm);
+	lockdep_assert_held(&hb_mutex);
+	b->vm_held = false;	/* put once: see hb_bind_vm()'s failure path */
+	hb_unbind_ref(b);
+	return held;
+}
+
+/*
+ * Put a VM reference hb_unbind() handed over. Its VMM may have closed the
+ * VM: then this destroys it, which flushes KVM's work, stops its threads
+ * and waits for SRCU; so never under hb_mutex, which binds, unbinds, lists
+ * and the debugfs files wait on.
+ */
+static void hb_put_vm(struct kvm *kvm)
+{
+	lockdep_assert_not_held(&hb_mutex);
 	if (kvm)
 		kvm_put_kvm(kvm);
+}
+
+/*
+ * Every HB_REAP_MS while a binding exists: unbind each VM whose only
+ * reference left is its binding's (the VMM closed the VM file, every vCPU
+ * file and anything else that held it), and so destroy it. Also what
+ * happens to a VM bound when its VMM exits or is killed.
+ */
+#define HB_REAP_MS	200
+
+static void hb_reap(struct work_struct *work);
+static DECLARE_DELAYED_WORK(hb_reap_work, hb_reap);
+
+static void hb_reap_arm(void)
+{
+	lockdep_assert_held(&hb_mutex);
+	if (!list_empty(&hb_list))
+		queue_delayed_work(system_unbound_wq, &hb_reap_work,
+				   msecs_to_jiffies(HB_REAP_MS));
+}
+
+static void hb_reap(struct work_struct *work)
+{
+	struct hb_binding *b;
+	struct kvm *kvm;
+	u32 id;
+
+	mutex_lock(&hb_mutex);
+	for (;;) {
+		id = 0;
+		spin_lock(&hb_list_lock);
+		list_for_each_entry(b, &hb_list, node) {
+			if (!b->claimed && refcount_read(&b->kvm->users_count) == 1) {
+				id = b->id;
+				break;
+			}
+		}
+		spin_unlock(&hb_list_lock);
+		b = id ? hb_take(id) : NULL;
+		if (!b)
+			break;
+		pr_info("binding %u (pid %d): its VMM closed the VM: unbound, its reference dropped\n",
+			b->id, b->pid);
+		trace_hybrid_unbind(b->id, b->pid, "VM destroyed");
+		kvm = hb_unbind(b);
+		mutex_unlock(&hb_mutex);
+		hb_put_vm(kvm);
+		mutex_lock(&hb_mutex);
+	}
+	hb_hook_update();
+	hb_probes_put();
+	hb_reap_arm();
+	mutex_unlock(&hb_mutex);
 }
 
 static long hb_ioctl_unbind(void __user *uarg)
 {
 	struct hybrid_unbind a;
 	struct hb_binding *found;
+	struct kvm *kvm = NULL;
 	u32 usize;
 	int ret;
 
@@ -1410,11 +1481,12 @@ static long hb_ioctl_unbind(void __user *uarg)
 	if (found) {
 		pr_info("binding %u (pid %d): unbound\n", found->id, found->pid);
 		trace_hybrid_unbind(found->id, found->pid, "unbind ioctl");
-		hb_unbind(found);
+		kvm = hb_unbind(found);
 		hb_hook_update();
 		hb_probes_put();
 	}
 	mutex_unlock(&hb_mutex);
+	hb_put_vm(kvm);
 	if (!found) {
 		pr_err("unbind: no binding %u\n", a.id);
 		return -ENOENT;
@@ -1897,9 +1969,9 @@ out:
 }
 
 /*
- * A binding's VM with a reference, or NULL if it is going away. The
- * binding is still in hb_list, so kvm_arch_pre_destroy_vm() has not run
- * and the struct kvm is still there to take a reference on.
+ * A binding's VM with a reference, or NULL if no binding has @id. A
+ * binding in hb_list holds its own reference: the struct kvm is there to
+ * take one on.
  */
 static struct kvm *hb_get_kvm(u32 id, struct hb_binding **bp)
 {
@@ -2241,14 +2313,20 @@ static int __init kvm_hybrid_init(void)
 static void __exit kvm_hybrid_exit(void)
 {
 	struct hb_binding *b;
+	struct kvm *kvm;
 
 	misc_deregister(&kvm_hybrid_misc);
 	debugfs_remove(hb_debugfs);
+	/* It re-arms itself: cancel it before the bindings go. */
+	cancel_delayed_work_sync(&hb_reap_work);
 	mutex_lock(&hb_mutex);
 	while ((b = hb_take(0))) {
 		pr_info("binding %u (pid %d): unbound at unload\n", b->id, b->pid);
 		trace_hybrid_unbind(b->id, b->pid, "module unload");
-		hb_unbind(b);
+		kvm = hb_unbind(b);
+		mutex_unlock(&hb_mutex);
+		hb_put_vm(kvm);
+		mutex_lock(&hb_mutex);
 	}
 	hb_hook_update();
 	hb_probes_put();
