@@ -93,9 +93,21 @@ static int io(int fd, struct rec *r, off_t off, int wr)
 	return 0;
 }
 
+/*
+ * Which of a slot's two copies is the newer of those @ok says count (the
+ * sequence numbers compared as the module does, across a wrap); -1: none.
+ */
+static int newest_of(struct rec *r[2], const bool ok[2])
+{
+	if (!ok[0] && !ok[1])
+		return -1;
+	return ok[1] && (!ok[0] || (__s32)(r[1]->seq - r[0]->seq) > 0);
+}
+
 int main(int argc, char **argv)
 {
 	struct rec *r[2];
+	bool ok[2];
 	int fd, slot, newest, i;
 	off_t off[2], base = 0;
 	char *at;
@@ -133,29 +145,29 @@ int main(int argc, char **argv)
 			return 1;
 	}
 	if (show) {
-		bool ok[2];
-
 		for (i = 0; i < 2; i++) {
 			ok[i] = sealed(r[i]);
 			printf("slot %d copy %d: magic %s, seq %u, flags %#x, crc %s\n", slot, i,
 			       r[i]->magic == MAGIC ? "ok" : "none", r[i]->seq, r[i]->flags,
 			       ok[i] ? "ok" : "bad");
 		}
-		if (!ok[0] && !ok[1]) {
+		newest = newest_of(r, ok);
+		if (newest < 0) {
 			printf("slot %d newest valid: none\n", slot);
 			return 0;
 		}
-		newest = ok[1] && (!ok[0] || (__s32)(r[1]->seq - r[0]->seq) > 0);
 		printf("slot %d newest valid: copy %d, seq %u, flags %#x\n", slot, newest,
 		       r[newest]->seq, r[newest]->flags);
 		return 0;
 	}
-	if (r[0]->magic != MAGIC && r[1]->magic != MAGIC) {
+	/* Any copy with the magic, sealed or not: what the test changes. */
+	for (i = 0; i < 2; i++)
+		ok[i] = r[i]->magic == MAGIC;
+	newest = newest_of(r, ok);
+	if (newest < 0) {
 		fprintf(stderr, "vpr_record: slot %d holds no record\n", slot);
 		return 1;
 	}
-	newest = r[1]->magic == MAGIC &&
-		 (r[0]->magic != MAGIC || (__s32)(r[1]->seq - r[0]->seq) > 0);
 	if (corrupt) {
 		for (i = 0; i < 2; i++) {
 			r[i]->cfg[0x40] ^= 0xff;
