@@ -463,6 +463,13 @@ static void ovr_set(struct hybrid_ovr *o, u32 reg, u32 mask, u32 val)
 	o->val[reg] = val & mask;
 }
 
+/* Mark the overrides added since @first as @vendor's (HYBRID_OVR_INTEL/AMD). */
+static void ovr_tag(struct hybrid_vcpu_ovr *out, u32 first, u32 vendor)
+{
+	for (; first < out->n; first++)
+		out->e[first].flags |= vendor;
+}
+
 static int ovr_max_leaf(struct hybrid_vcpu_ovr *out, u32 base, u32 leaf)
 {
 	struct hybrid_ovr *o = ovr_add(out, base, 0, HYBRID_OVR_MAX_EAX);
@@ -597,7 +604,7 @@ int hybrid_compile_vcpu(const struct hybrid_core_type *types, u32 nr_types,
 {
 	const struct hybrid_core_type *ct;
 	struct hybrid_ovr *o;
-	u32 i, pmu[4];
+	u32 i, pmu[4], first;
 	int ret;
 
 	out->n = 0;
@@ -606,6 +613,7 @@ int hybrid_compile_vcpu(const struct hybrid_core_type *types, u32 nr_types,
 	ct = &types[lay->vcpu_type[vcpu]];
 
 	if (ct->flags & HYBRID_CT_INTEL) {
+		first = out->n;
 		ret = ovr_max_leaf(out, 0x0, 0x1a);
 		if (ret)
 			return ret;
@@ -621,8 +629,10 @@ int hybrid_compile_vcpu(const struct hybrid_core_type *types, u32 nr_types,
 		ovr_set(o, EBX, ~0U, 0);
 		ovr_set(o, ECX, ~0U, 0);
 		ovr_set(o, EDX, ~0U, 0);
+		ovr_tag(out, first, HYBRID_OVR_INTEL);
 	}
 	if (ct->flags & HYBRID_CT_AMD) {
+		first = out->n;
 		ret = ovr_max_leaf(out, 0x80000000, 0x80000026);
 		if (ret)
 			return ret;
@@ -638,15 +648,18 @@ int hybrid_compile_vcpu(const struct hybrid_core_type *types, u32 nr_types,
 			(u32)ct->amd_core_type << 28 |
 			(ct->native_model_id & 0xf) << 24 |
 			(u32)ct->amd_efficiency << 16);
+		ovr_tag(out, first, HYBRID_OVR_AMD);
 	}
 	if (ct->flags & HYBRID_CT_CACHE) {
 		ret = ovr_caches(out, ct, 0x4);
+		first = out->n;
 		if (!ret && ct->flags & HYBRID_CT_AMD)
 			ret = ovr_caches(out, ct, 0x8000001d);
 		if (!ret && ct->flags & HYBRID_CT_AMD)
 			ret = ovr_amd_legacy(out, ct);
 		if (ret)
 			return ret;
+		ovr_tag(out, first, HYBRID_OVR_AMD);
 	}
 	if (ct->flags & HYBRID_CT_FREQ) {
 		ret = ovr_max_leaf(out, 0x0, 0x16);
@@ -686,31 +699,46 @@ int hybrid_compile_vcpu(const struct hybrid_core_type *types, u32 nr_types,
 	return 0;
 }
 
-/* Does @o apply to CPUID @function.@index? */
-static bool ovr_matches(const struct hybrid_ovr *o, u32 function, u32 index)
+/**
+ * hybrid_ovr_for() - does override @o apply to a guest of @vendor?
+ * @o:		an override
+ * @vendor:	the guest's vendor, as hybrid_table_vendor() names it
+ *
+ * A profile's Intel and AMD lines apply to guests of that vendor only;
+ * everything else (caches in 0x4, frequency, the PMU leaf, clears) to all.
+ */
+bool hybrid_ovr_for(const struct hybrid_ovr *o, u32 vendor)
 {
-	return o->function == function &&
+	return !(o->flags & HYBRID_OVR_VENDOR) || (o->flags & vendor);
+}
+
+/* Does @o apply to CPUID @function.@index of a guest of @vendor? */
+static bool ovr_matches(const struct hybrid_ovr *o, u32 vendor, u32 function,
+			u32 index)
+{
+	return o->function == function && hybrid_ovr_for(o, vendor) &&
 	       (!(o->flags & HYBRID_OVR_INDEX) || o->index == index);
 }
 
 /**
  * hybrid_apply() - rewrite one CPUID result with a vCPU's overrides
  * @ov:		the vCPU's overrides
+ * @vendor:	the guest's vendor (hybrid_table_vendor() of its table)
  * @function:	the leaf the guest asked for
  * @index:	its subleaf
  * @regs:	EAX-EDX as KVM computed them; rewritten in place
  *
  * Overrides apply in order, so feature clears (compiled last) win.
  */
-void hybrid_apply(const struct hybrid_vcpu_ovr *ov, u32 function, u32 index,
-		  u32 regs[4])
+void hybrid_apply(const struct hybrid_vcpu_ovr *ov, u32 vendor, u32 function,
+		  u32 index, u32 regs[4])
 {
 	u32 i, r;
 
 	for (i = 0; i < ov->n; i++) {
 		const struct hybrid_ovr *o = &ov->e[i];
 
-		if (!ovr_matches(o, function, index))
+		if (!ovr_matches(o, vendor, function, index))
 			continue;
 		if (o->flags & HYBRID_OVR_MAX_EAX) {
 			regs[EAX] = max(regs[EAX], o->val[EAX]);
@@ -724,14 +752,15 @@ void hybrid_apply(const struct hybrid_vcpu_ovr *ov, u32 function, u32 index,
 /**
  * hybrid_ovr_mask() - the bits of one entry's registers the overrides own
  * @ov:		the vCPU's overrides
+ * @vendor:	the guest's vendor
  * @function:	the entry's leaf
  * @index:	its subleaf
  * @mask:	out: per register, the bits hybrid_apply() may change
  *
  * A raised maximum (HYBRID_OVR_MAX_EAX) owns the whole of EAX.
  */
-void hybrid_ovr_mask(const struct hybrid_vcpu_ovr *ov, u32 function, u32 index,
-		     u32 mask[4])
+void hybrid_ovr_mask(const struct hybrid_vcpu_ovr *ov, u32 vendor,
+		     u32 function, u32 index, u32 mask[4])
 {
 	u32 i, r;
 
@@ -739,7 +768,7 @@ void hybrid_ovr_mask(const struct hybrid_vcpu_ovr *ov, u32 function, u32 index,
 	for (i = 0; i < ov->n; i++) {
 		const struct hybrid_ovr *o = &ov->e[i];
 
-		if (!ovr_matches(o, function, index))
+		if (!ovr_matches(o, vendor, function, index))
 			continue;
 		if (o->flags & HYBRID_OVR_MAX_EAX) {
 			mask[EAX] = ~0U;
@@ -829,11 +858,12 @@ int hybrid_table_build(const struct hybrid_vcpu_ovr *ov,
 		       struct kvm_cpuid_entry2 *dst, u32 (*mask)[4], u32 cap,
 		       bool all_leaves)
 {
-	u32 i, out = n, regs[4];
+	u32 i, out = n, regs[4], vendor;
 	int ret;
 
 	if (n > cap)
 		return -E2BIG;
+	vendor = hybrid_table_vendor(src, n);
 	if (dst != src)
 		memcpy(dst, src, n * sizeof(*dst));
 	for (i = 0; i < ov->n; i++) {
@@ -841,6 +871,7 @@ int hybrid_table_build(const struct hybrid_vcpu_ovr *ov,
 		bool indexed = o->flags & HYBRID_OVR_INDEX;
 
 		if (o->flags & (HYBRID_OVR_CLEAR | HYBRID_OVR_MAX_EAX) ||
+		    !hybrid_ovr_for(o, vendor) ||
 		    (!all_leaves && !hybrid_table_leaf(o->function)) ||
 		    hybrid_find_entry(dst, out, o->function, o->index, !indexed))
 			continue;
@@ -859,7 +890,7 @@ int hybrid_table_build(const struct hybrid_vcpu_ovr *ov,
 		regs[1] = dst[i].ebx;
 		regs[2] = dst[i].ecx;
 		regs[3] = dst[i].edx;
-		hybrid_apply(ov, dst[i].function, dst[i].index, regs);
+		hybrid_apply(ov, vendor, dst[i].function, dst[i].index, regs);
 		dst[i].eax = regs[0];
 		dst[i].ebx = regs[1];
 		dst[i].ecx = regs[2];
@@ -867,7 +898,8 @@ int hybrid_table_build(const struct hybrid_vcpu_ovr *ov,
 		if (!mask)
 			continue;
 		if (i < n)
-			hybrid_ovr_mask(ov, dst[i].function, dst[i].index, mask[i]);
+			hybrid_ovr_mask(ov, vendor, dst[i].function, dst[i].index,
+					mask[i]);
 		else
 			memset(mask[i], 0xff, sizeof(mask[i]));
 	}
@@ -905,12 +937,14 @@ bool hybrid_has_indexed_ovr(const struct hybrid_vcpu_ovr *ov, u32 function)
 /**
  * hybrid_raised_max() - the maximum leaf the overrides give @function's class
  * @ov:		the vCPU's overrides
+ * @vendor:	the guest's vendor
  * @function:	a basic (below 0x80000000) or extended leaf
  *
  * Return: the raised maximum of leaf 0 or 0x80000000 (whichever is
  * @function's class), 0 if the profile does not raise it.
  */
-u32 hybrid_raised_max(const struct hybrid_vcpu_ovr *ov, u32 function)
+u32 hybrid_raised_max(const struct hybrid_vcpu_ovr *ov, u32 vendor,
+		      u32 function)
 {
 	u32 base, i, top = 0;
 
@@ -920,7 +954,8 @@ u32 hybrid_raised_max(const struct hybrid_vcpu_ovr *ov, u32 function)
 		return 0;
 	base = function & 0x80000000;
 	for (i = 0; i < ov->n; i++)
-		if (ov->e[i].function == base && ov->e[i].flags & HYBRID_OVR_MAX_EAX)
+		if (ov->e[i].function == base && ov->e[i].flags & HYBRID_OVR_MAX_EAX &&
+		    hybrid_ovr_for(&ov->e[i], vendor))
 			top = max(top, ov->e[i].val[EAX]);
 	return top;
 }
@@ -944,6 +979,26 @@ bool hybrid_vendor_redirects(u32 ebx, u32 ecx, u32 edx)
 	if (ebx == 0x6f677948 && ecx == 0x656e6975 && edx == 0x6e65476e)
 		return false;
 	return true;
+}
+
+/**
+ * hybrid_table_vendor() - the vendor a CPUID table shows its guest
+ * @e:		the table (KVM's for a vCPU, or one a VMM will set)
+ * @n:		its entries
+ *
+ * Return: HYBRID_OVR_INTEL for "GenuineIntel", HYBRID_OVR_AMD for
+ * "AuthenticAMD", "AMDisbetter!" and "HygonGenuine", 0 for any other or
+ * no leaf 0 (then neither vendor's lines apply).
+ */
+u32 hybrid_table_vendor(const struct kvm_cpuid_entry2 *e, u32 n)
+{
+	const struct kvm_cpuid_entry2 *l0 = hybrid_find_entry(e, n, 0, 0, true);
+
+	if (!l0)
+		return 0;
+	if (l0->ebx == 0x756e6547 && l0->edx == 0x49656e69 && l0->ecx == 0x6c65746e)
+		return HYBRID_OVR_INTEL;
+	return hybrid_vendor_redirects(l0->ebx, l0->ecx, l0->edx) ? 0 : HYBRID_OVR_AMD;
 }
 
 const struct hybrid_fword hybrid_fwords[HYBRID_NR_FEATURE_WORDS] = {

@@ -20,6 +20,17 @@
 #define HYBRID_OVR_INDEX	BIT(0)	/* @index must match */
 #define HYBRID_OVR_MAX_EAX	BIT(1)
 #define HYBRID_OVR_CLEAR	BIT(2)	/* from a feature clear */
+/*
+ * A profile's Intel lines (HYBRID_CT_INTEL: 0x1A, 7.EDX[15] and the
+ * maximum raised for them) apply only to a guest whose CPUID leaf 0 says
+ * GenuineIntel; its AMD lines (HYBRID_CT_AMD: 0x80000026, and 0x8000001D
+ * and the legacy cache leaves) only to AuthenticAMD, AMDisbetter! or
+ * HygonGenuine. The
+ * same bits name a table's vendor (hybrid_table_vendor(); 0: another).
+ */
+#define HYBRID_OVR_INTEL	BIT(3)
+#define HYBRID_OVR_AMD		BIT(4)
+#define HYBRID_OVR_VENDOR	(HYBRID_OVR_INTEL | HYBRID_OVR_AMD)
 
 /* Enough for every leaf of one core type plus the feature clears. */
 #define HYBRID_MAX_OVR		64
@@ -86,12 +97,15 @@ int hybrid_compile_vcpu(const struct hybrid_core_type *types, u32 nr_types,
 bool hybrid_pmu_leaf(const struct hybrid_core_type *ct,
 		     const struct hybrid_pmu_cap *cap, u32 regs[4]);
 bool hybrid_has_indexed_ovr(const struct hybrid_vcpu_ovr *ov, u32 function);
-u32 hybrid_raised_max(const struct hybrid_vcpu_ovr *ov, u32 function);
+u32 hybrid_raised_max(const struct hybrid_vcpu_ovr *ov, u32 vendor,
+		      u32 function);
 bool hybrid_vendor_redirects(u32 ebx, u32 ecx, u32 edx);
-void hybrid_apply(const struct hybrid_vcpu_ovr *ov, u32 function, u32 index,
-		  u32 regs[4]);
-void hybrid_ovr_mask(const struct hybrid_vcpu_ovr *ov, u32 function, u32 index,
-		     u32 mask[4]);
+u32 hybrid_table_vendor(const struct kvm_cpuid_entry2 *e, u32 n);
+bool hybrid_ovr_for(const struct hybrid_ovr *o, u32 vendor);
+void hybrid_apply(const struct hybrid_vcpu_ovr *ov, u32 vendor, u32 function,
+		  u32 index, u32 regs[4]);
+void hybrid_ovr_mask(const struct hybrid_vcpu_ovr *ov, u32 vendor,
+		     u32 function, u32 index, u32 mask[4]);
 
 /*
  * A vCPU's overrides as entries of KVM's own CPUID table (the table KVM

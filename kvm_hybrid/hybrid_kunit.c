@@ -85,7 +85,8 @@ static void sim_cpuid(struct fixture *f, u32 vcpu, u32 fn, u32 idx, u32 r[4],
 	r[1] = 0x22222222;
 	r[2] = 0x33333333;
 	r[3] = 0x44444444;
-	hybrid_apply(&f->ov, fn, idx, r);
+	/* Both vendors' lines: what the profile compiles to, unfiltered. */
+	hybrid_apply(&f->ov, HYBRID_OVR_VENDOR, fn, idx, r);
 }
 
 static void test_valid_profile(struct kunit *test)
@@ -385,10 +386,10 @@ static void test_feature_clears(struct kunit *test)
 		KUNIT_ASSERT_EQ(test, hybrid_compile_vcpu(f->types, 2, &f->lay, v,
 							  c, 2, &f->ov), 0);
 		r[0] = 0; r[1] = 0; r[2] = ~0U; r[3] = 0;
-		hybrid_apply(&f->ov, 0x1, 5, r);
+		hybrid_apply(&f->ov, HYBRID_OVR_VENDOR, 0x1, 5, r);
 		KUNIT_EXPECT_EQ(test, r[2], ~0U & ~BIT(30));
 		r[3] = 0;
-		hybrid_apply(&f->ov, 0x7, 0, r);
+		hybrid_apply(&f->ov, HYBRID_OVR_VENDOR, 0x7, 0, r);
 		/* The clear comes after the profile's hybrid bit: it wins. */
 		KUNIT_EXPECT_EQ(test, !!(r[3] & BIT(15)), v != 3);
 	}
@@ -422,12 +423,12 @@ static void test_clear_subleaves(struct kunit *test)
 	KUNIT_ASSERT_EQ(test, hybrid_compile_vcpu(f->types, 2, &f->lay, 0, c, 2, &f->ov), 0);
 	for (idx = 0; idx < 8; idx++) {
 		r[0] = 0; r[1] = 0; r[2] = ~0U; r[3] = 0;
-		hybrid_apply(&f->ov, 0x1, idx, r);
+		hybrid_apply(&f->ov, HYBRID_OVR_VENDOR, 0x1, idx, r);
 		KUNIT_EXPECT_EQ(test, r[2], ~0U & ~BIT(30));
 	}
 	for (idx = 0; idx < 3; idx++) {
 		r[0] = 0; r[1] = ~0U; r[2] = 0; r[3] = 0;
-		hybrid_apply(&f->ov, 0x7, idx, r);
+		hybrid_apply(&f->ov, HYBRID_OVR_VENDOR, 0x7, idx, r);
 		KUNIT_EXPECT_EQ(test, !!(r[1] & BIT(5)), idx != 0);
 	}
 	/* The hook looks up the subleaf KVM answered only where it matters. */
@@ -446,10 +447,19 @@ static void test_out_of_range(struct kunit *test)
 	KUNIT_EXPECT_FALSE(test, hybrid_vendor_redirects(0x69444d41, 0x21726574, 0x74656273));
 	KUNIT_EXPECT_FALSE(test, hybrid_vendor_redirects(0x6f677948, 0x656e6975, 0x6e65476e));
 	KUNIT_ASSERT_EQ(test, hybrid_compile_vcpu(f->types, 2, &f->lay, 0, NULL, 0, &f->ov), 0);
-	/* The hybrid profile raises the basic maximum to at least 0x1A. */
-	KUNIT_EXPECT_GE(test, hybrid_raised_max(&f->ov, 0x15), 0x1aU);
-	KUNIT_EXPECT_EQ(test, hybrid_raised_max(&f->ov, 0x40000100), 0U);
-	KUNIT_EXPECT_EQ(test, hybrid_raised_max(&f->ov, 0xc0000001), 0U);
+	/*
+	 * The hybrid profile raises the basic maximum to 0x1A for an Intel
+	 * guest, to 0x16 (its frequency leaf, any vendor) for the others; the
+	 * extended one to 0x80000026 for an AMD guest only.
+	 */
+	KUNIT_EXPECT_EQ(test, hybrid_raised_max(&f->ov, HYBRID_OVR_INTEL, 0x15), 0x1aU);
+	KUNIT_EXPECT_EQ(test, hybrid_raised_max(&f->ov, HYBRID_OVR_AMD, 0x15), 0x16U);
+	KUNIT_EXPECT_EQ(test, hybrid_raised_max(&f->ov, 0, 0x15), 0x16U);
+	KUNIT_EXPECT_EQ(test, hybrid_raised_max(&f->ov, HYBRID_OVR_AMD, 0x80000001),
+			0x80000026U);
+	KUNIT_EXPECT_EQ(test, hybrid_raised_max(&f->ov, HYBRID_OVR_INTEL, 0x80000001), 0U);
+	KUNIT_EXPECT_EQ(test, hybrid_raised_max(&f->ov, HYBRID_OVR_VENDOR, 0x40000100), 0U);
+	KUNIT_EXPECT_EQ(test, hybrid_raised_max(&f->ov, HYBRID_OVR_VENDOR, 0xc0000001), 0U);
 }
 
 /* A table as KVM might hold it for an Intel-vendor guest with max basic 0xD. */
@@ -498,7 +508,8 @@ static void test_table_build(struct kunit *test)
 		r[1] = tb_src[i].ebx;
 		r[2] = tb_src[i].ecx;
 		r[3] = tb_src[i].edx;
-		hybrid_apply(&f->ov, tb_src[i].function, tb_src[i].index, r);
+		hybrid_apply(&f->ov, HYBRID_OVR_INTEL, tb_src[i].function,
+			     tb_src[i].index, r);
 		KUNIT_EXPECT_EQ(test, t[i].eax, r[0]);
 		KUNIT_EXPECT_EQ(test, t[i].ebx, r[1]);
 		KUNIT_EXPECT_EQ(test, t[i].ecx, r[2]);
@@ -525,14 +536,15 @@ static void test_table_build(struct kunit *test)
 	e = hybrid_find_entry(t, nt, 0x16, 0, false);
 	KUNIT_ASSERT_NOT_NULL(test, e);
 	KUNIT_EXPECT_EQ(test, e->eax, 2000U);
+	/* An Intel guest: none of the profile's AMD lines, nor their masks. */
 	e = hybrid_find_entry(t, nt, 0x80000000, 0, false);
 	KUNIT_ASSERT_NOT_NULL(test, e);
-	KUNIT_EXPECT_EQ(test, e->eax, 0x80000026U);
-	/* A subleaf the profile names: added with the flag. */
-	e = hybrid_find_entry(t, nt, 0x80000026, 0, false);
-	KUNIT_ASSERT_NOT_NULL(test, e);
-	KUNIT_EXPECT_EQ(test, e->flags, (u32)KVM_CPUID_FLAG_SIGNIFCANT_INDEX);
-	KUNIT_EXPECT_NULL(test, hybrid_find_entry(t, nt, 0x80000026, 1, false));
+	KUNIT_EXPECT_EQ(test, e->eax, 0x80000008U);
+	KUNIT_EXPECT_EQ(test, mask[5][0], 0U);
+	KUNIT_EXPECT_NULL(test, hybrid_find_entry(t, nt, 0x80000005, 0, false));
+	KUNIT_EXPECT_NULL(test, hybrid_find_entry(t, nt, 0x80000006, 0, false));
+	KUNIT_EXPECT_NULL(test, hybrid_find_entry(t, nt, 0x80000026, 0, false));
+	KUNIT_EXPECT_NULL(test, hybrid_find_entry(t, nt, 0x8000001d, 0, false));
 	/* Cache subleaves of leaf 4 from the profile, none beyond the null one. */
 	KUNIT_EXPECT_NOT_NULL(test, hybrid_find_entry(t, nt, 0x4, 0, false));
 	/* Each leaf once (a key KVM would find twice is a bug). */
@@ -549,6 +561,74 @@ static void test_table_build(struct kunit *test)
 	/* Not enough room: refused, not truncated. */
 	KUNIT_EXPECT_EQ(test, hybrid_table_build(&f->ov, tb_src, n, t, mask, n + 3, false),
 			-E2BIG);
+}
+
+/*
+ * A profile's Intel lines reach only Intel guests, its AMD lines only AMD
+ * (and Hygon) guests; a guest of another vendor gets neither.
+ */
+static void test_vendor_lines(struct kunit *test)
+{
+	static const u32 vendors[][3] = {	/* EBX, ECX, EDX of leaf 0 */
+		{ 0x68747541, 0x444d4163, 0x69746e65 },	/* AuthenticAMD */
+		{ 0x6f677948, 0x656e6975, 0x6e65476e },	/* HygonGenuine */
+		{ 0x69444d41, 0x21726574, 0x74656273 },	/* AMDisbetter! */
+		{ 0x746e6543, 0x736c7561, 0x48727561 },	/* CentaurHauls */
+	};
+	struct fixture *f = fixture(test);
+	u32 n = ARRAY_SIZE(tb_src), cap = n + HYBRID_TABLE_EXTRA_MAX, v;
+	struct kvm_cpuid_entry2 *src, *t;
+	const struct kvm_cpuid_entry2 *e;
+	int nt;
+
+	src = kunit_kcalloc(test, n, sizeof(*src), GFP_KERNEL);
+	t = kunit_kcalloc(test, cap, sizeof(*t), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, src);
+	KUNIT_ASSERT_NOT_NULL(test, t);
+	KUNIT_EXPECT_EQ(test, hybrid_table_vendor(tb_src, n), (u32)HYBRID_OVR_INTEL);
+	KUNIT_EXPECT_EQ(test, hybrid_table_vendor(tb_src + 1, n - 1), 0U);
+	/* vCPU 2, an E-core (AMD core type 1). */
+	KUNIT_ASSERT_EQ(test, hybrid_compile_vcpu(f->types, 2, &f->lay, 2, NULL, 0,
+						  &f->ov), 0);
+	for (v = 0; v < ARRAY_SIZE(vendors); v++) {
+		bool amd = v < 3;
+
+		memcpy(src, tb_src, n * sizeof(*src));
+		src[0].ebx = vendors[v][0];
+		src[0].ecx = vendors[v][1];
+		src[0].edx = vendors[v][2];
+		KUNIT_EXPECT_EQ(test, hybrid_table_vendor(src, n),
+				amd ? (u32)HYBRID_OVR_AMD : 0U);
+		nt = hybrid_table_build(&f->ov, src, n, t, NULL, cap, false);
+		KUNIT_ASSERT_GT(test, nt, (int)n);
+		/* No Intel line: no 0x1A, no hybrid bit, the maximum 0x16's. */
+		KUNIT_EXPECT_NULL(test, hybrid_find_entry(t, nt, 0x1a, 0, false));
+		KUNIT_EXPECT_FALSE(test, t[2].edx & BIT(15));
+		KUNIT_EXPECT_EQ(test, t[0].eax, 0x16U);
+		/* The frequency and leaf 4's caches: every vendor. */
+		KUNIT_EXPECT_NOT_NULL(test, hybrid_find_entry(t, nt, 0x16, 0, false));
+		KUNIT_EXPECT_NOT_NULL(test, hybrid_find_entry(t, nt, 0x4, 0, false));
+		/* The AMD lines: only for AMD and Hygon. */
+		e = hybrid_find_entry(t, nt, 0x80000000, 0, false);
+		KUNIT_ASSERT_NOT_NULL(test, e);
+		KUNIT_EXPECT_EQ(test, e->eax, amd ? 0x80000026U : 0x80000008U);
+		e = hybrid_find_entry(t, nt, 0x80000026, 0, false);
+		if (!amd) {
+			KUNIT_EXPECT_NULL(test, e);
+			KUNIT_EXPECT_NULL(test, hybrid_find_entry(t, nt, 0x8000001d, 0, false));
+			KUNIT_EXPECT_NULL(test, hybrid_find_entry(t, nt, 0x80000005, 0, false));
+			KUNIT_EXPECT_NULL(test, hybrid_find_entry(t, nt, 0x80000006, 0, false));
+			continue;
+		}
+		KUNIT_EXPECT_NOT_NULL(test, hybrid_find_entry(t, nt, 0x80000005, 0, false));
+		KUNIT_EXPECT_NOT_NULL(test, hybrid_find_entry(t, nt, 0x80000006, 0, false));
+		KUNIT_ASSERT_NOT_NULL(test, e);
+		/* A subleaf the profile names: added with the flag. */
+		KUNIT_EXPECT_EQ(test, e->flags, (u32)KVM_CPUID_FLAG_SIGNIFCANT_INDEX);
+		KUNIT_EXPECT_EQ(test, e->ebx >> 28, 1U);
+		KUNIT_EXPECT_NULL(test, hybrid_find_entry(t, nt, 0x80000026, 1, false));
+		KUNIT_EXPECT_NOT_NULL(test, hybrid_find_entry(t, nt, 0x8000001d, 0, false));
+	}
 }
 
 static void test_baseline(struct kunit *test)
@@ -660,6 +740,7 @@ static struct kunit_case hybrid_cpuid_cases[] = {
 	KUNIT_CASE(test_clear_subleaves),
 	KUNIT_CASE(test_out_of_range),
 	KUNIT_CASE(test_table_build),
+	KUNIT_CASE(test_vendor_lines),
 	{}
 };
 

@@ -91,6 +91,7 @@ struct hb_binding {
 	struct hb_table __rcu *prof;	/* the profile alone: KVM's tables */
 	struct hb_vtab *vt;		/* [nr_vcpus] */
 	u32 nr_types;
+	u32 vendor;			/* vCPU 0's at bind (HYBRID_OVR_*), for the log */
 	u32 nr_vcpus;
 	struct hybrid_core_type *types;
 	u8 *vcpu_type;
@@ -194,7 +195,7 @@ static u32 hb_answered_index(struct kvm_vcpu *vcpu, u32 fn, u32 idx)
  * Runs in the vCPU's thread inside KVM_RUN: the table is stable.
  */
 static void hb_out_of_range(struct kvm_vcpu *vcpu, const struct hybrid_vcpu_ovr *ov,
-			    u32 *fn, u32 *sub, u32 r[4])
+			    u32 vendor, u32 *fn, u32 *sub, u32 r[4])
 {
 	const struct kvm_cpuid_entry2 *e = vcpu->arch.cpuid_entries, *basic, *class, *hi;
 	u32 n = vcpu->arch.cpuid_nent, f = *fn, top;
@@ -211,7 +212,7 @@ static void hb_out_of_range(struct kvm_vcpu *vcpu, const struct hybrid_vcpu_ovr 
 	if (class && f <= class->eax)
 		return;
 	/* Out of KVM's range: within the one the guest was shown? */
-	if (f <= hybrid_raised_max(ov, f)) {
+	if (f <= hybrid_raised_max(ov, vendor, f)) {
 		memset(r, 0, 4 * sizeof(*r));
 		/* As kvm_cpuid() for a leaf it has: CL and the x2APIC id. */
 		hi = f == 0xb || f == 0x1f ? hybrid_find_entry(e, n, f, 1, false) : NULL;
@@ -226,7 +227,7 @@ static void hb_out_of_range(struct kvm_vcpu *vcpu, const struct hybrid_vcpu_ovr 
 	 * was shown. If the profile raised it, that leaf is one KVM does not
 	 * have (zeros plus the profile's values).
 	 */
-	top = max(basic->eax, hybrid_raised_max(ov, 0));
+	top = max(basic->eax, hybrid_raised_max(ov, vendor, 0));
 	if (top > basic->eax) {
 		memset(r, 0, 4 * sizeof(*r));
 		*fn = top;
@@ -244,7 +245,7 @@ static int hb_cpuid_ret(struct kretprobe_instance *ri, struct pt_regs *regs)
 	u32 idx = c->vcpu->vcpu_idx, r[4], before[4], i;
 	struct hb_binding *b;
 	struct hb_table *t;
-	u32 fn, sub;
+	u32 fn, sub, vendor;
 
 	rcu_read_lock();
 	b = hb_find_kvm(c->vcpu->kvm);
@@ -254,14 +255,17 @@ static int hb_cpuid_ret(struct kretprobe_instance *ri, struct pt_regs *regs)
 			r[i] = *c->reg[i];
 		fn = c->function;
 		sub = c->index;
+		/* Leaf 0 is the first entry of a VMM's table, as a rule. */
+		vendor = hybrid_table_vendor(c->vcpu->arch.cpuid_entries,
+					     c->vcpu->arch.cpuid_nent);
 		/* kvm_cpuid() returns a bool: only AL is defined. */
 		if (!(u8)regs_return_value(regs) && !c->exact_only)
 			/* No exact entry: zeros, or another leaf's data. */
-			hb_out_of_range(c->vcpu, &t->v[idx], &fn, &sub, r);
+			hb_out_of_range(c->vcpu, &t->v[idx], vendor, &fn, &sub, r);
 		else if (hybrid_has_indexed_ovr(&t->v[idx], fn))
 			/* The table walk only where an override names a subleaf. */
 			sub = hb_answered_index(c->vcpu, fn, c->index);
-		hybrid_apply(&t->v[idx], fn, sub, r);
+		hybrid_apply(&t->v[idx], vendor, fn, sub, r);
 		/* The originals are still in *c->reg: no copy unless traced. */
 		if (trace_hybrid_override_enabled()) {
 			for (i = 0; i < 4; i++)
@@ -324,6 +328,8 @@ static void hb_vtab_rewrite(struct hb_vtab *vt, const struct hybrid_vcpu_ovr *ov
 			    struct kvm_cpuid_entry2 *dst, u32 n)
 {
 	u32 i, r, m[4], want[4], mm;
+	/* The VMM's table says which vendor's lines apply. */
+	u32 vendor = hybrid_table_vendor(vt->orig, vt->orig_n);
 
 	for (i = 0; i < n; i++) {
 		struct kvm_cpuid_entry2 *e = &dst[i];
@@ -341,8 +347,8 @@ static void hb_vtab_rewrite(struct hb_vtab *vt, const struct hybrid_vcpu_ovr *ov
 		}
 		memset(m, 0, sizeof(m));
 		if (ov) {
-			hybrid_apply(ov, e->function, e->index, want);
-			hybrid_ovr_mask(ov, e->function, e->index, m);
+			hybrid_apply(ov, vendor, e->function, e->index, want);
+			hybrid_ovr_mask(ov, vendor, e->function, e->index, m);
 		}
 		for (r = 0; r < 4; r++) {
 			mm = m[r] | vt->mask[i][r];
@@ -520,8 +526,19 @@ static void hb_vtab_forget(struct hb_vtab *vt)
 }
 
 /*
- * Undo the overrides in KVM's table, the vCPU perhaps running: in place
- * (the added entries drop out of the count; KVM keeps and frees the
+ * The installed table back to the VMM's values, the vCPU perhaps running:
+ * its own entries rewritten, then the added ones dropped from the count,
+ * untouched (KVM finds an entry by its key, whatever leaf 0's maximum
+ * says: zeroed first, an added 0x1A would read 0 to a guest in between).
+ */
+static void hb_vtab_undo(struct hb_vtab *vt)
+{
+	hb_vtab_rewrite(vt, NULL, vt->ours, vt->orig_n);
+	WRITE_ONCE(vt->vcpu->arch.cpuid_nent, vt->orig_n);
+}
+
+/*
+ * Undo the overrides in KVM's table, in place (KVM keeps and frees the
  * table). Not while a kvm_set_cpuid() may free it: then its return
  * handler does it. Under @vt->lock.
  */
@@ -533,8 +550,7 @@ static void hb_vtab_detach(struct hb_vtab *vt)
 	vt->detached = true;
 	if (vt->in_set || !hb_vtab_ours(vt))
 		return;
-	hb_vtab_sync(vt, NULL);
-	WRITE_ONCE(vt->vcpu->arch.cpuid_nent, vt->orig_n);
+	hb_vtab_undo(vt);
 }
 
 /* Undo @b's overrides in every vCPU's table (the binding's reference on
@@ -669,8 +685,7 @@ static int hb_set_ret(struct kretprobe_instance *ri, struct pt_regs *regs)
 		}
 	} else if (vt->detached) {
 		/* KVM refused the new table; ours stays, undone. */
-		hb_vtab_sync(vt, NULL);
-		WRITE_ONCE(vcpu->arch.cpuid_nent, vt->orig_n);
+		hb_vtab_undo(vt);
 	} else if (vt->resync) {
 		hb_vtab_sync(vt, ov);
 	}
@@ -1114,6 +1129,12 @@ static int hb_install(struct hb_binding *b, char *why, size_t len)
 			ret = -EBUSY;
 			break;
 		}
+		/* No CPUID yet: the vendor comes with it, nothing to log. */
+		if (!v)
+			b->vendor = vt->vcpu->arch.cpuid_nent ?
+				hybrid_table_vendor(vt->vcpu->arch.cpuid_entries,
+						    vt->vcpu->arch.cpuid_nent) :
+				HYBRID_OVR_VENDOR;
 		ret = hb_vtab_build(b, vt, &p->v[v], GFP_KERNEL_ACCOUNT, &tmp);
 		if (ret) {
 			snprintf(why, len, "vCPU %u: cannot build its CPUID table: %d",
@@ -1130,6 +1151,31 @@ static int hb_install(struct hb_binding *b, char *why, size_t len)
 	}
 	mutex_unlock(&b->lock);
 	return ret;
+}
+
+/*
+ * Say which of the profile's vendor lines the guest does not get (they
+ * apply per vCPU, by the vendor of its table: hybrid_ovr_for()).
+ */
+static void hb_log_vendor(const struct hb_binding *b)
+{
+	u32 i, lines = 0;
+
+	for (i = 0; i < b->nr_types; i++) {
+		if (b->types[i].flags & HYBRID_CT_INTEL)
+			lines |= HYBRID_OVR_INTEL;
+		if (b->types[i].flags & HYBRID_CT_AMD)
+			lines |= HYBRID_OVR_AMD;
+	}
+	lines &= ~b->vendor;
+	if (!lines)
+		return;
+	pr_info("binding %u: vCPU 0's vendor is %s: the profile's %s%s%s are not shown to it\n",
+		b->id, b->vendor & HYBRID_OVR_INTEL ? "Intel" :
+		b->vendor & HYBRID_OVR_AMD ? "AMD or Hygon" : "neither Intel nor AMD",
+		lines & HYBRID_OVR_INTEL ? "Intel lines (0x1A, 7.EDX[15])" : "",
+		lines == HYBRID_OVR_VENDOR ? " and " : "",
+		lines & HYBRID_OVR_AMD ? "AMD lines (0x80000026, the AMD cache leaves)" : "");
 }
 
 /*
@@ -1248,6 +1294,7 @@ static int hb_bind_vm(struct hybrid_bind *a, struct kvm *kvm,
 	mutex_unlock(&hb_mutex);
 	pr_info("binding %u: pid %d, %u vCPUs, %u core types\n", b->id,
 		b->pid, b->nr_vcpus, b->nr_types);
+	hb_log_vendor(b);
 	trace_hybrid_bind(b->id, b->pid, b->nr_vcpus, b->nr_types);
 	if (b->pmu_why[0] && hb_profile_has_pmu(b))
 		pr_warn("binding %u: the profile's PMU leaf 0xA is not applied where the vCPU has no vPMU (%s)\n",
@@ -1564,7 +1611,7 @@ static int hb_leaf_known(struct hb_binding *b, struct kvm_vcpu *vcpu, u32 v,
 	const struct kvm_cpuid_entry2 *tab;
 	struct hb_table *t;
 	int locked, found = 0;
-	u32 i, n;
+	u32 i, n, vendor;
 
 	locked = hb_vcpu_table_lock(vcpu);
 	if (locked < 0)
@@ -1572,6 +1619,7 @@ static int hb_leaf_known(struct hb_binding *b, struct kvm_vcpu *vcpu, u32 v,
 	/* The VMM's entries only, not the leaves a profile adds. */
 	spin_lock(&b->vt[v].lock);
 	tab = hb_vtab_table(&b->vt[v], true, &n);
+	vendor = hybrid_table_vendor(tab, n);
 	for (i = 0; i < n && !found; i++) {
 		const struct kvm_cpuid_entry2 *e = &tab[i];
 
@@ -1586,7 +1634,7 @@ static int hb_leaf_known(struct hb_binding *b, struct kvm_vcpu *vcpu, u32 v,
 	t = rcu_dereference(b->table);
 	ov = &t->v[v];
 	for (i = 0; i < ov->n && !found; i++)
-		found = ov->e[i].function == fn &&
+		found = ov->e[i].function == fn && hybrid_ovr_for(&ov->e[i], vendor) &&
 			!(ov->e[i].flags & (HYBRID_OVR_CLEAR | HYBRID_OVR_MAX_EAX));
 	rcu_read_unlock();
 	return found;
@@ -2000,7 +2048,7 @@ static long hb_ioctl_vm_features(void __user *uarg)
 	const struct kvm_cpuid_entry2 *tab;
 	struct kvm_vcpu *vcpu;
 	struct hb_vtab *vt;
-	u32 nent;
+	u32 nent, vendor;
 	struct hb_binding *b;
 	struct hb_table *t;
 	struct kvm *kvm;
@@ -2043,6 +2091,7 @@ static long hb_ioctl_vm_features(void __user *uarg)
 	vt = &b->vt[a.vcpu];
 	spin_lock(&vt->lock);
 	tab = hb_vtab_table(vt, false, &nent);
+	vendor = hybrid_table_vendor(tab, nent);
 	for (w = 0; w < HYBRID_NR_FEATURE_WORDS; w++) {
 		const struct hybrid_fword *f = &hybrid_fwords[w];
 		const struct kvm_cpuid_entry2 *e;
@@ -2057,7 +2106,7 @@ static long hb_ioctl_vm_features(void __user *uarg)
 			r[3] = e->edx;
 		}
 		/* An entry without the flag is its own subleaf's data. */
-		hybrid_apply(ov, f->function, e ? e->index : f->index, r);
+		hybrid_apply(ov, vendor, f->function, e ? e->index : f->index, r);
 		a.features.word[w] = r[f->reg];
 	}
 	spin_unlock(&vt->lock);

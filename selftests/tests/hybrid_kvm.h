@@ -52,8 +52,13 @@ static inline struct kvm_cpuid2 *cpuid2_alloc(void)
 	return c;
 }
 
-/* set_cpuid() makes the guest "GenuineIntel" (KVM's Intel CPUID rules). */
-static bool cpuid_intel;
+/*
+ * The vendor set_cpuid() gives a guest, whatever the host's: "GenuineIntel"
+ * (KVM's Intel CPUID rules, and kvm_hybrid shows a profile's Intel lines:
+ * 0x1A, 7.EDX[15]), or with cpuid_amd "AuthenticAMD" (the AMD lines:
+ * 0x80000026). cpuid_intel: GenuineIntel with basic leaves up to 0xD only.
+ */
+static bool cpuid_intel, cpuid_amd;
 
 /* KVM's supported table with this vCPU's APIC id, as a VMM would set it. */
 static inline void set_cpuid(int vcpu, int id)
@@ -77,11 +82,16 @@ static inline void set_cpuid(int vcpu, int id)
 
 		if (e->function == 1)
 			e->ebx = (e->ebx & 0x00ffffff) | (__u32)id << 24;
-		if (e->function == 0 && cpuid_intel) {
+		if (e->function == 0 && cpuid_intel)
 			e->eax = 0xd;
+		if (e->function == 0 && !cpuid_amd) {
 			e->ebx = 0x756e6547;	/* "Genu" */
 			e->edx = 0x49656e69;	/* "ineI" */
 			e->ecx = 0x6c65746e;	/* "ntel" */
+		} else if (e->function == 0) {
+			e->ebx = 0x68747541;	/* "Auth" */
+			e->edx = 0x69746e65;	/* "enti" */
+			e->ecx = 0x444d4163;	/* "cAMD" */
 		}
 		if (e->function == 0xb || e->function == 0x1f ||
 		    e->function == 0x8000001e)

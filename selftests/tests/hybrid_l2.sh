@@ -16,16 +16,32 @@ for cpu in 0 1; do
 	cpuid_dump "$cpu" 0x0 0x7 0x1a 0x16 0xa 0x80000000 0x80000026 0x8000001d.2 |
 		sed 's/^/# /'
 done
-check "vCPU 0: 0x1A core type 0x40 (P), model 1" [ "$(reg 0 0x1a 1)" = $((0x40000001)) ]
-check "vCPU 1: 0x1A core type 0x20 (E), model 2" [ "$(reg 1 0x1a 1)" = $((0x20000002)) ]
-check "both: 7.EDX[15] hybrid" \
-	[ $(($(reg 0 0x7 4) >> 15 & 1))$(($(reg 1 0x7 4) >> 15 & 1)) = 11 ]
+# A profile's Intel lines (0x1A, the hybrid bit) reach an Intel guest
+# only, its AMD lines (0x80000026, the AMD cache leaves) an AMD one only.
+amd=no
+[ "$(cpuid_dump 0 0x0 | awk '{ print $5 }')" = 68747541 ] && amd=yes
+if [ $amd = yes ]; then
+	# leaf CPU LEAF: its four registers as one hex string
+	leaf() { cpuid_dump "$1" "$2" | awk '{ print $4 $5 $6 $7 }'; }
+	z=00000000
+	check "AMD guest: no Intel line: 0x1A reads zeros on both vCPUs" \
+		[ "$(leaf 0 0x1a)$(leaf 1 0x1a)" = "$z$z$z$z$z$z$z$z" ]
+	check "AMD guest: the basic maximum not raised to 0x1A ($(reg 0 0x0 1))" \
+		[ "$(reg 0 0x0 1)" -lt $((0x1a)) ]
+	check "AMD guest: 7.EDX[15] (hybrid) clear" \
+		[ $(($(reg 0 0x7 4) >> 15 & 1))$(($(reg 1 0x7 4) >> 15 & 1)) = 00 ]
+else
+	check "vCPU 0: 0x1A core type 0x40 (P), model 1" [ "$(reg 0 0x1a 1)" = $((0x40000001)) ]
+	check "vCPU 1: 0x1A core type 0x20 (E), model 2" [ "$(reg 1 0x1a 1)" = $((0x20000002)) ]
+	check "both: 7.EDX[15] hybrid" \
+		[ $(($(reg 0 0x7 4) >> 15 & 1))$(($(reg 1 0x7 4) >> 15 & 1)) = 11 ]
+fi
 check "both: 0x16 base 2000 MHz, max 5000 / 3800" \
 	[ "$(reg 0 0x16 1) $(reg 1 0x16 1) $(reg 0 0x16 2) $(reg 1 0x16 2)" = "2000 2000 5000 3800" ]
 # Leaf 0xA never promises more than KVM's vPMU counts: on an AMD host
 # KVM has no vPMU that 0xA describes (its own 0xA is empty), so the
 # profile's 8 / 6 counters must not show; elsewhere at most those.
-if [ "$(cpuid_dump 0 0x0 | awk '{ print $5 }')" = 68747541 ]; then
+if [ $amd = yes ]; then
 	check "0xA: KVM's (empty on an AMD host), not the profile's 8 / 6 counters" \
 		[ "$(reg 0 0xa 1) $(reg 1 0xa 1) $(reg 0 0xa 4) $(reg 1 0xa 4)" = "0 0 0 0" ]
 else
@@ -35,12 +51,15 @@ else
 	check "0xA: at most 8 / 6 general counters ($gp0 / $gp1), version <= 2" \
 		[ "$gp0" -le 8 -a "$gp1" -le 6 -a "$v0" -le 2 -a "$v1" -le 2 ]
 fi
-check "0x80000026: core type 0 / 1" \
-	[ "$(($(reg 0 0x80000026 2) >> 28)) $(($(reg 1 0x80000026 2) >> 28))" = "0 1" ]
-check "0x8000001D.2: L2 8 / 16 ways" \
-	[ "$((($(reg 0 0x8000001d.2 2) >> 22) + 1)) $((($(reg 1 0x8000001d.2 2) >> 22) + 1))" = "8 16" ]
-check "0x80000006: L2 1280 / 2048 KiB" \
-	[ "$(($(reg 0 0x80000006 3) >> 16)) $(($(reg 1 0x80000006 3) >> 16))" = "1280 2048" ]
+# The AMD lines: an AMD guest only.
+if [ $amd = yes ]; then
+	check "0x80000026: core type 0 / 1" \
+		[ "$(($(reg 0 0x80000026 2) >> 28)) $(($(reg 1 0x80000026 2) >> 28))" = "0 1" ]
+	check "0x8000001D.2: L2 8 / 16 ways" \
+		[ "$((($(reg 0 0x8000001d.2 2) >> 22) + 1)) $((($(reg 1 0x8000001d.2 2) >> 22) + 1))" = "8 16" ]
+	check "0x80000006: L2 1280 / 2048 KiB" \
+		[ "$(($(reg 0 0x80000006 3) >> 16)) $(($(reg 1 0x80000006 3) >> 16))" = "1280 2048" ]
+fi
 # The kernel's view. Without TOPOEXT (L1's KVM does not offer it to L2) an
 # AMD guest builds its cache topology from 0x80000005/0x80000006.
 for cpu in 0 1; do

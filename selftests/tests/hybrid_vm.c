@@ -152,21 +152,29 @@ static int pmu_leaf_ok(const __u32 r[4], __u32 gp, __u32 unavailable)
 	       ((r[3] >> 5) & 0xff) <= ((k[3] >> 5) & 0xff);
 }
 
-static void check_profile(struct vm *v)
+/*
+ * The bound profile as vCPU @i of @v sees it: the Intel lines for an
+ * Intel guest only, the AMD lines for an AMD guest (@amd) only, the rest
+ * for both.
+ */
+static void check_profile(struct vm *v, bool amd)
 {
-	__u32 r[4], bad = 0;
+	__u32 r[4], k[4], k0[4], bad = 0;
 	int i;
 
+	kvm_leaf(0x80000000, 0, k);
+	kvm_leaf(0x0, 0, k0);
 	for (i = 0; i < NR_VCPUS; i++) {
 		int p = vtypes[i] == 0;
 
 		guest_cpuid(v, i, 0x1a, 0, r);
-		if (r[0] != ((p ? 0x40u : 0x20u) << 24 | (p ? 1 : 2))) {
+		if (amd ? (r[0] | r[1] | r[2] | r[3]) != 0 :
+		    r[0] != ((p ? 0x40u : 0x20u) << 24 | (p ? 1 : 2))) {
 			ksft_print_msg("vCPU %d 0x1A eax %#x\n", i, r[0]);
 			bad++;
 		}
 		guest_cpuid(v, i, 0x7, 0, r);
-		bad += !(r[3] & (1u << 15));
+		bad += !(r[3] & (1u << 15)) != amd;
 		guest_cpuid(v, i, 0x4, 2, r);
 		if (((r[0] >> 14) & 0xfff) + 1 != (p ? 1u : 2u) ||
 		    (r[1] >> 22) + 1 != (p ? 8u : 16u)) {
@@ -183,14 +191,30 @@ static void check_profile(struct vm *v)
 			ksft_print_msg("vCPU %d 0xA %#x %#x %#x %#x\n", i, r[0], r[1], r[2], r[3]);
 			bad++;
 		}
-		guest_cpuid(v, i, 0x80000026, 0, r);
-		bad += (r[1] >> 28) != (p ? 0u : 1u);
+		if (amd) {
+			guest_cpuid(v, i, 0x80000026, 0, r);
+			bad += (r[1] >> 28) != (p ? 0u : 1u);
+		}
+		/* The extended maximum: raised for the AMD line only. */
+		guest_cpuid(v, i, 0x80000000, 0, r);
+		bad += amd ? r[0] < 0x80000026 : r[0] != k[0];
+		/*
+		 * The basic one: at least 0x1A (Intel); for AMD raised only to
+		 * 0x16 (the frequency leaf, any vendor's) if KVM's is below.
+		 */
 		guest_cpuid(v, i, 0x0, 0, r);
-		bad += r[0] < 0x1a;
+		if (amd ? r[0] != (k0[0] > 0x16 ? k0[0] : 0x16) : r[0] < 0x1a) {
+			ksft_print_msg("vCPU %d: basic maximum %#x (KVM's %#x)\n", i, r[0], k0[0]);
+			bad++;
+		}
 	}
-	ksft_test_result(!bad,
-			 "2 P + 2 E: 0x1A 7.EDX 0x4 0x16 0xA (within KVM's vPMU) 0x80000026 (%u wrong)\n",
-			 bad);
+	if (amd)
+		ksft_test_result(!bad, "2 P + 2 E, AMD guest: %s (%u wrong)\n",
+				 "0x80000026 0x4 0x16 0xA, no Intel line (0x1A, 7.EDX[15])", bad);
+	else
+		ksft_test_result(!bad, "2 P + 2 E, Intel guest: %s (%u wrong)\n",
+				 "0x1A 7.EDX 0x4 0x16 0xA (within KVM's vPMU), no AMD line (0x80000026)",
+				 bad);
 }
 
 /* A child that owns a 1-vCPU VM until killed: bind-by-pid target. It
@@ -235,7 +259,7 @@ int main(void)
 	pid_t child;
 
 	ksft_print_header();
-	ksft_set_plan(27);
+	ksft_set_plan(28);
 	kvm_setup();
 	make_type(&types[0], "P", 1);
 	make_type(&types[1], "E", 0);
@@ -283,9 +307,25 @@ int main(void)
 		vm_destroy(&w, 2);
 	}
 
+	/* The same profile on an AMD guest: the AMD lines, not the Intel ones. */
+	{
+		struct vm a;
+
+		memset(&a, 0, sizeof(a));
+		cpuid_amd = true;
+		vm_create(&a, NR_VCPUS);
+		cpuid_amd = false;
+		ret = bind(&b, a.vm, NR_VCPUS);
+		if (ret)
+			ksft_print_msg("AMD guest: bind %d (%s)\n", ret, b.why);
+		check_profile(&a, true);
+		vm_destroy(&a, NR_VCPUS);
+		for (i = 0; i < 100 && nr_bindings(NULL, NULL); i++)
+			usleep(20000);
+	}
 	ret = bind(&b, v.vm, NR_VCPUS);
 	ksft_test_result(!ret && b.id, "bind by VM fd: id %u %s\n", b.id, ret ? b.why : "");
-	check_profile(&v);
+	check_profile(&v, false);
 	/*
 	 * Zero cost per exit: the profile is in KVM's own table, so nothing
 	 * of the module runs on a CPUID exit, bound or not. Only a profile's
@@ -521,6 +561,14 @@ int main(void)
 
 		hyb(HYBRID_IOC_LIST, &l);
 		memcpy(c, supported, sizeof(*c) + supported->nent * sizeof(c->entries[0]));
+		/* An Intel-vendor table: 0x1A is one of the profile's Intel lines. */
+		for (k = 0; k < c->nent; k++) {
+			if (c->entries[k].function)
+				continue;
+			c->entries[k].ebx = 0x756e6547;
+			c->entries[k].edx = 0x49656e69;
+			c->entries[k].ecx = 0x6c65746e;
+		}
 		a.id = bi.id;
 		a.nent = c->nent;
 		a.max_nent = MAX_ENT;
