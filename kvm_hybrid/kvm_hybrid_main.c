@@ -1458,6 +1458,22 @@ static void hb_put_vm(struct kvm *kvm)
 }
 
 /*
+ * Unbind claimed binding @b, saying @msg in the log and @why in the
+ * trace, and put its VM reference with hb_mutex dropped for the while.
+ */
+static void hb_unbind_put(struct hb_binding *b, const char *msg, const char *why)
+{
+	struct kvm *kvm;
+
+	pr_info("binding %u (pid %d): %s\n", b->id, b->pid, msg);
+	trace_hybrid_unbind(b->id, b->pid, why);
+	kvm = hb_unbind(b);
+	mutex_unlock(&hb_mutex);
+	hb_put_vm(kvm);
+	mutex_lock(&hb_mutex);
+}
+
+/*
  * Every HB_REAP_MS while a binding exists: unbind each VM whose only
  * reference left is its binding's (the VMM closed the VM file, every vCPU
  * file and anything else that held it), and so destroy it. Also what
@@ -1479,7 +1495,6 @@ static void hb_reap_arm(void)
 static void hb_reap(struct work_struct *work)
 {
 	struct hb_binding *b;
-	struct kvm *kvm;
 	u32 id;
 
 	mutex_lock(&hb_mutex);
@@ -1496,13 +1511,8 @@ static void hb_reap(struct work_struct *work)
 		b = id ? hb_take(id) : NULL;
 		if (!b)
 			break;
-		pr_info("binding %u (pid %d): its VMM closed the VM: unbound, its reference dropped\n",
-			b->id, b->pid);
-		trace_hybrid_unbind(b->id, b->pid, "VM destroyed");
-		kvm = hb_unbind(b);
-		mutex_unlock(&hb_mutex);
-		hb_put_vm(kvm);
-		mutex_lock(&hb_mutex);
+		hb_unbind_put(b, "its VMM closed the VM: unbound, its reference dropped",
+			      "VM destroyed");
 	}
 	hb_hook_update();
 	hb_probes_put();
@@ -2362,21 +2372,14 @@ static int __init kvm_hybrid_init(void)
 static void __exit kvm_hybrid_exit(void)
 {
 	struct hb_binding *b;
-	struct kvm *kvm;
 
 	misc_deregister(&kvm_hybrid_misc);
 	debugfs_remove(hb_debugfs);
 	/* It re-arms itself: cancel it before the bindings go. */
 	cancel_delayed_work_sync(&hb_reap_work);
 	mutex_lock(&hb_mutex);
-	while ((b = hb_take(0))) {
-		pr_info("binding %u (pid %d): unbound at unload\n", b->id, b->pid);
-		trace_hybrid_unbind(b->id, b->pid, "module unload");
-		kvm = hb_unbind(b);
-		mutex_unlock(&hb_mutex);
-		hb_put_vm(kvm);
-		mutex_lock(&hb_mutex);
-	}
+	while ((b = hb_take(0)))
+		hb_unbind_put(b, "unbound at unload", "module unload");
 	hb_hook_update();
 	hb_probes_put();
 	mutex_unlock(&hb_mutex);
