@@ -74,6 +74,7 @@ struct kram_usage {
 	u64 dynamic_pages;
 	u64 area_pages;
 	u32 nr_areas;
+	u8 uuid[16];		/* the region's identity, chosen at format */
 };
 
 int kram_get_usage(struct kram_usage *usage);

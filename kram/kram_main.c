@@ -259,6 +259,7 @@ int kram_get_usage(struct kram_usage *usage)
 	usage->dynamic_pages = percpu_counter_sum_positive(&f->nr_dynamic);
 	usage->area_pages = f->area_pages;
 	usage->nr_areas = f->nr_areas;
+	memcpy(usage->uuid, f->sb->uuid, sizeof(usage->uuid));
 	return 0;
 }
 EXPORT_SYMBOL_GPL(kram_get_usage);

@@ -56,6 +56,10 @@ static bool enable_sriov;
 module_param(enable_sriov, bool, 0644);
 MODULE_PARM_DESC(enable_sriov, "As vfio-pci's enable_sriov: allow sriov_numvfs on a disarmed PF (default N)");
 
+static bool mig_region = true;
+module_param(mig_region, bool, 0644);
+MODULE_PARM_DESC(mig_region, "Offer QEMU 7.2's VFIO migration (v1) region on an armed device, as a local-only protocol (default on; read at each open)");
+
 static bool kexec_keep_master;
 static bool vpr_initialized;	/* after init: parameter writes come from sysfs */
 
@@ -121,6 +125,10 @@ struct vpr_dev {
 	u64 resets_skipped;
 	u64 resets_done;
 	u64 user_resets_skipped;
+	u64 mig_saved;			/* migration tokens handed to a VMM */
+	u64 mig_restored;		/* ... written back and checked */
+	u64 mig_refused;		/* ... written back and refused */
+	u64 mig_unverified;		/* resumes with no token checked */
 	bool config_lost;		/* the last armed close restored the open-time config */
 	bool untranslated;		/* identity or no IOMMU domain: master never kept */
 	/* After kexec: the record this binding came from. */
@@ -998,6 +1006,288 @@ static void vpr_keep_config(struct vpr_dev *d)
 
 /* ------------------------------------------------------------ vfio ops */
 
+/* ------------------------------------------ migration region (QEMU 7.2) */
+
+/*
+ * QEMU 7.2 migrates a VM with a vfio-pci device only if the device offers
+ * the VFIO migration "v1" region (VFIO_REGION_TYPE_MIGRATION_DEPRECATED;
+ * the protocol of struct vfio_device_migration_info). An armed device
+ * offers one while kram is attached: its "device state" is a token
+ * (struct vpr_mig_token) that says which device on which host QEMU saved,
+ * in which boot. The device keeps its real state itself; QEMU restores its
+ * config space (command register, MSI/MSI-X) from its own stream. Writing
+ * the token back on the destination (data_size) is where it is checked
+ * (vpr_mig_token_check()): another host, another device, or a reboot the
+ * device did not go through preserved fails the migration there, before
+ * the VM runs. Documentation/live-update.rst.
+ */
+#define VPR_MIG_HDR		sizeof(struct vfio_device_migration_info)
+#define VPR_MIG_DATA		4096	/* data_offset */
+#define VPR_MIG_SIZE		(2 * VPR_MIG_DATA)
+#define VPR_MIG_TOKEN		sizeof(struct vpr_mig_token)
+
+struct vpr_mig {
+	struct mutex lock;		/* everything below; outside vpr_dev.lock */
+	u32 state;			/* device_state, VFIO_DEVICE_STATE_V1_* */
+	bool token_ready;		/* SAVING: @tx built */
+	bool token_sent;		/* ... and its data_size read */
+	bool verified;			/* RESUMING: a token written and checked */
+	size_t rx_len;			/* bytes of @rx written */
+	struct vpr_mig_token tx;
+	u8 rx[VPR_MIG_TOKEN];
+};
+
+static bool vpr_armed(struct vpr_dev *d)
+{
+	bool armed;
+
+	mutex_lock(&d->lock);
+	armed = d->flags & HVKIT_VFIO_PRESERVE_ARMED;
+	mutex_unlock(&d->lock);
+	return armed;
+}
+
+/* Entering SAVING: the token of this device, on this host, in this boot. */
+static int vpr_mig_save(struct vpr_dev *d, struct vpr_mig *m)
+{
+	struct pci_dev *pdev = vpr_pdev(d);
+	struct kram_usage u;
+	struct vpr_ident id;
+	struct vpr_bdf b;
+
+	if (!vpr_armed(d)) {
+		pci_err(pdev, "migration: not armed: its state would not survive a host kexec; save refused\n");
+		return -EPERM;
+	}
+	if (kram_get_usage(&u)) {
+		pci_err(pdev, "migration: kram is not attached: nothing identifies this host; save refused\n");
+		return -ENODEV;
+	}
+	vpr_ident_of(pdev, &id);
+	vpr_bdf_of(pdev, &b);
+	vpr_mig_token_fill(&m->tx, u.uuid, u.boot_count, ktime_get_real_ns(), &b, &id);
+	m->token_ready = true;
+	m->token_sent = false;
+	return 0;
+}
+
+/* data_size written in RESUMING: check what QEMU wrote as the token. */
+static int vpr_mig_load(struct vpr_dev *d, struct vpr_mig *m, u64 size)
+{
+	struct pci_dev *pdev = vpr_pdev(d);
+	struct vpr_mig_ctx c = {};
+	const struct vpr_mig_token *t = (const void *)m->rx;
+	const char *why;
+	struct kram_usage u;
+	int ret;
+
+	m->verified = false;
+	if (kram_get_usage(&u)) {
+		why = "kram is not attached: nothing identifies this host";
+		ret = -ENODEV;
+		goto refused;
+	}
+	memcpy(c.uuid, u.uuid, sizeof(c.uuid));
+	c.boot = u.boot_count;
+	vpr_ident_of(pdev, &c.ident);
+	vpr_bdf_of(pdev, &c.bdf);
+	mutex_lock(&d->lock);
+	c.restored = d->restored && d->restore_rec;
+	if (c.restored)
+		c.record_boot = d->restore_rec->saved_boot;
+	mutex_unlock(&d->lock);
+	ret = size == m->rx_len ? vpr_mig_token_check(m->rx, size, &c, &why) : -EINVAL;
+	if (size != m->rx_len)
+		why = "data_size is not what was written";
+	m->rx_len = 0;
+	if (ret)
+		goto refused;
+	m->verified = true;
+	mutex_lock(&d->lock);
+	d->mig_restored++;
+	mutex_unlock(&d->lock);
+	pci_info(pdev, "migration: token checked (saved in kram boot %llu, this is boot %llu): the same device, not reset\n",
+		 t->boot, c.boot);
+	return 0;
+refused:
+	mutex_lock(&d->lock);
+	d->mig_refused++;
+	mutex_unlock(&d->lock);
+	pci_err(pdev, "migration refused: %s\n", why);
+	return ret;
+}
+
+static int vpr_mig_set_state(struct vpr_dev *d, struct vpr_mig *m, u32 new)
+{
+	struct pci_dev *pdev = vpr_pdev(d);
+	u32 old = m->state;
+	int ret;
+
+	if ((new & ~VFIO_DEVICE_STATE_MASK) || !VFIO_DEVICE_STATE_VALID(new)) {
+		dev_err_ratelimited(&pdev->dev, "migration: device_state 0x%x is not valid\n", new);
+		return -EINVAL;
+	}
+	if ((new & VFIO_DEVICE_STATE_V1_SAVING) && !(old & VFIO_DEVICE_STATE_V1_SAVING)) {
+		ret = vpr_mig_save(d, m);
+		if (ret)
+			return ret;
+	}
+	if (!(new & VFIO_DEVICE_STATE_V1_SAVING) && (old & VFIO_DEVICE_STATE_V1_SAVING)) {
+		if (m->token_sent) {
+			mutex_lock(&d->lock);
+			d->mig_saved++;
+			mutex_unlock(&d->lock);
+			pci_info(pdev, "migration: token handed to the VMM (kram boot %llu)\n",
+				 m->tx.boot);
+		}
+		m->token_ready = false;
+		m->token_sent = false;
+	}
+	if ((new & VFIO_DEVICE_STATE_V1_RESUMING) && !(old & VFIO_DEVICE_STATE_V1_RESUMING)) {
+		if (!vpr_armed(d)) {
+			pci_err(pdev, "migration: not armed: resume refused\n");
+			return -EPERM;
+		}
+		m->verified = false;
+		m->rx_len = 0;
+	}
+	if (!(new & VFIO_DEVICE_STATE_V1_RESUMING) && (old & VFIO_DEVICE_STATE_V1_RESUMING) &&
+	    !m->verified) {
+		/*
+		 * Failing this write would make QEMU 7.2 crash in its VM state
+		 * handler; a stream with this device's section always carries
+		 * a token (the source sends one whenever it saves).
+		 */
+		mutex_lock(&d->lock);
+		d->mig_unverified++;
+		mutex_unlock(&d->lock);
+		pci_warn(pdev, "migration: resumed without a token checked\n");
+	}
+	m->state = new;
+	return 0;
+}
+
+/* The header: one whole field per access, as QEMU makes them. */
+static ssize_t vpr_mig_hdr(struct vpr_dev *d, struct vpr_mig *m, char __user *buf,
+			   size_t count, loff_t pos, bool iswrite)
+{
+	const size_t f_state = offsetof(struct vfio_device_migration_info, device_state);
+	const size_t f_pending = offsetof(struct vfio_device_migration_info, pending_bytes);
+	const size_t f_offset = offsetof(struct vfio_device_migration_info, data_offset);
+	const size_t f_size = offsetof(struct vfio_device_migration_info, data_size);
+	bool saving = (m->state & VFIO_DEVICE_STATE_V1_SAVING) && m->token_ready;
+	u64 v = 0;
+	u32 s;
+	int ret;
+
+	if (pos == f_state && count == sizeof(u32)) {
+		if (!iswrite)
+			return copy_to_user(buf, &m->state, sizeof(u32)) ? -EFAULT : count;
+		if (copy_from_user(&s, buf, sizeof(s)))
+			return -EFAULT;
+		ret = vpr_mig_set_state(d, m, s);
+		return ret ? ret : count;
+	}
+	if (count != sizeof(u64) ||
+	    (pos != f_pending && pos != f_offset && pos != f_size))
+		return -EINVAL;
+	if (iswrite) {
+		if (pos != f_size || !(m->state & VFIO_DEVICE_STATE_V1_RESUMING))
+			return -EINVAL;
+		if (copy_from_user(&v, buf, sizeof(v)))
+			return -EFAULT;
+		ret = vpr_mig_load(d, m, v);
+		return ret ? ret : count;
+	}
+	if (pos == f_pending) {
+		v = saving && !m->token_sent ? VPR_MIG_TOKEN : 0;
+	} else if (pos == f_offset) {
+		v = VPR_MIG_DATA;
+	} else if (saving && !m->token_sent) {
+		v = VPR_MIG_TOKEN;	/* data_size: the token, once per save */
+		m->token_sent = true;
+	}
+	return copy_to_user(buf, &v, sizeof(v)) ? -EFAULT : count;
+}
+
+static ssize_t vpr_mig_rw(struct vfio_pci_core_device *vdev, char __user *buf,
+			  size_t count, loff_t *ppos, bool iswrite)
+{
+	unsigned int i = VFIO_PCI_OFFSET_TO_INDEX(*ppos) - VFIO_PCI_NUM_REGIONS;
+	struct vpr_dev *d = container_of(vdev, struct vpr_dev, core);
+	struct vpr_mig *m = vdev->region[i].data;
+	loff_t pos = *ppos & VFIO_PCI_OFFSET_MASK;
+	ssize_t ret = -EINVAL;
+
+	if (pos >= VPR_MIG_SIZE || count > VPR_MIG_SIZE - pos)
+		return -EINVAL;
+	mutex_lock(&m->lock);
+	if (pos < VPR_MIG_HDR) {
+		ret = vpr_mig_hdr(d, m, buf, count, pos, iswrite);
+	} else if (pos >= VPR_MIG_DATA && pos - VPR_MIG_DATA + count <= VPR_MIG_TOKEN) {
+		pos -= VPR_MIG_DATA;
+		if (!iswrite && (m->state & VFIO_DEVICE_STATE_V1_SAVING) && m->token_ready) {
+			ret = copy_to_user(buf, (u8 *)&m->tx + pos, count) ? -EFAULT : count;
+		} else if (iswrite && (m->state & VFIO_DEVICE_STATE_V1_RESUMING)) {
+			ret = copy_from_user(m->rx + pos, buf, count) ? -EFAULT : count;
+			if (ret > 0)
+				m->rx_len = max_t(size_t, m->rx_len, pos + count);
+		}
+	} else if (pos >= VPR_MIG_DATA && iswrite) {
+		dev_err_ratelimited(&vdev->pdev->dev, "migration: more data than a token: not a vfio_preserve stream\n");
+	}
+	mutex_unlock(&m->lock);
+	if (ret > 0)
+		*ppos += ret;
+	return ret;
+}
+
+/* vfio_pci_core_disable() calls it at every close: the region goes with it. */
+static void vpr_mig_release(struct vfio_pci_core_device *vdev,
+			    struct vfio_pci_region *region)
+{
+	struct vpr_mig *m = region->data;
+
+	mutex_destroy(&m->lock);
+	kfree(m);
+}
+
+static const struct vfio_pci_regops vpr_mig_ops = {
+	.rw		= vpr_mig_rw,
+	.release	= vpr_mig_release,
+};
+
+/*
+ * At an armed open, after vfio_pci_core_enable(): offer the region. A
+ * failure only leaves the device unmigratable (QEMU blocks migration).
+ */
+static void vpr_mig_register(struct vpr_dev *d)
+{
+	struct vpr_mig *m;
+	int ret;
+
+	if (!mig_region || !kram_attached())
+		return;
+	m = kzalloc(sizeof(*m), GFP_KERNEL_ACCOUNT);
+	if (!m) {
+		pci_warn(vpr_pdev(d), "migration region: out of memory; the VMM cannot migrate it\n");
+		return;
+	}
+	mutex_init(&m->lock);
+	/* QEMU 7.2 assumes a newly opened device RUNNING. */
+	m->state = VFIO_DEVICE_STATE_V1_RUNNING;
+	ret = vfio_pci_core_register_dev_region(&d->core, VFIO_REGION_TYPE_MIGRATION_DEPRECATED,
+						VFIO_REGION_SUBTYPE_MIGRATION_DEPRECATED,
+						&vpr_mig_ops, VPR_MIG_SIZE,
+						VFIO_REGION_INFO_FLAG_READ |
+						VFIO_REGION_INFO_FLAG_WRITE, m);
+	if (ret) {
+		pci_warn(vpr_pdev(d), "migration region: %d; the VMM cannot migrate it\n", ret);
+		mutex_destroy(&m->lock);
+		kfree(m);
+	}
+}
+
 static int vpr_open_device(struct vfio_device *core_vdev)
 {
 	struct vpr_dev *d = to_vpr(core_vdev);
@@ -1027,6 +1317,7 @@ static int vpr_open_device(struct vfio_device *core_vdev)
 			d->resets_skipped++;
 			d->restore_pending = false;
 			trace_vpr_reset(pci_name(pdev), "open", true);
+			vpr_mig_register(d);
 		}
 	} else if (!ret && vdev->reset_works) {
 		d->resets_done++;
@@ -1300,6 +1591,10 @@ static ssize_t preserve_status_show(struct device *dev,
 			     d->user_resets_skipped, d->saved_gen, d->slot,
 			     d->restored, d->restore_pending, d->diff_before,
 			     d->diff_after);
+	len += sysfs_emit_at(buf, len,
+			     "mig_saved %llu\nmig_restored %llu\nmig_refused %llu\nmig_unverified %llu\n",
+			     d->mig_saved, d->mig_restored, d->mig_refused,
+			     d->mig_unverified);
 	mutex_unlock(&d->lock);
 	return len;
 }

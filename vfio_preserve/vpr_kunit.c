@@ -855,6 +855,70 @@ static void restore_command(struct kunit *test)
 	}
 }
 
+/*
+ * The migration token: what the source hands QEMU is accepted on the same
+ * device of the same host, in the same boot or after a kexec the device
+ * went through preserved, and refused with the reason otherwise.
+ */
+static void mig_token(struct kunit *test)
+{
+	static const u8 uuid[16] = { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16 };
+	struct vpr_mig_token t, bad;
+	struct vpr_mig_ctx c = {};
+	const char *why = "unset";
+	unsigned int i;
+
+	vpr_mig_token_fill(&t, uuid, 5, 1000, &test_bdf, &test_ident);
+	memcpy(c.uuid, uuid, sizeof(c.uuid));
+	c.boot = 5;
+	c.bdf = test_bdf;
+	c.ident = test_ident;
+	KUNIT_EXPECT_EQ(test, vpr_mig_token_check(&t, sizeof(t), &c, &why), 0);
+	KUNIT_EXPECT_NULL(test, why);
+
+	/* Not a token: size, magic, any bit of it (CRC), another version. */
+	KUNIT_EXPECT_EQ(test, vpr_mig_token_check(&t, sizeof(t) - 1, &c, &why), -EINVAL);
+	KUNIT_EXPECT_EQ(test, vpr_mig_token_check(&t, sizeof(t) + 8, &c, &why), -EINVAL);
+	bad = t;
+	bad.magic ^= 1;
+	KUNIT_EXPECT_EQ(test, vpr_mig_token_check(&bad, sizeof(bad), &c, &why), -EINVAL);
+	KUNIT_EXPECT_STREQ(test, why, "not a vfio_preserve migration token (magic)");
+	for (i = offsetof(struct vpr_mig_token, __pad); i < sizeof(t); i++) {
+		bad = t;
+		((u8 *)&bad)[i] ^= 0x10;
+		KUNIT_EXPECT_EQ(test, vpr_mig_token_check(&bad, sizeof(bad), &c, &why), -EINVAL);
+	}
+	KUNIT_EXPECT_STREQ(test, why, "a corrupt migration token (CRC)");
+	bad = t;
+	bad.version++;
+	KUNIT_EXPECT_EQ(test, vpr_mig_token_check(&bad, sizeof(bad), &c, &why), -EPROTO);
+
+	/* Another host, another device, a later boot. */
+	c.uuid[15] ^= 1;
+	KUNIT_EXPECT_EQ(test, vpr_mig_token_check(&t, sizeof(t), &c, &why), -EXDEV);
+	c.uuid[15] ^= 1;
+	c.bdf.devfn++;
+	KUNIT_EXPECT_EQ(test, vpr_mig_token_check(&t, sizeof(t), &c, &why), -ENODEV);
+	c.bdf = test_bdf;
+	c.ident.bar_len[0] *= 2;
+	KUNIT_EXPECT_EQ(test, vpr_mig_token_check(&t, sizeof(t), &c, &why), -ESTALE);
+	c.ident = test_ident;
+	c.boot = 4;
+	KUNIT_EXPECT_EQ(test, vpr_mig_token_check(&t, sizeof(t), &c, &why), -ESTALE);
+	KUNIT_EXPECT_STREQ(test, why, "saved in a later boot than this one");
+
+	/* A kexec since the save: only through a record written after it. */
+	c.boot = 6;
+	KUNIT_EXPECT_EQ(test, vpr_mig_token_check(&t, sizeof(t), &c, &why), -ESTALE);
+	c.restored = true;
+	c.record_boot = 4;
+	KUNIT_EXPECT_EQ(test, vpr_mig_token_check(&t, sizeof(t), &c, &why), -ESTALE);
+	c.record_boot = 5;
+	KUNIT_EXPECT_EQ(test, vpr_mig_token_check(&t, sizeof(t), &c, &why), 0);
+	c.boot = 9;	/* several kexecs, the record carried through them */
+	KUNIT_EXPECT_EQ(test, vpr_mig_token_check(&t, sizeof(t), &c, &why), 0);
+}
+
 static struct kunit_case vpr_state_cases[] = {
 	KUNIT_CASE(record_roundtrip),
 	KUNIT_CASE(record_check_errors),
@@ -868,6 +932,7 @@ static struct kunit_case vpr_state_cases[] = {
 	KUNIT_CASE(policy_restore),
 	KUNIT_CASE(cfg_diff),
 	KUNIT_CASE(restore_command),
+	KUNIT_CASE(mig_token),
 	{}
 };
 

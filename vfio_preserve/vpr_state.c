@@ -329,3 +329,72 @@ u16 vpr_restore_command(u16 saved, u16 now, bool keep_master)
 
 	return (saved & from_saved) | (now & ~from_saved);
 }
+
+/* ------------------------------------------------------- migration token */
+
+static_assert(sizeof(struct vpr_mig_token) == 144);
+
+static u32 vpr_mig_crc(const struct vpr_mig_token *t)
+{
+	const u8 *p = (const u8 *)t;
+	const size_t after = offsetof(struct vpr_mig_token, crc) + sizeof(t->crc);
+	static const u8 zero[sizeof(u32)];
+	u32 crc;
+
+	crc = crc32_le(~0U, p, offsetof(struct vpr_mig_token, crc));
+	crc = crc32_le(crc, zero, sizeof(zero));
+	return crc32_le(crc, p + after, sizeof(*t) - after);
+}
+
+void vpr_mig_token_fill(struct vpr_mig_token *t, const u8 uuid[16], u64 boot,
+			u64 now_ns, const struct vpr_bdf *bdf,
+			const struct vpr_ident *ident)
+{
+	memset(t, 0, sizeof(*t));
+	t->magic = VPR_MIG_MAGIC;
+	t->version = VPR_MIG_VERSION;
+	memcpy(t->uuid, uuid, sizeof(t->uuid));
+	t->boot = boot;
+	t->saved_ns = now_ns;
+	t->bdf = *bdf;
+	t->bdf.__pad = 0;
+	t->ident = *ident;
+	t->ident.__pad = 0;
+	t->crc = vpr_mig_crc(t);
+}
+
+int vpr_mig_token_check(const void *buf, size_t len, const struct vpr_mig_ctx *c,
+			const char **why)
+{
+	struct vpr_mig_token t;
+	const char *field;
+
+	if (len != sizeof(t))
+		return vpr_why(why, "not a vfio_preserve migration token (size)", -EINVAL);
+	memcpy(&t, buf, sizeof(t));
+	if (t.magic != VPR_MIG_MAGIC)
+		return vpr_why(why, "not a vfio_preserve migration token (magic)", -EINVAL);
+	if (t.version != VPR_MIG_VERSION)
+		return vpr_why(why, "a migration token of another vfio_preserve version", -EPROTO);
+	if (t.crc != vpr_mig_crc(&t))
+		return vpr_why(why, "a corrupt migration token (CRC)", -EINVAL);
+	if (memcmp(t.uuid, c->uuid, sizeof(t.uuid)))
+		return vpr_why(why, "saved on another host (kram region UUID); local only", -EXDEV);
+	if (t.bdf.domain != c->bdf.domain || t.bdf.bus != c->bdf.bus ||
+	    t.bdf.devfn != c->bdf.devfn)
+		return vpr_why(why, "saved from another device (another BDF)", -ENODEV);
+	if (vpr_ident_compare(&t.ident, &c->ident, &field))
+		return vpr_why(why, "saved from another device at this BDF (its identity differs)",
+			       -ESTALE);
+	if (t.boot > c->boot)
+		return vpr_why(why, "saved in a later boot than this one", -ESTALE);
+	/*
+	 * Saved before a kexec: the device must have come through it bound
+	 * from its record, written at its last armed close, which is after
+	 * the save (QEMU closes the device when it quits).
+	 */
+	if (t.boot < c->boot && (!c->restored || c->record_boot < t.boot))
+		return vpr_why(why, "the host rebooted since the save; the device was not kept",
+			       -ESTALE);
+	return vpr_why(why, NULL, 0);
+}

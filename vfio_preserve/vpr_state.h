@@ -205,4 +205,69 @@ unsigned int vpr_cfg_diff(const u8 *a, const u8 *b, unsigned int size);
  */
 u16 vpr_restore_command(u16 saved, u16 now, bool keep_master);
 
+/*
+ * The migration token (QEMU 7.2's VFIO migration "v1" region, see
+ * Documentation/live-update.rst): what vfio_preserve hands QEMU as an
+ * armed device's "state" on the source and checks when QEMU writes it back
+ * on the destination. It carries no device state (the device keeps its
+ * own); it proves that the destination is the same device on the same
+ * host, after no reset: a local-only migration protocol.
+ */
+#define VPR_MIG_MAGIC		0x4d525056	/* "VPRM" */
+#define VPR_MIG_VERSION		1
+
+/**
+ * struct vpr_mig_token - one device's migration token
+ * @magic:	VPR_MIG_MAGIC
+ * @version:	VPR_MIG_VERSION
+ * @crc:	crc32_le(~0, ...) of the token with @crc = 0
+ * @__pad:	zero
+ * @uuid:	the kram region's UUID (the host's identity; chosen at format)
+ * @boot:	kram's boot count when saved
+ * @saved_ns:	ktime_get_real_ns() when saved (for messages)
+ * @bdf:	where the device is
+ * @ident:	what it is
+ */
+struct vpr_mig_token {
+	u32 magic;
+	u32 version;
+	u32 crc;
+	u32 __pad;
+	u8 uuid[16];
+	u64 boot;
+	u64 saved_ns;
+	struct vpr_bdf bdf;
+	struct vpr_ident ident;
+};
+
+/* What the destination knows when it checks a token. */
+struct vpr_mig_ctx {
+	u8 uuid[16];		/* kram's region UUID now */
+	u64 boot;		/* kram's boot count now */
+	struct vpr_bdf bdf;	/* the device QEMU opened */
+	struct vpr_ident ident;
+	/*
+	 * The device was bound from a kram record after a kexec, and that
+	 * record's saved_boot (its last armed close before the kexec).
+	 */
+	bool restored;
+	u64 record_boot;
+};
+
+/* Fill and seal @t. */
+void vpr_mig_token_fill(struct vpr_mig_token *t, const u8 uuid[16], u64 boot,
+			u64 now_ns, const struct vpr_bdf *bdf,
+			const struct vpr_ident *ident);
+/*
+ * 0 when the @len bytes at @t are a token of the device @c describes, on
+ * this host, saved in this boot or in an earlier one through which the
+ * device was preserved. Else -EINVAL (not a token: size, magic, CRC),
+ * -EPROTO (another version), -EXDEV (another host: kram region UUID),
+ * -ENODEV (another device: BDF), -ESTALE (another device at that BDF, a
+ * token from a later boot, or a kexec since the save that the device did
+ * not go through preserved), with *@why a sentence for pr_err (not NULL).
+ */
+int vpr_mig_token_check(const void *t, size_t len, const struct vpr_mig_ctx *c,
+			const char **why);
+
 #endif /* _VFIO_PRESERVE_VPR_STATE_H */
