@@ -50,6 +50,9 @@ MODULE_PARM_DESC(hold, "no benchmark: hold this many pool pages (kernel tag) unt
 static unsigned int churn;
 module_param(churn, uint, 0444);
 MODULE_PARM_DESC(churn, "no benchmark: this many threads churn pool pages with a marker until unload (1..8)");
+static unsigned int churn_batch = 64;
+module_param(churn_batch, uint, 0444);
+MODULE_PARM_DESC(churn_batch, "pages a churner takes per cycle at most (1..64, default 64)");
 
 #define BENCH_TAG	0x4b424e43	/* "KBNC" */
 #define MAX_BATCH	64
@@ -236,7 +239,7 @@ static int churn_fn(void *data)
 	unsigned int n, i;
 
 	while (!kthread_should_stop()) {
-		for (n = 0; n < MAX_BATCH; n++) {
+		for (n = 0; n < churn_batch; n++) {
 			pages[n] = kram_alloc_page(BENCH_TAG);
 			if (!pages[n])
 				break;
@@ -296,8 +299,10 @@ static int __init kram_bench_init(void)
 	struct kram_usage before, after;
 	int threads[] = { 1, num_online_cpus() }, i, ret;
 
-	if (hold > MAX_BATCH || churn > MAX_CHURN || (hold && churn)) {
-		pr_err("hold: 0..%d, churn: 0..%d, not both\n", MAX_BATCH, MAX_CHURN);
+	if (hold > MAX_BATCH || churn > MAX_CHURN || (hold && churn) ||
+	    !churn_batch || churn_batch > MAX_BATCH) {
+		pr_err("hold: 0..%d, churn: 0..%d, not both; churn_batch: 1..%d\n",
+		       MAX_BATCH, MAX_CHURN, MAX_BATCH);
 		return -EINVAL;
 	}
 	if ((hold || churn) && !kram_attached()) {
