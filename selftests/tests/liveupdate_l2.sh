@@ -7,7 +7,9 @@
 # saves it, kexecs, writes a mark into lu_token's page (through the kram
 # area that is this VM's RAM) and restores the VM. After: the same boot,
 # the same processes (lu_token sees the mark in its page, the counter goes
-# on), the same memory.
+# on), the same memory, and the passthrough device (QEMU's edu) with the
+# state L2 gave it before: its liveness register and its DMA buffer, read
+# back by a DMA into L2's RAM through L1's new IOMMU mapping (edu_dma).
 # shellcheck source=selftests/tests/tap_lib.sh
 . /hvkit/tests/tap_lib
 echo "TAP version 13"
@@ -33,6 +35,11 @@ check "lu_token locked a page and named its guest-physical address ($gpa)" [ -n 
 i=0
 while [ $i -lt 50 ] && [ ! -s /tmp/counter ]; do usleep 100000; i=$((i + 1)); done
 c0=$(cat /tmp/counter)
+seed=$(od -An -N4 -tu4 /dev/urandom | tr -d ' ')
+edu_dma fill "$seed" >/tmp/edu.out 2>&1
+erc=$?
+sed 's/^/# /' /tmp/edu.out
+check "the passthrough device (edu): its register set and 2 KiB DMAed into its buffer (seed $seed)" [ $erc = 0 ]
 read -r up0 _ </proc/uptime
 echo "# before the live update: boot $boot, uptime $up0 s, counter $c0, token page at $gpa"
 # L1 saves this VM here and restores it after its kexec; lu_token returns
@@ -48,6 +55,10 @@ echo "# after the live update: uptime $up1 s, counter $c1"
 check "the process holding the token page lived on and found L1's mark in it (lu_token exit $trc)" [ $trc = 0 ]
 check "the same boot (boot_id $boot)" [ "$(cat /proc/sys/kernel/random/boot_id)" = "$boot" ]
 check "32 MiB of tmpfs intact (md5)" [ "$(md5sum </tmp/blob)" = "$sum0" ]
+edu_dma check "$seed" >/tmp/edu.out 2>&1
+erc=$?
+sed 's/^/# /' /tmp/edu.out
+check "the passthrough device kept its register and buffer, and its DMA into L2's RAM works (edu_dma exit $erc)" [ $erc = 0 ]
 check "the counting process lived on ($c0 -> $c1)" eval 'kill -0 $cpid && [ "$c1" -gt "$c0" ]'
 kill $cpid
 exit $rc
