@@ -36,6 +36,7 @@
 #include <linux/pci.h>
 #include <linux/pci_hotplug.h>
 #include <linux/pm_runtime.h>
+#include <linux/random.h>
 #include <linux/seq_file.h>
 #include <linux/slab.h>
 #include <linux/vfio.h>
@@ -125,6 +126,9 @@ struct vpr_dev {
 	u64 resets_skipped;
 	u64 resets_done;
 	u64 user_resets_skipped;
+	u64 binding;			/* random, per binding: migration tokens */
+	u32 arms;			/* disarmed -> armed changes of this binding */
+	u32 mig_runs;			/* migration region entries into RUNNING */
 	u64 mig_saved;			/* migration tokens handed to a VMM */
 	u64 mig_restored;		/* ... written back and checked */
 	u64 mig_refused;		/* ... written back and refused */
@@ -871,6 +875,8 @@ static int __vpr_set_flags_locked(struct vpr_dev *d, u32 flags)
 			return ret;
 	}
 	d->flags = flags;
+	if (arm && !was)
+		d->arms++;
 	if (arm) {
 		vpr_user_reset(d, !(flags & HVKIT_VFIO_PRESERVE_NO_USER_RESET));
 		mutex_lock(&vpr_lock);
@@ -1011,157 +1017,171 @@ static void vpr_keep_config(struct vpr_dev *d)
 /*
  * QEMU 7.2 migrates a VM with a vfio-pci device only if the device offers
  * the VFIO migration "v1" region (VFIO_REGION_TYPE_MIGRATION_DEPRECATED;
- * the protocol of struct vfio_device_migration_info). An armed device
- * offers one while kram is attached: its "device state" is a token
- * (struct vpr_mig_token) that says which device on which host QEMU saved,
- * in which boot. The device keeps its real state itself; QEMU restores its
- * config space (command register, MSI/MSI-X) from its own stream. Writing
- * the token back on the destination (data_size) is where it is checked
- * (vpr_mig_token_check()): another host, another device, or a reboot the
- * device did not go through preserved fails the migration there, before
- * the VM runs. Documentation/live-update.rst.
+ * the protocol of struct vfio_device_migration_info). A device armed with
+ * no_user_reset offers one while kram is attached: its "device state" is
+ * a token (struct vpr_mig_token) that says which device on which host
+ * QEMU saved, in which boot, and where the device's binding stood. The
+ * device keeps its real state itself; QEMU restores its config space
+ * (command register, MSI/MSI-X) from its own stream. Writing the token
+ * back on the destination (data_size) is where it is checked
+ * (vpr_mig_token_check()): another host or device, a reset, another open
+ * or a disarm since the save fails the migration there, before the VM
+ * runs. A device_state write never fails for a valid state (QEMU 7.2's
+ * VM state handler cannot take a failure: outside a migration it passes
+ * a NULL file to qemu_file_set_error()); a save is refused at its first
+ * pending_bytes or data_size read instead. Documentation/live-update.rst.
  */
 #define VPR_MIG_HDR		sizeof(struct vfio_device_migration_info)
 #define VPR_MIG_DATA		4096	/* data_offset */
 #define VPR_MIG_SIZE		(2 * VPR_MIG_DATA)
 #define VPR_MIG_TOKEN		sizeof(struct vpr_mig_token)
+#define VPR_MIG_ARMED		(HVKIT_VFIO_PRESERVE_ARMED | HVKIT_VFIO_PRESERVE_NO_USER_RESET)
 
 struct vpr_mig {
 	struct mutex lock;		/* everything below; outside vpr_dev.lock */
 	u32 state;			/* device_state, VFIO_DEVICE_STATE_V1_* */
+	int save_err;			/* SAVING: 0, or why there is no token */
 	bool token_ready;		/* SAVING: @tx built */
 	bool token_sent;		/* ... and its data_size read */
 	bool verified;			/* RESUMING: a token written and checked */
+	u64 resets;			/* the device's resets_done at this open */
 	size_t rx_len;			/* bytes of @rx written */
 	struct vpr_mig_token tx;
 	u8 rx[VPR_MIG_TOKEN];
 };
 
-static bool vpr_armed(struct vpr_dev *d)
-{
-	bool armed;
-
-	mutex_lock(&d->lock);
-	armed = d->flags & HVKIT_VFIO_PRESERVE_ARMED;
-	mutex_unlock(&d->lock);
-	return armed;
-}
-
-/* Entering SAVING: the token of this device, on this host, in this boot. */
-static int vpr_mig_save(struct vpr_dev *d, struct vpr_mig *m)
+/*
+ * The device as a token sees it; -EPERM when it is not armed with
+ * no_user_reset, -ENODEV without kram, -EIO after a reset since QEMU
+ * opened it. *@why then says it.
+ */
+static int vpr_mig_ctx_of(struct vpr_dev *d, struct vpr_mig *m, struct vpr_mig_ctx *c,
+			  const char **why)
 {
 	struct pci_dev *pdev = vpr_pdev(d);
 	struct kram_usage u;
-	struct vpr_ident id;
-	struct vpr_bdf b;
+	int ret = 0;
 
-	if (!vpr_armed(d)) {
-		pci_err(pdev, "migration: not armed: its state would not survive a host kexec; save refused\n");
-		return -EPERM;
-	}
+	memset(c, 0, sizeof(*c));
 	if (kram_get_usage(&u)) {
-		pci_err(pdev, "migration: kram is not attached: nothing identifies this host; save refused\n");
+		*why = "kram is not attached: nothing identifies this host";
 		return -ENODEV;
 	}
-	vpr_ident_of(pdev, &id);
-	vpr_bdf_of(pdev, &b);
-	vpr_mig_token_fill(&m->tx, u.uuid, u.boot_count, ktime_get_real_ns(), &b, &id);
-	m->token_ready = true;
+	memcpy(c->uuid, u.uuid, sizeof(c->uuid));
+	c->boot = u.boot_count;
+	c->now_ns = ktime_get_real_ns();
+	vpr_ident_of(pdev, &c->ident);
+	vpr_bdf_of(pdev, &c->bdf);
+	mutex_lock(&d->lock);
+	if ((d->flags & VPR_MIG_ARMED) != VPR_MIG_ARMED) {
+		*why = "not armed with no_user_reset: a kexec or a VMM reset would lose its state";
+		ret = -EPERM;
+	} else if (d->resets_done != m->resets) {
+		*why = "the device was reset since the VMM opened it";
+		ret = -EIO;
+	}
+	c->binding = d->binding;
+	c->opens = d->opens;
+	c->arms = d->arms;
+	c->runs = d->mig_runs;
+	c->restored = d->restored && d->restore_rec;
+	if (c->restored) {
+		c->record_boot = d->restore_rec->saved_boot;
+		c->record_ns = d->restore_rec->saved_ns;
+	}
+	mutex_unlock(&d->lock);
+	return ret;
+}
+
+static void vpr_mig_count(struct vpr_dev *d, u64 *counter)
+{
+	mutex_lock(&d->lock);
+	(*counter)++;
+	mutex_unlock(&d->lock);
+}
+
+/* Entering SAVING: the token of this device, on this host, now. */
+static void vpr_mig_save(struct vpr_dev *d, struct vpr_mig *m)
+{
+	struct vpr_mig_ctx c;
+	const char *why;
+
+	m->token_ready = false;
 	m->token_sent = false;
-	return 0;
+	m->save_err = vpr_mig_ctx_of(d, m, &c, &why);
+	if (m->save_err) {
+		dev_err_ratelimited(&vpr_pdev(d)->dev, "migration: save refused: %s\n", why);
+		return;
+	}
+	vpr_mig_token_fill(&m->tx, &c);
+	m->token_ready = true;
 }
 
 /* data_size written in RESUMING: check what QEMU wrote as the token. */
 static int vpr_mig_load(struct vpr_dev *d, struct vpr_mig *m, u64 size)
 {
 	struct pci_dev *pdev = vpr_pdev(d);
-	struct vpr_mig_ctx c = {};
 	const struct vpr_mig_token *t = (const void *)m->rx;
+	struct vpr_mig_ctx c;
 	const char *why;
-	struct kram_usage u;
 	int ret;
 
 	m->verified = false;
-	if (kram_get_usage(&u)) {
-		why = "kram is not attached: nothing identifies this host";
-		ret = -ENODEV;
-		goto refused;
-	}
-	memcpy(c.uuid, u.uuid, sizeof(c.uuid));
-	c.boot = u.boot_count;
-	vpr_ident_of(pdev, &c.ident);
-	vpr_bdf_of(pdev, &c.bdf);
-	mutex_lock(&d->lock);
-	c.restored = d->restored && d->restore_rec;
-	if (c.restored)
-		c.record_boot = d->restore_rec->saved_boot;
-	mutex_unlock(&d->lock);
-	ret = size == m->rx_len ? vpr_mig_token_check(m->rx, size, &c, &why) : -EINVAL;
-	if (size != m->rx_len)
+	ret = vpr_mig_ctx_of(d, m, &c, &why);
+	if (!ret && size != m->rx_len) {
 		why = "data_size is not what was written";
+		ret = -EINVAL;
+	}
+	if (!ret)
+		ret = vpr_mig_token_check(m->rx, size, &c, &why);
 	m->rx_len = 0;
-	if (ret)
-		goto refused;
+	if (ret) {
+		vpr_mig_count(d, &d->mig_refused);
+		dev_err_ratelimited(&pdev->dev, "migration refused: %s\n", why);
+		return ret;
+	}
 	m->verified = true;
-	mutex_lock(&d->lock);
-	d->mig_restored++;
-	mutex_unlock(&d->lock);
-	pci_info(pdev, "migration: token checked (saved in kram boot %llu, this is boot %llu): the same device, not reset\n",
-		 t->boot, c.boot);
+	vpr_mig_count(d, &d->mig_restored);
+	dev_info_ratelimited(&pdev->dev, "migration: token checked (saved in kram boot %llu, this is boot %llu): the same device, not reset\n",
+			     t->boot, c.boot);
 	return 0;
-refused:
-	mutex_lock(&d->lock);
-	d->mig_refused++;
-	mutex_unlock(&d->lock);
-	pci_err(pdev, "migration refused: %s\n", why);
-	return ret;
 }
 
 static int vpr_mig_set_state(struct vpr_dev *d, struct vpr_mig *m, u32 new)
 {
 	struct pci_dev *pdev = vpr_pdev(d);
 	u32 old = m->state;
-	int ret;
 
 	if ((new & ~VFIO_DEVICE_STATE_MASK) || !VFIO_DEVICE_STATE_VALID(new)) {
 		dev_err_ratelimited(&pdev->dev, "migration: device_state 0x%x is not valid\n", new);
 		return -EINVAL;
 	}
-	if ((new & VFIO_DEVICE_STATE_V1_SAVING) && !(old & VFIO_DEVICE_STATE_V1_SAVING)) {
-		ret = vpr_mig_save(d, m);
-		if (ret)
-			return ret;
-	}
+	if ((new & VFIO_DEVICE_STATE_V1_SAVING) && !(old & VFIO_DEVICE_STATE_V1_SAVING))
+		vpr_mig_save(d, m);
 	if (!(new & VFIO_DEVICE_STATE_V1_SAVING) && (old & VFIO_DEVICE_STATE_V1_SAVING)) {
 		if (m->token_sent) {
-			mutex_lock(&d->lock);
-			d->mig_saved++;
-			mutex_unlock(&d->lock);
-			pci_info(pdev, "migration: token handed to the VMM (kram boot %llu)\n",
-				 m->tx.boot);
+			vpr_mig_count(d, &d->mig_saved);
+			dev_info_ratelimited(&pdev->dev, "migration: token handed to the VMM (kram boot %llu)\n",
+					     m->tx.boot);
 		}
 		m->token_ready = false;
 		m->token_sent = false;
 	}
 	if ((new & VFIO_DEVICE_STATE_V1_RESUMING) && !(old & VFIO_DEVICE_STATE_V1_RESUMING)) {
-		if (!vpr_armed(d)) {
-			pci_err(pdev, "migration: not armed: resume refused\n");
-			return -EPERM;
-		}
 		m->verified = false;
 		m->rx_len = 0;
 	}
 	if (!(new & VFIO_DEVICE_STATE_V1_RESUMING) && (old & VFIO_DEVICE_STATE_V1_RESUMING) &&
 	    !m->verified) {
-		/*
-		 * Failing this write would make QEMU 7.2 crash in its VM state
-		 * handler; a stream with this device's section always carries
-		 * a token (the source sends one whenever it saves).
-		 */
+		/* A stream with this device's section always carries a token. */
+		vpr_mig_count(d, &d->mig_unverified);
+		dev_warn_ratelimited(&pdev->dev, "migration: resumed without a token checked\n");
+	}
+	/* The VM runs on: a token handed before this is spent. */
+	if ((new & VFIO_DEVICE_STATE_V1_RUNNING) && !(old & VFIO_DEVICE_STATE_V1_RUNNING)) {
 		mutex_lock(&d->lock);
-		d->mig_unverified++;
+		d->mig_runs++;
 		mutex_unlock(&d->lock);
-		pci_warn(pdev, "migration: resumed without a token checked\n");
 	}
 	m->state = new;
 	return 0;
@@ -1175,7 +1195,7 @@ static ssize_t vpr_mig_hdr(struct vpr_dev *d, struct vpr_mig *m, char __user *bu
 	const size_t f_pending = offsetof(struct vfio_device_migration_info, pending_bytes);
 	const size_t f_offset = offsetof(struct vfio_device_migration_info, data_offset);
 	const size_t f_size = offsetof(struct vfio_device_migration_info, data_size);
-	bool saving = (m->state & VFIO_DEVICE_STATE_V1_SAVING) && m->token_ready;
+	bool saving = m->state & VFIO_DEVICE_STATE_V1_SAVING;
 	u64 v = 0;
 	u32 s;
 	int ret;
@@ -1199,11 +1219,14 @@ static ssize_t vpr_mig_hdr(struct vpr_dev *d, struct vpr_mig *m, char __user *bu
 		ret = vpr_mig_load(d, m, v);
 		return ret ? ret : count;
 	}
+	/* A save with no token fails here, where QEMU fails the migration. */
+	if (saving && m->save_err && pos != f_offset)
+		return m->save_err;
 	if (pos == f_pending) {
-		v = saving && !m->token_sent ? VPR_MIG_TOKEN : 0;
+		v = saving && m->token_ready && !m->token_sent ? VPR_MIG_TOKEN : 0;
 	} else if (pos == f_offset) {
 		v = VPR_MIG_DATA;
-	} else if (saving && !m->token_sent) {
+	} else if (saving && m->token_ready && !m->token_sent) {
 		v = VPR_MIG_TOKEN;	/* data_size: the token, once per save */
 		m->token_sent = true;
 	}
@@ -1258,15 +1281,16 @@ static const struct vfio_pci_regops vpr_mig_ops = {
 };
 
 /*
- * At an armed open, after vfio_pci_core_enable(): offer the region. A
- * failure only leaves the device unmigratable (QEMU blocks migration).
+ * At an open armed with no_user_reset, after vfio_pci_core_enable(), with
+ * d->lock held: offer the region. A failure only leaves the device
+ * unmigratable (QEMU blocks migration).
  */
 static void vpr_mig_register(struct vpr_dev *d)
 {
 	struct vpr_mig *m;
 	int ret;
 
-	if (!mig_region || !kram_attached())
+	if (!mig_region || !kram_attached() || (d->flags & VPR_MIG_ARMED) != VPR_MIG_ARMED)
 		return;
 	m = kzalloc(sizeof(*m), GFP_KERNEL_ACCOUNT);
 	if (!m) {
@@ -1276,6 +1300,7 @@ static void vpr_mig_register(struct vpr_dev *d)
 	mutex_init(&m->lock);
 	/* QEMU 7.2 assumes a newly opened device RUNNING. */
 	m->state = VFIO_DEVICE_STATE_V1_RUNNING;
+	m->resets = d->resets_done;
 	ret = vfio_pci_core_register_dev_region(&d->core, VFIO_REGION_TYPE_MIGRATION_DEPRECATED,
 						VFIO_REGION_SUBTYPE_MIGRATION_DEPRECATED,
 						&vpr_mig_ops, VPR_MIG_SIZE,
@@ -1445,6 +1470,7 @@ static int vpr_init_dev(struct vfio_device *core_vdev)
 	mutex_init(&d->lock);
 	INIT_LIST_HEAD(&d->node);
 	d->slot = -1;
+	get_random_bytes(&d->binding, sizeof(d->binding));
 	return vfio_pci_core_init_dev(core_vdev);
 }
 

@@ -856,23 +856,33 @@ static void restore_command(struct kunit *test)
 }
 
 /*
- * The migration token: what the source hands QEMU is accepted on the same
- * device of the same host, in the same boot or after a kexec the device
- * went through preserved, and refused with the reason otherwise.
+ * The migration token: what the source hands QEMU is accepted once, on
+ * the same device of the same host, right after the save's open or after
+ * the kexec the device went through preserved, and refused with the
+ * reason otherwise.
  */
 static void mig_token(struct kunit *test)
 {
 	static const u8 uuid[16] = { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16 };
+	struct vpr_mig_ctx src = {}, c;
 	struct vpr_mig_token t, bad;
-	struct vpr_mig_ctx c = {};
 	const char *why = "unset";
 	unsigned int i;
 
-	vpr_mig_token_fill(&t, uuid, 5, 1000, &test_bdf, &test_ident);
-	memcpy(c.uuid, uuid, sizeof(c.uuid));
-	c.boot = 5;
-	c.bdf = test_bdf;
-	c.ident = test_ident;
+	memcpy(src.uuid, uuid, sizeof(src.uuid));
+	src.boot = 5;
+	src.now_ns = 1000;
+	src.binding = 0x1234;
+	src.opens = 3;
+	src.arms = 1;
+	src.runs = 2;
+	src.bdf = test_bdf;
+	src.ident = test_ident;
+	vpr_mig_token_fill(&t, &src);
+
+	/* The same boot: the next open of the same binding, nothing between. */
+	c = src;
+	c.opens = 4;
 	KUNIT_EXPECT_EQ(test, vpr_mig_token_check(&t, sizeof(t), &c, &why), 0);
 	KUNIT_EXPECT_NULL(test, why);
 
@@ -893,7 +903,7 @@ static void mig_token(struct kunit *test)
 	bad.version++;
 	KUNIT_EXPECT_EQ(test, vpr_mig_token_check(&bad, sizeof(bad), &c, &why), -EPROTO);
 
-	/* Another host, another device, a later boot. */
+	/* Another host, another device, another boot. */
 	c.uuid[15] ^= 1;
 	KUNIT_EXPECT_EQ(test, vpr_mig_token_check(&t, sizeof(t), &c, &why), -EXDEV);
 	c.uuid[15] ^= 1;
@@ -906,17 +916,49 @@ static void mig_token(struct kunit *test)
 	c.boot = 4;
 	KUNIT_EXPECT_EQ(test, vpr_mig_token_check(&t, sizeof(t), &c, &why), -ESTALE);
 	KUNIT_EXPECT_STREQ(test, why, "saved in a later boot than this one");
+	c.boot = 7;
+	KUNIT_EXPECT_EQ(test, vpr_mig_token_check(&t, sizeof(t), &c, &why), -ESTALE);
+	KUNIT_EXPECT_STREQ(test, why, "saved more than one boot ago");
+	c.boot = 5;
 
-	/* A kexec since the save: only through a record written after it. */
+	/* The same boot: the binding's history since the save. */
+	c.binding++;
+	KUNIT_EXPECT_EQ(test, vpr_mig_token_check(&t, sizeof(t), &c, &why), -ESTALE);
+	c.binding = src.binding;
+	c.arms++;
+	KUNIT_EXPECT_EQ(test, vpr_mig_token_check(&t, sizeof(t), &c, &why), -ESTALE);
+	c.arms = src.arms;
+	c.opens = 5;	/* another open, or a second load */
+	KUNIT_EXPECT_EQ(test, vpr_mig_token_check(&t, sizeof(t), &c, &why), -ESTALE);
+	c.opens = 3;	/* the saver's own open (loadvm) */
+	KUNIT_EXPECT_EQ(test, vpr_mig_token_check(&t, sizeof(t), &c, &why), -ESTALE);
+	c.opens = 4;
+	c.runs++;	/* the VM ran on after the save */
+	KUNIT_EXPECT_EQ(test, vpr_mig_token_check(&t, sizeof(t), &c, &why), -ESTALE);
+	KUNIT_EXPECT_STREQ(test, why, "the VM ran on with the device after the save");
+
+	/* After one kexec: a new binding from a record written after the save. */
+	c = src;
 	c.boot = 6;
+	c.binding = 0x5678;
+	c.opens = 1;
+	c.arms = 0;
+	c.runs = 0;
 	KUNIT_EXPECT_EQ(test, vpr_mig_token_check(&t, sizeof(t), &c, &why), -ESTALE);
 	c.restored = true;
+	c.record_boot = 5;
+	c.record_ns = 999;	/* written before the save */
+	KUNIT_EXPECT_EQ(test, vpr_mig_token_check(&t, sizeof(t), &c, &why), -ESTALE);
+	c.record_ns = 2000;
+	KUNIT_EXPECT_EQ(test, vpr_mig_token_check(&t, sizeof(t), &c, &why), 0);
 	c.record_boot = 4;
 	KUNIT_EXPECT_EQ(test, vpr_mig_token_check(&t, sizeof(t), &c, &why), -ESTALE);
 	c.record_boot = 5;
-	KUNIT_EXPECT_EQ(test, vpr_mig_token_check(&t, sizeof(t), &c, &why), 0);
-	c.boot = 9;	/* several kexecs, the record carried through them */
-	KUNIT_EXPECT_EQ(test, vpr_mig_token_check(&t, sizeof(t), &c, &why), 0);
+	c.arms = 1;	/* disarmed and armed again */
+	KUNIT_EXPECT_EQ(test, vpr_mig_token_check(&t, sizeof(t), &c, &why), -ESTALE);
+	c.arms = 0;
+	c.opens = 2;	/* another open first, or a second load */
+	KUNIT_EXPECT_EQ(test, vpr_mig_token_check(&t, sizeof(t), &c, &why), -ESTALE);
 }
 
 static struct kunit_case vpr_state_cases[] = {

@@ -332,7 +332,7 @@ u16 vpr_restore_command(u16 saved, u16 now, bool keep_master)
 
 /* ------------------------------------------------------- migration token */
 
-static_assert(sizeof(struct vpr_mig_token) == 144);
+static_assert(sizeof(struct vpr_mig_token) == 168);
 
 static u32 vpr_mig_crc(const struct vpr_mig_token *t)
 {
@@ -346,28 +346,66 @@ static u32 vpr_mig_crc(const struct vpr_mig_token *t)
 	return crc32_le(crc, p + after, sizeof(*t) - after);
 }
 
-void vpr_mig_token_fill(struct vpr_mig_token *t, const u8 uuid[16], u64 boot,
-			u64 now_ns, const struct vpr_bdf *bdf,
-			const struct vpr_ident *ident)
+void vpr_mig_token_fill(struct vpr_mig_token *t, const struct vpr_mig_ctx *c)
 {
 	memset(t, 0, sizeof(*t));
 	t->magic = VPR_MIG_MAGIC;
 	t->version = VPR_MIG_VERSION;
-	memcpy(t->uuid, uuid, sizeof(t->uuid));
-	t->boot = boot;
-	t->saved_ns = now_ns;
-	t->bdf = *bdf;
+	memcpy(t->uuid, c->uuid, sizeof(t->uuid));
+	t->boot = c->boot;
+	t->saved_ns = c->now_ns;
+	t->binding = c->binding;
+	t->opens = c->opens;
+	t->arms = c->arms;
+	t->runs = c->runs;
+	t->bdf = c->bdf;
 	t->bdf.__pad = 0;
-	t->ident = *ident;
+	t->ident = c->ident;
 	t->ident.__pad = 0;
 	t->crc = vpr_mig_crc(t);
+}
+
+static const char vpr_mig_reopened[] =
+	"opened by another VMM since the save, or this state was loaded already";
+static const char vpr_mig_reopened_kexec[] =
+	"opened by another VMM since the kexec, or this state was loaded already";
+
+/* The device's history since a save in this boot. */
+static int vpr_mig_same_boot(const struct vpr_mig_token *t, const struct vpr_mig_ctx *c,
+			     const char **why)
+{
+	if (t->binding != c->binding)
+		return vpr_why(why, "the device was unbound and bound again since the save",
+			       -ESTALE);
+	if (t->arms != c->arms)
+		return vpr_why(why, "the device was disarmed since the save", -ESTALE);
+	if (c->opens != t->opens + 1)
+		return vpr_why(why, c->opens > t->opens + 1 ? vpr_mig_reopened :
+			       "the VMM that saved it still has the device open", -ESTALE);
+	if (t->runs != c->runs)
+		return vpr_why(why, "the VM ran on with the device after the save", -ESTALE);
+	return vpr_why(why, NULL, 0);
+}
+
+/* The device's history since a save in the boot before this one. */
+static int vpr_mig_after_kexec(const struct vpr_mig_token *t, const struct vpr_mig_ctx *c,
+			       const char **why)
+{
+	if (!c->restored || c->record_boot != t->boot)
+		return vpr_why(why, "the device did not come through the kexec preserved", -ESTALE);
+	if (c->record_ns < t->saved_ns)
+		return vpr_why(why, "the device's kram record is older than the save", -ESTALE);
+	if (c->arms)
+		return vpr_why(why, "the device was disarmed since the kexec", -ESTALE);
+	if (c->opens != 1)
+		return vpr_why(why, vpr_mig_reopened_kexec, -ESTALE);
+	return vpr_why(why, NULL, 0);
 }
 
 int vpr_mig_token_check(const void *buf, size_t len, const struct vpr_mig_ctx *c,
 			const char **why)
 {
 	struct vpr_mig_token t;
-	const char *field;
 
 	if (len != sizeof(t))
 		return vpr_why(why, "not a vfio_preserve migration token (size)", -EINVAL);
@@ -383,18 +421,13 @@ int vpr_mig_token_check(const void *buf, size_t len, const struct vpr_mig_ctx *c
 	if (t.bdf.domain != c->bdf.domain || t.bdf.bus != c->bdf.bus ||
 	    t.bdf.devfn != c->bdf.devfn)
 		return vpr_why(why, "saved from another device (another BDF)", -ENODEV);
-	if (vpr_ident_compare(&t.ident, &c->ident, &field))
+	if (vpr_ident_compare(&t.ident, &c->ident, NULL))
 		return vpr_why(why, "saved from another device at this BDF (its identity differs)",
 			       -ESTALE);
-	if (t.boot > c->boot)
-		return vpr_why(why, "saved in a later boot than this one", -ESTALE);
-	/*
-	 * Saved before a kexec: the device must have come through it bound
-	 * from its record, written at its last armed close, which is after
-	 * the save (QEMU closes the device when it quits).
-	 */
-	if (t.boot < c->boot && (!c->restored || c->record_boot < t.boot))
-		return vpr_why(why, "the host rebooted since the save; the device was not kept",
-			       -ESTALE);
-	return vpr_why(why, NULL, 0);
+	if (t.boot == c->boot)
+		return vpr_mig_same_boot(&t, c, why);
+	if (t.boot + 1 == c->boot)
+		return vpr_mig_after_kexec(&t, c, why);
+	return vpr_why(why, t.boot > c->boot ? "saved in a later boot than this one" :
+		       "saved more than one boot ago", -ESTALE);
 }

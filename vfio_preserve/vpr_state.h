@@ -224,7 +224,11 @@ u16 vpr_restore_command(u16 saved, u16 now, bool keep_master);
  * @__pad:	zero
  * @uuid:	the kram region's UUID (the host's identity; chosen at format)
  * @boot:	kram's boot count when saved
- * @saved_ns:	ktime_get_real_ns() when saved (for messages)
+ * @saved_ns:	ktime_get_real_ns() when saved
+ * @binding:	random identity of the device's binding to vfio_preserve
+ * @opens:	opens of that binding when saved (the source's open included)
+ * @arms:	times that binding was armed (from disarmed) when saved
+ * @runs:	times the region entered RUNNING in that binding when saved
  * @bdf:	where the device is
  * @ident:	what it is
  */
@@ -236,36 +240,50 @@ struct vpr_mig_token {
 	u8 uuid[16];
 	u64 boot;
 	u64 saved_ns;
+	u64 binding;
+	u64 opens;
+	u32 arms;
+	u32 runs;
 	struct vpr_bdf bdf;
 	struct vpr_ident ident;
 };
 
-/* What the destination knows when it checks a token. */
+/* The device's side of a save or a load (struct vpr_mig_token's fields). */
 struct vpr_mig_ctx {
 	u8 uuid[16];		/* kram's region UUID now */
 	u64 boot;		/* kram's boot count now */
+	u64 now_ns;
+	u64 binding;
+	u64 opens;		/* at a load: the destination's open included */
+	u32 arms;
+	u32 runs;
 	struct vpr_bdf bdf;	/* the device QEMU opened */
 	struct vpr_ident ident;
 	/*
-	 * The device was bound from a kram record after a kexec, and that
-	 * record's saved_boot (its last armed close before the kexec).
+	 * The binding came from a kram record after a kexec, and that
+	 * record's saved_boot and saved_ns (its last write in the old
+	 * kernel: the armed close or the shutdown at the kexec).
 	 */
 	bool restored;
 	u64 record_boot;
+	u64 record_ns;
 };
 
-/* Fill and seal @t. */
-void vpr_mig_token_fill(struct vpr_mig_token *t, const u8 uuid[16], u64 boot,
-			u64 now_ns, const struct vpr_bdf *bdf,
-			const struct vpr_ident *ident);
+/* Fill and seal @t from @c (the source's side). */
+void vpr_mig_token_fill(struct vpr_mig_token *t, const struct vpr_mig_ctx *c);
 /*
  * 0 when the @len bytes at @t are a token of the device @c describes, on
- * this host, saved in this boot or in an earlier one through which the
- * device was preserved. Else -EINVAL (not a token: size, magic, CRC),
- * -EPROTO (another version), -EXDEV (another host: kram region UUID),
- * -ENODEV (another device: BDF), -ESTALE (another device at that BDF, a
- * token from a later boot, or a kexec since the save that the device did
- * not go through preserved), with *@why a sentence for pr_err (not NULL).
+ * this host, handed out for this load and no other:
+ * - saved in this boot: by the same binding, armed all along, with one
+ *   open since (this one) and no run of the VM after the save;
+ * - saved in the boot before: the device came through the kexec bound
+ *   from a record written after the save, was not armed again, and this
+ *   is its first open.
+ * Else -EINVAL (not a token: size, magic, CRC), -EPROTO (another
+ * version), -EXDEV (another host: kram region UUID), -ENODEV (another
+ * device: BDF), -ESTALE (another device at that BDF, another boot, or
+ * the device's history since the save), with *@why a sentence for
+ * pr_err (not NULL).
  */
 int vpr_mig_token_check(const void *t, size_t len, const struct vpr_mig_ctx *c,
 			const char **why);

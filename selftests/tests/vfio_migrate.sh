@@ -6,15 +6,16 @@
 # "v1" region (x-enable-migration=on); an armed device offers one whose
 # "state" is a token naming the device, the host (kram's region UUID) and
 # the boot, checked when QEMU writes it back on the destination.
-#   stage1: a VMM (QEMU -S, never run, its RAM a shared file: x-ignore-shared)
-#           with an unarmed device cannot migrate (QEMU's blocker); with
-#           DEV armed it saves to a file and a new QEMU loads it onto DEV
-#           and runs (no reset, by ftrace); the same state loaded onto DEV2
-#           (armed too) or with its token corrupted fails the load, the VM
-#           never runs. States of DEV and of DEV2 are saved for stage2;
-#           DEV2 is then disarmed and unbound, DEV stays armed.
+#   stage1: a VMM (QEMU -S, its RAM a shared file: x-ignore-shared) with a
+#           device unarmed, or armed without no_user_reset, cannot migrate
+#           (QEMU's blocker); with DEV armed it saves to a file and a new
+#           QEMU loads it onto DEV and runs the VM (no reset, by ftrace).
+#           Refused, the VM never running: the same state a second time,
+#           onto DEV2 (armed too), with a byte of its token changed, and
+#           after a disarm and re-arm. States of DEV and DEV2 are saved for
+#           stage2; DEV2 is then disarmed and unbound, DEV stays armed.
 #   stage2: after the kexec DEV's state loads onto DEV, bound from its kram
-#           record; DEV2's fails: it was not preserved through the kexec.
+#           record, once; DEV2's fails: it was not preserved through it.
 # shellcheck source=selftests/tests/vfio_lib.sh
 . /hvkit/tests/vfio_lib
 echo "TAP version 13"
@@ -40,8 +41,11 @@ vmm() {
 	mon "$_n" "info status"
 	wait_mon "$_n" "VM status" 30
 }
-# mon NAME COMMAND: a monitor command (no wait).
-mon() { echo "$2" >"$W/$1.in"; }
+# mon NAME COMMAND: a monitor command (no wait for its answer). The FIFO
+# is opened for writing, which waits for QEMU to have its end open (a
+# command written before would be lost); for at most 10 s, so that a QEMU
+# that is gone fails the command instead of hanging the test.
+mon() { timeout 10 sh -c 'echo "$1" >"$2"' mon "$2" "$W/$1.in"; }
 # wait_mon NAME TEXT SECS: until the monitor log has TEXT (0), QEMU is
 # gone or SECS passed (1).
 wait_mon() {
@@ -95,15 +99,22 @@ save() {
 	quit "$1"
 	return $_r
 }
-# load NAME BDF FILE: a new VMM with BDF loads FILE and runs for a second.
+# load NAME BDF FILE: a new VMM with BDF loads FILE, runs the VM and is
+# still running it a second later.
 load() {
 	vmm "$1" "$2" -incoming defer || { quit "$1"; return 1; }
 	mon "$1" "migrate_set_capability x-ignore-shared on"
 	mon "$1" "migrate_incoming \"exec:cat $3\""
 	migrated "$1"
 	_r=$?
-	[ $_r = 0 ] && mon "$1" cont && sleep 1
+	if [ $_r = 0 ]; then
+		mon "$1" cont
+		sleep 1
+		mon "$1" "info status"
+		wait_mon "$1" "VM status: running" 10 || _r=1
+	fi
 	quit "$1"
+	[ "$qrc" = 0 ] || _r=1
 	return $_r
 }
 # load_refused NAME BDF FILE: the load fails and QEMU exits (the VM never ran).
@@ -134,10 +145,15 @@ stage1)
 	check "bind $DEV and $DEV2 to vfio_preserve" sh -c "hvkitctl vfio bind $DEV && hvkitctl vfio bind $DEV2"
 	reset_trace_on
 
+	# blocked NAME: QEMU's migrate refused with its VFIO blocker.
+	blocked() { tr -d "\r" <"$W/$1.log" | grep -q "doesn.t support migration"; }
 	check "$DEV2 not armed: QEMU refuses to migrate it (no migration region: its blocker)" \
-		eval '! save unarmed "$DEV2" $W/unarmed.state && tr -d "\r" <$W/unarmed.log | grep -q "doesn.t support migration"'
+		eval '! save unarmed "$DEV2" $W/unarmed.state && blocked unarmed'
+	check "arm $DEV2 without no_user_reset" hvkitctl vfio preserve "$DEV2"
+	check "... still no migration (QEMU's reset on the destination would reset it)" \
+		eval '! save armed_reset "$DEV2" $W/armed_reset.state && blocked armed_reset'
 	check "arm $DEV (preserve, no_user_reset)" hvkitctl vfio preserve "$DEV" --no-user-reset
-	check "arm $DEV2 (preserve, no_user_reset)" hvkitctl vfio preserve "$DEV2" --no-user-reset
+	check "arm $DEV2 with no_user_reset" hvkitctl vfio preserve "$DEV2" --no-user-reset
 	reset_trace_clear
 	klog_mark
 	check "a VMM with $DEV armed saves its state to a file (x-ignore-shared: not its RAM)" \
@@ -153,22 +169,36 @@ stage1)
 	reset_trace_show
 
 	klog_mark
+	check "the same state loaded onto $DEV a second time: refused" load_refused again "$DEV" $W/dev.state
+	check "kernel: refused, loaded already" klog "$DEV: migration refused: opened by another VMM since the save, or this state was loaded already"
+	klog_mark
 	check "$DEV's state loaded onto $DEV2: the load fails, QEMU exits, the VM never runs" \
 		load_refused wrong "$DEV2" $W/dev.state
 	check "$DEV2: refused (mig_refused $(mig "$DEV2" refused), restored $(mig "$DEV2" restored))" \
 		[ "$(mig "$DEV2" refused)/$(mig "$DEV2" restored)" = 1/0 ]
 	check "kernel: refused as another device" klog "$DEV2: migration refused: saved from another device"
+	check "save $DEV's state again" save src1 "$DEV" $W/dev1.state
 	# The token's magic ("VPRM") found in the stream; its CRC then fails.
-	off=$(od -An -v -tu1 $W/dev.state | awk '{ for (i = 1; i <= NF; i++) b[n++] = $i }
+	off=$(od -An -v -tu1 $W/dev1.state | awk '{ for (i = 1; i <= NF; i++) b[n++] = $i }
 		END { for (i = 0; i + 3 < n; i++)
 			if (b[i] == 86 && b[i + 1] == 80 && b[i + 2] == 82 && b[i + 3] == 77) { print i; exit } }')
-	cp $W/dev.state $W/bad.state
+	cp $W/dev1.state $W/bad.state
+	# flip OFFSET: the byte at OFFSET of bad.state, its bits inverted.
+	flip() {
+		_b=$(od -An -tu1 -j "$1" -N1 $W/bad.state | tr -d ' ')
+		[ -n "$_b" ] && printf "\\$(printf %o $((_b ^ 255)))" |
+			dd of=$W/bad.state bs=1 seek="$1" conv=notrunc 2>/dev/null
+	}
 	check "corrupt a byte of the token (its host UUID, stream offset $((${off:-0} + 16)))" \
-		eval '[ -n "$off" ] && printf "\377" | dd of=$W/bad.state bs=1 seek=$((off + 16)) conv=notrunc 2>/dev/null'
+		eval '[ -n "$off" ] && flip $((off + 16)) && ! cmp -s $W/bad.state $W/dev1.state'
 	klog_mark
 	check "a corrupted token onto $DEV: the load fails" load_refused bad "$DEV" $W/bad.state
 	check "kernel: refused as a corrupt token" klog "$DEV: migration refused: a corrupt migration token"
-	check "$DEV: refused counted (mig_refused $(mig "$DEV" refused))" [ "$(mig "$DEV" refused)" = 1 ]
+	klog_mark
+	check "disarm $DEV and arm it again" sh -c "hvkitctl vfio preserve $DEV off && hvkitctl vfio preserve $DEV --no-user-reset"
+	check "the state saved before the disarm: refused" load_refused rearmed "$DEV" $W/dev1.state
+	check "kernel: refused, disarmed since the save" klog "$DEV: migration refused: the device was disarmed since the save"
+	check "$DEV: refusals counted (mig_refused $(mig "$DEV" refused))" [ "$(mig "$DEV" refused)" = 3 ]
 
 	# For after the kexec: DEV stays armed (preserved), DEV2 does not.
 	check "save $DEV's state for after the kexec" save src2 "$DEV" $W/dev2.state
@@ -184,14 +214,18 @@ stage2)
 		eval '[ "$(driver_of "$DEV")" = vfio_preserve ] && [ "$(status_field "$DEV" restored)" = 1 ]'
 	klog_mark
 	check "the state saved before the kexec loads onto $DEV and the VM runs" load dst2 "$DEV" $W/dev2.state
-	check "kernel: token checked across the kexec" klog "$DEV: migration: token checked (saved in kram boot [0-9]*, this is boot [0-9]*)"
+	boots=$(dmesg | tail -n +$(($(cat "$W/klog.mark") + 1)) |
+		sed -n "s/.*$DEV: migration: token checked (saved in kram boot \([0-9]*\), this is boot \([0-9]*\)).*/\1 \2/p" | tail -n 1)
+	check "kernel: token checked across the kexec (kram boots $boots)" \
+		eval 'set -- $boots; [ -n "$2" ] && [ $(($1 + 1)) = "$2" ]'
+	check "the same state a second time: refused" load_refused again2 "$DEV" $W/dev2.state
 	check "no reset of $DEV ($(reset_calls) reset calls)" [ "$(reset_calls)" = 0 ]
 	check "bind $DEV2 again and arm it" \
 		sh -c "hvkitctl vfio bind $DEV2 && hvkitctl vfio preserve $DEV2 --no-user-reset"
 	klog_mark
 	check "$DEV2's state from before the kexec: the load fails (not preserved through it)" \
 		load_refused late "$DEV2" $W/devb.state
-	check "kernel: refused, the host rebooted" klog "$DEV2: migration refused: the host rebooted since the save; the device was not kept"
+	check "kernel: refused, not preserved through the kexec" klog "$DEV2: migration refused: the device did not come through the kexec preserved"
 	check "disarm and unbind both" sh -c "hvkitctl vfio preserve $DEV off && hvkitctl vfio preserve $DEV2 off &&
 		hvkitctl vfio unbind $DEV && hvkitctl vfio unbind $DEV2"
 	reset_trace_off
