@@ -127,8 +127,9 @@ struct vpr_dev {
 	u64 resets_done;
 	u64 user_resets_skipped;
 	u64 binding;			/* random, per binding: migration tokens */
-	u32 arms;			/* disarmed -> armed changes of this binding */
-	u32 mig_runs;			/* migration region entries into RUNNING */
+	u64 arms;			/* armed from disarmed, or no_user_reset dropped */
+	u64 mig_runs;			/* migration region entries into RUNNING */
+	bool mig_override;		/* admin: the next load skips the history check */
 	u64 mig_saved;			/* migration tokens handed to a VMM */
 	u64 mig_restored;		/* ... written back and checked */
 	u64 mig_refused;		/* ... written back and refused */
@@ -414,11 +415,30 @@ static unsigned int vpr_copy_page(int slot, int copy)
 	return slot * VPR_SLOT_PAGES + copy * VPR_COPY_PAGES;
 }
 
-/* Read both copies of @slot into @a and @b. vpr_lock held. */
+/*
+ * Read both copies of @slot into @a and @b, a version 2 copy (an older
+ * vfio_preserve's, before a kexec) as this version. vpr_lock held.
+ */
 static void vpr_slot_read(int slot, struct vpr_record *a, struct vpr_record *b)
 {
+	int ua, ub;
+
 	vpr_area_io(vpr_copy_page(slot, 0), a, sizeof(*a), false);
 	vpr_area_io(vpr_copy_page(slot, 1), b, sizeof(*b), false);
+	ua = vpr_record_upgrade(a);
+	ub = vpr_record_upgrade(b);
+	if (!ua || !ub)
+		pr_info_once("kram records of an older vfio_preserve (version 2) read as version %d\n",
+			     VPR_RECORD_VERSION);
+}
+
+/* Where @d's binding stands. d->lock held. */
+static void vpr_hist_of(struct vpr_dev *d, struct vpr_hist *h)
+{
+	h->binding = d->binding;
+	h->opens = d->opens;
+	h->arms = d->arms;
+	h->runs = d->mig_runs;
 }
 
 /*
@@ -536,6 +556,7 @@ static int vpr_record_save(struct vpr_dev *d)
 	struct vpr_record *a, *b, *rec;
 	struct vpr_ident id;
 	struct vpr_bdf bdf;
+	struct vpr_hist hist;
 	u32 seq, flags = 0;
 	int ret, slot, copy;
 	u8 *cfg;
@@ -573,8 +594,9 @@ static int vpr_record_save(struct vpr_dev *d)
 	vpr_ident_of(pdev, &id);
 	vpr_bdf_of(pdev, &bdf);
 	rec->seq = seq;
+	vpr_hist_of(d, &hist);
 	vpr_record_fill(rec, &bdf, &id, cfg, vpr_cfg_read(pdev, cfg), flags,
-			vpr_area_gen, ktime_get_real_ns(), vpr_area_boot);
+			vpr_area_gen, ktime_get_real_ns(), vpr_area_boot, &hist);
 	vpr_area_io(vpr_copy_page(d->slot, copy), rec, sizeof(*rec), true);
 	d->saved_gen = vpr_area_gen;
 	d->saved = true;
@@ -874,9 +896,14 @@ static int __vpr_set_flags_locked(struct vpr_dev *d, u32 flags)
 		if (ret)
 			return ret;
 	}
-	d->flags = flags;
-	if (arm && !was)
+	/*
+	 * A token saved before an arm, or before no_user_reset went away (a
+	 * reset that this driver does not count was possible), is spent.
+	 */
+	if (arm && (!was || ((d->flags & HVKIT_VFIO_PRESERVE_NO_USER_RESET) &&
+			     !(flags & HVKIT_VFIO_PRESERVE_NO_USER_RESET))))
 		d->arms++;
+	d->flags = flags;
 	if (arm) {
 		vpr_user_reset(d, !(flags & HVKIT_VFIO_PRESERVE_NO_USER_RESET));
 		mutex_lock(&vpr_lock);
@@ -1080,14 +1107,12 @@ static int vpr_mig_ctx_of(struct vpr_dev *d, struct vpr_mig *m, struct vpr_mig_c
 		*why = "the device was reset since the VMM opened it";
 		ret = -EIO;
 	}
-	c->binding = d->binding;
-	c->opens = d->opens;
-	c->arms = d->arms;
-	c->runs = d->mig_runs;
+	vpr_hist_of(d, &c->hist);
+	c->override = d->mig_override;
 	c->restored = d->restored && d->restore_rec;
 	if (c->restored) {
 		c->record_boot = d->restore_rec->saved_boot;
-		c->record_ns = d->restore_rec->saved_ns;
+		c->record_hist = d->restore_rec->hist;
 	}
 	mutex_unlock(&d->lock);
 	return ret;
@@ -1117,6 +1142,9 @@ static void vpr_mig_save(struct vpr_dev *d, struct vpr_mig *m)
 	m->token_ready = true;
 }
 
+static const char vpr_mig_unchecked[] =
+	"; its history since the save not checked (mig_override)";
+
 /* data_size written in RESUMING: check what QEMU wrote as the token. */
 static int vpr_mig_load(struct vpr_dev *d, struct vpr_mig *m, u64 size)
 {
@@ -1135,6 +1163,11 @@ static int vpr_mig_load(struct vpr_dev *d, struct vpr_mig *m, u64 size)
 	if (!ret)
 		ret = vpr_mig_token_check(m->rx, size, &c, &why);
 	m->rx_len = 0;
+	if (c.override) {	/* one load, whatever its outcome */
+		mutex_lock(&d->lock);
+		d->mig_override = false;
+		mutex_unlock(&d->lock);
+	}
 	if (ret) {
 		vpr_mig_count(d, &d->mig_refused);
 		dev_err_ratelimited(&pdev->dev, "migration refused: %s\n", why);
@@ -1142,8 +1175,8 @@ static int vpr_mig_load(struct vpr_dev *d, struct vpr_mig *m, u64 size)
 	}
 	m->verified = true;
 	vpr_mig_count(d, &d->mig_restored);
-	dev_info_ratelimited(&pdev->dev, "migration: token checked (saved in kram boot %llu, this is boot %llu): the same device, not reset\n",
-			     t->boot, c.boot);
+	dev_info_ratelimited(&pdev->dev, "migration: token checked (saved in kram boot %llu, this is boot %llu): the same device, not reset%s\n",
+			     t->boot, c.boot, c.override ? vpr_mig_unchecked : "");
 	return 0;
 }
 
@@ -1593,6 +1626,44 @@ static ssize_t allow_user_arm_store(struct device *dev,
 }
 static DEVICE_ATTR_RW(allow_user_arm);
 
+static ssize_t mig_override_show(struct device *dev,
+				 struct device_attribute *attr, char *buf)
+{
+	return sysfs_emit(buf, "%d\n", READ_ONCE(vpr_of_dev(dev)->mig_override));
+}
+
+/*
+ * The administrator's way out when a migration token was spent by mistake
+ * (a destination QEMU that failed before its load counts as an open): the
+ * next load on this device checks host, device and boot, not the
+ * device's history since the save. One load, then it is off again.
+ */
+static ssize_t mig_override_store(struct device *dev,
+				  struct device_attribute *attr,
+				  const char *buf, size_t count)
+{
+	struct vpr_dev *d = vpr_of_dev(dev);
+	bool on;
+	int ret;
+
+	if (!capable(CAP_SYS_ADMIN))
+		return -EPERM;
+	ret = kstrtobool(buf, &on);
+	if (ret) {
+		dev_err(dev, "mig_override: '%.*s' is not 0/1/on/off\n",
+			(int)strcspn(buf, "\n"), buf);
+		return ret;
+	}
+	mutex_lock(&d->lock);
+	d->mig_override = on;
+	mutex_unlock(&d->lock);
+	dev_info(dev, "mig_override %d: %s\n", on,
+		 on ? "the next migration load skips the device's history since the save" :
+		      "migration loads check the device's history");
+	return count;
+}
+static DEVICE_ATTR_RW(mig_override);
+
 static const char * const vpr_kept_names[] = {
 	"no_reset", "master", "config", "kexec", "restored", "no_user_reset",
 };
@@ -1631,6 +1702,7 @@ static struct attribute *vpr_attrs[] = {
 	&dev_attr_preserve_flags.attr,
 	&dev_attr_preserve_status.attr,
 	&dev_attr_allow_user_arm.attr,
+	&dev_attr_mig_override.attr,
 	NULL,
 };
 ATTRIBUTE_GROUPS(vpr);

@@ -51,7 +51,7 @@ static void write_record(struct kunit *test, struct vpr_record *r, u32 seq, u8 n
 {
 	r->seq = seq;	/* before the fill: the seal covers it */
 	vpr_record_fill(r, &test_bdf, &test_ident, new_cfg(test, n), VPR_CFG_SIZE,
-			VPR_REC_ARMED, n, 1000ULL * n, 0);
+			VPR_REC_ARMED, n, 1000ULL * n, 0, NULL);
 }
 
 static void record_roundtrip(struct kunit *test)
@@ -62,7 +62,7 @@ static void record_roundtrip(struct kunit *test)
 
 	r->seq = 42;
 	vpr_record_fill(r, &test_bdf, &test_ident, cfg, VPR_CFG_SIZE,
-			VPR_REC_ARMED | VPR_REC_NO_USER_RESET, 7, 123456789ULL, 3);
+			VPR_REC_ARMED | VPR_REC_NO_USER_RESET, 7, 123456789ULL, 3, NULL);
 	KUNIT_EXPECT_EQ(test, vpr_record_check(r), 0);
 	KUNIT_EXPECT_EQ(test, r->magic, (u32)VPR_RECORD_MAGIC);
 	KUNIT_EXPECT_EQ(test, r->version, (u32)VPR_RECORD_VERSION);
@@ -87,7 +87,7 @@ static void record_roundtrip(struct kunit *test)
 	KUNIT_EXPECT_NE(test, r->crc, crc);
 
 	/* A conventional (256-byte) config space: the rest is zeroed. */
-	vpr_record_fill(r, &test_bdf, &test_ident, cfg, 256, 0, 8, 0, 0);
+	vpr_record_fill(r, &test_bdf, &test_ident, cfg, 256, 0, 8, 0, 0, NULL);
 	KUNIT_EXPECT_EQ(test, vpr_record_check(r), 0);
 	KUNIT_EXPECT_EQ(test, r->cfg_size, 256U);
 	KUNIT_EXPECT_EQ(test, memcmp(r->cfg, cfg, 256), 0);
@@ -636,7 +636,7 @@ static void policy_restore(struct kunit *test)
 
 	r->seq = 1;
 	vpr_record_fill(r, &test_bdf, &test_ident, new_cfg(test, 1), VPR_CFG_SIZE,
-			VPR_REC_NO_USER_RESET, 1, 1, 0);
+			VPR_REC_NO_USER_RESET, 1, 1, 0, NULL);
 	c.now = test_ident;
 	c.now.vendor = 0x1af4;
 
@@ -856,10 +856,50 @@ static void restore_command(struct kunit *test)
 }
 
 /*
+ * A version 2 record (an older vfio_preserve's, from before a kexec) is
+ * read as this version: the same fields and config space, no history; a
+ * corrupt one is left alone, and a current one is not touched.
+ */
+static void record_upgrade_v2(struct kunit *test)
+{
+	static const struct vpr_hist h = { 1, 2, 3, 4 };
+	struct vpr_record *r = new_record(test), *v2;
+	const size_t v2_hdr = offsetof(struct vpr_record, hist);
+	u8 *cfg = new_cfg(test, 9);
+
+	vpr_record_fill(r, &test_bdf, &test_ident, cfg, VPR_CFG_SIZE,
+			VPR_REC_ARMED, 7, 99, 3, &h);
+	KUNIT_EXPECT_EQ(test, vpr_record_upgrade(r), 1);
+	KUNIT_EXPECT_EQ(test, vpr_record_check(r), 0);
+	KUNIT_EXPECT_EQ(test, r->hist.runs, 4ULL);
+
+	/* The same record as version 2 laid it out and sealed it. */
+	v2 = kunit_kzalloc(test, sizeof(*v2), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, v2);
+	memcpy(v2, r, v2_hdr);
+	memcpy((u8 *)v2 + v2_hdr, cfg, VPR_CFG_SIZE);
+	v2->version = 2;
+	v2->crc = 0;
+	v2->crc = crc32_le(~0U, (u8 *)v2, v2_hdr + VPR_CFG_SIZE);
+	KUNIT_EXPECT_EQ(test, vpr_record_check(v2), -EPROTO);
+	((u8 *)v2)[v2_hdr + 5] ^= 1;	/* corrupt: left alone */
+	KUNIT_EXPECT_EQ(test, vpr_record_upgrade(v2), -EBADMSG);
+	KUNIT_EXPECT_EQ(test, v2->version, 2U);
+	((u8 *)v2)[v2_hdr + 5] ^= 1;
+	KUNIT_EXPECT_EQ(test, vpr_record_upgrade(v2), 0);
+	KUNIT_EXPECT_EQ(test, vpr_record_check(v2), 0);
+	KUNIT_EXPECT_EQ(test, v2->version, (u32)VPR_RECORD_VERSION);
+	KUNIT_EXPECT_EQ(test, memcmp(v2->cfg, cfg, VPR_CFG_SIZE), 0);
+	KUNIT_EXPECT_EQ(test, v2->saved_boot, 3ULL);
+	KUNIT_EXPECT_EQ(test, v2->hist.binding, 0ULL);
+	KUNIT_EXPECT_EQ(test, vpr_ident_compare(&v2->ident, &test_ident, NULL), 0);
+}
+
+/*
  * The migration token: what the source hands QEMU is accepted once, on
  * the same device of the same host, right after the save's open or after
- * the kexec the device went through preserved, and refused with the
- * reason otherwise.
+ * the kexec the device went through preserved with nothing else done to
+ * it, and refused with the reason otherwise.
  */
 static void mig_token(struct kunit *test)
 {
@@ -872,17 +912,17 @@ static void mig_token(struct kunit *test)
 	memcpy(src.uuid, uuid, sizeof(src.uuid));
 	src.boot = 5;
 	src.now_ns = 1000;
-	src.binding = 0x1234;
-	src.opens = 3;
-	src.arms = 1;
-	src.runs = 2;
+	src.hist.binding = 0x1234;
+	src.hist.opens = 3;
+	src.hist.arms = 1;
+	src.hist.runs = 2;
 	src.bdf = test_bdf;
 	src.ident = test_ident;
 	vpr_mig_token_fill(&t, &src);
 
 	/* The same boot: the next open of the same binding, nothing between. */
 	c = src;
-	c.opens = 4;
+	c.hist.opens = 4;
 	KUNIT_EXPECT_EQ(test, vpr_mig_token_check(&t, sizeof(t), &c, &why), 0);
 	KUNIT_EXPECT_NULL(test, why);
 
@@ -922,43 +962,80 @@ static void mig_token(struct kunit *test)
 	c.boot = 5;
 
 	/* The same boot: the binding's history since the save. */
-	c.binding++;
+	c.hist.binding++;
 	KUNIT_EXPECT_EQ(test, vpr_mig_token_check(&t, sizeof(t), &c, &why), -ESTALE);
-	c.binding = src.binding;
-	c.arms++;
+	KUNIT_EXPECT_STREQ(test, why, "the device was unbound and bound again since the save");
+	c.hist.binding = src.hist.binding;
+	c.hist.arms++;
 	KUNIT_EXPECT_EQ(test, vpr_mig_token_check(&t, sizeof(t), &c, &why), -ESTALE);
-	c.arms = src.arms;
-	c.opens = 5;	/* another open, or a second load */
+	KUNIT_EXPECT_STREQ(test, why, "the device was disarmed since the save");
+	c.hist.arms = src.hist.arms;
+	c.hist.opens = 5;	/* another open, or a second load */
 	KUNIT_EXPECT_EQ(test, vpr_mig_token_check(&t, sizeof(t), &c, &why), -ESTALE);
-	c.opens = 3;	/* the saver's own open (loadvm) */
+	c.hist.opens = 3;	/* the saver's own open (loadvm) */
 	KUNIT_EXPECT_EQ(test, vpr_mig_token_check(&t, sizeof(t), &c, &why), -ESTALE);
-	c.opens = 4;
-	c.runs++;	/* the VM ran on after the save */
+	KUNIT_EXPECT_STREQ(test, why, "the VMM that saved it still has the device open");
+	c.hist.opens = 4;
+	c.hist.runs++;	/* the VM ran on after the save */
 	KUNIT_EXPECT_EQ(test, vpr_mig_token_check(&t, sizeof(t), &c, &why), -ESTALE);
 	KUNIT_EXPECT_STREQ(test, why, "the VM ran on with the device after the save");
 
-	/* After one kexec: a new binding from a record written after the save. */
+	/*
+	 * After one kexec: a new binding from a record whose history is the
+	 * token's (the saver's close wrote it: no open counted).
+	 */
 	c = src;
 	c.boot = 6;
-	c.binding = 0x5678;
-	c.opens = 1;
-	c.arms = 0;
-	c.runs = 0;
+	c.hist.binding = 0x5678;
+	c.hist.opens = 1;
+	c.hist.arms = 0;
+	c.hist.runs = 0;
 	KUNIT_EXPECT_EQ(test, vpr_mig_token_check(&t, sizeof(t), &c, &why), -ESTALE);
+	KUNIT_EXPECT_STREQ(test, why, "the device did not come through the kexec preserved");
 	c.restored = true;
 	c.record_boot = 5;
-	c.record_ns = 999;	/* written before the save */
-	KUNIT_EXPECT_EQ(test, vpr_mig_token_check(&t, sizeof(t), &c, &why), -ESTALE);
-	c.record_ns = 2000;
+	c.record_hist = src.hist;
 	KUNIT_EXPECT_EQ(test, vpr_mig_token_check(&t, sizeof(t), &c, &why), 0);
 	c.record_boot = 4;
 	KUNIT_EXPECT_EQ(test, vpr_mig_token_check(&t, sizeof(t), &c, &why), -ESTALE);
 	c.record_boot = 5;
-	c.arms = 1;	/* disarmed and armed again */
+	c.record_hist.opens++;	/* another VMM before the kexec, or a second load */
 	KUNIT_EXPECT_EQ(test, vpr_mig_token_check(&t, sizeof(t), &c, &why), -ESTALE);
-	c.arms = 0;
-	c.opens = 2;	/* another open first, or a second load */
+	KUNIT_EXPECT_STREQ(test, why, "opened again or run on before the kexec, after the save");
+	c.record_hist = src.hist;
+	c.record_hist.runs++;
 	KUNIT_EXPECT_EQ(test, vpr_mig_token_check(&t, sizeof(t), &c, &why), -ESTALE);
+	c.record_hist = src.hist;
+	c.record_hist.binding++;	/* unbound and bound again, then armed */
+	KUNIT_EXPECT_EQ(test, vpr_mig_token_check(&t, sizeof(t), &c, &why), -ESTALE);
+	KUNIT_EXPECT_STREQ(test, why,
+			   "the device was unbound, disarmed or re-armed before the kexec");
+	c.record_hist = src.hist;
+	c.record_hist.arms++;
+	KUNIT_EXPECT_EQ(test, vpr_mig_token_check(&t, sizeof(t), &c, &why), -ESTALE);
+	c.record_hist = src.hist;
+	c.hist.arms = 1;	/* disarmed and armed again since the kexec */
+	KUNIT_EXPECT_EQ(test, vpr_mig_token_check(&t, sizeof(t), &c, &why), -ESTALE);
+	KUNIT_EXPECT_STREQ(test, why, "the device was disarmed since the kexec");
+	c.hist.arms = 0;
+	c.hist.opens = 2;	/* another open first, or a second load */
+	KUNIT_EXPECT_EQ(test, vpr_mig_token_check(&t, sizeof(t), &c, &why), -ESTALE);
+
+	/* mig_override: the history is not checked; host, device, boot are. */
+	c.override = true;
+	KUNIT_EXPECT_EQ(test, vpr_mig_token_check(&t, sizeof(t), &c, &why), 0);
+	c.restored = false;
+	KUNIT_EXPECT_EQ(test, vpr_mig_token_check(&t, sizeof(t), &c, &why), -ESTALE);
+	c.restored = true;
+	c.bdf.devfn++;
+	KUNIT_EXPECT_EQ(test, vpr_mig_token_check(&t, sizeof(t), &c, &why), -ENODEV);
+	c = src;
+	c.override = true;
+	c.hist.opens = 9;
+	c.hist.runs = 9;
+	KUNIT_EXPECT_EQ(test, vpr_mig_token_check(&t, sizeof(t), &c, &why), 0);
+	c.uuid[0] ^= 1;
+	KUNIT_EXPECT_EQ(test, vpr_mig_token_check(&t, sizeof(t), &c, &why), -EXDEV);
 }
 
 static struct kunit_case vpr_state_cases[] = {
@@ -974,6 +1051,7 @@ static struct kunit_case vpr_state_cases[] = {
 	KUNIT_CASE(policy_restore),
 	KUNIT_CASE(cfg_diff),
 	KUNIT_CASE(restore_command),
+	KUNIT_CASE(record_upgrade_v2),
 	KUNIT_CASE(mig_token),
 	{}
 };

@@ -21,23 +21,28 @@
 
 static_assert(sizeof(struct vpr_ident) == 88);
 static_assert(sizeof(struct vpr_bdf) == 8);
-static_assert(VPR_HDR_SIZE == 144);
+static_assert(VPR_HDR_SIZE == 176);
 static_assert(sizeof(struct vpr_record) == VPR_HDR_SIZE + VPR_CFG_SIZE);
 static_assert(sizeof(struct vpr_record) <= VPR_COPY_PAGES * PAGE_SIZE);
 
 /* ---------------------------------------------------------------- record */
 
+/* crc32_le(~0, ...) of @len bytes at @buf, the u32 at @crc_off counted as 0. */
+static u32 vpr_crc_skip(const void *buf, size_t crc_off, size_t len)
+{
+	static const u8 zero[sizeof(u32)];
+	const u8 *p = buf;
+	u32 crc;
+
+	crc = crc32_le(~0U, p, crc_off);
+	crc = crc32_le(crc, zero, sizeof(zero));
+	return crc32_le(crc, p + crc_off + sizeof(u32), len - crc_off - sizeof(u32));
+}
+
 /* The CRC of @r as vpr_record_seal() stores it: @r->crc counted as 0. */
 static u32 vpr_record_crc(const struct vpr_record *r, u32 cfg_size)
 {
-	const u8 *p = (const u8 *)r;
-	const size_t after = offsetof(struct vpr_record, crc) + sizeof(r->crc);
-	static const u8 zero[sizeof(u32)];
-	u32 crc;
-
-	crc = crc32_le(~0U, p, offsetof(struct vpr_record, crc));
-	crc = crc32_le(crc, zero, sizeof(zero));
-	return crc32_le(crc, p + after, VPR_HDR_SIZE - after + cfg_size);
+	return vpr_crc_skip(r, offsetof(struct vpr_record, crc), VPR_HDR_SIZE + cfg_size);
 }
 
 void vpr_record_seal(struct vpr_record *r)
@@ -47,7 +52,8 @@ void vpr_record_seal(struct vpr_record *r)
 
 void vpr_record_fill(struct vpr_record *r, const struct vpr_bdf *bdf,
 		     const struct vpr_ident *ident, const u8 *cfg,
-		     u32 cfg_size, u32 flags, u64 gen, u64 now_ns, u64 boot)
+		     u32 cfg_size, u32 flags, u64 gen, u64 now_ns, u64 boot,
+		     const struct vpr_hist *hist)
 {
 	u32 seq = r->seq;
 
@@ -65,6 +71,8 @@ void vpr_record_fill(struct vpr_record *r, const struct vpr_bdf *bdf,
 	r->saved_gen = gen;
 	r->saved_ns = now_ns;
 	r->saved_boot = boot;
+	if (hist)
+		r->hist = *hist;
 	memcpy(r->cfg, cfg, cfg_size);
 	memset(r->cfg + cfg_size, 0, VPR_CFG_SIZE - cfg_size);
 	vpr_record_seal(r);
@@ -85,6 +93,27 @@ int vpr_record_check(const struct vpr_record *r)
 		return -EBADMSG;
 	if (r->crc != vpr_record_crc(r, r->cfg_size))
 		return -EBADMSG;
+	return 0;
+}
+
+/* Version 2: the header up to @saved_boot, then @cfg (no @hist). */
+#define VPR_V2_HDR_SIZE		offsetof(struct vpr_record, hist)
+static_assert(VPR_V2_HDR_SIZE == 144);
+
+int vpr_record_upgrade(struct vpr_record *r)
+{
+	if (r->magic != VPR_RECORD_MAGIC || r->version != 2)
+		return 1;
+	if ((r->cfg_size != 256 && r->cfg_size != VPR_CFG_SIZE) ||
+	    (r->flags & ~VPR_REC_FLAGS) ||
+	    r->crc != vpr_crc_skip(r, offsetof(struct vpr_record, crc),
+				   VPR_V2_HDR_SIZE + r->cfg_size))
+		return -EBADMSG;
+	memmove(r->cfg, (u8 *)r + VPR_V2_HDR_SIZE, r->cfg_size);
+	memset(&r->hist, 0, sizeof(r->hist));
+	memset(r->cfg + r->cfg_size, 0, VPR_CFG_SIZE - r->cfg_size);
+	r->version = VPR_RECORD_VERSION;
+	vpr_record_seal(r);
 	return 0;
 }
 
@@ -118,7 +147,7 @@ void vpr_record_tombstone(struct vpr_record *r, u32 seq)
 
 	r->seq = seq;
 	vpr_record_fill(r, &no_bdf, &no_ident, zero_cfg, sizeof(zero_cfg), 0,
-			0, 0, 0);
+			0, 0, 0, NULL);
 }
 
 const struct vpr_record *vpr_slot_armed(const struct vpr_record *a,
@@ -332,18 +361,11 @@ u16 vpr_restore_command(u16 saved, u16 now, bool keep_master)
 
 /* ------------------------------------------------------- migration token */
 
-static_assert(sizeof(struct vpr_mig_token) == 168);
+static_assert(sizeof(struct vpr_mig_token) == 176);
 
 static u32 vpr_mig_crc(const struct vpr_mig_token *t)
 {
-	const u8 *p = (const u8 *)t;
-	const size_t after = offsetof(struct vpr_mig_token, crc) + sizeof(t->crc);
-	static const u8 zero[sizeof(u32)];
-	u32 crc;
-
-	crc = crc32_le(~0U, p, offsetof(struct vpr_mig_token, crc));
-	crc = crc32_le(crc, zero, sizeof(zero));
-	return crc32_le(crc, p + after, sizeof(*t) - after);
+	return vpr_crc_skip(t, offsetof(struct vpr_mig_token, crc), sizeof(*t));
 }
 
 void vpr_mig_token_fill(struct vpr_mig_token *t, const struct vpr_mig_ctx *c)
@@ -354,10 +376,7 @@ void vpr_mig_token_fill(struct vpr_mig_token *t, const struct vpr_mig_ctx *c)
 	memcpy(t->uuid, c->uuid, sizeof(t->uuid));
 	t->boot = c->boot;
 	t->saved_ns = c->now_ns;
-	t->binding = c->binding;
-	t->opens = c->opens;
-	t->arms = c->arms;
-	t->runs = c->runs;
+	t->hist = c->hist;
 	t->bdf = c->bdf;
 	t->bdf.__pad = 0;
 	t->ident = c->ident;
@@ -374,15 +393,15 @@ static const char vpr_mig_reopened_kexec[] =
 static int vpr_mig_same_boot(const struct vpr_mig_token *t, const struct vpr_mig_ctx *c,
 			     const char **why)
 {
-	if (t->binding != c->binding)
+	if (t->hist.binding != c->hist.binding)
 		return vpr_why(why, "the device was unbound and bound again since the save",
 			       -ESTALE);
-	if (t->arms != c->arms)
+	if (t->hist.arms != c->hist.arms)
 		return vpr_why(why, "the device was disarmed since the save", -ESTALE);
-	if (c->opens != t->opens + 1)
-		return vpr_why(why, c->opens > t->opens + 1 ? vpr_mig_reopened :
+	if (c->hist.opens != t->hist.opens + 1)
+		return vpr_why(why, c->hist.opens > t->hist.opens + 1 ? vpr_mig_reopened :
 			       "the VMM that saved it still has the device open", -ESTALE);
-	if (t->runs != c->runs)
+	if (t->hist.runs != c->hist.runs)
 		return vpr_why(why, "the VM ran on with the device after the save", -ESTALE);
 	return vpr_why(why, NULL, 0);
 }
@@ -391,13 +410,18 @@ static int vpr_mig_same_boot(const struct vpr_mig_token *t, const struct vpr_mig
 static int vpr_mig_after_kexec(const struct vpr_mig_token *t, const struct vpr_mig_ctx *c,
 			       const char **why)
 {
-	if (!c->restored || c->record_boot != t->boot)
-		return vpr_why(why, "the device did not come through the kexec preserved", -ESTALE);
-	if (c->record_ns < t->saved_ns)
-		return vpr_why(why, "the device's kram record is older than the save", -ESTALE);
-	if (c->arms)
+	const struct vpr_hist *r = &c->record_hist;
+
+	/* The saver's close wrote the record last: it counts no open. */
+	if (r->binding != t->hist.binding || r->arms != t->hist.arms)
+		return vpr_why(why, "the device was unbound, disarmed or re-armed before the kexec",
+			       -ESTALE);
+	if (r->opens != t->hist.opens || r->runs != t->hist.runs)
+		return vpr_why(why, "opened again or run on before the kexec, after the save",
+			       -ESTALE);
+	if (c->hist.arms)
 		return vpr_why(why, "the device was disarmed since the kexec", -ESTALE);
-	if (c->opens != 1)
+	if (c->hist.opens != 1)
 		return vpr_why(why, vpr_mig_reopened_kexec, -ESTALE);
 	return vpr_why(why, NULL, 0);
 }
@@ -425,9 +449,13 @@ int vpr_mig_token_check(const void *buf, size_t len, const struct vpr_mig_ctx *c
 		return vpr_why(why, "saved from another device at this BDF (its identity differs)",
 			       -ESTALE);
 	if (t.boot == c->boot)
-		return vpr_mig_same_boot(&t, c, why);
-	if (t.boot + 1 == c->boot)
-		return vpr_mig_after_kexec(&t, c, why);
+		return c->override ? vpr_why(why, NULL, 0) : vpr_mig_same_boot(&t, c, why);
+	if (t.boot + 1 == c->boot) {
+		if (!c->restored || c->record_boot != t.boot)
+			return vpr_why(why, "the device did not come through the kexec preserved",
+				       -ESTALE);
+		return c->override ? vpr_why(why, NULL, 0) : vpr_mig_after_kexec(&t, c, why);
+	}
 	return vpr_why(why, t.boot > c->boot ? "saved in a later boot than this one" :
 		       "saved more than one boot ago", -ESTALE);
 }

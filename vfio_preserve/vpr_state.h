@@ -26,7 +26,7 @@
 #define VPR_AREA_PAGES		(VPR_MAX_DEVICES * VPR_SLOT_PAGES)
 #define VPR_CFG_SIZE		4096	/* PCIe extended config space */
 #define VPR_RECORD_MAGIC	0x31525056	/* "VPR1" */
-#define VPR_RECORD_VERSION	2	/* 2: BARs, serial number, slot path, boot */
+#define VPR_RECORD_VERSION	3	/* 2: BARs, serial number, slot path, boot; 3: hist */
 #define VPR_PATH_MAX		16	/* bridges between a root bus and the device */
 
 /* record flags */
@@ -71,8 +71,21 @@ struct vpr_bdf {
  * @saved_gen:	kram generation when written
  * @saved_ns:	ktime_get_real_ns() when written
  * @saved_boot:	kram boot count when written (0: unknown)
+ * @hist:	the binding's history when written (migration tokens)
  * @cfg:	the device's config space when written
  */
+/*
+ * Where a binding stands (struct vpr_mig_token): a random identity of the
+ * binding, its opens, its arms (disarmed -> armed, or no_user_reset
+ * dropped), and the VM's RUNNING entries through its migration region.
+ */
+struct vpr_hist {
+	u64 binding;
+	u64 opens;
+	u64 arms;
+	u64 runs;
+};
+
 struct vpr_record {
 	u32 magic;
 	u32 version;
@@ -85,13 +98,25 @@ struct vpr_record {
 	u64 saved_gen;
 	u64 saved_ns;
 	u64 saved_boot;
+	struct vpr_hist hist;
 	u8 cfg[VPR_CFG_SIZE];
 };
 
-/* Fill @r (seq left alone: set it first, the CRC covers it) and seal it. */
+/*
+ * Fill @r (seq left alone: set it first, the CRC covers it) and seal it;
+ * @hist NULL: zeros.
+ */
 void vpr_record_fill(struct vpr_record *r, const struct vpr_bdf *bdf,
 		     const struct vpr_ident *ident, const u8 *cfg,
-		     u32 cfg_size, u32 flags, u64 gen, u64 now_ns, u64 boot);
+		     u32 cfg_size, u32 flags, u64 gen, u64 now_ns, u64 boot,
+		     const struct vpr_hist *hist);
+/*
+ * A valid version 2 record (an older vfio_preserve wrote it before a
+ * kexec: no @hist, @cfg 32 bytes earlier) rewritten in place as this
+ * version, @hist zero, and sealed: 0. 1 when @r is not version 2 (left
+ * alone), -EBADMSG when it is but does not check (left alone).
+ */
+int vpr_record_upgrade(struct vpr_record *r);
 /* Compute and store @r->crc. */
 void vpr_record_seal(struct vpr_record *r);
 /*
@@ -214,7 +239,7 @@ u16 vpr_restore_command(u16 saved, u16 now, bool keep_master);
  * host, after no reset: a local-only migration protocol.
  */
 #define VPR_MIG_MAGIC		0x4d525056	/* "VPRM" */
-#define VPR_MIG_VERSION		1
+#define VPR_MIG_VERSION		2
 
 /**
  * struct vpr_mig_token - one device's migration token
@@ -225,10 +250,7 @@ u16 vpr_restore_command(u16 saved, u16 now, bool keep_master);
  * @uuid:	the kram region's UUID (the host's identity; chosen at format)
  * @boot:	kram's boot count when saved
  * @saved_ns:	ktime_get_real_ns() when saved
- * @binding:	random identity of the device's binding to vfio_preserve
- * @opens:	opens of that binding when saved (the source's open included)
- * @arms:	times that binding was armed (from disarmed) when saved
- * @runs:	times the region entered RUNNING in that binding when saved
+ * @hist:	where the device's binding stood (the source's open included)
  * @bdf:	where the device is
  * @ident:	what it is
  */
@@ -240,10 +262,7 @@ struct vpr_mig_token {
 	u8 uuid[16];
 	u64 boot;
 	u64 saved_ns;
-	u64 binding;
-	u64 opens;
-	u32 arms;
-	u32 runs;
+	struct vpr_hist hist;
 	struct vpr_bdf bdf;
 	struct vpr_ident ident;
 };
@@ -253,20 +272,19 @@ struct vpr_mig_ctx {
 	u8 uuid[16];		/* kram's region UUID now */
 	u64 boot;		/* kram's boot count now */
 	u64 now_ns;
-	u64 binding;
-	u64 opens;		/* at a load: the destination's open included */
-	u32 arms;
-	u32 runs;
+	struct vpr_hist hist;	/* at a load: the destination's open counted */
 	struct vpr_bdf bdf;	/* the device QEMU opened */
 	struct vpr_ident ident;
 	/*
-	 * The binding came from a kram record after a kexec, and that
-	 * record's saved_boot and saved_ns (its last write in the old
-	 * kernel: the armed close or the shutdown at the kexec).
+	 * The binding came from a kram record after a kexec: that record's
+	 * saved_boot and hist (its last write in the old kernel: the
+	 * shutdown at the kexec, or the armed close before it).
 	 */
 	bool restored;
 	u64 record_boot;
-	u64 record_ns;
+	struct vpr_hist record_hist;
+	/* The administrator's mig_override: the history is not checked. */
+	bool override;
 };
 
 /* Fill and seal @t from @c (the source's side). */
@@ -277,8 +295,9 @@ void vpr_mig_token_fill(struct vpr_mig_token *t, const struct vpr_mig_ctx *c);
  * - saved in this boot: by the same binding, armed all along, with one
  *   open since (this one) and no run of the VM after the save;
  * - saved in the boot before: the device came through the kexec bound
- *   from a record written after the save, was not armed again, and this
- *   is its first open.
+ *   from its record, whose history is the token's (nothing happened to
+ *   it in the old kernel after the save but the saver's close), was not
+ *   armed again, and this is its first open.
  * Else -EINVAL (not a token: size, magic, CRC), -EPROTO (another
  * version), -EXDEV (another host: kram region UUID), -ENODEV (another
  * device: BDF), -ESTALE (another device at that BDF, another boot, or

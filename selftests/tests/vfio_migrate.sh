@@ -171,6 +171,14 @@ stage1)
 	klog_mark
 	check "the same state loaded onto $DEV a second time: refused" load_refused again "$DEV" $W/dev.state
 	check "kernel: refused, loaded already" klog "$DEV: migration refused: opened by another VMM since the save, or this state was loaded already"
+	# The administrator's way out (a destination that failed before its
+	# load spent the state): one load without the history check.
+	check "mig_override: one load without the history check" sh -c "echo 1 >$PCI/$DEV/mig_override"
+	klog_mark
+	check "... the same state then loads onto $DEV and the VM runs" load over "$DEV" $W/dev.state
+	check "kernel: token checked, its history not (mig_override)" \
+		klog "$DEV: migration: token checked .*history since the save not checked (mig_override)"
+	check "mig_override is off again after that load" [ "$(cat "$PCI/$DEV/mig_override")" = 0 ]
 	klog_mark
 	check "$DEV's state loaded onto $DEV2: the load fails, QEMU exits, the VM never runs" \
 		load_refused wrong "$DEV2" $W/dev.state

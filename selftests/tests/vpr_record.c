@@ -29,7 +29,7 @@
 
 #define COPY_BYTES	(2 * 4096)
 #define SLOT_BYTES	(2 * COPY_BYTES)
-#define HDR_SIZE	144
+#define HDR_SIZE	176
 #define CFG_SIZE	4096
 #define MAGIC		0x31525056
 
@@ -46,6 +46,7 @@ struct rec {
 	__u64 bar_len[6];
 	__u8 path[16];
 	__u64 saved_gen, saved_ns, saved_boot;
+	__u64 binding, opens, arms, runs;	/* struct vpr_hist */
 	__u8 cfg[CFG_SIZE];
 };
 
