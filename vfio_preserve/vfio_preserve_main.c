@@ -435,6 +435,7 @@ static void vpr_slot_read(int slot, struct vpr_record *a, struct vpr_record *b)
 /* Where @d's binding stands. d->lock held. */
 static void vpr_hist_of(struct vpr_dev *d, struct vpr_hist *h)
 {
+	lockdep_assert_held(&d->lock);
 	h->binding = d->binding;
 	h->opens = d->opens;
 	h->arms = d->arms;
@@ -1108,7 +1109,6 @@ static int vpr_mig_ctx_of(struct vpr_dev *d, struct vpr_mig *m, struct vpr_mig_c
 		ret = -EIO;
 	}
 	vpr_hist_of(d, &c->hist);
-	c->override = d->mig_override;
 	c->restored = d->restored && d->restore_rec;
 	if (c->restored) {
 		c->record_boot = d->restore_rec->saved_boot;
@@ -1152,10 +1152,17 @@ static int vpr_mig_load(struct vpr_dev *d, struct vpr_mig *m, u64 size)
 	const struct vpr_mig_token *t = (const void *)m->rx;
 	struct vpr_mig_ctx c;
 	const char *why;
+	bool override;
 	int ret;
 
 	m->verified = false;
+	/* mig_override: one load, whatever its outcome. */
+	mutex_lock(&d->lock);
+	override = d->mig_override;
+	d->mig_override = false;
+	mutex_unlock(&d->lock);
 	ret = vpr_mig_ctx_of(d, m, &c, &why);
+	c.override = override;
 	if (!ret && size != m->rx_len) {
 		why = "data_size is not what was written";
 		ret = -EINVAL;
@@ -1163,11 +1170,6 @@ static int vpr_mig_load(struct vpr_dev *d, struct vpr_mig *m, u64 size)
 	if (!ret)
 		ret = vpr_mig_token_check(m->rx, size, &c, &why);
 	m->rx_len = 0;
-	if (c.override) {	/* one load, whatever its outcome */
-		mutex_lock(&d->lock);
-		d->mig_override = false;
-		mutex_unlock(&d->lock);
-	}
 	if (ret) {
 		vpr_mig_count(d, &d->mig_refused);
 		dev_err_ratelimited(&pdev->dev, "migration refused: %s\n", why);

@@ -929,6 +929,11 @@ static void mig_token(struct kunit *test)
 	/* Not a token: size, magic, any bit of it (CRC), another version. */
 	KUNIT_EXPECT_EQ(test, vpr_mig_token_check(&t, sizeof(t) - 1, &c, &why), -EINVAL);
 	KUNIT_EXPECT_EQ(test, vpr_mig_token_check(&t, sizeof(t) + 8, &c, &why), -EINVAL);
+	KUNIT_EXPECT_STREQ(test, why, "not a vfio_preserve migration token (size)");
+	KUNIT_EXPECT_EQ(test, vpr_mig_token_check(&t, 4, &c, &why), -EINVAL);
+	bad = t;
+	bad.version = 1;	/* version 1 was 168 bytes */
+	KUNIT_EXPECT_EQ(test, vpr_mig_token_check(&bad, 168, &c, &why), -EPROTO);
 	bad = t;
 	bad.magic ^= 1;
 	KUNIT_EXPECT_EQ(test, vpr_mig_token_check(&bad, sizeof(bad), &c, &why), -EINVAL);
@@ -968,7 +973,8 @@ static void mig_token(struct kunit *test)
 	c.hist.binding = src.hist.binding;
 	c.hist.arms++;
 	KUNIT_EXPECT_EQ(test, vpr_mig_token_check(&t, sizeof(t), &c, &why), -ESTALE);
-	KUNIT_EXPECT_STREQ(test, why, "the device was disarmed since the save");
+	KUNIT_EXPECT_STREQ(test, why,
+			   "disarmed, or no_user_reset dropped, since the save");
 	c.hist.arms = src.hist.arms;
 	c.hist.opens = 5;	/* another open, or a second load */
 	KUNIT_EXPECT_EQ(test, vpr_mig_token_check(&t, sizeof(t), &c, &why), -ESTALE);
@@ -1016,7 +1022,8 @@ static void mig_token(struct kunit *test)
 	c.record_hist = src.hist;
 	c.hist.arms = 1;	/* disarmed and armed again since the kexec */
 	KUNIT_EXPECT_EQ(test, vpr_mig_token_check(&t, sizeof(t), &c, &why), -ESTALE);
-	KUNIT_EXPECT_STREQ(test, why, "the device was disarmed since the kexec");
+	KUNIT_EXPECT_STREQ(test, why,
+			   "disarmed, or no_user_reset dropped, since the kexec");
 	c.hist.arms = 0;
 	c.hist.opens = 2;	/* another open first, or a second load */
 	KUNIT_EXPECT_EQ(test, vpr_mig_token_check(&t, sizeof(t), &c, &why), -ESTALE);

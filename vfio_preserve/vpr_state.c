@@ -397,7 +397,8 @@ static int vpr_mig_same_boot(const struct vpr_mig_token *t, const struct vpr_mig
 		return vpr_why(why, "the device was unbound and bound again since the save",
 			       -ESTALE);
 	if (t->hist.arms != c->hist.arms)
-		return vpr_why(why, "the device was disarmed since the save", -ESTALE);
+		return vpr_why(why, "disarmed, or no_user_reset dropped, since the save",
+			       -ESTALE);
 	if (c->hist.opens != t->hist.opens + 1)
 		return vpr_why(why, c->hist.opens > t->hist.opens + 1 ? vpr_mig_reopened :
 			       "the VMM that saved it still has the device open", -ESTALE);
@@ -420,7 +421,8 @@ static int vpr_mig_after_kexec(const struct vpr_mig_token *t, const struct vpr_m
 		return vpr_why(why, "opened again or run on before the kexec, after the save",
 			       -ESTALE);
 	if (c->hist.arms)
-		return vpr_why(why, "the device was disarmed since the kexec", -ESTALE);
+		return vpr_why(why, "disarmed, or no_user_reset dropped, since the kexec",
+			       -ESTALE);
 	if (c->hist.opens != 1)
 		return vpr_why(why, vpr_mig_reopened_kexec, -ESTALE);
 	return vpr_why(why, NULL, 0);
@@ -431,13 +433,14 @@ int vpr_mig_token_check(const void *buf, size_t len, const struct vpr_mig_ctx *c
 {
 	struct vpr_mig_token t;
 
+	/* magic and version first: another version may have another size */
+	if (len < 2 * sizeof(u32) || get_unaligned((const u32 *)buf) != VPR_MIG_MAGIC)
+		return vpr_why(why, "not a vfio_preserve migration token (magic)", -EINVAL);
+	if (get_unaligned((const u32 *)buf + 1) != VPR_MIG_VERSION)
+		return vpr_why(why, "a migration token of another vfio_preserve version", -EPROTO);
 	if (len != sizeof(t))
 		return vpr_why(why, "not a vfio_preserve migration token (size)", -EINVAL);
 	memcpy(&t, buf, sizeof(t));
-	if (t.magic != VPR_MIG_MAGIC)
-		return vpr_why(why, "not a vfio_preserve migration token (magic)", -EINVAL);
-	if (t.version != VPR_MIG_VERSION)
-		return vpr_why(why, "a migration token of another vfio_preserve version", -EPROTO);
 	if (t.crc != vpr_mig_crc(&t))
 		return vpr_why(why, "a corrupt migration token (CRC)", -EINVAL);
 	if (memcmp(t.uuid, c->uuid, sizeof(t.uuid)))

@@ -10,7 +10,9 @@
  * struct vpr_record, each two pages. A write goes to the copy that is not
  * the newest valid one, so a crash in the middle of a write leaves the
  * previous record intact; a reader takes the valid copy with the higher
- * @seq. A record is valid when its magic, version, sizes and CRC32 check.
+ * @seq. A record is valid when its magic, version, sizes and CRC32 check;
+ * a valid version 2 copy (an older vfio_preserve's, from before a kexec)
+ * is read as this version (vpr_record_upgrade()).
  */
 #ifndef _VFIO_PRESERVE_VPR_STATE_H
 #define _VFIO_PRESERVE_VPR_STATE_H
@@ -57,6 +59,18 @@ struct vpr_bdf {
 	u16 __pad;
 };
 
+/*
+ * Where a binding stands (struct vpr_mig_token): a random identity of the
+ * binding, its opens, its arms (disarmed -> armed, or no_user_reset
+ * dropped), and the VM's RUNNING entries through its migration region.
+ */
+struct vpr_hist {
+	u64 binding;
+	u64 opens;
+	u64 arms;
+	u64 runs;
+};
+
 /**
  * struct vpr_record - one copy of a slot's record
  * @magic:	VPR_RECORD_MAGIC
@@ -74,18 +88,6 @@ struct vpr_bdf {
  * @hist:	the binding's history when written (migration tokens)
  * @cfg:	the device's config space when written
  */
-/*
- * Where a binding stands (struct vpr_mig_token): a random identity of the
- * binding, its opens, its arms (disarmed -> armed, or no_user_reset
- * dropped), and the VM's RUNNING entries through its migration region.
- */
-struct vpr_hist {
-	u64 binding;
-	u64 opens;
-	u64 arms;
-	u64 runs;
-};
-
 struct vpr_record {
 	u32 magic;
 	u32 version;

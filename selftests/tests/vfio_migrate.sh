@@ -205,7 +205,7 @@ stage1)
 	klog_mark
 	check "disarm $DEV and arm it again" sh -c "hvkitctl vfio preserve $DEV off && hvkitctl vfio preserve $DEV --no-user-reset"
 	check "the state saved before the disarm: refused" load_refused rearmed "$DEV" $W/dev1.state
-	check "kernel: refused, disarmed since the save" klog "$DEV: migration refused: the device was disarmed since the save"
+	check "kernel: refused, disarmed since the save" klog "$DEV: migration refused: disarmed, or no_user_reset dropped, since the save"
 	check "$DEV: refusals counted (mig_refused $(mig "$DEV" refused))" [ "$(mig "$DEV" refused)" = 3 ]
 
 	# For after the kexec: DEV stays armed (preserved), DEV2 does not.
