@@ -1068,9 +1068,8 @@ static void vpr_keep_config(struct vpr_dev *d)
 struct vpr_mig {
 	struct mutex lock;		/* everything below; outside vpr_dev.lock */
 	u32 state;			/* device_state, VFIO_DEVICE_STATE_V1_* */
-	int save_err;			/* SAVING: 0, or why there is no token */
-	bool token_ready;		/* SAVING: @tx built */
-	bool token_sent;		/* ... and its data_size read */
+	int save_err;			/* SAVING: 0 (@tx built), or why there is no token */
+	bool token_sent;		/* SAVING: the token's data_size read */
 	bool verified;			/* RESUMING: a token written and checked */
 	u64 resets;			/* the device's resets_done at this open */
 	size_t rx_len;			/* bytes of @rx written */
@@ -1131,7 +1130,6 @@ static void vpr_mig_save(struct vpr_dev *d, struct vpr_mig *m)
 	struct vpr_mig_ctx c;
 	const char *why;
 
-	m->token_ready = false;
 	m->token_sent = false;
 	m->save_err = vpr_mig_ctx_of(d, m, &c, &why);
 	if (m->save_err) {
@@ -1139,7 +1137,6 @@ static void vpr_mig_save(struct vpr_dev *d, struct vpr_mig *m)
 		return;
 	}
 	vpr_mig_token_fill(&m->tx, &c);
-	m->token_ready = true;
 }
 
 static const char vpr_mig_unchecked[] =
@@ -1199,7 +1196,6 @@ static int vpr_mig_set_state(struct vpr_dev *d, struct vpr_mig *m, u32 new)
 			dev_info_ratelimited(&pdev->dev, "migration: token handed to the VMM (kram boot %llu)\n",
 					     m->tx.boot);
 		}
-		m->token_ready = false;
 		m->token_sent = false;
 	}
 	if ((new & VFIO_DEVICE_STATE_V1_RESUMING) && !(old & VFIO_DEVICE_STATE_V1_RESUMING)) {
@@ -1213,11 +1209,8 @@ static int vpr_mig_set_state(struct vpr_dev *d, struct vpr_mig *m, u32 new)
 		dev_warn_ratelimited(&pdev->dev, "migration: resumed without a token checked\n");
 	}
 	/* The VM runs on: a token handed before this is spent. */
-	if ((new & VFIO_DEVICE_STATE_V1_RUNNING) && !(old & VFIO_DEVICE_STATE_V1_RUNNING)) {
-		mutex_lock(&d->lock);
-		d->mig_runs++;
-		mutex_unlock(&d->lock);
-	}
+	if ((new & VFIO_DEVICE_STATE_V1_RUNNING) && !(old & VFIO_DEVICE_STATE_V1_RUNNING))
+		vpr_mig_count(d, &d->mig_runs);
 	m->state = new;
 	return 0;
 }
@@ -1231,6 +1224,7 @@ static ssize_t vpr_mig_hdr(struct vpr_dev *d, struct vpr_mig *m, char __user *bu
 	const size_t f_offset = offsetof(struct vfio_device_migration_info, data_offset);
 	const size_t f_size = offsetof(struct vfio_device_migration_info, data_size);
 	bool saving = m->state & VFIO_DEVICE_STATE_V1_SAVING;
+	bool unsent = saving && !m->save_err && !m->token_sent;
 	u64 v = 0;
 	u32 s;
 	int ret;
@@ -1258,10 +1252,10 @@ static ssize_t vpr_mig_hdr(struct vpr_dev *d, struct vpr_mig *m, char __user *bu
 	if (saving && m->save_err && pos != f_offset)
 		return m->save_err;
 	if (pos == f_pending) {
-		v = saving && m->token_ready && !m->token_sent ? VPR_MIG_TOKEN : 0;
+		v = unsent ? VPR_MIG_TOKEN : 0;
 	} else if (pos == f_offset) {
 		v = VPR_MIG_DATA;
-	} else if (saving && m->token_ready && !m->token_sent) {
+	} else if (unsent) {
 		v = VPR_MIG_TOKEN;	/* data_size: the token, once per save */
 		m->token_sent = true;
 	}
@@ -1284,7 +1278,7 @@ static ssize_t vpr_mig_rw(struct vfio_pci_core_device *vdev, char __user *buf,
 		ret = vpr_mig_hdr(d, m, buf, count, pos, iswrite);
 	} else if (pos >= VPR_MIG_DATA && pos - VPR_MIG_DATA + count <= VPR_MIG_TOKEN) {
 		pos -= VPR_MIG_DATA;
-		if (!iswrite && (m->state & VFIO_DEVICE_STATE_V1_SAVING) && m->token_ready) {
+		if (!iswrite && (m->state & VFIO_DEVICE_STATE_V1_SAVING) && !m->save_err) {
 			ret = copy_to_user(buf, (u8 *)&m->tx + pos, count) ? -EFAULT : count;
 		} else if (iswrite && (m->state & VFIO_DEVICE_STATE_V1_RESUMING)) {
 			ret = copy_from_user(m->rx + pos, buf, count) ? -EFAULT : count;
@@ -1601,10 +1595,13 @@ static ssize_t allow_user_arm_show(struct device *dev,
 	return sysfs_emit(buf, "%d\n", READ_ONCE(vpr_of_dev(dev)->allow_user_arm));
 }
 
-/* The administrator's per-device opt-in: an unprivileged VMM may arm. */
-static ssize_t allow_user_arm_store(struct device *dev,
-				    struct device_attribute *attr,
-				    const char *buf, size_t count)
+/*
+ * A per-device switch of the administrator (CAP_SYS_ADMIN): @field of
+ * @dev's vpr_dev, under its lock; @on_msg or @off_msg goes to the log.
+ */
+static ssize_t vpr_admin_bool_store(struct device *dev, struct device_attribute *attr,
+				    const char *buf, size_t count, bool *field,
+				    const char *on_msg, const char *off_msg)
 {
 	struct vpr_dev *d = vpr_of_dev(dev);
 	bool on;
@@ -1614,17 +1611,25 @@ static ssize_t allow_user_arm_store(struct device *dev,
 		return -EPERM;
 	ret = kstrtobool(buf, &on);
 	if (ret) {
-		dev_err(dev, "allow_user_arm: '%.*s' is not 0/1/on/off\n",
+		dev_err(dev, "%s: '%.*s' is not 0/1/on/off\n", attr->attr.name,
 			(int)strcspn(buf, "\n"), buf);
 		return ret;
 	}
 	mutex_lock(&d->lock);
-	d->allow_user_arm = on;
+	*field = on;
 	mutex_unlock(&d->lock);
-	dev_info(dev, "allow_user_arm %d: %s\n", on,
-		 on ? "the device's VFIO user may arm preserve without CAP_SYS_ADMIN" :
-		      "arming needs CAP_SYS_ADMIN");
+	dev_info(dev, "%s %d: %s\n", attr->attr.name, on, on ? on_msg : off_msg);
 	return count;
+}
+
+/* The administrator's per-device opt-in: an unprivileged VMM may arm. */
+static ssize_t allow_user_arm_store(struct device *dev,
+				    struct device_attribute *attr,
+				    const char *buf, size_t count)
+{
+	return vpr_admin_bool_store(dev, attr, buf, count, &vpr_of_dev(dev)->allow_user_arm,
+				    "the device's VFIO user may arm preserve without CAP_SYS_ADMIN",
+				    "arming needs CAP_SYS_ADMIN");
 }
 static DEVICE_ATTR_RW(allow_user_arm);
 
@@ -1644,25 +1649,9 @@ static ssize_t mig_override_store(struct device *dev,
 				  struct device_attribute *attr,
 				  const char *buf, size_t count)
 {
-	struct vpr_dev *d = vpr_of_dev(dev);
-	bool on;
-	int ret;
-
-	if (!capable(CAP_SYS_ADMIN))
-		return -EPERM;
-	ret = kstrtobool(buf, &on);
-	if (ret) {
-		dev_err(dev, "mig_override: '%.*s' is not 0/1/on/off\n",
-			(int)strcspn(buf, "\n"), buf);
-		return ret;
-	}
-	mutex_lock(&d->lock);
-	d->mig_override = on;
-	mutex_unlock(&d->lock);
-	dev_info(dev, "mig_override %d: %s\n", on,
-		 on ? "the next migration load skips the device's history since the save" :
-		      "migration loads check the device's history");
-	return count;
+	return vpr_admin_bool_store(dev, attr, buf, count, &vpr_of_dev(dev)->mig_override,
+				    "the next migration load skips the device's history since the save",
+				    "migration loads check the device's history");
 }
 static DEVICE_ATTR_RW(mig_override);
 

@@ -65,6 +65,8 @@ static const char usage[] =
 	"       vfio_dev time BDF N\n"
 	"       vfio_dev feature BDF probe|get|set FLAGS\n"
 	"       vfio_dev feature BDF set-nocap FLAGS   (SET without CAP_SYS_ADMIN)\n"
+	"       vfio_dev sysfs-nocap BDF ATTR VALUE    (write the device's sysfs ATTR\n"
+	"                                              without CAP_SYS_ADMIN: write=0|-errno)\n"
 	"       vfio_dev feature BDF set-reserved FLAGS (SET, a reserved field not 0)\n"
 	"       vfio_dev reset BDF\n"
 	"       vfio_dev open-fail BDF\n"
@@ -885,6 +887,29 @@ static int drop_sys_admin(void)
 	return syscall(SYS_capset, &h, d) ? -errno : 0;
 }
 
+/* Write @value to the device's sysfs @attr without CAP_SYS_ADMIN. */
+static int cmd_sysfs_nocap(struct vdev *v, const char *attr, const char *value)
+{
+	char path[256];
+	int fd, ret;
+
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/%s", v->bdf, attr);
+	ret = drop_sys_admin();
+	if (ret) {
+		fprintf(stderr, "vfio_dev: capset: %s\n", strerror(-ret));
+		return 1;
+	}
+	fd = open(path, O_WRONLY);
+	if (fd < 0) {
+		fprintf(stderr, "vfio_dev: %s: %s\n", path, strerror(errno));
+		return 1;
+	}
+	ret = write(fd, value, strlen(value)) < 0 ? -errno : 0;
+	close(fd);
+	printf("write=%d\n", ret);
+	return 0;
+}
+
 static int cmd_feature(struct vdev *v, int argc, char **argv)
 {
 	__u64 buf[(sizeof(struct vfio_device_feature) +
@@ -1017,6 +1042,8 @@ int main(int argc, char **argv)
 		return cmd_open_fail(&v);
 	if (!strcmp(cmd, "dma") && argc == 5)
 		return cmd_dma(&v, argv[3], argv[4]);
+	if (!strcmp(cmd, "sysfs-nocap") && argc == 5)
+		return cmd_sysfs_nocap(&v, argv[3], argv[4]);
 	fputs(usage, stderr);
 	return 2;
 }

@@ -173,6 +173,12 @@ stage1)
 	check "kernel: refused, loaded already" klog "$DEV: migration refused: opened by another VMM since the save, or this state was loaded already"
 	# The administrator's way out (a destination that failed before its
 	# load spent the state): one load without the history check.
+	vfio_dev sysfs-nocap "$DEV" mig_override 1 >$W/override.nocap
+	check "mig_override=1 without CAP_SYS_ADMIN -> EPERM ($(field write $W/override.nocap)), still 0" \
+		eval '[ "$(field write $W/override.nocap)" = -1 ] && [ "$(cat "$PCI/$DEV/mig_override")" = 0 ]'
+	check "mig_override=maybe refused, with the reason" \
+		eval '! sh -c "echo maybe >$PCI/$DEV/mig_override" 2>/dev/null &&
+			dmesg | grep -q "$DEV: mig_override: .maybe. is not 0/1/on/off"'
 	check "mig_override: one load without the history check" sh -c "echo 1 >$PCI/$DEV/mig_override"
 	klog_mark
 	check "... the same state then loads onto $DEV and the VM runs" load over "$DEV" $W/dev.state
