@@ -48,5 +48,22 @@ int cmd_vfio(int argc, char **argv);
 void vfio_help(FILE *out);
 /* Devices bound to vfio_preserve, or -errno (-ENOENT: not loaded). */
 int vfio_bound_count(void);
+/* The value of @key in the device's preserve_status: 0 or -errno. */
+int vfio_dev_status(const char *bdf, const char *key, char *val, size_t len);
+/* The name of the device's driver, "" when it has none. */
+void vfio_dev_driver(const char *bdf, char *name, size_t len);
+/* A PCI address into sysfs's form (0000:01:00.0): 0 or -EINVAL. */
+int vfio_norm_bdf(const char *in, char *out, size_t len);
+
+struct kram_status;
+struct kram_area_info;
+/* KRAM_IOC_STATUS, without messages: 0 or -errno. */
+int kram_get_status(struct kram_status *st);
+/* The area called @name: 0, -ENOENT, or another -errno. */
+int kram_find_area(const char *name, struct kram_area_info *info);
+
+/* The liveupdate command group (liveupdate.c): a VM through a host kexec. */
+int cmd_liveupdate(int argc, char **argv);
+void liveupdate_help(FILE *out);
 
 #endif /* HVKITCTL_H */

@@ -1085,3 +1085,64 @@ int cmd_kram(int argc, char **argv)
 		sub);
 	return 2;
 }
+
+/* For other command groups (liveupdate.c): no messages, -errno. */
+int kram_get_status(struct kram_status *st)
+{
+	char path[PATH_MAX];
+	int fd, err;
+
+	snprintf(path, sizeof(path), "%s/kram", dev_root);
+	fd = open(path, O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	memset(st, 0, sizeof(*st));
+	st->size = sizeof(*st);
+	err = kram_ioctl(fd, KRAM_IOC_STATUS, st);
+	close(fd);
+	return err;
+}
+
+int kram_find_area(const char *name, struct kram_area_info *info)
+{
+	struct kram_area_info *a = NULL;
+	struct kram_area_list l;
+	char path[PATH_MAX];
+	int fd, err = -ENOENT;
+	u32 i, n;
+
+	snprintf(path, sizeof(path), "%s/kram", dev_root);
+	fd = open(path, O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	memset(&l, 0, sizeof(l));
+	l.size = sizeof(l);
+	err = kram_ioctl(fd, KRAM_IOC_AREA_LIST, &l);
+	if (err)
+		goto out;
+	/* Room for areas created meanwhile: the list is cut, never overrun. */
+	n = l.total + 16;
+	a = calloc(n, sizeof(*a));
+	if (!a) {
+		err = -ENOMEM;
+		goto out;
+	}
+	l.count = n;
+	l.areas = (unsigned long)a;
+	err = kram_ioctl(fd, KRAM_IOC_AREA_LIST, &l);
+	if (err)
+		goto out;
+	err = -ENOENT;
+	for (i = 0; i < l.count && i < n; i++) {
+		a[i].name[KRAM_NAME_LEN - 1] = '\0';
+		if (!strcmp(a[i].name, name)) {
+			*info = a[i];
+			err = 0;
+			break;
+		}
+	}
+out:
+	free(a);
+	close(fd);
+	return err;
+}

@@ -937,3 +937,19 @@ int cmd_vfio(int argc, char **argv)
 		sub);
 	return 2;
 }
+
+/* For other command groups (liveupdate.c). */
+int vfio_dev_status(const char *bdf, const char *key, char *val, size_t len)
+{
+	return status_value(bdf, key, val, len);
+}
+
+void vfio_dev_driver(const char *bdf, char *name, size_t len)
+{
+	dev_link(bdf, "driver", name, len);
+}
+
+int vfio_norm_bdf(const char *in, char *out, size_t len)
+{
+	return norm_bdf(in, out, len);
+}
