@@ -466,13 +466,13 @@ struct qmp {
 	char err[512];		/* the last command's error */
 	char last[128];		/* the start of the last line read */
 	long long id;		/* of the last command */
+	bool eof;		/* QEMU closed the socket */
 };
 
 /* One JSON line from QEMU, waiting at most @ms: parsed, or NULL. */
-static struct jv *qmp_read(struct qmp *q, int ms)
+/* One JSON line from QEMU, by CLOCK_MONOTONIC @end (ns): parsed, or NULL. */
+static struct jv *qmp_read_by(struct qmp *q, __u64 end)
 {
-	__u64 end = now_ns(CLOCK_MONOTONIC) + (__u64)ms * 1000000;
-
 	for (;;) {
 		char *nl = memchr(q->buf, '\n', q->len);
 		struct pollfd pfd = { q->fd, POLLIN, 0 };
@@ -501,7 +501,7 @@ static struct jv *qmp_read(struct qmp *q, int ms)
 		}
 		now = now_ns(CLOCK_MONOTONIC);
 		if (now >= end) {
-			snprintf(q->err, sizeof(q->err), "QEMU did not answer within %d ms", ms);
+			snprintf(q->err, sizeof(q->err), "QEMU did not answer in time");
 			return NULL;
 		}
 		if (poll(&pfd, 1, (int)((end - now) / 1000000) + 1) < 0 && errno != EINTR) {
@@ -511,6 +511,8 @@ static struct jv *qmp_read(struct qmp *q, int ms)
 		if (!(pfd.revents & (POLLIN | POLLHUP | POLLERR)))
 			continue;
 		n = read(q->fd, q->buf + q->len, sizeof(q->buf) - 1 - q->len);
+		if (n == 0 || (n < 0 && errno == ECONNRESET))
+			q->eof = true;
 		if (n <= 0) {
 			snprintf(q->err, sizeof(q->err), "QEMU closed its QMP socket%s%s",
 				 n < 0 ? ": " : " (it exited?)", n < 0 ? strerror(errno) : "");
@@ -524,11 +526,18 @@ static struct jv *qmp_read(struct qmp *q, int ms)
  * Run one QMP command (a JSON object's text). Returns the whole answer;
  * *ret points into it at "return". NULL on an error (q->err says which).
  */
+/* One JSON line from QEMU, waiting at most @ms: parsed, or NULL. */
+static struct jv *qmp_read(struct qmp *q, int ms)
+{
+	return qmp_read_by(q, now_ns(CLOCK_MONOTONIC) + (__u64)ms * 1000000);
+}
+
 static struct jv *qmp_cmd_fd(struct qmp *q, const char *cmd, struct jv **ret, int ms, int fd)
 {
 	char buf[PATH_MAX + 512], cbuf[CMSG_SPACE(sizeof(int))];
 	size_t len, off = 0;
 	long long id = ++q->id;
+	__u64 end;
 
 	q->err[0] = '\0';
 	/* Each command has an id: a late answer is never taken for another's. */
@@ -566,8 +575,9 @@ static struct jv *qmp_cmd_fd(struct qmp *q, const char *cmd, struct jv **ret, in
 		}
 		off += n;
 	}
+	end = now_ns(CLOCK_MONOTONIC) + (__u64)ms * 1000000;
 	for (;;) {
-		struct jv *v = qmp_read(q, ms), *e, *vid;
+		struct jv *v = qmp_read_by(q, end), *e, *vid;
 
 		if (!v)
 			return NULL;
@@ -997,7 +1007,7 @@ static void check_kram(struct lu_checks *c, struct kram_status *st)
 static int check_vm(struct qmp *q, const struct lu_opts *o, struct lu_vm *vm,
 		    struct lu_checks *c)
 {
-	struct kram_status st;
+	struct kram_status st = { 0 };
 
 	memset(vm, 0, sizeof(*vm));
 	if (qmp_status(q, vm->status, sizeof(vm->status))) {
@@ -1184,7 +1194,7 @@ static long long dev_count(const struct lu_vm *vm, const char *key)
 static int sub_save(const struct lu_sub *s, struct lu_opts *o)
 {
 	struct lu_checks c = { 0 };
-	struct kram_status st;
+	struct kram_status st = { 0 };
 	struct lu_hdr *h = NULL;
 	struct qmp *q;
 	struct lu_vm vm;
@@ -1289,6 +1299,21 @@ static int sub_save(const struct lu_sub *s, struct lu_opts *o)
 			lu_err(s, "the save did not finish within %d s (status %s): cancelled",
 			       o->timeout, mst);
 			qmp_simple(q, "migrate_cancel");
+			/* cont is refused while the migration is still cancelling. */
+			for (i = 0; i < 500; i++) {
+				struct jv *r2, *v2 = qmp_cmd(q, "{\"execute\":\"query-migrate\"}\n",
+							     &r2, 10000);
+				const char *m2 = v2 ? jstr(r2, "status") : NULL;
+				bool busy = m2 && (!strcmp(m2, "cancelling") ||
+						   !strcmp(m2, "active") ||
+						   !strcmp(m2, "device") ||
+						   !strcmp(m2, "setup"));
+
+				jfree(v2);
+				if (!busy)
+					break;
+				sleep_ms(20);
+			}
 			strcpy(mst, "timeout");
 			break;
 		}
@@ -1322,12 +1347,17 @@ static int sub_save(const struct lu_sub *s, struct lu_opts *o)
 	if (qmp_simple(q, "quit"))
 		printf("quit: %s\n", q->err);
 	/* QEMU closes the socket as it exits (end of file), then the process. */
-	for (;;) {
-		struct jv *ev = qmp_read(q, o->timeout * 1000);
+	{
+		__u64 end = now_ns(CLOCK_MONOTONIC) + (__u64)o->timeout * 1000000000ull;
+		struct jv *ev;
 
-		if (!ev)
-			break;
-		jfree(ev);
+		while ((ev = qmp_read_by(q, end)))
+			jfree(ev);
+		if (!q->eof) {
+			lu_err(s, "QEMU did not close its QMP socket within %d s of quit (%s)",
+			       o->timeout, q->err);
+			goto out;
+		}
 	}
 	for (i = 0; q->pid > 0 && pid_runs(q->pid) && i < 100 * o->timeout; i++)
 		sleep_ms(10);
@@ -1412,6 +1442,20 @@ static int memmap_ranges(const char *cmdline, __u64 base, __u64 end, struct mm_r
 	return n;
 }
 
+/* Whether @tok is one of @cmdline's blank-separated words. */
+static bool has_token(const char *cmdline, const char *tok)
+{
+	char *copy = strdup(cmdline), *w, *save;
+	bool found = false;
+
+	if (!copy)
+		return false;
+	for (w = strtok_r(copy, " \t\n", &save); w && !found; w = strtok_r(NULL, " \t\n", &save))
+		found = !strcmp(w, tok);
+	free(copy);
+	return found;
+}
+
 /*
  * The memmap= options that are not plain reservations ("exactmap", which
  * empties the firmware's map, and SIZE%OFFSET-OLD+NEW, which retypes a
@@ -1425,16 +1469,10 @@ static void memmap_exact(const char *a, const char *b, const char *which, struct
 	if (!copy)
 		return;
 	for (tok = strtok_r(copy, " \t\n", &save); tok; tok = strtok_r(NULL, " \t\n", &save)) {
-		const char *p;
-		size_t n = strlen(tok);
-		bool found = false;
-
 		if (strncmp(tok, "memmap=", 7) || (!strchr(tok, '%') && !strstr(tok, "exactmap")))
 			continue;
-		for (p = strstr(b, tok); p; p = strstr(p + 1, tok))
-			if ((p == b || p[-1] == ' ') && (!p[n] || p[n] == ' ' || p[n] == '\n'))
-				found = true;
-		check(c, found, "%s %s (it changes the memory map: both boots need the same)", tok,
+		check(c, has_token(b, tok),
+		      "%s %s (it changes the memory map: both boots need the same)", tok,
 		      which);
 	}
 	free(copy);
@@ -1448,16 +1486,9 @@ static void check_kram_params(const char *cur, const char *next, struct lu_check
 	if (!copy)
 		return;
 	for (tok = strtok_r(copy, " \t\n", &save); tok; tok = strtok_r(NULL, " \t\n", &save)) {
-		const char *p;
-		size_t n = strlen(tok);
-		bool found = false;
-
 		if (strncmp(tok, "kram.", 5))
 			continue;
-		for (p = strstr(next, tok); p; p = strstr(p + 1, tok))
-			if ((p == next || p[-1] == ' ') && (!p[n] || p[n] == ' ' || p[n] == '\n'))
-				found = true;
-		check(c, found, "next command line keeps %s", tok);
+		check(c, has_token(next, tok), "next command line keeps %s", tok);
 	}
 	free(copy);
 }
@@ -1594,7 +1625,7 @@ static int kexec_checks(const struct lu_opts *o, const char *next, struct lu_che
 {
 	char cur[8192] = "", help[8192];
 	struct mm_range rc[8], rn[8];
-	struct kram_status st;
+	struct kram_status st = { 0 };
 	struct lu_hdr *h;
 	const char *why;
 	int nc, nn, i, j, err;
@@ -1765,7 +1796,7 @@ static int sub_kexec(const struct lu_sub *s, struct lu_opts *o)
 static int sub_restore(const struct lu_sub *s, struct lu_opts *o)
 {
 	struct lu_checks c = { 0 };
-	struct kram_status st;
+	struct kram_status st = { 0 };
 	struct lu_hdr *h;
 	struct qmp *q = NULL;
 	struct lu_vm vm;
