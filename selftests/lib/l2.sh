@@ -35,6 +35,15 @@
 #     x-ignore-shared: RAM in a shared memory backend is not in the
 #     stream), resumes it and follows it as usual (marks already handled
 #     are not run again),
+#   - with L2_RESTORE=CMD instead, the same, but QEMU starts paused (-S) and
+#     "CMD QMP-SOCKET" loads and resumes L2 (hvkitctl liveupdate restore;
+#     its output in DIR/restore.log),
+#   - QEMU's QMP socket is DIR/qmp.sock (for the hooks and L2_RESTORE),
+#   - a restore prints and keeps (DIR/restore.times, "QEMU-START LOAD", in
+#     seconds of L1's uptime) the time from QEMU's start to its monitor or
+#     QMP socket, and from there to L2 resumed,
+#   - with L2_MEM_MB=MiB, L2 gets that much RAM instead of the group's,
+#   - L2_IGNORE_SHARED=off: an L2_INCOMING stream that has its RAM,
 #   - exits 0 when L2 reported and nothing in it failed.
 set -u
 machine=${L2_MACHINE:-microvm}
@@ -53,8 +62,12 @@ while [ $# -gt 0 ]; do
 	esac
 done
 . /hvkit/l2/l2.env
+# L2_MEM_MB (MiB): another size than the group's L2_MEM, for this run.
+[ -n "${L2_MEM_MB:-}" ] && L2_MEM=$L2_MEM_MB
 out=${L2_OUT:-/tmp/l2}
 incoming=${L2_INCOMING:-}
+restore_cmd=${L2_RESTORE:-}
+[ -n "$restore_cmd" ] && incoming="($restore_cmd)"
 # The chardevs of a restored L2 append to the files of the run before.
 app=
 if [ -n "$incoming" ]; then
@@ -93,8 +106,9 @@ hook=${L2_PAUSED_HOOK:-}
 markhook=${L2_MARK_HOOK:-}
 # L2's monitor, on a pipe (/tmp/l2/mon.{in,out}): "cont" for a paused L2,
 # and its vCPUs' state when it hangs (monitor.log).
-monargs="-chardev pipe,id=mon,path=$out/mon -mon chardev=mon,mode=readline"
-[ -n "$hook" ] && monargs="-S $monargs"
+monargs="-chardev pipe,id=mon,path=$out/mon -mon chardev=mon,mode=readline
+ -qmp unix:$out/qmp.sock,server=on,wait=off"
+[ -n "$hook" ] || [ -n "$restore_cmd" ] && monargs="-S $monargs"
 # snapshot NAME: every KVM debugfs stat of the L2 VM, as "NAME stat value".
 snapshot() {
 	[ -n "$vmdir" ] || vmdir=$(ls -d /sys/kernel/debug/kvm/"$qpid"-* 2>/dev/null | head -n1)
@@ -173,9 +187,48 @@ own_shutdown() {
 # restore_l2: load the incoming state into the QEMU just started (with
 # -incoming defer), then resume L2. Sets restored (seconds it took); fails
 # (the monitor's last lines printed) when the state did not load.
+# restore_times: print and keep the restore's two parts (see the top).
+restore_times() {
+	read -r _q2 _ </proc/uptime
+	echo "$ql0 $_q1 $_q2" | awk '{ printf "%.2f %.2f\n", $2 - $1, $3 - $2 }' >"$out/restore.times"
+	read -r _qs _ld <"$out/restore.times"
+	echo "# hvkit-l2: restore: QEMU start to its monitor ${_qs} s, load and resume ${_ld} s"
+}
+
 restore_l2() {
 	now; r0=$NOW
-	echo "migrate_set_capability x-ignore-shared on" >&7
+	if [ -n "$restore_cmd" ]; then
+		i=0
+		while [ $i -lt 300 ] && ! [ -S "$out/qmp.sock" ] && kill -0 "$qpid" 2>/dev/null; do
+			usleep 20000
+			i=$((i + 1))
+		done
+		read -r _q1 _ </proc/uptime
+		$restore_cmd "$out/qmp.sock" >"$out/restore.log" 2>&1
+		rrc=$?
+		sed 's/^/# restore: /' "$out/restore.log"
+		if [ $rrc != 0 ]; then
+			echo "# hvkit-l2: $restore_cmd $out/qmp.sock failed (exit $rrc)"
+			tail -n 5 "$out/qemu.log" | sed 's/^/# l2 qemu: /'
+			return 1
+		fi
+		date +%s >"$out/resumed"
+		restore_times
+		now; restored=$((NOW - r0))
+		echo "# hvkit-l2: restored by $restore_cmd in ${restored}s; resumed"
+		l1report "l2 resumed"
+		return 0
+	fi
+	# QEMU's monitor answers once it is up (status "inmigrate").
+	i=0 st=
+	while [ $i -lt 300 ] && [ -z "$st" ] && kill -0 "$qpid" 2>/dev/null; do
+		mon_status
+		i=$((i + 1))
+	done
+	read -r _q1 _ </proc/uptime
+	# The source's capability (L2_IGNORE_SHARED=off: a stream with the
+	# VM's whole RAM, bench-liveupdate's baseline).
+	echo "migrate_set_capability x-ignore-shared ${L2_IGNORE_SHARED:-on}" >&7
 	echo "migrate_incoming \"$incoming\"" >&7
 	i=0 st=
 	while [ $i -lt 300 ]; do
@@ -196,6 +249,7 @@ restore_l2() {
 	esac
 	echo "cont" >&7
 	date +%s >"$out/resumed"
+	restore_times
 	now; restored=$((NOW - r0))
 	echo "# hvkit-l2: incoming state loaded from $incoming in ${restored}s (status '$st'); resumed"
 	l1report "l2 resumed"
@@ -216,7 +270,7 @@ boot_l2() {
 		: >"$out/results.txt"
 	fi
 	[ -n "$sdi" ] && : >"$sdi/trace"
-	rm -f "$out/mon.in" "$out/mon.out"
+	rm -f "$out/mon.in" "$out/mon.out" "$out/qmp.sock"
 	mkfifo "$out/mon.in" "$out/mon.out"
 	# Drain the monitor so QEMU never blocks writing to it; keep its input
 	# open (fd 7) so that it never sees an end of file.
@@ -228,6 +282,7 @@ boot_l2() {
 	# L2_CPUS (group setting): L1 CPUs L2's QEMU may run on (taskset).
 	pin=
 	[ -n "${L2_CPUS:-}" ] && pin="taskset -c $L2_CPUS"
+	read -r ql0 _ </proc/uptime
 	# shellcheck disable=SC2086
 	$pin qemu-system-x86_64 -L /usr/share/qemu -enable-kvm -cpu "$cpu" $mach -smp 2 -m "$L2_MEM" \
 		-nodefaults -no-user-config -display none -no-reboot -no-shutdown \

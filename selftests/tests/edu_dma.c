@@ -18,7 +18,8 @@
  * Enables memory decode and bus master in the command register (sysfs
  * config), maps BAR 0 (sysfs resource0) and gives the device the page's
  * guest-physical address (from /proc/self/pagemap: root only; edu's DMA
- * reaches the first 256 MiB). Exit 0 on success, 1 on a failure (the
+ * reaches the first 256 MiB, so in a bigger VM the page is one of many
+ * taken until one lies below that). Exit 0 on success, 1 on a failure (the
  * reason on stderr).
  */
 #include <dirent.h>
@@ -112,21 +113,6 @@ static int find_edu(char *dir, size_t len)
 	return found;
 }
 
-static __u64 gpa_of(void *p)
-{
-	__u64 ent = 0;
-	int fd = open("/proc/self/pagemap", O_RDONLY);
-
-	if (fd < 0)
-		return 0;
-	if (pread(fd, &ent, sizeof(ent), (uintptr_t)p / PAGE * sizeof(ent)) != sizeof(ent))
-		ent = 0;
-	close(fd);
-	if (!(ent & PRESENT) || !(ent & PFN_MASK))
-		return 0;
-	return (ent & PFN_MASK) * PAGE;
-}
-
 static void pattern(__u8 *p, __u32 seed)
 {
 	__u64 x = seed * 0x9e3779b97f4a7c15ULL + 1;
@@ -138,6 +124,63 @@ static void pattern(__u8 *p, __u32 seed)
 		x ^= x << 17;
 		p[i] = x >> 24;
 	}
+}
+
+/*
+ * A locked page below 256 MiB (edu's DMA mask: 28 bits), its address in
+ * *gpa: the first such page of up to 64 chunks of 4 MiB, locked and
+ * touched; the chunks not used are given back. NULL if there is none.
+ */
+static __u8 *low_page(__u64 *gpa)
+{
+	const size_t chunk = 4 << 20, n = chunk / PAGE;
+	__u64 *ent = malloc(n * sizeof(*ent));
+	int fd = open("/proc/self/pagemap", O_RDONLY);
+	__u8 *found = NULL;
+	size_t i = 0;
+	int c;
+
+	if (!ent || fd < 0)
+		goto out;
+	for (c = 0; c < 64 && !found; c++) {
+		__u8 *p = mmap(NULL, chunk, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+
+		if (p == MAP_FAILED)
+			break;
+		/* Locked, so that the pages stay where pagemap says. */
+		if (mlock(p, chunk) ||
+		    pread(fd, ent, n * sizeof(*ent), (uintptr_t)p / PAGE * sizeof(*ent)) !=
+		    (ssize_t)(n * sizeof(*ent))) {
+			munmap(p, chunk);
+			break;
+		}
+		for (i = 0; i < n; i++) {
+			__u64 a = (ent[i] & PFN_MASK) * PAGE;
+
+			if ((ent[i] & PRESENT) && a && a + PAGE <= (1ULL << 28)) {
+				found = p + i * PAGE;
+				*gpa = a;
+				break;
+			}
+		}
+		/* Keep only the page found (the chunks before it are not
+		 * unmapped until now: they keep their pages from coming back).
+		 */
+		if (found) {
+			if (i)
+				munmap(p, i * PAGE);
+			if (i + 1 < n)
+				munmap(p + (i + 1) * PAGE, chunk - (i + 1) * PAGE);
+		}
+	}
+	printf("edu_dma: page below 256 MiB at 0x%llx after %d chunk(s) of 4 MiB\n",
+	       found ? (unsigned long long)*gpa : 0ULL, c);
+out:
+	if (fd >= 0)
+		close(fd);
+	free(ent);
+	return found;
 }
 
 /* One DMA of LEN bytes between @gpa and the device's buffer; 0 when done. */
@@ -167,7 +210,7 @@ int main(int argc, char **argv)
 	__u8 *page, *want;
 	__u16 cmd;
 	__u32 seed;
-	__u64 gpa;
+	__u64 gpa = 0;
 	int fd, check, i;
 
 	if (argc != 3 || (strcmp(argv[1], "fill") && strcmp(argv[1], "check"))) {
@@ -199,16 +242,13 @@ int main(int argc, char **argv)
 	if (rd32(0) != EDU_ID)
 		return fail("register 0x00 is not edu's identification");
 
-	page = aligned_alloc(PAGE, PAGE);
+	page = low_page(&gpa);
 	want = malloc(PAGE);
-	if (!page || !want || mlock(page, PAGE))
-		return fail("cannot lock a page");
+	if (!page || !want)
+		return fail("no page below 256 MiB could be locked (edu's DMA reaches no higher)");
 	pattern(want, seed);
 	if (!check) {
 		memcpy(page, want, LEN);
-		gpa = gpa_of(page);
-		if (!gpa || gpa + PAGE > (1ULL << 28))
-			return fail("the page has no guest-physical address below 256 MiB");
 		wr32(0x04, seed);
 		if (rd32(0x04) != ~seed)
 			return fail("register 0x04 does not read back the inverse");
@@ -223,9 +263,6 @@ int main(int argc, char **argv)
 	if ((__u32)i != ~seed)
 		return fail("register 0x04 lost its value: the device was reset or replaced");
 	memset(page, 0, PAGE);
-	gpa = gpa_of(page);
-	if (!gpa || gpa + PAGE > (1ULL << 28))
-		return fail("the page has no guest-physical address below 256 MiB");
 	if (dma(gpa, 1))
 		return 1;
 	for (i = 0; i < LEN && page[i] == want[i]; i++)

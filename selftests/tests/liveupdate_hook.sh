@@ -2,13 +2,18 @@
 # SPDX-License-Identifier: GPL-2.0
 # hvkit-l2's mark hook of the live-update group (L1 side, run as
 # "liveupdate_hook NAME" right after L1 saw L2's mark NAME):
-#   live-update@GPA   stop L2, save its device and CPU state (not its RAM,
-#                     which is the kram area l2ram: migration capability
-#                     x-ignore-shared) into the kram area lu-state, quit
-#                     its QEMU and hand L2 over ($L2_OUT/handover). GPA,
+#   live-update@GPA   stop L2 (with no exception in flight, below), then
+#                     hvkitctl liveupdate check and save: its device and
+#                     CPU state (not its RAM, which is the kram area l2ram:
+#                     migration capability x-ignore-shared) go into the
+#                     kram area lu-state, QEMU quits; L2 is handed over
+#                     ($L2_OUT/handover). With LU_MODE=mainline, the
+#                     whole VM, RAM included, into the kram area lu-file
+#                     instead (bench-liveupdate). GPA,
 #                     the guest-physical address of lu_token's page in L2,
 #                     is kept in /hvkit/lu/gpa for after the kexec.
-# Progress in /hvkit/lu/save.log; "date +%s" of the stop in /hvkit/lu/stop.
+# Progress in /hvkit/lu/save.log; "date +%s" of the stop in /hvkit/lu/stop;
+# the stop, in-flight check, save and quit times in /hvkit/lu/save.times.
 LU=/hvkit/lu
 out=${L2_OUT:?}
 case "$1" in
@@ -19,13 +24,12 @@ echo "${1#live-update@}" >"$LU/gpa"
 mon() { echo "$*" >"$out/mon.in"; }
 # mon_last PREFIX: the value of the monitor's newest "PREFIX: value" line.
 mon_last() { tr -d '\r' <"$out/monitor.log" | sed -n "s/^$1: //p" | tail -n 1; }
-# info_migrate: the last "Migration status:" line of the monitor, in $ms.
-info_migrate() {
-	mon "info migrate"
-	usleep 200000
-	ms=$(mon_last 'Migration status')
-}
 qpid=$(pidof qemu-system-x86_64 | awk '{ print $1 }')
+# qemu_runs: QEMU's process still runs (an exited one stays a zombie until
+# hvkit-l2, its parent, reaps it: kill -0 would still find it).
+qemu_runs() {
+	[ -r "/proc/$qpid/stat" ] && ! sed 's/.*) //' "/proc/$qpid/stat" 2>/dev/null | grep -q '^[ZX]'
+}
 # QEMU 7.2 saves a vCPU's pending or injected exception without its error
 # code (target/i386/machine.c migrates exception_nr and has_error_code,
 # not error_code): a VM stopped between KVM queueing a page fault for it
@@ -111,26 +115,46 @@ stop_l2() {
 	done
 	read -r uc _ </proc/uptime
 	echo "stopped with no exception in flight (stop $stops; $u0 -> $uc s, L1 uptime)"
-	mon "migrate_set_capability x-ignore-shared on"
-	mon 'migrate -d "exec:cat >/dev/kram_areas/lu-state"'
-	i=0 ms=
-	while [ $i -lt 300 ]; do
-		info_migrate
-		case "$ms" in completed|failed|cancelled) break ;; esac
-		i=$((i + 1))
-	done
+	if [ "${LU_MODE:-hvkit}" = mainline ]; then
+		# The mainline alternative (bench-liveupdate): the whole VM,
+		# its RAM included, into the kram area lu-file, through QEMU's
+		# monitor; then quit.
+		read -r ub _ </proc/uptime
+		mon 'migrate -d "exec:dd of=/dev/kram_areas/lu-file bs=1M conv=notrunc 2>/dev/null"'
+		i=0 ms=
+		while [ $i -lt 3000 ]; do
+			mon "info migrate"
+			usleep 100000
+			ms=$(mon_last 'Migration status')
+			case "$ms" in completed|failed|cancelled) break ;; esac
+			i=$((i + 1))
+		done
+		tr -d '\r' <"$out/monitor.log" | grep -E '^(total time|downtime|transferred ram|total ram|Migration status)' |
+			tail -n 5
+		[ "$ms" = completed ] || { echo "save failed ($ms): not handed over"; exit 1; }
+		mon quit
+		i=0
+		while [ -n "$qpid" ] && qemu_runs && [ $i -lt 300 ]; do
+			usleep 20000
+			i=$((i + 1))
+		done
+	else
+		# The operator's tool from here: its checks, then the save (into
+		# lu-state, after its header), then QEMU's quit. L2 is paused:
+		# the tool saves it as it is and leaves it paused if anything
+		# fails.
+		hvkitctl liveupdate check --qmp "$out/qmp.sock" --state lu-state --append "$(cat /proc/cmdline)" ||
+			{ echo "hvkitctl liveupdate check failed: not saved"; exit 1; }
+		read -r ub _ </proc/uptime
+		hvkitctl liveupdate save --qmp "$out/qmp.sock" --state lu-state ||
+			{ echo "hvkitctl liveupdate save failed: not handed over"; exit 1; }
+	fi
 	read -r u1 _ </proc/uptime
-	echo "migration status '$ms' after $u0 -> $u1 s (L1 uptime)"
-	tr -d '\r' <"$out/monitor.log" | grep -E '^(total time|downtime|transferred ram|total ram|Migration status)' |
-		tail -n 5
-	[ "$ms" = completed ] || { echo "save failed: not handed over"; exit 1; }
-	mon quit
-	i=0
-	while [ -n "$qpid" ] && kill -0 "$qpid" 2>/dev/null && [ $i -lt 100 ]; do
-		usleep 100000
-		i=$((i + 1))
-	done
-	kill -0 "$qpid" 2>/dev/null && { echo "QEMU $qpid did not quit"; exit 1; }
+	# First stop, stopped with no exception in flight, save begun, saved
+	# and QEMU gone (L1 uptime, s).
+	echo "$u0 $uc $ub $u1" >"$LU/save.times"
+	echo "saved and quit at $u1 s (L1 uptime)"
+	qemu_runs && { echo "QEMU $qpid still runs after the save"; exit 1; }
 	echo "QEMU $qpid quit; L2 handed over"
 	: >"$out/handover"
 } >"$LU/save.log" 2>&1
