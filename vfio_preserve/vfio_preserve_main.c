@@ -59,7 +59,7 @@ MODULE_PARM_DESC(enable_sriov, "As vfio-pci's enable_sriov: allow sriov_numvfs o
 
 static bool mig_region = true;
 module_param(mig_region, bool, 0644);
-MODULE_PARM_DESC(mig_region, "Offer QEMU 7.2's VFIO migration (v1) region on an armed device, as a local-only protocol (default on; read at each open)");
+MODULE_PARM_DESC(mig_region, "Offer QEMU 7.2's VFIO migration (v1) region on a device armed with no_user_reset, as a local-only protocol (default on; read at each open)");
 
 static bool kexec_keep_master;
 static bool vpr_initialized;	/* after init: parameter writes come from sysfs */
