@@ -212,7 +212,7 @@ round2-stage2)
 	# Refused live updates leave the VM running: a VM whose RAM is not
 	# in kram (the machine's default RAM), then one with the device
 	# not armed (its RAM in l2ram).
-	lu_refused r1 "RAM outside kram" "memory backend pc.ram (64 MiB) is not file-backed"
+	lu_refused r1 "RAM outside kram" "FAIL  memory backend pc.ram (64 MiB) is not file-backed"
 	check "disarm $EDU" hvkitctl vfio preserve "$EDU" off
 	lu_refused r2 "$EDU not armed" "FAIL  $EDU (/machine/peripheral-anon/device\[0\]): vfio_preserve, not armed" \
 		-object memory-backend-file,id=kram,size=64M,mem-path=/dev/kram_areas/l2ram,share=on \

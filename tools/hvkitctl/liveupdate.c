@@ -1176,6 +1176,32 @@ static int set_ignore_shared(struct qmp *q)
 	return v ? 0 : -1;
 }
 
+/*
+ * Start the save (@out) or the load of the VM's state through the state
+ * area, RAM in shared backends left out: 0, or -1 (a message printed).
+ */
+static int start_stream(const struct lu_sub *s, struct qmp *q, const char *area, bool out)
+{
+	struct jv *r, *v;
+
+	if (set_ignore_shared(q)) {
+		lu_err(s, "migrate-set-capabilities x-ignore-shared: %s", q->err);
+		return -1;
+	}
+	if (give_area_fd(s, q, area, out))
+		return -1;
+	v = qmp_cmd(q, out ?
+		    "{\"execute\":\"migrate\",\"arguments\":{\"uri\":\"fd:hvkit-lu\"}}\n" :
+		    "{\"execute\":\"migrate-incoming\",\"arguments\":{\"uri\":\"fd:hvkit-lu\"}}\n",
+		    &r, 10000);
+	jfree(v);
+	if (!v) {
+		lu_err(s, "%s: %s", out ? "migrate" : "migrate-incoming", q->err);
+		return -1;
+	}
+	return 0;
+}
+
 /* Devices' preserve_status counter @key, summed. */
 static long long dev_count(const struct lu_vm *vm, const char *key)
 {
@@ -1254,23 +1280,8 @@ static int sub_save(const struct lu_sub *s, struct lu_opts *o)
 			goto resume;
 		}
 	}
-	if (set_ignore_shared(q)) {
-		lu_err(s, "migrate-set-capabilities x-ignore-shared: %s", q->err);
+	if (start_stream(s, q, o->state, true))
 		goto resume;
-	}
-	if (give_area_fd(s, q, o->state, true))
-		goto resume;
-	{
-		struct jv *r, *v = qmp_cmd(q,
-					   "{\"execute\":\"migrate\",\"arguments\":{\"uri\":\"fd:hvkit-lu\"}}\n",
-					   &r, 10000);
-
-		jfree(v);
-		if (!v) {
-			lu_err(s, "migrate: %s", q->err);
-			goto resume;
-		}
-	}
 	for (;;) {
 		struct jv *r, *v = qmp_cmd(q, "{\"execute\":\"query-migrate\"}\n", &r, 10000);
 		const char *m, *e;
@@ -1869,23 +1880,8 @@ static int sub_restore(const struct lu_sub *s, struct lu_opts *o)
 	r0 = dev_count(&vm, "mig_restored");
 	f0 = dev_count(&vm, "mig_refused");
 	t0 = now_ns(CLOCK_MONOTONIC);
-	if (set_ignore_shared(q)) {
-		lu_err(s, "migrate-set-capabilities x-ignore-shared: %s", q->err);
+	if (start_stream(s, q, o->state, false))
 		goto out;
-	}
-	if (give_area_fd(s, q, o->state, false))
-		goto out;
-	{
-		struct jv *r, *v = qmp_cmd(q,
-					   "{\"execute\":\"migrate-incoming\",\"arguments\":{\"uri\":\"fd:hvkit-lu\"}}\n",
-					   &r, 10000);
-
-		jfree(v);
-		if (!v) {
-			lu_err(s, "migrate-incoming: %s", q->err);
-			goto out;
-		}
-	}
 	for (;;) {
 		if (qmp_status(q, vs, sizeof(vs))) {
 			r1 = dev_count(&vm, "mig_refused") - f0;
