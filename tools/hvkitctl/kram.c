@@ -634,17 +634,56 @@ static int sub_status(const struct kram_sub *s, int argc, char **argv)
 	return 0;
 }
 
+/*
+ * KRAM_IOC_AREA_LIST into a new array (*areas, free() it): *count entries
+ * of *total live areas (fewer if areas kept appearing while listing).
+ * 0 or -errno.
+ */
+static int kram_list_areas(int fd, struct kram_area_info **areas, u32 *count, u32 *total)
+{
+	struct kram_area_info *a = NULL, *na;
+	struct kram_area_list l;
+	u32 n = 0;
+	int err, tries;
+
+	/* Learn the total with count 0; retry if areas appear meanwhile. */
+	for (tries = 0; ; tries++) {
+		memset(&l, 0, sizeof(l));
+		l.size = sizeof(l);
+		l.count = n;
+		l.areas = (unsigned long)a;
+		err = kram_ioctl(fd, KRAM_IOC_AREA_LIST, &l);
+		if (err) {
+			free(a);
+			return err;
+		}
+		if (l.total <= n || tries == 4)
+			break;
+		n = l.total + 8;
+		na = realloc(a, n * sizeof(*a));
+		if (!na) {
+			free(a);
+			return -ENOMEM;
+		}
+		a = na;
+		memset(a, 0, n * sizeof(*a));
+	}
+	*areas = a;
+	*count = l.count < n ? l.count : n;
+	*total = l.total;
+	return 0;
+}
+
 static int sub_areas(const struct kram_sub *s, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "help", no_argument, NULL, 'h' },
 		{}
 	};
-	struct kram_area_info *a = NULL, *na;
-	struct kram_area_list l;
-	int c, fd, err, tries, wn = 4, wv = 7;
+	struct kram_area_info *a = NULL;
+	int c, fd, err, wn = 4, wv = 7;
 	char dev[PATH_MAX], sz[32];
-	u32 i, n = 0, count;
+	u32 i, count, total;
 
 	while ((c = kram_getopt(argc, argv, ":h", opts)) != -1)
 		return kram_bad_opt(s, c, argv);
@@ -654,30 +693,11 @@ static int sub_areas(const struct kram_sub *s, int argc, char **argv)
 	fd = kram_open(s);
 	if (fd < 0)
 		return 1;
-	/* Learn the total with count 0; retry if areas appear meanwhile. */
-	for (tries = 0; ; tries++) {
-		memset(&l, 0, sizeof(l));
-		l.size = sizeof(l);
-		l.count = n;
-		l.areas = (unsigned long)a;
-		err = kram_ioctl(fd, KRAM_IOC_AREA_LIST, &l);
-		if (err) {
-			kram_err(s, KRAM_IOC_AREA_LIST, err, "list the areas");
-			goto out;
-		}
-		if (l.total <= n || tries == 4)
-			break;
-		n = l.total + 8;
-		na = realloc(a, n * sizeof(*a));
-		if (!na) {
-			err = -ENOMEM;
-			kram_err(s, 0, err, "room for %u areas", n);
-			goto out;
-		}
-		a = na;
-		memset(a, 0, n * sizeof(*a));
+	err = kram_list_areas(fd, &a, &count, &total);
+	if (err) {
+		kram_err(s, err == -ENOMEM ? 0 : KRAM_IOC_AREA_LIST, err, "list the areas");
+		goto out;
 	}
-	count = l.count < n ? l.count : n;
 
 	for (i = 0; i < count; i++) {
 		a[i].name[KRAM_NAME_LEN - 1] = '\0';
@@ -704,9 +724,9 @@ static int sub_areas(const struct kram_sub *s, int argc, char **argv)
 		       (unsigned long long)a[i].created_generation,
 		       a[i].users, dev);
 	}
-	if (l.total > count)
+	if (total > count)
 		fprintf(stderr, "hvkitctl kram areas: %u more areas appeared while listing\n",
-			l.total - count);
+			total - count);
 out:
 	free(a);
 	close(fd);
@@ -1086,16 +1106,24 @@ int cmd_kram(int argc, char **argv)
 	return 2;
 }
 
-/* For other command groups (liveupdate.c): no messages, -errno. */
-int kram_get_status(struct kram_status *st)
+/* <dev_root>/kram without messages: the fd, or -errno. */
+static int kram_open_quiet(void)
 {
 	char path[PATH_MAX];
-	int fd, err;
+	int fd;
 
 	snprintf(path, sizeof(path), "%s/kram", dev_root);
 	fd = open(path, O_RDWR | O_CLOEXEC);
+	return fd < 0 ? -errno : fd;
+}
+
+/* For other command groups (liveupdate.c): no messages, -errno. */
+int kram_get_status(struct kram_status *st)
+{
+	int fd = kram_open_quiet(), err;
+
 	if (fd < 0)
-		return -errno;
+		return fd;
 	memset(st, 0, sizeof(*st));
 	st->size = sizeof(*st);
 	err = kram_ioctl(fd, KRAM_IOC_STATUS, st);
@@ -1106,34 +1134,17 @@ int kram_get_status(struct kram_status *st)
 int kram_find_area(const char *name, struct kram_area_info *info)
 {
 	struct kram_area_info *a = NULL;
-	struct kram_area_list l;
-	char path[PATH_MAX];
-	int fd, err = -ENOENT;
-	u32 i, n;
+	int fd = kram_open_quiet(), err;
+	u32 i, count, total;
 
-	snprintf(path, sizeof(path), "%s/kram", dev_root);
-	fd = open(path, O_RDWR | O_CLOEXEC);
 	if (fd < 0)
-		return -errno;
-	memset(&l, 0, sizeof(l));
-	l.size = sizeof(l);
-	err = kram_ioctl(fd, KRAM_IOC_AREA_LIST, &l);
+		return fd;
+	err = kram_list_areas(fd, &a, &count, &total);
+	close(fd);
 	if (err)
-		goto out;
-	/* Room for areas created meanwhile: the list is cut, never overrun. */
-	n = l.total + 16;
-	a = calloc(n, sizeof(*a));
-	if (!a) {
-		err = -ENOMEM;
-		goto out;
-	}
-	l.count = n;
-	l.areas = (unsigned long)a;
-	err = kram_ioctl(fd, KRAM_IOC_AREA_LIST, &l);
-	if (err)
-		goto out;
+		return err;
 	err = -ENOENT;
-	for (i = 0; i < l.count && i < n; i++) {
+	for (i = 0; i < count; i++) {
 		a[i].name[KRAM_NAME_LEN - 1] = '\0';
 		if (!strcmp(a[i].name, name)) {
 			*info = a[i];
@@ -1141,8 +1152,6 @@ int kram_find_area(const char *name, struct kram_area_info *info)
 			break;
 		}
 	}
-out:
 	free(a);
-	close(fd);
 	return err;
 }

@@ -174,35 +174,41 @@ void liveupdate_help(FILE *out)
 	      "\n"
 	      "QEMU 7.2 does not save a queued exception's error code: a VM stopped right\n"
 	      "after an exit that queues a page fault resumes with a wrong one (see\n"
-	      "Documentation/live-update.rst, \"Limits\").\n"
+	      "Documentation/live-update.rst, step 2).\n"
 	      "\n"
 	      "Exit status: 0 on success, 1 when a check or a step failed (the reason is\n"
 	      "printed), 2 on bad usage.\n",
 	      out);
 }
 
-/* "hvkitctl liveupdate SUB: ..." on stderr; returns 1. */
+/* "hvkitctl liveupdate SUB: ..." and a newline on stderr. */
+static void lu_vmsg(const struct lu_sub *s, const char *fmt, va_list ap)
+{
+	fprintf(stderr, "hvkitctl liveupdate %s: ", s->name);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+}
+
+/* A failure: the message; returns 1. */
 static int __printf(2, 3) lu_err(const struct lu_sub *s, const char *fmt, ...)
 {
 	va_list ap;
 
-	fprintf(stderr, "hvkitctl liveupdate %s: ", s->name);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	lu_vmsg(s, fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 	return 1;
 }
 
+/* Bad usage: the message and the usage line; returns 2. */
 static int __printf(2, 3) lu_usage_err(const struct lu_sub *s, const char *fmt, ...)
 {
 	va_list ap;
 
-	fprintf(stderr, "hvkitctl liveupdate %s: ", s->name);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	lu_vmsg(s, fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "\nUsage: hvkitctl liveupdate %s\n", s->usage);
+	fprintf(stderr, "Usage: hvkitctl liveupdate %s\n", s->usage);
 	return 2;
 }
 
@@ -747,7 +753,6 @@ struct lu_vm {
 
 struct lu_checks {
 	int failed;
-	bool quiet;
 };
 
 static void __printf(3, 4) check(struct lu_checks *c, bool ok, const char *fmt, ...)
@@ -756,8 +761,6 @@ static void __printf(3, 4) check(struct lu_checks *c, bool ok, const char *fmt, 
 
 	if (!ok)
 		c->failed++;
-	if (ok && c->quiet)
-		return;
 	printf("  %-5s ", ok ? "ok" : "FAIL");
 	va_start(ap, fmt);
 	vprintf(fmt, ap);
@@ -942,7 +945,7 @@ static void check_devices(struct qmp *q, struct lu_vm *vm, struct lu_checks *c)
 		}
 		jfree(v);
 	}
-	if (!vm->nr_dev && !c->quiet)
+	if (!vm->nr_dev)
 		printf("  info  no passthrough (vfio-pci) device\n");
 }
 
