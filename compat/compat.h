@@ -31,6 +31,15 @@
 #define vm_flags_clear(vma, flags) ((vma)->vm_flags &= ~(flags))
 #endif
 
+#ifdef HAVE_HUGE_FAULT_PE_SIZE
+#define hvkit_huge_fault_size_t enum page_entry_size
+#define HVKIT_HUGE_FAULT_PMD PE_SIZE_PMD
+#else
+/* 6.6 gave ->huge_fault the page order instead of enum page_entry_size. */
+#define hvkit_huge_fault_size_t unsigned int
+#define HVKIT_HUGE_FAULT_PMD PMD_ORDER
+#endif
+
 #ifndef HAVE_CT_IDLE_ENTER
 /*
  * 6.0 renamed rcu_idle_enter()/rcu_idle_exit() (GPL-exported since

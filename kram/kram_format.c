@@ -961,12 +961,16 @@ int kram_fmt_area_find(struct kram_fmt *f, const char *name)
  * run concurrently without area_lock, so each bit is taken atomically and
  * a lost race moves the search on.
  */
-static int kram_claim_extent(struct kram_fmt *f, u64 n, u64 *first)
+static int kram_claim_extent_aligned(struct kram_fmt *f, u64 n, u64 mask,
+				     u64 *first)
 {
 	u64 nd = f->g.nr_data_pages, start = 0, i;
+	/* Data page i is region page data_off / page size + i. */
+	u64 off = (f->g.data_off / KRAM_PAGE_SIZE) & mask;
 
 	for (;;) {
-		start = bitmap_find_next_zero_area(f->vbitmap, nd, start, n, 0);
+		start = bitmap_find_next_zero_area_off(f->vbitmap, nd, start, n,
+						       mask, off);
 		if (start >= nd || start + n > nd)
 			return -ENOSPC;
 		for (i = start; i < start + n; i++)
@@ -980,6 +984,19 @@ static int kram_claim_extent(struct kram_fmt *f, u64 n, u64 *first)
 			clear_bit(i, f->vbitmap);
 		start++;
 	}
+}
+
+/*
+ * An extent of 2 MiB or more starts on a 2 MiB boundary of the region (the
+ * region itself is 2 MiB aligned) when such a run is free, so that its
+ * mappings can use PMDs; else anywhere.
+ */
+static int kram_claim_extent(struct kram_fmt *f, u64 n, u64 *first)
+{
+	if (n >= KRAM_PMD_PAGES &&
+	    !kram_claim_extent_aligned(f, n, KRAM_PMD_PAGES - 1, first))
+		return 0;
+	return kram_claim_extent_aligned(f, n, 0, first);
 }
 
 /**

@@ -12,12 +12,15 @@
 #include <linux/bitops.h>
 #include <linux/mutex.h>
 #include <linux/percpu_counter.h>
+#include <linux/sizes.h>
 #include <linux/types.h>
 #include <uapi/linux/hvkit.h>
 
 #define KRAM_MAGIC		0x314d524b54494b48ULL	/* "HKITKRM1" */
 #define KRAM_FORMAT_VERSION	2	/* 2: backup page, mirrored records */
 #define KRAM_MAX_AREAS		64
+/* 2 MiB in pages: an area this big starts 2 MiB aligned when it can. */
+#define KRAM_PMD_PAGES		(SZ_2M / KRAM_PAGE_SIZE)
 #define KRAM_HDR_OFF		1024	/* two header records in page 0 */
 #define KRAM_HDR_COPIES		4	/* two in page 0, two in the backup page */
 #define KRAM_AREA_TABLE_OFF	KRAM_PAGE_SIZE

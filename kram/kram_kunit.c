@@ -77,6 +77,62 @@ static void format_attach(struct kunit *test)
 	KUNIT_ASSERT_EQ(test, reattach(t), 0);
 }
 
+/* Region page of data page @first: 2 MiB aligned when a multiple of 512. */
+static u64 region_page(struct kram_fmt *f, u64 first)
+{
+	return f->g.data_off / KRAM_PAGE_SIZE + first;
+}
+
+/*
+ * An area of 2 MiB or more starts on a 2 MiB boundary of the region, so
+ * its mappings can use PMDs; a smaller one is placed first-fit; with no
+ * aligned run free, a big area is still placed (unaligned).
+ */
+static void kram_area_pmd_placement(struct kunit *test)
+{
+	const u64 size = SZ_8M;
+	struct kram_fmt *scratch, *f;
+	int big, small, late;
+	void *buf;
+
+	scratch = kunit_kzalloc(test, sizeof(*scratch), GFP_KERNEL);
+	f = kunit_kzalloc(test, sizeof(*f), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, scratch);
+	KUNIT_ASSERT_NOT_NULL(test, f);
+	buf = vzalloc(size);
+	KUNIT_ASSERT_NOT_NULL(test, buf);
+	/* From here on no ASSERT: buf must be freed. */
+	if (kram_fmt_format(scratch, buf, size, test_uuid) ||
+	    kram_fmt_attach(f, buf, size)) {
+		KUNIT_FAIL(test, "cannot format and attach an 8 MiB region");
+		goto out_free;
+	}
+	/* The format's first data page is not 2 MiB aligned. */
+	KUNIT_EXPECT_NE(test, region_page(f, 0) % KRAM_PMD_PAGES, 0);
+	mutex_lock(&f->area_lock);
+	small = kram_fmt_area_create(f, "small", "", 3, 0);
+	big = kram_fmt_area_create(f, "big", "", KRAM_PMD_PAGES + 1, 0);
+	KUNIT_EXPECT_GE(test, small, 0);
+	KUNIT_EXPECT_GE(test, big, 0);
+	if (small >= 0 && big >= 0) {
+		KUNIT_EXPECT_EQ(test, f->areas[small].first_page, 0);
+		KUNIT_EXPECT_EQ(test, region_page(f, f->areas[big].first_page) %
+				KRAM_PMD_PAGES, 0);
+		/* With no aligned run free, a big area is placed anyway. */
+		KUNIT_EXPECT_EQ(test, kram_fmt_area_delete(f, small), 0);
+		KUNIT_EXPECT_EQ(test, kram_fmt_area_delete(f, big), 0);
+		late = kram_fmt_area_create(f, "late", "",
+					    f->g.nr_data_pages - 1, 0);
+		KUNIT_EXPECT_GE(test, late, 0);
+		if (late >= 0)
+			KUNIT_EXPECT_EQ(test, f->areas[late].first_page, 0);
+	}
+	mutex_unlock(&f->area_lock);
+	kram_fmt_detach(f);
+out_free:
+	vfree(buf);
+}
+
 /*
  * Copy the metadata (everything before the data pages, and the backup
  * page) back from t->pristine: the tests below change nothing else.
@@ -819,6 +875,7 @@ static struct kunit_case kram_format_cases[] = {
 	KUNIT_CASE(kram_pool_exhaustion),
 	KUNIT_CASE(kram_pool_bad_frees),
 	KUNIT_CASE(kram_areas),
+	KUNIT_CASE(kram_area_pmd_placement),
 	KUNIT_CASE(kram_corruption_one_bit),
 	KUNIT_CASE(kram_corruption_refused),
 	KUNIT_CASE(kram_tagword_code),

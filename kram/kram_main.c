@@ -12,12 +12,16 @@
 #include <linux/device.h>
 #include <linux/fs.h>
 #include <linux/highmem.h>
+#include <linux/huge_mm.h>
 #include <linux/io.h>
 #include <linux/ioport.h>
 #include <linux/memremap.h>
 #include <linux/miscdevice.h>
 #include <linux/mm.h>
 #include <linux/module.h>
+#include <linux/mount.h>
+#include <linux/pfn_t.h>
+#include <linux/pseudo_fs.h>
 #include <linux/random.h>
 #include <linux/reboot.h>
 #include <linux/security.h>
@@ -36,6 +40,8 @@
 
 /* memremap_pages() works in memory-hotplug subsections. */
 #define KRAM_ALIGN	SZ_2M
+/* The pseudo filesystem of the areas' mappings ("kram"). */
+#define KRAM_FS_MAGIC	0x6b72616d
 
 static char *region;
 module_param(region, charp, 0444);
@@ -55,6 +61,8 @@ struct kram_area {
 	int slot;
 	unsigned int users;		/* kernel handles + open files */
 	struct device *dev;
+	/* The mapping every open file of the area shares (S_DAX): at first open. */
+	struct inode *inode;
 };
 
 static struct {
@@ -81,6 +89,9 @@ static struct {
 	/* (one bit per area slot) */
 	struct delayed_work pin_work;	/* polls while pin_hold */
 	rwlock_t pool_rw_lock;		/* pool pread/pwrite vs free */
+	struct vfsmount *mnt;		/* kram_fs: the areas' inodes */
+	atomic64_t map_pte;		/* area mapping faults served with 4 KiB */
+	atomic64_t map_pmd;		/* ... with 2 MiB (one PMD) */
 } kram = {
 	.lock = __MUTEX_INITIALIZER(kram.lock),
 	.pool_rw_lock = __RW_LOCK_UNLOCKED(kram.pool_rw_lock),
@@ -300,15 +311,19 @@ static void kram_area_del_dev(int slot)
 		return;
 	if (a->dev)
 		device_destroy(&kram_area_class, MKDEV(MAJOR(kram.devt), slot));
+	/* No file is open (users 0): no mapping refers to the inode. */
+	iput(a->inode);
 	kram.areas[slot] = NULL;
 	kfree(a);
 }
 
 /*
- * Pages of live area @slot that someone holds besides kram: a mapping (a
- * page table entry) or a pin (GUP, e.g. VFIO DMA). kram's own reference
- * is the page's initial one (ZONE_DEVICE pages start at refcount 1).
- * With @count all of them, else 1 at the first. Caller holds kram.lock.
+ * Pages of live area @slot that someone holds besides kram: a pin (GUP,
+ * e.g. VFIO DMA, vmsplice). A mapping holds no page reference (devmap
+ * entries, kram_area_map()), but its file keeps the area open. kram's own
+ * reference is the page's initial one (ZONE_DEVICE pages start at
+ * refcount 1). With @count all of them, else 1 at the first. Caller holds
+ * kram.lock.
  */
 static u64 kram_area_held(int slot, bool count)
 {
@@ -587,6 +602,41 @@ EXPORT_SYMBOL_GPL(kram_get_fixed_page);
 
 /* ---------------------------------------------------------- area devices */
 
+/*
+ * An area's mappings belong to an inode of kram's own pseudo filesystem,
+ * flagged S_DAX as device-dax's are: 6.1's mm calls ->huge_fault only for
+ * anonymous and DAX mappings (hugepage_vma_check()), and treats a DAX
+ * mapping's PMDs as special (zap_huge_pmd(), __split_huge_pmd()), never as
+ * a THP. One inode per area, shared by all its files. Without CONFIG_FS_DAX
+ * S_DAX is 0 and every fault maps 4 KiB. Caller holds kram.lock.
+ */
+static int kram_area_inode(struct kram_area *a)
+{
+	struct inode *inode;
+
+	if (a->inode)
+		return 0;
+	inode = alloc_anon_inode(kram.mnt->mnt_sb);
+	if (IS_ERR(inode))
+		return PTR_ERR(inode);
+	inode->i_flags |= S_DAX;
+	i_size_write(inode, kram.fmt.areas[a->slot].nr_pages << PAGE_SHIFT);
+	a->inode = inode;
+	return 0;
+}
+
+static int kram_fs_init_fs_context(struct fs_context *fc)
+{
+	return init_pseudo(fc, KRAM_FS_MAGIC) ? 0 : -ENOMEM;
+}
+
+/* No .owner: the mount lives from init to exit and must not pin kram. */
+static struct file_system_type kram_fs_type = {
+	.name		= "kram",
+	.init_fs_context = kram_fs_init_fs_context,
+	.kill_sb	= kill_anon_super,
+};
+
 static int kram_area_fop_open(struct inode *inode, struct file *file)
 {
 	unsigned int slot = iminor(inode);
@@ -601,8 +651,13 @@ static int kram_area_fop_open(struct inode *inode, struct file *file)
 		/* A kernel-owned area has no node; a mknod'ed one gets nothing. */
 		ret = -EPERM;
 	} else {
+		ret = kram_area_inode(kram.areas[slot]);
+	}
+	if (!ret) {
 		kram.areas[slot]->users++;
 		file->private_data = kram.areas[slot];
+		/* What mm sees of this file's mappings (device-dax does the same). */
+		file->f_mapping = kram.areas[slot]->inode->i_mapping;
 	}
 	mutex_unlock(&kram.lock);
 	return ret;
@@ -680,17 +735,69 @@ static ssize_t kram_area_fop_write(struct file *file, const char __user *buf,
 }
 
 /*
- * Map the area's pages as ordinary pages (they have struct pages), so GUP,
- * KVM and VFIO pinning work on the mapping as on RAM.
+ * Map the area's pages at fault time as device-dax does: a devmap PTE, or a
+ * devmap PMD where 2 MiB of the mapping are 2 MiB of contiguous, aligned
+ * physical pages (an area of 2 MiB or more starts on a 2 MiB boundary when
+ * one was free). GUP (KVM, VFIO pins) takes its references through the
+ * region's dev_pagemap; the mapping itself holds none. KVM maps a guest's
+ * RAM with 2 MiB pages where the host maps 2 MiB (host_pfn_mapping_level()).
+ * Page @pgoff of the area backs the fault; outside the area: SIGBUS.
  */
+static vm_fault_t kram_area_map(struct vm_fault *vmf, bool pmd)
+{
+	struct vm_area_struct *vma = vmf->vma;
+	struct kram_area *a = vma->vm_file->private_data;
+	/* first_page and nr_pages do not change while a file is open. */
+	struct kram_area_view *v = &kram.fmt.areas[a->slot];
+	unsigned long addr = vmf->address & (pmd ? PMD_MASK : PAGE_MASK);
+	u64 pgoff = vma->vm_pgoff + ((addr - vma->vm_start) >> PAGE_SHIFT);
+	u64 n = pmd ? PTRS_PER_PMD : 1;
+	unsigned long pfn;
+	vm_fault_t ret;
+	pfn_t p;
+
+	if (pmd && (addr < vma->vm_start || addr + PMD_SIZE > vma->vm_end))
+		return VM_FAULT_FALLBACK;
+	if (pgoff >= v->nr_pages || n > v->nr_pages - pgoff)
+		return pmd ? VM_FAULT_FALLBACK : VM_FAULT_SIGBUS;
+	pfn = kram.data_pfn + v->first_page + pgoff;
+	p = __pfn_to_pfn_t(pfn, PFN_DEV | PFN_MAP);
+	if (pmd) {
+		if (!IS_ALIGNED(pfn, PTRS_PER_PMD))
+			return VM_FAULT_FALLBACK;
+		ret = vmf_insert_pfn_pmd(vmf, p, vmf->flags & FAULT_FLAG_WRITE);
+	} else {
+		ret = vmf_insert_mixed(vma, vmf->address, p);
+	}
+	if (ret == VM_FAULT_NOPAGE)
+		atomic64_inc(pmd ? &kram.map_pmd : &kram.map_pte);
+	return ret;
+}
+
+static vm_fault_t kram_area_fault(struct vm_fault *vmf)
+{
+	return kram_area_map(vmf, false);
+}
+
+static vm_fault_t kram_area_huge_fault(struct vm_fault *vmf,
+				       hvkit_huge_fault_size_t size)
+{
+	if (!IS_ENABLED(CONFIG_TRANSPARENT_HUGEPAGE) ||
+	    size != HVKIT_HUGE_FAULT_PMD)
+		return VM_FAULT_FALLBACK;
+	return kram_area_map(vmf, true);
+}
+
+static const struct vm_operations_struct kram_area_vm_ops = {
+	.fault		= kram_area_fault,
+	.huge_fault	= kram_area_huge_fault,
+};
+
 static int kram_area_fop_mmap(struct file *file, struct vm_area_struct *vma)
 {
 	struct kram_area *a = file->private_data;
-	u64 first = kram.fmt.areas[a->slot].first_page;
-	u64 npages = kram_area_nr_pages(a), pgoff = vma->vm_pgoff, i = 0;
+	u64 npages = kram_area_nr_pages(a), pgoff = vma->vm_pgoff;
 	u64 len = vma_pages(vma);
-	struct page *pages[32];
-	int ret;
 
 	/* MAP_SHARED only (read-only shared maps have VM_MAYSHARE alone). */
 	if (!(vma->vm_flags & VM_MAYSHARE))
@@ -703,21 +810,8 @@ static int kram_area_fop_mmap(struct file *file, struct vm_area_struct *vma)
 			return -EPERM;
 		vm_flags_clear(vma, VM_MAYWRITE);
 	}
-	vm_flags_set(vma, VM_DONTEXPAND);
-	while (i < len) {
-		unsigned long n = min_t(u64, ARRAY_SIZE(pages), len - i), j;
-		unsigned long batch = n;
-
-		for (j = 0; j < n; j++)
-			pages[j] = kram_idx_page(first + pgoff + i + j);
-		/* On return n is the number of pages not inserted. */
-		ret = vm_insert_pages(vma, vma->vm_start + i * PAGE_SIZE,
-				      pages, &n);
-		if (ret)
-			return ret;
-		i += batch;
-		cond_resched();
-	}
+	vm_flags_set(vma, VM_DONTEXPAND | VM_HUGEPAGE);
+	vma->vm_ops = &kram_area_vm_ops;
 	return 0;
 }
 
@@ -1165,6 +1259,17 @@ KRAM_ATTR_U64(area_pages, kram.fmt.area_pages);
 KRAM_ATTR_U64(areas, kram.fmt.nr_areas);
 KRAM_ATTR_U64(attach_ns, kram.attach_ns);
 KRAM_ATTR_U64(memmap_ns, kram.memmap_ns);
+KRAM_ATTR_U64(map_faults_pte, atomic64_read(&kram.map_pte));
+KRAM_ATTR_U64(map_faults_pmd, atomic64_read(&kram.map_pmd));
+
+/* 1 when area mappings can use 2 MiB PMDs in this kernel (THP and FS_DAX). */
+static ssize_t map_pmd_show(struct device *d, struct device_attribute *a,
+			    char *buf)
+{
+	return sysfs_emit(buf, "%d\n", IS_ENABLED(CONFIG_TRANSPARENT_HUGEPAGE) &&
+			  IS_ENABLED(CONFIG_FS_DAX));
+}
+static DEVICE_ATTR_RO(map_pmd);
 
 static ssize_t uuid_show(struct device *d, struct device_attribute *a,
 			 char *buf)
@@ -1183,7 +1288,8 @@ static struct attribute *kram_attrs[] = {
 	&dev_attr_free_pages.attr, &dev_attr_dynamic_pages.attr,
 	&dev_attr_area_pages.attr, &dev_attr_areas.attr,
 	&dev_attr_attach_ns.attr, &dev_attr_memmap_ns.attr,
-	&dev_attr_uuid.attr, NULL,
+	&dev_attr_map_faults_pte.attr, &dev_attr_map_faults_pmd.attr,
+	&dev_attr_map_pmd.attr, &dev_attr_uuid.attr, NULL,
 };
 ATTRIBUTE_GROUPS(kram);
 
@@ -1228,6 +1334,9 @@ static int kram_dbg_status_show(struct seq_file *m, void *unused)
 	}
 	seq_printf(m, "attach_ns: %llu\nmemmap_ns: %llu\n", kram.attach_ns,
 		   kram.memmap_ns);
+	seq_printf(m, "map_faults: pte %lld, pmd %lld\n",
+		   (s64)atomic64_read(&kram.map_pte),
+		   (s64)atomic64_read(&kram.map_pmd));
 	mutex_unlock(&kram.lock);
 	return 0;
 }
@@ -1746,9 +1855,12 @@ static int __init kram_init(void)
 	int ret;
 
 	INIT_DELAYED_WORK(&kram.pin_work, kram_pin_work);
+	kram.mnt = kern_mount(&kram_fs_type);
+	if (IS_ERR(kram.mnt))
+		return PTR_ERR(kram.mnt);
 	ret = class_register(&kram_area_class);
 	if (ret)
-		return ret;
+		goto err_mnt;
 	ret = alloc_chrdev_region(&kram.devt, 0, KRAM_MAX_AREAS, "kram_area");
 	if (ret)
 		goto err_class;
@@ -1798,6 +1910,8 @@ err_chrdev:
 	unregister_chrdev_region(kram.devt, KRAM_MAX_AREAS);
 err_class:
 	class_unregister(&kram_area_class);
+err_mnt:
+	kern_unmount(kram.mnt);
 	return ret;
 }
 
@@ -1814,6 +1928,8 @@ static void __exit kram_exit(void)
 	cdev_del(&kram.cdev);
 	unregister_chrdev_region(kram.devt, KRAM_MAX_AREAS);
 	class_unregister(&kram_area_class);
+	/* kram_detach() put every area's inode. */
+	kern_unmount(kram.mnt);
 	pr_info("unloaded\n");
 }
 

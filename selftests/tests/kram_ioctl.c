@@ -1048,6 +1048,116 @@ TEST_F(kram, areas)
 }
 
 /* Fill the area table: one more area than max_areas is ENOSPC. */
+/* A counter of /sys/class/misc/kram/, or -1. */
+static long long kram_sysfs(const char *attr)
+{
+	char path[96];
+	long long v = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/sys/class/misc/kram/%s", attr);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	if (fscanf(f, "%lld", &v) != 1)
+		v = -1;
+	fclose(f);
+	return v;
+}
+
+/* Mapping faults kram served since @pte0/@pmd0 (sysfs counters). */
+#define FAULTS_SINCE(pte0, pmd0, pte, pmd) do {				\
+	(pte) = kram_sysfs("map_faults_pte") - (pte0);			\
+	(pmd) = kram_sysfs("map_faults_pmd") - (pmd0);			\
+} while (0)
+
+/* MAP_SHARED|MAP_FIXED of @fd at a 2 MiB aligned address, or MAP_FAILED. */
+static char *map_aligned(int fd, size_t len, off_t off)
+{
+	size_t room = len + (2UL << 20);
+	char *r = mmap(NULL, room, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	char *a;
+
+	if (r == MAP_FAILED)
+		return r;
+	a = (char *)(((uintptr_t)r + (2UL << 20) - 1) & ~((2UL << 20) - 1));
+	if (a > r)
+		munmap(r, a - r);
+	munmap(a + len, r + room - (a + len));
+	return mmap(a, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, off);
+}
+
+/*
+ * An area of 2 MiB or more starts 2 MiB aligned and a mapping of it at a
+ * 2 MiB aligned address is served with one PMD per 2 MiB (device-dax
+ * style), so KVM can map guest RAM in it with 2 MiB pages; an unaligned
+ * mapping gets 4 KiB pages of the same memory; MADV_DONTNEED refaults the
+ * same pages (the data stays).
+ */
+TEST_F(kram, area_pmd_map)
+{
+	const size_t len = 4UL << 20, pages = len / PAGE;
+	long long pte0, pmd0, pte, pmd;
+	char *buf, *want, *m;
+	size_t i;
+
+	if (no_region(_metadata, self))
+		return;
+	ASSERT_EQ(1, kram_sysfs("map_pmd")) {
+		TH_LOG("no PMD maps: needs CONFIG_TRANSPARENT_HUGEPAGE and CONFIG_FS_DAX");
+	}
+	use_area(_metadata, self, "kst_pmd");
+	ASSERT_LE(2 * pages, self->st.free_pages);
+	ASSERT_EQ(0, area_create(self->fd, "kst_pmd", "", pages, NULL));
+	self->area_fd = open_area("kst_pmd");
+	ASSERT_LE(0, self->area_fd);
+	buf = malloc(len);
+	want = malloc(len);
+	ASSERT_TRUE(buf && want);
+	fill(want, len, 0x2d2d);
+
+	pte0 = kram_sysfs("map_faults_pte");
+	pmd0 = kram_sysfs("map_faults_pmd");
+	m = map_aligned(self->area_fd, len, 0);
+	ASSERT_NE(MAP_FAILED, m);
+	self->map = m;
+	self->map_len = len;
+	for (i = 0; i < pages; i++)
+		memcpy(m + i * PAGE, want + i * PAGE, PAGE);
+	FAULTS_SINCE(pte0, pmd0, pte, pmd);
+	EXPECT_EQ(2, pmd);
+	EXPECT_EQ(0, pte);
+	ASSERT_EQ(0, page_io(self->area_fd, false, 0, buf, len));
+	EXPECT_EQ(0, memcmp(want, buf, len));
+
+	/* Dropped and refaulted: the same pages, the data still there. */
+	ASSERT_EQ(0, madvise(m, len, MADV_DONTNEED));
+	EXPECT_EQ(0, memcmp(want, m, len));
+	FAULTS_SINCE(pte0, pmd0, pte, pmd);
+	EXPECT_EQ(4, pmd);
+	EXPECT_EQ(0, pte);
+	munmap(m, len);
+	self->map = NULL;
+
+	/* One page in: no 2 MiB of the mapping is 2 MiB of the area. */
+	pte0 = kram_sysfs("map_faults_pte");
+	pmd0 = kram_sysfs("map_faults_pmd");
+	m = map_aligned(self->area_fd, 2UL << 20, PAGE);
+	ASSERT_NE(MAP_FAILED, m);
+	self->map = m;
+	self->map_len = 2UL << 20;
+	EXPECT_EQ(0, memcmp(want + PAGE, m, 2UL << 20));
+	FAULTS_SINCE(pte0, pmd0, pte, pmd);
+	EXPECT_EQ(0, pmd);
+	EXPECT_EQ((2 << 20) / PAGE, pte);
+	/* A write through a 4 KiB mapping lands in the area too. */
+	m[100] ^= 0x5a;
+	ASSERT_EQ(0, page_io(self->area_fd, false, PAGE, buf, PAGE));
+	EXPECT_EQ((char)(want[PAGE + 100] ^ 0x5a), buf[100]);
+	free(buf);
+	free(want);
+}
+
 TEST_F_TIMEOUT(kram, area_table_full, 120)
 {
 	struct kram_status st0, st;
