@@ -15,7 +15,7 @@ if grep -q hvkit.memfd /proc/cmdline; then
 hvkit-l2 -- -object "memory-backend-memfd,id=kram,size=${mib}M,share=on" \
 	-machine memory-backend=kram
 else
-hvkit-l2 -- -object "memory-backend-file,id=kram,size=${mib}M,mem-path=/dev/kram_areas/l2ram,share=on" \
+hvkit-l2 -- -object "memory-backend-file,id=kram,size=${mib}M,mem-path=/dev/kram_areas/l2ram,share=on,align=2M" \
 	-machine memory-backend=kram
 fi
 l2rc=$?
@@ -23,6 +23,15 @@ grep -E '^(exits|halt_exits|insn_emulation|irq_exits|signal_exits|request_irq_ex
 	/tmp/l2/stats | sed 's/^/# L1 KVM stats of L2: /'
 
 check "L2 booted and ran with its RAM in the kram area" [ $l2rc = 0 ]
+# kram maps an aligned 2 MiB of the area with one PMD (a DAX mapping), so
+# L1's KVM maps L2's RAM with 2 MiB pages where L2's own tables do.
+p4k=$(sed -n 's/^pages_4k //p' /tmp/l2/stats)
+p2m=$(sed -n 's/^pages_2m //p' /tmp/l2/stats)
+echo "# L1's KVM mappings of L2 at its end: pages_4k ${p4k:-?}, pages_2m ${p2m:-?}; kram mapping faults: 4 KiB $(cat /sys/class/misc/kram/map_faults_pte), 2 MiB $(cat /sys/class/misc/kram/map_faults_pmd)"
+if ! grep -q hvkit.memfd /proc/cmdline; then
+	check "L1's KVM mapped L2's RAM in kram with 2 MiB pages (pages_2m ${p2m:-none})" \
+		[ "${p2m:-0}" -gt 0 ]
+fi
 grep -q 'mem-path=/dev/kram_areas/l2ram' /proc/[0-9]*/cmdline 2>/dev/null &&
 	echo "# QEMU still running?"
 token=$(tr -d '\r' </tmp/l2/console.log | sed -n 's/.*# kram-l2-token \([0-9a-f-]*\).*/\1/p' | head -n1)

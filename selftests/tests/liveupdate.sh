@@ -43,7 +43,7 @@ export L2_OUT=$LU/l2 L2_MARK_HOOK=/hvkit/tests/liveupdate_hook
 echo "TAP version 13"
 kram_need_region
 l2() {
-	hvkit-l2 -m pc -- -object "memory-backend-file,id=kram,size=${mib}M,mem-path=/dev/kram_areas/l2ram,share=on" \
+	hvkit-l2 -m pc -- -object "memory-backend-file,id=kram,size=${mib}M,mem-path=/dev/kram_areas/l2ram,share=on,align=2M" \
 		-machine memory-backend=kram -device "vfio-pci,host=$EDU,rombar=0,x-enable-migration=on"
 }
 # lu_refused NAME WHY PATTERN [QEMU-ARGS]: a small running VM (no kernel,
@@ -217,6 +217,9 @@ round2-stage2)
 	lu_refused r2 "$EDU not armed" "FAIL  $EDU (/machine/peripheral-anon/device\[0\]): vfio_preserve, not armed" \
 		-object memory-backend-file,id=kram,size=64M,mem-path=/dev/kram_areas/l2ram,share=on \
 		-machine memory-backend=kram -device "vfio-pci,host=$EDU,rombar=0,x-enable-migration=on"
+	# That backend has QEMU's default align (the page size): noted, not refused.
+	check "the tool notes a backend without align=2M (4 KiB mappings)" \
+		eval 'echo "$out" | grep -q "^  note  memory backend kram: align=4096: "'
 	check "unbind $EDU" hvkitctl vfio unbind "$EDU"
 	check "delete areas l2ram and lu-state" sh -c 'hvkitctl kram delete l2ram && hvkitctl kram delete lu-state'
 	exit $rc

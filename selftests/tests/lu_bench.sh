@@ -34,7 +34,7 @@ echo "TAP version 13"
 kram_need_region
 l2() {
 	if [ "$mode" = hvkit ]; then
-		hvkit-l2 -m pc -- -object "memory-backend-file,id=kram,size=${mib}M,mem-path=/dev/kram_areas/l2ram,share=on" \
+		hvkit-l2 -m pc -- -object "memory-backend-file,id=kram,size=${mib}M,mem-path=/dev/kram_areas/l2ram,share=on,align=2M" \
 			-machine memory-backend=kram
 	else
 		hvkit-l2 -m pc

@@ -102,7 +102,7 @@ void kram_help(FILE *out)
 	      "  host kexec:\n"
 	      "    hvkitctl kram create vm0 4G\n"
 	      "    qemu-system-x86_64 -m 4G -machine memory-backend=m -object \\\n"
-	      "      memory-backend-file,id=m,size=4G,mem-path=/dev/kram_areas/vm0,share=on\n"
+	      "      memory-backend-file,id=m,size=4G,mem-path=/dev/kram_areas/vm0,share=on,align=2M\n"
 	      "  NAME is 1-31 characters of A-Z a-z 0-9 . _ - (not \".\" or \"..\");\n"
 	      "  --version takes up to 31 printable characters, kept for the area's owner\n"
 	      "  (to recognise the layout of its data). An area that is open or mapped\n"

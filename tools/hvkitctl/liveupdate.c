@@ -755,17 +755,32 @@ struct lu_checks {
 	int failed;
 };
 
+static void lu_vline(const char *what, const char *fmt, va_list ap)
+{
+	printf("  %-5s ", what);
+	vprintf(fmt, ap);
+	putchar('\n');
+}
+
 static void __printf(3, 4) check(struct lu_checks *c, bool ok, const char *fmt, ...)
 {
 	va_list ap;
 
 	if (!ok)
 		c->failed++;
-	printf("  %-5s ", ok ? "ok" : "FAIL");
 	va_start(ap, fmt);
-	vprintf(fmt, ap);
+	lu_vline(ok ? "ok" : "FAIL", fmt, ap);
 	va_end(ap);
-	putchar('\n');
+}
+
+/* Worth knowing, not a failure. */
+static void __printf(1, 2) note(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	lu_vline("note", fmt, ap);
+	va_end(ap);
 }
 
 /* The kram area behind @mem_path, into @area: 0, or -1 (not an area). */
@@ -816,7 +831,7 @@ static void check_memory(struct qmp *q, struct lu_vm *vm, struct lu_checks *c,
 		a = qom_get(q, path, "mem-path", &pv);
 		if (!a || pv->t != J_STR) {
 			check(c, false,
-			      "memory backend %s (%llu MiB) is not file-backed (memory-backend-ram?): its RAM would not survive the kexec; use -object memory-backend-file,id=ID,mem-path=%s/kram_areas/NAME,share=on (the machine's RAM: -machine memory-backend=ID)",
+			      "memory backend %s (%llu MiB) is not file-backed (memory-backend-ram?): its RAM would not survive the kexec; use -object memory-backend-file,id=ID,mem-path=%s/kram_areas/NAME,share=on,align=2M (the machine's RAM: -machine memory-backend=ID)",
 			      id, (unsigned long long)(size >> 20), dev_root);
 			jfree(a);
 			continue;
@@ -838,6 +853,11 @@ static void check_memory(struct qmp *q, struct lu_vm *vm, struct lu_checks *c,
 		      sh && sh->t == J_BOOL && sh->b ? "on" : "off",
 		      sh && sh->t == J_BOOL && sh->b ? "" :
 		      " (x-ignore-shared skips only shared RAM: share=on)");
+		a = qom_get(q, path, "align", &pv);
+		if (a && pv->t == J_NUM && pv->n < 2 << 20)
+			note("memory backend %s: align=%lld: QEMU maps the area that aligned, so the host and KVM map guest RAM with 4 KiB pages; align=2M gives 2 MiB pages",
+			     id, pv->n);
+		jfree(a);
 		check(c, size <= info.nr_pages * KRAM_PAGE_SIZE,
 		      "memory backend %s: %llu MiB in area %s of %llu MiB", id,
 		      (unsigned long long)(size >> 20), area,

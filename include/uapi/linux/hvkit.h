@@ -78,7 +78,8 @@ struct hvkit_info {
  * occupies data pages [first_page, first_page + nr_pages). An area's
  * pages are read, written and mmap()ed through /dev/kram_areas/<name>
  * (offset 0 = the area's page 0), which QEMU can use as
- * -object memory-backend-file,mem-path=/dev/kram_areas/<name>,share=on.
+ * -object memory-backend-file,mem-path=/dev/kram_areas/<name>,share=on,align=2M
+ * (align=2M: QEMU maps it 2 MiB aligned, so kram can map it with PMDs).
  *
  * KRAM_IOC_STATUS needs no capability (the node is mode 0600, so it is
  * root's unless udev grants more; a read-only fd is enough); every other
