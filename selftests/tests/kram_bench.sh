@@ -2,7 +2,9 @@
 # SPDX-License-Identifier: GPL-2.0
 # kram benchmarks (selftests/run.sh bench); table lines start with "| ".
 #   kram_bench          alloc/free cost vs the page allocator (bench module),
-#                       attach time vs region size and pool pages (reloads)
+#                       map + first touch of an area vs anonymous memory and
+#                       a memfd (kram_mapbench), attach time vs region size
+#                       and pool pages (reloads)
 #   kram_bench stage1   prepare a 1 GiB region with 10000 pool pages ...
 #   kram_bench stage2   ... and report the attach time after a real kexec
 # Figures are measured, never judged: the test fails only when something
@@ -16,11 +18,12 @@ read -r base _ <$KRAM_SYS/region
 tag=0x80000100
 sizes=${KRAM_BENCH_SIZES:-64 256 1024}
 reloads=${KRAM_BENCH_RELOADS:-5}
+map_sizes="64 512" map_rounds=5
 # make check (BENCH_QUICK, lib/vm.sh): fewer rounds; it shows that the
 # benchmark runs, make bench gives the figures.
 modargs=
 if [ "${BENCH_QUICK:-no}" = yes ]; then
-	reloads=3 modargs="rounds=3"
+	reloads=3 modargs="rounds=3" map_sizes="64 256" map_rounds=3
 	echo "| make check's quick run (3 rounds, 3 reloads, beside other VMs): figures come from make bench"
 fi
 
@@ -59,6 +62,12 @@ case "$stage" in
 		else
 			nok "alloc/free benchmark, batch $b: $(dmesg | grep kram_bench | tail -n 2)"
 		fi
+	done
+	for mib in $map_sizes; do
+		kram_mapbench "$mib" $map_rounds >/tmp/mapbench 2>&1
+		r=$?
+		grep '^| ' /tmp/mapbench
+		check "map + first touch of $mib MiB: $(grep -v '^| ' /tmp/mapbench | tail -n 1)" [ $r = 0 ]
 	done
 	echo "| attach time (median of $reloads reloads; metadata = superblock, area table, bitmap pass)"
 	echo "| region | pool pages | metadata attach | struct pages (memremap_pages) |"
