@@ -855,8 +855,8 @@ static void check_memory(struct qmp *q, struct lu_vm *vm, struct lu_checks *c,
 		      " (x-ignore-shared skips only shared RAM: share=on)");
 		a = qom_get(q, path, "align", &pv);
 		if (a && pv->t == J_NUM && pv->n < 2 << 20)
-			note("memory backend %s: align=%lld: QEMU maps the area that aligned, so the host and KVM map guest RAM with 4 KiB pages; align=2M gives 2 MiB pages",
-			     id, pv->n);
+			note("memory backend %s: align=%lld: %s", id, pv->n,
+			     "QEMU maps the area that aligned, so the host and KVM map guest RAM with 4 KiB pages; align=2M gives 2 MiB pages");
 		jfree(a);
 		check(c, size <= info.nr_pages * KRAM_PAGE_SIZE,
 		      "memory backend %s: %llu MiB in area %s of %llu MiB", id,
