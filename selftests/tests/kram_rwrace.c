@@ -208,6 +208,7 @@ struct held {
 	int err;		/* first failure, as an errno */
 	const char *why;
 	unsigned long faults;
+	int given;		/* the victim was the kernel's at fault 1 */
 };
 
 static int held_fail(struct held *h, const char *why, int err)
@@ -251,8 +252,12 @@ static void *held_handler(void *arg)
 			continue;
 		if (msg.event != UFFD_EVENT_PAGEFAULT)
 			continue;
-		if (!h->faults++ && h->victim && give_to_kernel(h))
-			h->victim = 0;	/* resolve anyway: the copy must not hang */
+		if (!h->faults++ && h->victim) {
+			if (give_to_kernel(h))
+				h->victim = 0;	/* resolve anyway: the copy must not hang */
+			else
+				h->given = 1;
+		}
 		cp.dst = msg.arg.pagefault.address & ~(__u64)(PAGE - 1);
 		cp.src = (uintptr_t)h->fill;
 		if (ioctl(h->uffd, UFFDIO_COPY, &cp))
@@ -312,6 +317,11 @@ static long held_copy(__u64 a, bool write, bool victim, int *marker)
 		printf("# held copy: %s: %s\n", h.why, strerror(h.err));
 		n = -h.err;
 	}
+	printf("# held copy of pages %llu-%llu (%s): %ld, %lu faults, victim %s\n",
+	       (unsigned long long)a, (unsigned long long)a + 1,
+	       write ? "pwrite" : "pread", n, h.faults,
+	       !victim ? "none" : h.given ? "the kernel's at the first fault" :
+	       "not given");
 	if (!write && n > 0 && memmem(buf, n, MARK, sizeof(MARK) - 1))
 		*marker = 1;
 	close(h.uffd);

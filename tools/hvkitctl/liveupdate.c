@@ -853,9 +853,11 @@ static void check_memory(struct qmp *q, struct lu_vm *vm, struct lu_checks *c,
 		      sh && sh->t == J_BOOL && sh->b ? "on" : "off",
 		      sh && sh->t == J_BOOL && sh->b ? "" :
 		      " (x-ignore-shared skips only shared RAM: share=on)");
+		/* 0: not given, QEMU aligns to the host page size. */
 		a = qom_get(q, path, "align", &pv);
 		if (a && pv->t == J_NUM && pv->n < 2 << 20)
-			note("memory backend %s: align=%lld: %s", id, pv->n,
+			note("memory backend %s: align=%lld%s: %s", id, pv->n,
+			     pv->n ? "" : " (not given: the page size)",
 			     "QEMU maps the area that aligned, so the host and KVM map guest RAM with 4 KiB pages; align=2M gives 2 MiB pages");
 		jfree(a);
 		check(c, size <= info.nr_pages * KRAM_PAGE_SIZE,
