@@ -56,6 +56,9 @@ MODULE_PARM_DESC(reformat, "DESTROY whatever the named region holds and format i
 static bool scan = true;
 module_param(scan, bool, 0444);
 MODULE_PARM_DESC(scan, "without region=, look for a kram superblock in unclaimed reserved ranges (default: on)");
+static bool pmd = true;
+module_param(pmd, bool, 0644);
+MODULE_PARM_DESC(pmd, "map an aligned 2 MiB of an area with one PMD (default: on; off: 4 KiB pages only, for later faults)");
 
 struct kram_area {
 	int slot;
@@ -743,34 +746,44 @@ static ssize_t kram_area_fop_write(struct file *file, const char __user *buf,
  * RAM with 2 MiB pages where the host maps 2 MiB (host_pfn_mapping_level()).
  * Page @pgoff of the area backs the fault; outside the area: SIGBUS.
  */
-static vm_fault_t kram_area_map(struct vm_fault *vmf, bool pmd)
+static vm_fault_t kram_insert_pmd(struct vm_fault *vmf, pfn_t p)
+{
+#ifdef CONFIG_TRANSPARENT_HUGEPAGE
+	return vmf_insert_pfn_pmd(vmf, p, vmf->flags & FAULT_FLAG_WRITE);
+#else
+	return VM_FAULT_FALLBACK;
+#endif
+}
+
+static vm_fault_t kram_area_map(struct vm_fault *vmf, bool huge)
 {
 	struct vm_area_struct *vma = vmf->vma;
 	struct kram_area *a = vma->vm_file->private_data;
 	/* first_page and nr_pages do not change while a file is open. */
 	struct kram_area_view *v = &kram.fmt.areas[a->slot];
-	unsigned long addr = vmf->address & (pmd ? PMD_MASK : PAGE_MASK);
+	unsigned long addr = vmf->address & (huge ? PMD_MASK : PAGE_MASK);
 	u64 pgoff = vma->vm_pgoff + ((addr - vma->vm_start) >> PAGE_SHIFT);
-	u64 n = pmd ? PTRS_PER_PMD : 1;
+	u64 n = huge ? PTRS_PER_PMD : 1;
 	unsigned long pfn;
 	vm_fault_t ret;
 	pfn_t p;
 
-	if (pmd && (addr < vma->vm_start || addr + PMD_SIZE > vma->vm_end))
+	if (huge && (addr < vma->vm_start || addr + PMD_SIZE > vma->vm_end))
 		return VM_FAULT_FALLBACK;
 	if (pgoff >= v->nr_pages || n > v->nr_pages - pgoff)
-		return pmd ? VM_FAULT_FALLBACK : VM_FAULT_SIGBUS;
+		return huge ? VM_FAULT_FALLBACK : VM_FAULT_SIGBUS;
 	pfn = kram.data_pfn + v->first_page + pgoff;
 	p = __pfn_to_pfn_t(pfn, PFN_DEV | PFN_MAP);
-	if (pmd) {
+	if (huge) {
 		if (!IS_ALIGNED(pfn, PTRS_PER_PMD))
 			return VM_FAULT_FALLBACK;
-		ret = vmf_insert_pfn_pmd(vmf, p, vmf->flags & FAULT_FLAG_WRITE);
+		ret = kram_insert_pmd(vmf, p);
 	} else {
 		ret = vmf_insert_mixed(vma, vmf->address, p);
 	}
+	/* Also counts a fault that found the entry there already. */
 	if (ret == VM_FAULT_NOPAGE)
-		atomic64_inc(pmd ? &kram.map_pmd : &kram.map_pte);
+		atomic64_inc(huge ? &kram.map_pmd : &kram.map_pte);
 	return ret;
 }
 
@@ -782,7 +795,7 @@ static vm_fault_t kram_area_fault(struct vm_fault *vmf)
 static vm_fault_t kram_area_huge_fault(struct vm_fault *vmf,
 				       hvkit_huge_fault_size_t size)
 {
-	if (!IS_ENABLED(CONFIG_TRANSPARENT_HUGEPAGE) ||
+	if (!IS_ENABLED(CONFIG_TRANSPARENT_HUGEPAGE) || !READ_ONCE(pmd) ||
 	    size != HVKIT_HUGE_FAULT_PMD)
 		return VM_FAULT_FALLBACK;
 	return kram_area_map(vmf, true);
@@ -810,7 +823,7 @@ static int kram_area_fop_mmap(struct file *file, struct vm_area_struct *vma)
 			return -EPERM;
 		vm_flags_clear(vma, VM_MAYWRITE);
 	}
-	vm_flags_set(vma, VM_DONTEXPAND | VM_HUGEPAGE);
+	vm_flags_set(vma, VM_DONTEXPAND);
 	vma->vm_ops = &kram_area_vm_ops;
 	return 0;
 }
@@ -823,6 +836,8 @@ static const struct file_operations kram_area_fops = {
 	.read		= kram_area_fop_read,
 	.write		= kram_area_fop_write,
 	.mmap		= kram_area_fop_mmap,
+	/* mmap(NULL): an address in line with the offset for PMDs (THP only). */
+	.get_unmapped_area = thp_get_unmapped_area,
 };
 
 /* ------------------------------------------------------------- /dev/kram */
@@ -1262,12 +1277,12 @@ KRAM_ATTR_U64(memmap_ns, kram.memmap_ns);
 KRAM_ATTR_U64(map_faults_pte, atomic64_read(&kram.map_pte));
 KRAM_ATTR_U64(map_faults_pmd, atomic64_read(&kram.map_pmd));
 
-/* 1 when area mappings can use 2 MiB PMDs in this kernel (THP and FS_DAX). */
+/* 1 when area mappings can use 2 MiB PMDs: THP, FS_DAX and pmd=1. */
 static ssize_t map_pmd_show(struct device *d, struct device_attribute *a,
 			    char *buf)
 {
 	return sysfs_emit(buf, "%d\n", IS_ENABLED(CONFIG_TRANSPARENT_HUGEPAGE) &&
-			  IS_ENABLED(CONFIG_FS_DAX));
+			  IS_ENABLED(CONFIG_FS_DAX) && READ_ONCE(pmd));
 }
 static DEVICE_ATTR_RO(map_pmd);
 

@@ -1047,7 +1047,6 @@ TEST_F(kram, areas)
 	free(want);
 }
 
-/* Fill the area table: one more area than max_areas is ENOSPC. */
 /* A counter of /sys/class/misc/kram/, or -1. */
 static long long kram_sysfs(const char *attr)
 {
@@ -1063,6 +1062,27 @@ static long long kram_sysfs(const char *attr)
 		v = -1;
 	fclose(f);
 	return v;
+}
+
+/* The physical address of area @name (debugfs kram/areas), or 0. */
+static unsigned long long area_phys(const char *name)
+{
+	unsigned long long phys = 0, v;
+	char line[256], n[KRAM_NAME_LEN + 1];
+	FILE *f = fopen("/sys/kernel/debug/kram/areas", "r");
+
+	if (!f)
+		return 0;
+	/* slot name 'version' first_page nr_pages phys created_gen users */
+	while (fgets(line, sizeof(line), f)) {
+		char *q = strrchr(line, '\'');
+
+		if (q && sscanf(line, "%*d %32s", n) == 1 && !strcmp(n, name) &&
+		    sscanf(q + 1, "%*u %*u %llx", &v) == 1)
+			phys = v;
+	}
+	fclose(f);
+	return phys;
 }
 
 /* Mapping faults kram served since @pte0/@pmd0 (sysfs counters). */
@@ -1109,6 +1129,12 @@ TEST_F(kram, area_pmd_map)
 	use_area(_metadata, self, "kst_pmd");
 	ASSERT_LE(2 * pages, self->st.free_pages);
 	ASSERT_EQ(0, area_create(self->fd, "kst_pmd", "", pages, NULL));
+	/* An area of 2 MiB or more starts 2 MiB aligned (a fresh region). */
+	ASSERT_EQ(0, area_phys("kst_pmd") % (2 << 20)) {
+		TH_LOG("area kst_pmd at %#llx (debugfs kram/areas): not 2 MiB aligned",
+		       area_phys("kst_pmd"));
+	}
+	ASSERT_NE(0, area_phys("kst_pmd"));
 	self->area_fd = open_area("kst_pmd");
 	ASSERT_LE(0, self->area_fd);
 	buf = malloc(len);
@@ -1139,6 +1165,20 @@ TEST_F(kram, area_pmd_map)
 	munmap(m, len);
 	self->map = NULL;
 
+	/* mmap(NULL): kram picks an address in line with the offset. */
+	pte0 = kram_sysfs("map_faults_pte");
+	pmd0 = kram_sysfs("map_faults_pmd");
+	m = mmap(NULL, len, PROT_READ, MAP_SHARED, self->area_fd, 0);
+	ASSERT_NE(MAP_FAILED, m);
+	self->map = m;
+	EXPECT_EQ(0, (uintptr_t)m % (2 << 20));
+	EXPECT_EQ(0, memcmp(want, m, len));
+	FAULTS_SINCE(pte0, pmd0, pte, pmd);
+	EXPECT_EQ(2, pmd);
+	EXPECT_EQ(0, pte);
+	munmap(m, len);
+	self->map = NULL;
+
 	/* One page in: no 2 MiB of the mapping is 2 MiB of the area. */
 	pte0 = kram_sysfs("map_faults_pte");
 	pmd0 = kram_sysfs("map_faults_pmd");
@@ -1158,6 +1198,7 @@ TEST_F(kram, area_pmd_map)
 	free(want);
 }
 
+/* Fill the area table: one more area than max_areas is ENOSPC. */
 TEST_F_TIMEOUT(kram, area_table_full, 120)
 {
 	struct kram_status st0, st;
