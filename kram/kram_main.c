@@ -58,7 +58,7 @@ module_param(scan, bool, 0444);
 MODULE_PARM_DESC(scan, "without region=, look for a kram superblock in unclaimed reserved ranges (default: on)");
 static bool pmd = true;
 module_param(pmd, bool, 0644);
-MODULE_PARM_DESC(pmd, "map an aligned 2 MiB of an area with one PMD (default: on; off: 4 KiB pages only, for later faults)");
+MODULE_PARM_DESC(pmd, "map an aligned 2 MiB of an area with one PMD (default: on; off: 4 KiB pages only, for mappings made after)");
 
 struct kram_area {
 	int slot;
@@ -795,7 +795,7 @@ static vm_fault_t kram_area_fault(struct vm_fault *vmf)
 static vm_fault_t kram_area_huge_fault(struct vm_fault *vmf,
 				       hvkit_huge_fault_size_t size)
 {
-	if (!IS_ENABLED(CONFIG_TRANSPARENT_HUGEPAGE) || !READ_ONCE(pmd) ||
+	if (!IS_ENABLED(CONFIG_TRANSPARENT_HUGEPAGE) ||
 	    size != HVKIT_HUGE_FAULT_PMD)
 		return VM_FAULT_FALLBACK;
 	return kram_area_map(vmf, true);
@@ -823,7 +823,12 @@ static int kram_area_fop_mmap(struct file *file, struct vm_area_struct *vma)
 			return -EPERM;
 		vm_flags_clear(vma, VM_MAYWRITE);
 	}
-	vm_flags_set(vma, VM_DONTEXPAND);
+	/*
+	 * pmd= is read once per mapping: two faults of one vma must never
+	 * choose differently for the same 2 MiB (a PTE table and a PMD).
+	 * hugepage_vma_check() then keeps ->huge_fault away.
+	 */
+	vm_flags_set(vma, VM_DONTEXPAND | (READ_ONCE(pmd) ? 0 : VM_NOHUGEPAGE));
 	vma->vm_ops = &kram_area_vm_ops;
 	return 0;
 }
@@ -1277,7 +1282,7 @@ KRAM_ATTR_U64(memmap_ns, kram.memmap_ns);
 KRAM_ATTR_U64(map_faults_pte, atomic64_read(&kram.map_pte));
 KRAM_ATTR_U64(map_faults_pmd, atomic64_read(&kram.map_pmd));
 
-/* 1 when area mappings can use 2 MiB PMDs: THP, FS_DAX and pmd=1. */
+/* 1 when new area mappings use 2 MiB PMDs: THP, FS_DAX and pmd=1. */
 static ssize_t map_pmd_show(struct device *d, struct device_attribute *a,
 			    char *buf)
 {
