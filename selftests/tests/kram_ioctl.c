@@ -1085,11 +1085,20 @@ static unsigned long long area_phys(const char *name)
 	return phys;
 }
 
-/* Mapping faults kram served since @pte0/@pmd0 (sysfs counters). */
-#define FAULTS_SINCE(pte0, pmd0, pte, pmd) do {				\
-	(pte) = kram_sysfs("map_faults_pte") - (pte0);			\
-	(pmd) = kram_sysfs("map_faults_pmd") - (pmd0);			\
-} while (0)
+/* Area mapping faults kram served (sysfs counters), or since @f0. */
+struct map_faults {
+	long long pte, pmd;
+};
+
+static struct map_faults faults_since(const struct map_faults *f0)
+{
+	struct map_faults f = {
+		kram_sysfs("map_faults_pte") - (f0 ? f0->pte : 0),
+		kram_sysfs("map_faults_pmd") - (f0 ? f0->pmd : 0),
+	};
+
+	return f;
+}
 
 /* MAP_SHARED|MAP_FIXED of @fd at a 2 MiB aligned address, or MAP_FAILED. */
 static char *map_aligned(int fd, size_t len, off_t off)
@@ -1117,7 +1126,7 @@ static char *map_aligned(int fd, size_t len, off_t off)
 TEST_F(kram, area_pmd_map)
 {
 	const size_t len = 4UL << 20, pages = len / PAGE;
-	long long pte0, pmd0, pte, pmd;
+	struct map_faults f0, f;
 	char *buf, *want, *m;
 	size_t i;
 
@@ -1144,54 +1153,51 @@ TEST_F(kram, area_pmd_map)
 	ASSERT_TRUE(buf && want);
 	fill(want, len, 0x2d2d);
 
-	pte0 = kram_sysfs("map_faults_pte");
-	pmd0 = kram_sysfs("map_faults_pmd");
+	f0 = faults_since(NULL);
 	m = map_aligned(self->area_fd, len, 0);
 	ASSERT_NE(MAP_FAILED, m);
 	self->map = m;
 	self->map_len = len;
 	for (i = 0; i < pages; i++)
 		memcpy(m + i * PAGE, want + i * PAGE, PAGE);
-	FAULTS_SINCE(pte0, pmd0, pte, pmd);
-	EXPECT_EQ(2, pmd);
-	EXPECT_EQ(0, pte);
+	f = faults_since(&f0);
+	EXPECT_EQ(2, f.pmd);
+	EXPECT_EQ(0, f.pte);
 	ASSERT_EQ(0, page_io(self->area_fd, false, 0, buf, len));
 	EXPECT_EQ(0, memcmp(want, buf, len));
 
 	/* Dropped and refaulted: the same pages, the data still there. */
 	ASSERT_EQ(0, madvise(m, len, MADV_DONTNEED));
 	EXPECT_EQ(0, memcmp(want, m, len));
-	FAULTS_SINCE(pte0, pmd0, pte, pmd);
-	EXPECT_EQ(4, pmd);
-	EXPECT_EQ(0, pte);
+	f = faults_since(&f0);
+	EXPECT_EQ(4, f.pmd);
+	EXPECT_EQ(0, f.pte);
 	munmap(m, len);
 	self->map = NULL;
 
 	/* mmap(NULL): kram picks an address in line with the offset. */
-	pte0 = kram_sysfs("map_faults_pte");
-	pmd0 = kram_sysfs("map_faults_pmd");
+	f0 = faults_since(NULL);
 	m = mmap(NULL, len, PROT_READ, MAP_SHARED, self->area_fd, 0);
 	ASSERT_NE(MAP_FAILED, m);
 	self->map = m;
 	EXPECT_EQ(0, (uintptr_t)m % (2 << 20));
 	EXPECT_EQ(0, memcmp(want, m, len));
-	FAULTS_SINCE(pte0, pmd0, pte, pmd);
-	EXPECT_EQ(2, pmd);
-	EXPECT_EQ(0, pte);
+	f = faults_since(&f0);
+	EXPECT_EQ(2, f.pmd);
+	EXPECT_EQ(0, f.pte);
 	munmap(m, len);
 	self->map = NULL;
 
 	/* One page in: no 2 MiB of the mapping is 2 MiB of the area. */
-	pte0 = kram_sysfs("map_faults_pte");
-	pmd0 = kram_sysfs("map_faults_pmd");
+	f0 = faults_since(NULL);
 	m = map_aligned(self->area_fd, 2UL << 20, PAGE);
 	ASSERT_NE(MAP_FAILED, m);
 	self->map = m;
 	self->map_len = 2UL << 20;
 	EXPECT_EQ(0, memcmp(want + PAGE, m, 2UL << 20));
-	FAULTS_SINCE(pte0, pmd0, pte, pmd);
-	EXPECT_EQ(0, pmd);
-	EXPECT_EQ((2 << 20) / PAGE, pte);
+	f = faults_since(&f0);
+	EXPECT_EQ(0, f.pmd);
+	EXPECT_EQ((2 << 20) / PAGE, f.pte);
 	/* A write through a 4 KiB mapping lands in the area too. */
 	m[100] ^= 0x5a;
 	ASSERT_EQ(0, page_io(self->area_fd, false, PAGE, buf, PAGE));
