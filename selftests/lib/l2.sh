@@ -38,6 +38,10 @@
 #   - with L2_RESTORE=CMD instead, the same, but QEMU starts paused (-S) and
 #     "CMD QMP-SOCKET" loads and resumes L2 (hvkitctl liveupdate restore;
 #     its output in DIR/restore.log),
+#   - with L2_RESTORE_EXEC=CMD instead, CMD starts QEMU itself from the
+#     command line the save kept, loads and resumes L2 (hvkitctl liveupdate
+#     restore --exec; its output in DIR/restore.log, where it names QEMU's
+#     PID); this helper's own QEMU arguments are not used,
 #   - QEMU's QMP socket is DIR/qmp.sock (for the hooks and L2_RESTORE),
 #   - a restore prints and keeps (DIR/restore.times, "QEMU-START LOAD", in
 #     seconds of L1's uptime) the time from QEMU's start to its monitor or
@@ -68,6 +72,8 @@ out=${L2_OUT:-/tmp/l2}
 incoming=${L2_INCOMING:-}
 restore_cmd=${L2_RESTORE:-}
 [ -n "$restore_cmd" ] && incoming="($restore_cmd)"
+exec_cmd=${L2_RESTORE_EXEC:-}
+[ -n "$exec_cmd" ] && incoming="($exec_cmd)"
 # The chardevs of a restored L2 append to the files of the run before.
 app=
 if [ -n "$incoming" ]; then
@@ -195,6 +201,34 @@ restore_times() {
 	echo "# hvkit-l2: restore: QEMU start to its monitor ${_qs} s, load and resume ${_ld} s"
 }
 
+# exec_l2: the operator's tool starts QEMU from the saved command line,
+# loads and resumes L2 (L2_RESTORE_EXEC). Sets qpid (QEMU is not this
+# shell's child) and restored; fails when the tool did.
+exec_l2() {
+	now; r0=$NOW
+	# shellcheck disable=SC2086 # $pin: taskset and its arguments
+	$pin $exec_cmd >"$out/restore.log" 2>&1
+	rrc=$?
+	sed 's/^/# restore: /' "$out/restore.log"
+	# A PID that cannot exist (above pid_max) when the tool named none:
+	# "kill 0" would signal this shell's own process group.
+	qpid=$(sed -n 's/^started QEMU, PID \([0-9][0-9]*\) .*/\1/p' "$out/restore.log")
+	qpid=${qpid:-999999999}
+	if [ $rrc != 0 ]; then
+		echo "# hvkit-l2: $exec_cmd failed (exit $rrc)"
+		tail -n 5 "$out/qemu.log" | sed 's/^/# l2 qemu: /'
+		return 1
+	fi
+	date +%s >"$out/resumed"
+	# The tool's own split: QEMU's start to its monitor, then the rest.
+	ms=$(sed -n 's/^its QMP monitor answered after \([0-9]*\) ms$/\1/p' "$out/restore.log")
+	_q1=$(echo "$ql0 ${ms:-0}" | awk '{ printf "%.2f", $1 + $2 / 1000 }')
+	restore_times
+	now; restored=$((NOW - r0))
+	echo "# hvkit-l2: QEMU (PID $qpid) started, loaded and resumed by $exec_cmd in ${restored}s"
+	l1report "l2 resumed"
+}
+
 restore_l2() {
 	now; r0=$NOW
 	if [ -n "$restore_cmd" ]; then
@@ -282,18 +316,25 @@ boot_l2() {
 	# L2_CPUS (group setting): L1 CPUs L2's QEMU may run on (taskset).
 	pin=
 	[ -n "${L2_CPUS:-}" ] && pin="taskset -c $L2_CPUS"
+	status=
 	read -r ql0 _ </proc/uptime
-	# shellcheck disable=SC2086
-	$pin qemu-system-x86_64 -L /usr/share/qemu -enable-kvm -cpu "$cpu" $mach -smp 2 -m "$L2_MEM" \
-		-nodefaults -no-user-config -display none -no-reboot -no-shutdown \
-		-kernel /hvkit/l2/vmlinuz -initrd /hvkit/l2/initrd.cpio \
-		-append "console=ttyS0 panic=-1 panic_on_warn=1 oops=panic mitigations=off $L2_CMDLINE ${L2_APPEND:-}" \
-		-chardev "file,id=con,path=$out/console.log$app" -serial chardev:con \
-		-chardev "file,id=res,path=$out/results.txt$app" \
-		$resport $monargs $L2_QEMU_ARGS ${incoming:+-incoming defer} "$@" >>"$out/qemu.log" 2>&1 &
-	qpid=$!
-	if [ -n "$incoming" ] && ! restore_l2; then
-		status=restore-failed
+	if [ -n "$exec_cmd" ]; then
+		exec_l2 || status=restore-failed
+	else
+		# shellcheck disable=SC2086
+		$pin qemu-system-x86_64 -L /usr/share/qemu -enable-kvm -cpu "$cpu" $mach -smp 2 -m "$L2_MEM" \
+			-nodefaults -no-user-config -display none -no-reboot -no-shutdown \
+			-kernel /hvkit/l2/vmlinuz -initrd /hvkit/l2/initrd.cpio \
+			-append "console=ttyS0 panic=-1 panic_on_warn=1 oops=panic mitigations=off $L2_CMDLINE ${L2_APPEND:-}" \
+			-chardev "file,id=con,path=$out/console.log$app" -serial chardev:con \
+			-chardev "file,id=res,path=$out/results.txt$app" \
+			$resport $monargs $L2_QEMU_ARGS ${incoming:+-incoming defer} "$@" >>"$out/qemu.log" 2>&1 &
+		qpid=$!
+		if [ -n "$incoming" ] && ! restore_l2; then
+			status=restore-failed
+		fi
+	fi
+	if [ "$status" = restore-failed ]; then
 		now; start=$NOW wstart=$(date +%s)
 		return
 	fi

@@ -20,7 +20,9 @@
 #           lu-state and resumes L2, which must find its process, its page
 #           with the mark, its memory and its boot intact (liveupdate_l2);
 #           the load and resume are hvkitctl liveupdate restore's, into a
-#           QEMU started with -S -incoming defer. Then a second restore,
+#           QEMU started with -S -incoming defer (round 2: restore --exec
+#           starts that QEMU itself from the saved command line, after it
+#           refused to while another QEMU held the socket). Then a second restore,
 #           and live updates of a VM with RAM outside kram and of one with
 #           a device not armed, are refused and leave those VMs running.
 # The VM's downtime (stop to resume, L1's kexec included) is printed, in
@@ -71,6 +73,33 @@ lu_refused() {
 	kill $vpid
 	wait $vpid 2>/dev/null
 	sed 's/^/# qemu: /' "$LU/$vm.log"
+}
+# exec_refused: restore --exec starts no QEMU while one answers on the
+# saved command line's QMP socket (L2's $L2_OUT/qmp.sock): a small VM
+# holds it; the tool must refuse, the state stay unspent and that VM run.
+# shellcheck disable=SC2034 # used in check's eval
+exec_refused() {
+	rm -f "$L2_OUT/qmp.sock"
+	qemu-system-x86_64 -L /usr/share/qemu -enable-kvm -cpu host,-xsave -M pc -m 64 -nodefaults \
+		-no-user-config -display none -bios /usr/share/qemu/qboot.rom \
+		-qmp "unix:$L2_OUT/qmp.sock,server=on,wait=off" >"$LU/busy.log" 2>&1 &
+	vpid=$!
+	# Listening (flags __SO_ACCEPTCON in /proc/net/unix), not only bound.
+	for _ in $(seq 100); do
+		grep -q " 00010000 .* $L2_OUT/qmp.sock\$" /proc/net/unix && break
+		usleep 100000
+	done
+	n0=$(pidof qemu-system-x86_64 | wc -w)
+	out=$(hvkitctl liveupdate restore --exec --state lu-state 2>&1)
+	lrc=$?
+	echo "$out" | sed 's/^/# restore --exec (socket busy): /'
+	check "restore --exec refuses while a QEMU answers on the saved QMP socket, starts none (exit $lrc, QEMUs $n0 -> $(pidof qemu-system-x86_64 | wc -w))" \
+		eval '[ $lrc = 1 ] && echo "$out" | grep -q "answers: a QEMU runs on it already" &&
+		[ "$(pidof qemu-system-x86_64 | wc -w)" = "$n0" ] && kill -0 $vpid &&
+		hvkitctl liveupdate show --state lu-state | grep -q "^state: *saved, not restored"'
+	kill $vpid
+	wait $vpid 2>/dev/null
+	rm -f "$L2_OUT/qmp.sock"
 }
 # edu_dev: the BDF of L1's edu device.
 edu_dev() {
@@ -142,8 +171,20 @@ restore() {
 	trace_exits
 	reset_trace_on
 	rm -f "$L2_OUT/resumed"
-	L2_RESTORE="hvkitctl liveupdate restore --state lu-state --qmp" l2
-	l2rc=$?
+	if [ "$1" = 1 ]; then
+		# Round 1: into a QEMU started as an operator would by hand.
+		L2_RESTORE="hvkitctl liveupdate restore --state lu-state --qmp" l2
+		l2rc=$?
+	else
+		exec_refused
+		# Round 2: the tool starts QEMU from the saved command line.
+		L2_RESTORE_EXEC="hvkitctl liveupdate restore --exec --state lu-state --log $L2_OUT/qemu.log" l2
+		l2rc=$?
+		check "round 2: hvkitctl liveupdate restore --exec started L2's QEMU itself, from the saved command line with -incoming defer ($(grep -c '^starting QEMU[^:]*: .* -incoming defer' "$L2_OUT/restore.log") start line, PID '$(sed -n 's/^started QEMU, PID \([0-9]*\).*/\1/p' "$L2_OUT/restore.log")')" \
+			eval 'grep "^starting QEMU[^:]*: qemu-system-x86_64 " "$L2_OUT/restore.log" | grep -q "vfio-pci,host=$EDU" &&
+			grep "^starting QEMU[^:]*: " "$L2_OUT/restore.log" | grep -q " -incoming defer" &&
+			grep -q "^started QEMU, PID [0-9]" "$L2_OUT/restore.log" && grep -q "^QEMU PID [0-9]* runs the VM" "$L2_OUT/restore.log"'
+	fi
 	check "round $1: $EDU: QEMU loaded its token onto the same device (restored/refused/unverified $(status_field "$EDU" mig_restored)/$(status_field "$EDU" mig_refused)/$(status_field "$EDU" mig_unverified))" \
 		[ "$(status_field "$EDU" mig_restored)/$(status_field "$EDU" mig_refused)/$(status_field "$EDU" mig_unverified)" = 1/0/0 ]
 	t0=$(cat "$LU/stop.$1" 2>/dev/null) t1=$(cat "$L2_OUT/resumed" 2>/dev/null)

@@ -23,6 +23,7 @@
 #include <getopt.h>
 #include <limits.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -38,6 +39,7 @@
 #include <sys/uio.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <linux/close_range.h>
 #include <linux/hvkit.h>
 
 #include "hvkitctl.h"
@@ -88,7 +90,30 @@ struct lu_hdr {
 	char argv[];		/* QEMU's command line, as /proc/PID/cmdline */
 };
 
+/* argv as far as an older hvkitctl may have written it */
 #define LU_ARGV_MAX	(LU_HDR_SIZE - sizeof(struct lu_hdr))
+
+/*
+ * What restore --exec needs besides argv, in the header's last 4 KiB:
+ * QEMU's working directory at the save (relative paths of its command
+ * line) and whether argv was cut short. Outside the CRC'd header, with a
+ * CRC of its own: a header of an older hvkitctl has zeros here (nothing
+ * known), and an older hvkitctl ignores it.
+ */
+#define LU_EXT_OFF	(LU_HDR_SIZE - 4096)
+#define LU_EXT_MAGIC	"HVKITEXT"
+#define LU_EXT_ARGV_CUT	0x1	/* QEMU's command line did not fit */
+
+struct lu_ext {
+	char magic[8];
+	__u32 crc;		/* of flags, cwd_len and cwd[0..cwd_len) */
+	__u32 flags;		/* LU_EXT_* */
+	__u32 cwd_len;		/* strlen(cwd); 0: unknown */
+	char cwd[4096 - 20];
+};
+
+/* argv as this hvkitctl writes it: up to the extension */
+#define LU_ARGV_SAVE_MAX	(LU_EXT_OFF - sizeof(struct lu_hdr))
 
 struct lu_opts {
 	const char *qmp;
@@ -99,6 +124,8 @@ struct lu_opts {
 	bool reuse_cmdline;
 	bool load_only;
 	bool force;
+	bool exec;
+	const char *log;
 	int timeout;
 	int nr_ignore_vm;
 	long ignore_vm[16];
@@ -134,6 +161,17 @@ void liveupdate_help(FILE *out)
 	      "  restore --qmp SOCK --state AREA [--timeout SECS]\n"
 	      "          Into a QEMU started with the saved command line plus\n"
 	      "          \"-incoming defer\" (and best -S): checks, load, resume.\n"
+	      "  restore --exec --state AREA [--qmp SOCK] [--log FILE] [--timeout SECS]\n"
+	      "          The same, into a QEMU this tool starts from the saved command\n"
+	      "          line (in QEMU's directory at the save, its own session, its\n"
+	      "          -incoming set to defer, -S added), and leaves running. Its QMP\n"
+	      "          socket: --qmp SOCK (added when the command line lacks it; a\n"
+	      "          relative one is in QEMU's directory), else the command line's\n"
+	      "          first -qmp unix:PATH. Refused when the socket answers already,\n"
+	      "          the saved command line was cut short, or it passes file\n"
+	      "          descriptors (fd=, -add-fd: a management stack's QEMU; start it\n"
+	      "          yourself). A failure (or Ctrl-C) before the VM is loaded stops\n"
+	      "          that QEMU again; a loaded VM that is not resumed stays paused.\n"
 	      "  show    --state AREA\n"
 	      "          What AREA holds: state, devices, memory, QEMU's command line.\n"
 	      "\n"
@@ -146,6 +184,9 @@ void liveupdate_help(FILE *out)
 	      "  --reuse-cmdline    the next kernel gets this one's command line\n"
 	      "  --ignore-vm PID    (kexec) that process's KVM VMs may die in the kexec\n"
 	      "  --force            (save) replace a save in AREA that was not restored\n"
+	      "  --exec             (restore) start QEMU from the saved command line\n"
+	      "  --log FILE         (restore --exec) QEMU's stdout and stderr, appended\n"
+	      "                     (default /run/hvkit/liveupdate-AREA.log)\n"
 	      "\n"
 	      "The checks (save and restore refuse when one fails; the VM is not touched):\n"
 	      "  - kram's region is attached; AREA is a kram area that nobody has open\n"
@@ -168,6 +209,8 @@ void liveupdate_help(FILE *out)
 	      "  hvkitctl liveupdate kexec --state vm1-state --kernel /boot/vmlinuz-NEW \\\n"
 	      "      --initrd /boot/initrd.img-NEW --reuse-cmdline\n"
 	      "  # after the boot: kram and vfio_preserve attach their records\n"
+	      "  hvkitctl liveupdate restore --exec --state vm1-state\n"
+	      "  # or, QEMU started by hand or by a management stack:\n"
 	      "  hvkitctl liveupdate show --state vm1-state   # QEMU's command line\n"
 	      "  qemu-system-x86_64 SAME-ARGS -S -incoming defer &\n"
 	      "  hvkitctl liveupdate restore --qmp /run/vm1.qmp --state vm1-state\n"
@@ -661,7 +704,8 @@ static bool pid_runs(pid_t pid)
 	return p && p[1] == ' ' && p[2] != 'Z' && p[2] != 'X';
 }
 
-static struct qmp *qmp_open(const struct lu_sub *s, const char *path)
+/* Connect and take QMP's greeting within @ms: the connection, or NULL. */
+static struct qmp *qmp_open_ms(const struct lu_sub *s, const char *path, int ms)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct ucred cred;
@@ -693,7 +737,7 @@ static struct qmp *qmp_open(const struct lu_sub *s, const char *path)
 		q->pid = cred.pid;
 	/* The greeting comes first; anything else before it is reported. */
 	for (;;) {
-		g = qmp_read(q, 10000);
+		g = qmp_read(q, ms);
 		if (!g) {
 			lu_err(s, "%s: no QMP greeting (%s): another client on it (QEMU serves one at a time), or not a QMP socket?",
 			       path, q->err);
@@ -713,6 +757,11 @@ static struct qmp *qmp_open(const struct lu_sub *s, const char *path)
 		return NULL;
 	}
 	return q;
+}
+
+static struct qmp *qmp_open(const struct lu_sub *s, const char *path)
+{
+	return qmp_open_ms(s, path, 10000);
 }
 
 /* query-status's "status" into @st: 0, or -1 (q->err). */
@@ -1133,13 +1182,61 @@ static int hdr_write(const char *area, struct lu_hdr *h)
 	return err;
 }
 
-/* QEMU's command line, NUL-separated, from /proc: bytes, or 0. */
-static size_t qemu_argv(pid_t pid, char *buf, size_t len)
+static struct lu_ext *hdr_ext(struct lu_hdr *h)
 {
+	return (struct lu_ext *)((char *)h + LU_EXT_OFF);
+}
+
+static __u32 ext_crc(const struct lu_ext *e)
+{
+	return crc32_le(crc32_le(0, &e->flags, 2 * sizeof(__u32)), e->cwd, e->cwd_len);
+}
+
+/* Keep QEMU's working directory (when known) and @flags in the header. */
+static void ext_save(struct lu_hdr *h, pid_t pid, __u32 flags)
+{
+	struct lu_ext *e = hdr_ext(h);
 	char path[64];
+	ssize_t n;
+
+	memset(e, 0, sizeof(*e));
+	if (pid > 0) {
+		snprintf(path, sizeof(path), "/proc/%d/cwd", (int)pid);
+		n = readlink(path, e->cwd, sizeof(e->cwd));
+		/* Not kept when it might be cut short. */
+		if (n > 0 && n < (ssize_t)sizeof(e->cwd))
+			e->cwd_len = (__u32)n;
+		else
+			memset(e->cwd, 0, sizeof(e->cwd));
+	}
+	e->flags = flags;
+	e->crc = ext_crc(e);
+	memcpy(e->magic, LU_EXT_MAGIC, sizeof(e->magic));
+}
+
+/* The header's extension, or NULL (an older hvkitctl's save, or damaged). */
+static const struct lu_ext *ext_saved(struct lu_hdr *h)
+{
+	struct lu_ext *e = hdr_ext(h);
+
+	if (sizeof(*h) + h->argv_len > LU_EXT_OFF ||
+	    memcmp(e->magic, LU_EXT_MAGIC, sizeof(e->magic)) ||
+	    e->cwd_len >= sizeof(e->cwd) || e->cwd[e->cwd_len] || ext_crc(e) != e->crc)
+		return NULL;
+	return e;
+}
+
+/*
+ * QEMU's command line, NUL-separated, from /proc: bytes, or 0. *cut: it
+ * did not fit (only whole arguments kept).
+ */
+static size_t qemu_argv(pid_t pid, char *buf, size_t len, bool *cut)
+{
+	char path[64], more;
 	ssize_t n;
 	int fd;
 
+	*cut = false;
 	if (pid <= 0)
 		return 0;
 	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
@@ -1147,12 +1244,12 @@ static size_t qemu_argv(pid_t pid, char *buf, size_t len)
 	if (fd < 0)
 		return 0;
 	n = read(fd, buf, len);
-	close(fd);
-	/* Cut short: keep only whole arguments. */
-	if (n == (ssize_t)len) {
+	if (n == (ssize_t)len && read(fd, &more, 1) == 1) {
+		*cut = true;
 		while (n > 0 && buf[n - 1])
 			n--;
 	}
+	close(fd);
 	return n > 0 ? (size_t)n : 0;
 }
 
@@ -1240,6 +1337,458 @@ static long long dev_count(const struct lu_vm *vm, const char *key)
 	return sum;
 }
 
+/* ---- restore --exec: start QEMU from the saved command line ---- */
+
+/* A QEMU this tool starts for restore --exec. */
+struct lu_exec {
+	char **argv;		/* the new QEMU's, NULL-terminated */
+	char *qmp_arg;		/* "unix:SOCK,server=on,wait=off" when added */
+	char sock[108];		/* its QMP socket, as QEMU names it */
+	char conn[108];		/* the same, for this tool's connect() */
+	const char *cwd;	/* QEMU's directory at the save, or NULL */
+	char log[PATH_MAX];	/* QEMU's stdout and stderr */
+	__u64 t0;		/* CLOCK_MONOTONIC at its start */
+	pid_t pid;		/* the process started (0: none, or reaped) */
+	bool child;		/* pid is this tool's child, not reaped yet */
+	bool daemonize;		/* -daemonize: the process started exits */
+	bool started;		/* a QEMU was started and may still run */
+};
+
+/* SIGINT, SIGTERM or SIGHUP while restore --exec runs (0: none). */
+static int lu_signal;
+
+static void lu_on_signal(int sig)
+{
+	__atomic_store_n(&lu_signal, sig, __ATOMIC_RELAXED);
+}
+
+static int lu_signalled(void)
+{
+	return __atomic_load_n(&lu_signal, __ATOMIC_RELAXED);
+}
+
+/*
+ * restore --exec: a signal ends the wait or the load (the QEMU started
+ * is stopped, not left half loaded) instead of this tool; QEMU's exit is
+ * seen (SIGCHLD not ignored).
+ */
+static void exec_signals(void)
+{
+	struct sigaction sa = { .sa_handler = lu_on_signal };
+
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	signal(SIGCHLD, SIG_DFL);
+}
+
+/* Whether a process listens on the unix socket @path. */
+static bool sock_answers(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	bool ok;
+	int fd;
+
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return false;
+	strcpy(sa.sun_path, path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return false;
+	ok = !connect(fd, (struct sockaddr *)&sa, sizeof(sa));
+	close(fd);
+	return ok;
+}
+
+/*
+ * PATH of a "-qmp unix:PATH[,OPTIONS]" value into @path (QEMU's ",," is a
+ * comma of PATH): true, or false (not unix:, empty or too long).
+ */
+static bool qmp_unix_path(const char *val, char *path, size_t len)
+{
+	size_t n = 0;
+
+	if (strncmp(val, "unix:", 5))
+		return false;
+	for (val += 5; *val; val++) {
+		if (*val == ',' && *++val != ',')
+			break;
+		if (n + 1 >= len)
+			return false;
+		path[n++] = *val;
+	}
+	path[n] = '\0';
+	return n > 0;
+}
+
+/*
+ * Whether a QEMU argument hands it a file descriptor of the process that
+ * started it (tap fd=, JSON "fd":, -add-fd, /dev/fdset/N, fd:N,
+ * /proc/self/fd/N, /dev/fd/N): the new QEMU would get whatever this tool
+ * has open under that number, or nothing.
+ */
+static bool passes_fd(const char *arg)
+{
+	static const char *const keys[] = { "fd=", "fds=", "vhostfd=", "vhostfds=" };
+	static const char *const json[] = { "\"fd\"", "\"fds\"", "\"vhostfd\"", "\"vhostfds\"" };
+	const char *p;
+	size_t i;
+
+	if (!strncmp(arg, "fd:", 3) || strstr(arg, "/dev/fdset/") ||
+	    strstr(arg, "/proc/self/fd/") || strstr(arg, "/dev/fd/"))
+		return true;
+	for (i = 0; i < ARRAY_SIZE(keys); i++) {
+		for (p = arg; (p = strstr(p, keys[i])); p++)
+			if ((p == arg || p[-1] == ',') &&
+			    isdigit((unsigned char)p[strlen(keys[i])]))
+				return true;
+		if (arg[0] == '{' && strstr(arg, json[i]))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * The new QEMU's argv from the saved command line: "-incoming defer" (the
+ * saved -incoming's value replaced, else added), -S added when missing,
+ * and a QMP socket: --qmp SOCK (added unless the command line has it),
+ * else its first "-qmp unix:PATH". 0, or -1 (a message printed).
+ */
+static int exec_argv(const struct lu_sub *s, const struct lu_opts *o, struct lu_hdr *h,
+		     struct lu_exec *x)
+{
+	bool has_s = false, has_inc = false, has_qmp = false, moved = false;
+	const struct lu_ext *e = ext_saved(h);
+	size_t off, n = 0, i, k;
+	char path[sizeof(x->sock)];
+	struct stat sb;
+	const char *q;
+	char *a;
+	int len;
+
+	if (!h->argv_len) {
+		lu_err(s, "the save holds no QEMU command line (QEMU's PID was unknown at the save: its QMP socket came from another process); start QEMU yourself with -incoming defer and restore without --exec");
+		return -1;
+	}
+	if (h->argv[h->argv_len - 1]) {
+		lu_err(s, "the saved QEMU command line is damaged (not NUL-terminated)");
+		return -1;
+	}
+	if (e && (e->flags & LU_EXT_ARGV_CUT)) {
+		lu_err(s, "QEMU's command line was longer than the save holds (%u bytes kept): start QEMU yourself (hvkitctl liveupdate show) and restore without --exec",
+		       h->argv_len);
+		return -1;
+	}
+	if (!e)
+		note("an older hvkitctl's save: QEMU's directory unknown, it starts in this one");
+	x->cwd = e && e->cwd_len ? e->cwd : NULL;
+	if (x->cwd && (stat(x->cwd, &sb) || !S_ISDIR(sb.st_mode))) {
+		note("QEMU's directory at the save, %s, is not there: it starts in this one",
+		     x->cwd);
+		x->cwd = NULL;
+	}
+	for (off = 0; off < h->argv_len; off += strlen(h->argv + off) + 1)
+		n++;
+	/* + -qmp VALUE, -S, -incoming defer, NULL */
+	x->argv = calloc(n + 6, sizeof(*x->argv));
+	if (!x->argv) {
+		lu_err(s, "out of memory");
+		return -1;
+	}
+	for (off = 0, i = 0; off < h->argv_len; off += strlen(h->argv + off) + 1)
+		x->argv[i++] = h->argv + off;
+	for (i = 1; i < n; i++) {
+		/* QEMU takes -opt and --opt alike. */
+		const char *opt = x->argv[i];
+		bool val = i + 1 < n;
+
+		if (opt[0] == '-' && opt[1] == '-' && opt[2])
+			opt++;
+		if (!strcmp(opt, "-incoming") && val) {
+			x->argv[++i] = "defer";
+			has_inc = true;
+			continue;
+		}
+		if (!strcmp(opt, "-S")) {
+			has_s = true;
+		} else if (!strcmp(opt, "-daemonize")) {
+			x->daemonize = true;
+			moved = true;
+		} else if (!strcmp(opt, "-chroot")) {
+			moved = true;
+		} else if ((!strcmp(opt, "-qmp") || !strcmp(opt, "-qmp-pretty")) && val &&
+			   qmp_unix_path(x->argv[i + 1], path, sizeof(path)) &&
+			   (o->qmp ? !strcmp(path, o->qmp) : !has_qmp)) {
+			strcpy(x->sock, path);
+			has_qmp = true;
+		}
+		if (passes_fd(x->argv[i])) {
+			lu_err(s, "the saved QEMU command line hands QEMU a file descriptor of the process that started it ('%s'): start QEMU yourself with new ones and -incoming defer, and restore without --exec",
+			       x->argv[i]);
+			return -1;
+		}
+	}
+	/* QEMU's chdir("/") after -daemonize (or -chroot) is what was saved. */
+	if (moved)
+		note("%s: QEMU's directory at the save was / (or its chroot): %s",
+		     "-daemonize or -chroot", "relative paths point elsewhere; give absolute ones");
+	k = n;
+	if (!has_qmp) {
+		if (!o->qmp) {
+			lu_err(s, "the saved QEMU command line has no -qmp unix:PATH: give --qmp SOCK (added to it)");
+			return -1;
+		}
+		if (!o->qmp[0] || strlen(o->qmp) >= sizeof(x->sock)) {
+			lu_err(s, "--qmp: '%s' is not a socket path (at most %zu bytes)", o->qmp,
+			       sizeof(x->sock) - 1);
+			return -1;
+		}
+		strcpy(x->sock, o->qmp);
+		/* QEMU's option syntax: a comma of the path is doubled. */
+		x->qmp_arg = malloc(5 + 2 * strlen(o->qmp) + sizeof(",server=on,wait=off"));
+		if (!x->qmp_arg) {
+			lu_err(s, "out of memory");
+			return -1;
+		}
+		a = x->qmp_arg + sprintf(x->qmp_arg, "unix:");
+		for (q = o->qmp; *q; q++) {
+			*a++ = *q;
+			if (*q == ',')
+				*a++ = ',';
+		}
+		strcpy(a, ",server=on,wait=off");
+		x->argv[k++] = "-qmp";
+		x->argv[k++] = x->qmp_arg;
+	}
+	if (!has_s)
+		x->argv[k++] = "-S";
+	if (!has_inc) {
+		x->argv[k++] = "-incoming";
+		x->argv[k++] = "defer";
+	}
+	x->argv[k] = NULL;
+	/* A relative socket is QEMU's, in its directory. */
+	if (x->sock[0] != '/' && x->cwd)
+		len = snprintf(x->conn, sizeof(x->conn), "%s/%s", x->cwd, x->sock);
+	else
+		len = snprintf(x->conn, sizeof(x->conn), "%s", x->sock);
+	if (len < 0 || len >= (int)sizeof(x->conn)) {
+		lu_err(s, "QMP socket %s%s%s: longer than a unix socket path can be (%zu bytes)",
+		       x->sock[0] != '/' && x->cwd ? x->cwd : "",
+		       x->sock[0] != '/' && x->cwd ? "/" : "", x->sock, sizeof(x->conn) - 1);
+		return -1;
+	}
+	return 0;
+}
+
+/* Start QEMU with x->argv in its own session: 0, or -1 (a message printed). */
+static int exec_start(const struct lu_sub *s, const struct lu_opts *o, struct lu_exec *x)
+{
+	struct { int step, err; } e;
+	int pfd[2], lfd, nfd;
+	ssize_t n;
+	pid_t pid;
+	size_t i;
+
+	if (sock_answers(x->conn)) {
+		lu_err(s, "QMP socket %s answers: a QEMU runs on it already; stop it (or give another --qmp); nothing started",
+		       x->conn);
+		return -1;
+	}
+	if (o->log) {
+		snprintf(x->log, sizeof(x->log), "%s", o->log);
+	} else {
+		if (mkdir("/run/hvkit", 0755) && errno != EEXIST) {
+			lu_err(s, "mkdir /run/hvkit (QEMU's log; or give --log FILE): %s",
+			       strerror(errno));
+			return -1;
+		}
+		snprintf(x->log, sizeof(x->log), "/run/hvkit/liveupdate-%s.log", o->state);
+	}
+	lfd = open(x->log, O_WRONLY | O_CREAT | O_APPEND | O_NOCTTY | O_CLOEXEC, 0640);
+	if (lfd < 0) {
+		lu_err(s, "open QEMU's log %s: %s", x->log, strerror(errno));
+		return -1;
+	}
+	nfd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (nfd < 0 || pipe2(pfd, O_CLOEXEC)) {
+		lu_err(s, "open /dev/null or a pipe: %s", strerror(errno));
+		close(lfd);
+		if (nfd >= 0)
+			close(nfd);
+		return -1;
+	}
+	printf("starting QEMU%s%s:", x->cwd ? " in " : "", x->cwd ? x->cwd : "");
+	for (i = 0; x->argv[i]; i++)
+		printf(" %s", x->argv[i]);
+	printf("\n");
+	fflush(stdout);
+	fflush(stderr);
+	x->t0 = now_ns(CLOCK_MONOTONIC);
+	pid = fork();
+	if (!pid) {
+		/* Its own session: no signal of this terminal or tool reaches it. */
+		setsid();
+		signal(SIGINT, SIG_DFL);
+		signal(SIGTERM, SIG_DFL);
+		signal(SIGHUP, SIG_DFL);
+		dup2(nfd, 0);
+		dup2(lfd, 1);
+		dup2(lfd, 2);
+		/*
+		 * Nothing else of the caller's reaches QEMU (a pipe of a
+		 * "$(...)" would wait for it); the error pipe is O_CLOEXEC.
+		 */
+		if (syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC)) {
+			long fd, max = sysconf(_SC_OPEN_MAX);
+
+			for (fd = 3; fd < (max > 0 && max < 65536 ? max : 65536); fd++)
+				fcntl((int)fd, F_SETFD, FD_CLOEXEC);
+		}
+		e.step = 1;
+		if (!x->cwd || !chdir(x->cwd)) {
+			e.step = 2;
+			execvp(x->argv[0], x->argv);
+		}
+		e.err = errno;
+		if (write(pfd[1], &e, sizeof(e)) < 0)
+			_exit(126);
+		_exit(127);
+	}
+	close(pfd[1]);
+	close(lfd);
+	close(nfd);
+	if (pid < 0) {
+		close(pfd[0]);
+		lu_err(s, "fork: %s", strerror(errno));
+		return -1;
+	}
+	/* The pipe closes at the exec (O_CLOEXEC): nothing read, it ran. */
+	do
+		n = read(pfd[0], &e, sizeof(e));
+	while (n < 0 && errno == EINTR);
+	close(pfd[0]);
+	if (n == (ssize_t)sizeof(e)) {
+		waitpid(pid, NULL, 0);
+		lu_err(s, "%s %s: %s; nothing started, the state is kept",
+		       e.step == 1 ? "chdir to QEMU's directory" : "run QEMU",
+		       e.step == 1 ? x->cwd : x->argv[0], strerror(e.err));
+		return -1;
+	}
+	x->pid = pid;
+	x->child = true;
+	x->started = true;
+	printf("started QEMU, PID %d (its output: %s)\n", (int)pid, x->log);
+	return 0;
+}
+
+/* The last lines of QEMU's log, on stderr. */
+static void exec_log_tail(const struct lu_exec *x)
+{
+	char buf[1024], *p, *line;
+	ssize_t n;
+	off_t size;
+	int fd;
+
+	fd = open(x->log, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	size = lseek(fd, 0, SEEK_END);
+	n = pread(fd, buf, sizeof(buf) - 1, size > (off_t)sizeof(buf) - 1 ?
+		  size - (off_t)(sizeof(buf) - 1) : 0);
+	close(fd);
+	if (n <= 0)
+		return;
+	buf[n] = '\0';
+	p = size > (off_t)sizeof(buf) - 1 ? strchr(buf, '\n') : NULL;
+	for (line = strtok(p ? p + 1 : buf, "\n"); line; line = strtok(NULL, "\n"))
+		fprintf(stderr, "  qemu: %s\n", line);
+}
+
+/* Reap the process started when it exited: true if it did (its status in *st). */
+static bool exec_exited(struct lu_exec *x, int *st)
+{
+	if (!x->child || waitpid(x->pid, st, WNOHANG) != x->pid)
+		return false;
+	x->child = false;
+	return true;
+}
+
+/*
+ * Wait until QEMU's QMP socket answers and, with -daemonize, the process
+ * started has exited 0 (its daemon set up): 0, or -1 (a message printed).
+ */
+static int exec_wait(const struct lu_sub *s, struct lu_exec *x, int timeout)
+{
+	bool up = false;
+	int st;
+
+	for (;;) {
+		up = up || sock_answers(x->conn);
+		if (exec_exited(x, &st)) {
+			x->pid = 0;
+			/* -daemonize: the process started exits 0 once its daemon runs. */
+			if (!(x->daemonize && WIFEXITED(st) && !WEXITSTATUS(st))) {
+				x->started = false;
+				lu_err(s, "QEMU exited (%s %d) before it was up (QMP socket %s); nothing loaded, the state is kept",
+				       WIFEXITED(st) ? "status" : "signal",
+				       WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st), x->conn);
+				exec_log_tail(x);
+				return -1;
+			}
+		}
+		if (up && !x->child)
+			return 0;
+		/* Without -daemonize the process started is QEMU, and stays. */
+		if (up && !x->daemonize)
+			return 0;
+		if (lu_signalled()) {
+			lu_err(s, "interrupted (signal %d) while QEMU started", lu_signalled());
+			return -1;
+		}
+		if (now_ns(CLOCK_MONOTONIC) - x->t0 > (__u64)timeout * 1000000000ull) {
+			lu_err(s, "QEMU was not up (QMP socket %s%s) within %d s", x->conn,
+			       up ? " answers, -daemonize's process did not exit" : " silent",
+			       timeout);
+			exec_log_tail(x);
+			return -1;
+		}
+		sleep_ms(50);
+	}
+}
+
+/*
+ * A restore with --exec that failed before the VM was loaded: stop the
+ * QEMU it started (QMP quit, else SIGTERM; SIGKILL after 5 s), so that no
+ * half-loaded VM holds the device or the areas.
+ */
+static void exec_stop(const struct lu_sub *s, struct lu_exec *x, struct qmp *q)
+{
+	pid_t pid = x->pid > 0 ? x->pid : q ? q->pid : 0;
+	bool quit = q && !qmp_simple(q, "quit");
+	int i, st, sig = quit ? 0 : SIGTERM;
+
+	if (pid <= 0) {
+		lu_err(s, "%s the QEMU this tool started (daemonized, PID unknown): check that it is gone",
+		       quit ? "asked to quit" : "could not stop");
+		return;
+	}
+	if (sig)
+		kill(pid, sig);
+	for (i = 0; i < 200; i++) {
+		if (x->child ? exec_exited(x, &st) : !pid_runs(pid))
+			break;
+		if (i == 100) {
+			sig = SIGKILL;
+			kill(pid, sig);
+		}
+		sleep_ms(50);
+	}
+	lu_err(s, "%s the QEMU this tool started (PID %d); the state is kept",
+	       i == 200 ? "could not stop" : sig == SIGKILL ? "killed" : "stopped", (int)pid);
+}
+
 /* ---- subcommands ---- */
 
 static int sub_save(const struct lu_sub *s, struct lu_opts *o)
@@ -1251,7 +1800,7 @@ static int sub_save(const struct lu_sub *s, struct lu_opts *o)
 	struct lu_vm vm;
 	char mst[32] = "";
 	const char *why;
-	bool was_running = false;
+	bool was_running = false, cut;
 	__u64 t0, t1;
 	int ret = 1, i, err;
 
@@ -1366,7 +1915,8 @@ static int sub_save(const struct lu_sub *s, struct lu_opts *o)
 	memcpy(h->dev, vm.dev, sizeof(h->dev));
 	h->nr_mem = vm.nr_mem;
 	memcpy(h->mem, vm.mem, sizeof(h->mem));
-	h->argv_len = qemu_argv(q->pid, h->argv, LU_ARGV_MAX);
+	h->argv_len = qemu_argv(q->pid, h->argv, LU_ARGV_SAVE_MAX, &cut);
+	ext_save(h, q->pid, cut ? LU_EXT_ARGV_CUT : 0);
 	err = hdr_write(o->state, h);
 	if (err) {
 		lu_err(s, "write the header of state area %s: %s", o->state, strerror(-err));
@@ -1835,12 +2385,14 @@ static int sub_restore(const struct lu_sub *s, struct lu_opts *o)
 	struct kram_status st = { 0 };
 	struct lu_hdr *h;
 	struct qmp *q = NULL;
+	struct lu_exec x = { 0 };
 	struct lu_vm vm;
 	char vs[32] = "";
 	const char *why;
 	long long r0, f0, r1, f1;
 	__u64 t0, t1, rt;
 	int ret = 1, i, j, err;
+	bool loaded = false;
 
 	h = calloc(1, LU_HDR_SIZE);
 	if (!h)
@@ -1861,7 +2413,19 @@ static int sub_restore(const struct lu_sub *s, struct lu_opts *o)
 		       err ? strerror(-err) : "another uuid");
 		goto out;
 	}
-	q = qmp_open(s, o->qmp);
+	if (o->exec) {
+		exec_signals();
+		if (exec_argv(s, o, h, &x) || exec_start(s, o, &x) ||
+		    exec_wait(s, &x, o->timeout))
+			goto out;
+		/* Its monitor greets once machine and devices are set up. */
+		q = qmp_open_ms(s, x.conn, o->timeout * 1000);
+		if (q)
+			printf("its QMP monitor answered after %llu ms\n",
+			       (unsigned long long)((now_ns(CLOCK_MONOTONIC) - x.t0) / 1000000));
+	} else {
+		q = qmp_open(s, o->qmp);
+	}
 	if (!q)
 		goto out;
 	printf("checks (QEMU PID %d; saved at kram boot %llu, now %llu):\n", (int)q->pid,
@@ -1922,8 +2486,13 @@ static int sub_restore(const struct lu_sub *s, struct lu_opts *o)
 			lu_err(s, "the load did not finish within %d s", o->timeout);
 			goto out;
 		}
+		if (lu_signalled()) {
+			lu_err(s, "interrupted (signal %d) during the load", lu_signalled());
+			goto out;
+		}
 		sleep_ms(20);
 	}
+	loaded = true;
 	t1 = now_ns(CLOCK_MONOTONIC);
 	r1 = dev_count(&vm, "mig_restored") - r0;
 	f1 = dev_count(&vm, "mig_refused") - f0;
@@ -1955,11 +2524,25 @@ static int sub_restore(const struct lu_sub *s, struct lu_opts *o)
 	printf("resumed; the VM was stopped %llu.%03llu s (stop to resume, CLOCK_REALTIME)\n",
 	       (unsigned long long)((rt - h->stop_ns) / 1000000000),
 	       (unsigned long long)((rt - h->stop_ns) / 1000000 % 1000));
+	if (o->exec)
+		printf("QEMU PID %d runs the VM (its output: %s)\n",
+		       (int)(x.pid > 0 ? x.pid : q->pid), x.log);
 	ret = 0;
 out:
+	/*
+	 * Never a half-loaded VM of this tool's holding the device or areas;
+	 * a loaded one stays, paused, for the operator to judge.
+	 */
+	if (ret && x.started && !loaded)
+		exec_stop(s, &x, q);
+	else if (ret && x.started && q)
+		lu_err(s, "QEMU PID %d keeps the loaded VM, not resumed (its output: %s)",
+		       (int)(x.pid > 0 ? x.pid : q->pid), x.log);
 	free(h);
 	if (q)
 		qmp_close(q);
+	free(x.argv);
+	free(x.qmp_arg);
 	return ret;
 }
 
@@ -2008,8 +2591,10 @@ static const struct lu_sub lu_subs[] = {
 	{ "kexec", sub_kexec,
 	  "kexec --state AREA --kernel FILE [--initrd FILE] (--append CMDLINE | --reuse-cmdline) [--load-only] [--ignore-vm PID]",
 	  "Checks, kexec -s -l, reboot into it.", false, true },
-	{ "restore", sub_restore, "restore --qmp SOCK --state AREA [--timeout SECS]",
-	  "Load the state into a QEMU started with -incoming defer; resume.", true, true },
+	{ "restore", sub_restore,
+	  "restore --state AREA (--qmp SOCK | --exec [--qmp SOCK] [--log FILE]) [--timeout SECS]",
+	  "Load the state into a QEMU started with -incoming defer (--exec: started here from the saved command line); resume.",
+	  true, true },
 	{ "show", sub_show, "show --state AREA", "What a state area holds.", false, true },
 };
 
@@ -2027,6 +2612,8 @@ int cmd_liveupdate(int argc, char **argv)
 		{ "timeout", required_argument, NULL, 't' },
 		{ "ignore-vm", required_argument, NULL, 'v' },
 		{ "force", no_argument, NULL, 'f' },
+		{ "exec", no_argument, NULL, 'e' },
+		{ "log", required_argument, NULL, 'L' },
 		{}
 	};
 	struct lu_opts o = { .timeout = 300 };
@@ -2086,6 +2673,12 @@ int cmd_liveupdate(int argc, char **argv)
 		case 'f':
 			o.force = true;
 			break;
+		case 'e':
+			o.exec = true;
+			break;
+		case 'L':
+			o.log = optarg;
+			break;
 		case 'v': {
 			char *end;
 			long pid = strtol(optarg, &end, 10);
@@ -2116,8 +2709,13 @@ int cmd_liveupdate(int argc, char **argv)
 	}
 	if (optind < argc)
 		return lu_usage_err(s, "unexpected argument '%s'", argv[optind]);
-	if (s->need_qmp && !o.qmp)
-		return lu_usage_err(s, "--qmp SOCK is required");
+	if ((o.exec || o.log) && strcmp(s->name, "restore"))
+		return lu_usage_err(s, "--exec and --log are for restore");
+	if (o.log && !o.exec)
+		return lu_usage_err(s, "--log is for --exec (the log of the QEMU it starts)");
+	if (s->need_qmp && !o.qmp && !o.exec)
+		return lu_usage_err(s, "--qmp SOCK is required%s",
+				    strcmp(s->name, "restore") ? "" : " (or --exec)");
 	if (s->need_state && !o.state)
 		return lu_usage_err(s, "--state AREA is required");
 	if (o.state && (!o.state[0] || strchr(o.state, '/') || strchr(o.state, '\'') ||
