@@ -170,8 +170,9 @@ void liveupdate_help(FILE *out)
 	      "          first -qmp unix:PATH. Refused when the socket answers already,\n"
 	      "          the saved command line was cut short, or it passes file\n"
 	      "          descriptors (fd=, -add-fd: a management stack's QEMU; start it\n"
-	      "          yourself). A failure (or Ctrl-C) before the VM is loaded stops\n"
-	      "          that QEMU again; a loaded VM that is not resumed stays paused.\n"
+	      "          yourself). After a failure a QEMU that came up stays (it opened\n"
+	      "          the devices: load into it with restore --qmp), one that did not\n"
+	      "          is stopped; a loaded VM that is not resumed stays paused.\n"
 	      "  show    --state AREA\n"
 	      "          What AREA holds: state, devices, memory, QEMU's command line.\n"
 	      "\n"
@@ -253,6 +254,22 @@ static int __printf(2, 3) lu_usage_err(const struct lu_sub *s, const char *fmt, 
 	va_end(ap);
 	fprintf(stderr, "Usage: hvkitctl liveupdate %s\n", s->usage);
 	return 2;
+}
+
+/*
+ * SIGINT, SIGTERM or SIGHUP while restore --exec runs (0: none; the
+ * handler is installed only there): QMP reads and waits give up.
+ */
+static int lu_signal;
+
+static void lu_on_signal(int sig)
+{
+	__atomic_store_n(&lu_signal, sig, __ATOMIC_RELAXED);
+}
+
+static int lu_signalled(void)
+{
+	return __atomic_load_n(&lu_signal, __ATOMIC_RELAXED);
 }
 
 static __u64 now_ns(clockid_t clk)
@@ -557,6 +574,10 @@ static struct jv *qmp_read_by(struct qmp *q, __u64 end)
 			snprintf(q->err, sizeof(q->err), "poll: %s", strerror(errno));
 			return NULL;
 		}
+		if (lu_signalled()) {
+			snprintf(q->err, sizeof(q->err), "interrupted (signal %d)", lu_signalled());
+			return NULL;
+		}
 		if (!(pfd.revents & (POLLIN | POLLHUP | POLLERR)))
 			continue;
 		n = read(q->fd, q->buf + q->len, sizeof(q->buf) - 1 - q->len);
@@ -711,7 +732,7 @@ static struct qmp *qmp_open_ms(const struct lu_sub *s, const char *path, int ms)
 	struct ucred cred;
 	socklen_t cl = sizeof(cred);
 	struct qmp *q;
-	struct jv *g;
+	struct jv *g, *ret;
 
 	if (strlen(path) >= sizeof(sa.sun_path)) {
 		lu_err(s, "QMP socket path too long: %s", path);
@@ -751,7 +772,10 @@ static struct qmp *qmp_open_ms(const struct lu_sub *s, const char *path, int ms)
 		jfree(g);
 	}
 	jfree(g);
-	if (qmp_simple(q, "qmp_capabilities")) {
+	/* Answered once QEMU's main loop runs: machine and devices set up. */
+	g = qmp_cmd(q, "{\"execute\":\"qmp_capabilities\"}\n", &ret, ms);
+	jfree(g);
+	if (!g) {
 		lu_err(s, "%s: qmp_capabilities: %s", path, q->err);
 		qmp_close(q);
 		return NULL;
@@ -1354,23 +1378,10 @@ struct lu_exec {
 	bool started;		/* a QEMU was started and may still run */
 };
 
-/* SIGINT, SIGTERM or SIGHUP while restore --exec runs (0: none). */
-static int lu_signal;
-
-static void lu_on_signal(int sig)
-{
-	__atomic_store_n(&lu_signal, sig, __ATOMIC_RELAXED);
-}
-
-static int lu_signalled(void)
-{
-	return __atomic_load_n(&lu_signal, __ATOMIC_RELAXED);
-}
-
 /*
- * restore --exec: a signal ends the wait or the load (the QEMU started
- * is stopped, not left half loaded) instead of this tool; QEMU's exit is
- * seen (SIGCHLD not ignored).
+ * restore --exec: a signal ends the waits or the load as a failure does
+ * (exec_failed says what became of the QEMU started) instead of ending
+ * this tool; QEMU's exit is seen (SIGCHLD not ignored).
  */
 static void exec_signals(void)
 {
@@ -1475,14 +1486,15 @@ static int exec_argv(const struct lu_sub *s, const struct lu_opts *o, struct lu_
 		lu_err(s, "the saved QEMU command line is damaged (not NUL-terminated)");
 		return -1;
 	}
-	if (e && (e->flags & LU_EXT_ARGV_CUT)) {
+	if ((e && (e->flags & LU_EXT_ARGV_CUT)) || (!e && h->argv_len > LU_ARGV_SAVE_MAX)) {
 		lu_err(s, "QEMU's command line was longer than the save holds (%u bytes kept): start QEMU yourself (hvkitctl liveupdate show) and restore without --exec",
 		       h->argv_len);
 		return -1;
 	}
-	if (!e)
-		note("an older hvkitctl's save: QEMU's directory unknown, it starts in this one");
 	x->cwd = e && e->cwd_len ? e->cwd : NULL;
+	if (!x->cwd)
+		note("QEMU's directory at the save is not known (%s): it starts in this one",
+		     e ? "it could not be read" : "an older hvkitctl's save");
 	if (x->cwd && (stat(x->cwd, &sb) || !S_ISDIR(sb.st_mode))) {
 		note("QEMU's directory at the save, %s, is not there: it starts in this one",
 		     x->cwd);
@@ -1735,6 +1747,7 @@ static int exec_wait(const struct lu_sub *s, struct lu_exec *x, int timeout)
 				       WIFEXITED(st) ? "status" : "signal",
 				       WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st), x->conn);
 				exec_log_tail(x);
+				lu_err(s, "if it opened a passthrough device first, a new QEMU gets that device's state only with vfio_preserve's mig_override (Documentation/live-update.rst, Limits)");
 				return -1;
 			}
 		}
@@ -1759,9 +1772,9 @@ static int exec_wait(const struct lu_sub *s, struct lu_exec *x, int timeout)
 }
 
 /*
- * A restore with --exec that failed before the VM was loaded: stop the
- * QEMU it started (QMP quit, else SIGTERM; SIGKILL after 5 s), so that no
- * half-loaded VM holds the device or the areas.
+ * Stop the QEMU this tool started (QMP quit, else SIGTERM; SIGKILL after
+ * 5 s): one that was not up within the timeout, or was interrupted
+ * before it was.
  */
 static void exec_stop(const struct lu_sub *s, struct lu_exec *x, struct qmp *q)
 {
@@ -1787,6 +1800,52 @@ static void exec_stop(const struct lu_sub *s, struct lu_exec *x, struct qmp *q)
 	}
 	lu_err(s, "%s the QEMU this tool started (PID %d); the state is kept",
 	       i == 200 ? "could not stop" : sig == SIGKILL ? "killed" : "stopped", (int)pid);
+}
+
+/*
+ * restore --exec failed after it started QEMU (@q: its QMP connection, if
+ * it came up; @stream: the load was started; @loaded: it finished). A
+ * QEMU that exited (QEMU 7.2 exits when a load fails) is reported with
+ * its status and log. One that never came up is stopped. One that came up
+ * stays, and the tool says where: it has opened the passthrough devices,
+ * and vfio_preserve takes a state only at a device's first open after the
+ * kexec, so that QEMU is the one to load it into; a new one needs
+ * mig_override.
+ */
+static void exec_failed(const struct lu_sub *s, const struct lu_opts *o, struct lu_exec *x,
+			struct qmp *q, bool stream, bool loaded)
+{
+	pid_t pid = x->pid > 0 ? x->pid : q ? q->pid : 0;
+	bool gone = false;
+	int i, st;
+
+	/* A failed load, or a QEMU that did not answer, may be exiting. */
+	for (i = 0; i < ((stream && !loaded) || !q ? 60 : 1) && !gone; i++) {
+		if (i)
+			sleep_ms(50);
+		if (exec_exited(x, &st)) {
+			gone = true;
+			lu_err(s, "QEMU (PID %d) exited (%s %d)", (int)pid,
+			       WIFEXITED(st) ? "status" : "signal",
+			       WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
+		} else if (!x->child && pid > 0 && !pid_runs(pid)) {
+			gone = true;
+			lu_err(s, "QEMU (PID %d) exited", (int)pid);
+		}
+	}
+	if (gone) {
+		exec_log_tail(x);
+	} else if (!q) {
+		exec_stop(s, x, NULL);
+	} else if (loaded) {
+		lu_err(s, "QEMU PID %d keeps the loaded VM, paused, not resumed (its output: %s)",
+		       (int)pid, x->log);
+	} else {
+		lu_err(s, "QEMU PID %d waits for the state (inmigrate, its devices open): once the cause is fixed, load it there: hvkitctl liveupdate restore --qmp %s --state %s",
+		       (int)pid, x->conn, o->state);
+	}
+	if (!loaded)
+		lu_err(s, "the state is kept; a new QEMU that opens its devices gets their state only with vfio_preserve's mig_override (Documentation/live-update.rst, Limits)");
 }
 
 /* ---- subcommands ---- */
@@ -2392,7 +2451,7 @@ static int sub_restore(const struct lu_sub *s, struct lu_opts *o)
 	long long r0, f0, r1, f1;
 	__u64 t0, t1, rt;
 	int ret = 1, i, j, err;
-	bool loaded = false;
+	bool stream = false, loaded = false;
 
 	h = calloc(1, LU_HDR_SIZE);
 	if (!h)
@@ -2469,6 +2528,11 @@ static int sub_restore(const struct lu_sub *s, struct lu_opts *o)
 	r0 = dev_count(&vm, "mig_restored");
 	f0 = dev_count(&vm, "mig_refused");
 	t0 = now_ns(CLOCK_MONOTONIC);
+	if (lu_signalled()) {
+		lu_err(s, "interrupted (signal %d) before the load", lu_signalled());
+		goto out;
+	}
+	stream = true;
 	if (start_stream(s, q, o->state, false))
 		goto out;
 	for (;;) {
@@ -2524,20 +2588,15 @@ static int sub_restore(const struct lu_sub *s, struct lu_opts *o)
 	printf("resumed; the VM was stopped %llu.%03llu s (stop to resume, CLOCK_REALTIME)\n",
 	       (unsigned long long)((rt - h->stop_ns) / 1000000000),
 	       (unsigned long long)((rt - h->stop_ns) / 1000000 % 1000));
-	if (o->exec)
+	if (o->exec && (x.pid > 0 || q->pid > 0))
 		printf("QEMU PID %d runs the VM (its output: %s)\n",
 		       (int)(x.pid > 0 ? x.pid : q->pid), x.log);
+	else if (o->exec)
+		printf("QEMU runs the VM (PID unknown; its output: %s)\n", x.log);
 	ret = 0;
 out:
-	/*
-	 * Never a half-loaded VM of this tool's holding the device or areas;
-	 * a loaded one stays, paused, for the operator to judge.
-	 */
-	if (ret && x.started && !loaded)
-		exec_stop(s, &x, q);
-	else if (ret && x.started && q)
-		lu_err(s, "QEMU PID %d keeps the loaded VM, not resumed (its output: %s)",
-		       (int)(x.pid > 0 ? x.pid : q->pid), x.log);
+	if (ret && x.started)
+		exec_failed(s, o, &x, q, stream, loaded);
 	free(h);
 	if (q)
 		qmp_close(q);
