@@ -481,6 +481,24 @@ step_build() { # W=1 modules against the Debian headers; sets MODKOS, STOCK_KOS
 	fi
 }
 
+# step_unit: hvkitctl's host-side unit tests (tools/hvkitctl/tests), each
+# TAP line a result; fewer than UNIT_EXPECT, or a failing exit, fails.
+UNIT_EXPECT=44
+step_unit() {
+	local log=$HVKIT_OUT/hvkitctl-unit.log n=0 rc=0 line
+	make -s -C "$HVKIT_TOP/tools/hvkitctl" O="$HVKIT_OUT/hvkitctl-unit" test >"$log" 2>&1 || rc=$?
+	while IFS= read -r line; do
+		case "$line" in
+		"ok "*) n=$((n + 1)); count ok "hvkitctl-unit/${line#ok * - }" ;;
+		"not ok "*) n=$((n + 1)); count fail "hvkitctl-unit/${line#not ok * - }" ;;
+		esac
+	done <"$log"
+	if [ "$rc" != 0 ] || [ "$n" -lt "$UNIT_EXPECT" ]; then
+		grep -v '^ok ' "$log" | tail -20
+		count fail "hvkitctl-unit: exit $rc, $n results (at least $UNIT_EXPECT expected; $log)"
+	fi
+}
+
 step_static() { # the W=1 build of step_build, with sparse in the same pass
 	local k style=$HVKIT_OUT/style.log spid=
 	# checkpatch and shellcheck (one CPU) beside the build.
@@ -497,6 +515,7 @@ step_static() { # the W=1 build of step_build, with sparse in the same pass
 	else
 		count fail "build: W=1 + sparse C=2 modules for $KVER"
 	fi
+	step_unit
 	[ -n "$spid" ] || return
 	if wait "$spid"; then
 		count ok "checkpatch --strict and shellcheck: clean"

@@ -725,28 +725,47 @@ static bool pid_runs(pid_t pid)
 	return p && p[1] == ' ' && p[2] != 'Z' && p[2] != 'X';
 }
 
+/* A connected stream socket to the unix socket @path: its fd, or -errno. */
+static int unix_connect(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd, err;
+
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	strcpy(sa.sun_path, path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
+		err = -errno;
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
 /* Connect and take QMP's greeting within @ms: the connection, or NULL. */
 static struct qmp *qmp_open_ms(const struct lu_sub *s, const char *path, int ms)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct ucred cred;
 	socklen_t cl = sizeof(cred);
 	struct qmp *q;
 	struct jv *g, *ret;
 
-	if (strlen(path) >= sizeof(sa.sun_path)) {
-		lu_err(s, "QMP socket path too long: %s", path);
-		return NULL;
-	}
 	q = calloc(1, sizeof(*q));
 	if (!q)
 		return NULL;
-	strcpy(sa.sun_path, path);
-	q->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (q->fd < 0 || connect(q->fd, (struct sockaddr *)&sa, sizeof(sa))) {
+	q->fd = unix_connect(path);
+	if (q->fd == -ENAMETOOLONG) {
+		lu_err(s, "QMP socket path too long: %s", path);
+		qmp_close(q);
+		return NULL;
+	}
+	if (q->fd < 0) {
 		lu_err(s, "connect to QMP socket %s: %s (QEMU's -qmp unix:%s,server=on,wait=off;%s)",
-		       path, strerror(errno), path,
-		       errno == ECONNREFUSED ? " QEMU is gone" : " is QEMU running?");
+		       path, strerror(-q->fd), path,
+		       q->fd == -ECONNREFUSED ? " QEMU is gone" : " is QEMU running?");
 		qmp_close(q);
 		return NULL;
 	}
@@ -1397,19 +1416,12 @@ static void exec_signals(void)
 /* Whether a process listens on the unix socket @path. */
 static bool sock_answers(const char *path)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	bool ok;
-	int fd;
+	int fd = unix_connect(path);
 
-	if (strlen(path) >= sizeof(sa.sun_path))
-		return false;
-	strcpy(sa.sun_path, path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return false;
-	ok = !connect(fd, (struct sockaddr *)&sa, sizeof(sa));
 	close(fd);
-	return ok;
+	return true;
 }
 
 /*
@@ -1436,8 +1448,8 @@ static bool qmp_unix_path(const char *val, char *path, size_t len)
 /*
  * Whether a QEMU argument hands it a file descriptor of the process that
  * started it (tap fd=, JSON "fd":, -add-fd, /dev/fdset/N, fd:N,
- * /proc/self/fd/N, /dev/fd/N): the new QEMU would get whatever this tool
- * has open under that number, or nothing.
+ * /proc/self/fd/N, /dev/fd/N): the new QEMU would find nothing under that
+ * number (exec_start closes every fd but 0-2), or a file of its own.
  */
 static bool passes_fd(const char *arg)
 {
@@ -1727,6 +1739,24 @@ static bool exec_exited(struct lu_exec *x, int *st)
 	return true;
 }
 
+/* The QEMU started: the process started, else its QMP peer (-daemonize); 0: unknown. */
+static pid_t exec_pid(const struct lu_exec *x, const struct qmp *q)
+{
+	return x->pid > 0 ? x->pid : q ? q->pid : 0;
+}
+
+/*
+ * Whether the QEMU started (@pid) is gone: reaped here (*st: its wait
+ * status), or, not this tool's child, no longer running (*st: -1).
+ */
+static bool exec_gone(struct lu_exec *x, pid_t pid, int *st)
+{
+	*st = -1;
+	if (exec_exited(x, st))
+		return true;
+	return !x->child && pid > 0 && !pid_runs(pid);
+}
+
 /*
  * Wait until QEMU's QMP socket answers and, with -daemonize, the process
  * started has exited 0 (its daemon set up): 0, or -1 (a message printed).
@@ -1778,7 +1808,7 @@ static int exec_wait(const struct lu_sub *s, struct lu_exec *x, int timeout)
  */
 static void exec_stop(const struct lu_sub *s, struct lu_exec *x, struct qmp *q)
 {
-	pid_t pid = x->pid > 0 ? x->pid : q ? q->pid : 0;
+	pid_t pid = exec_pid(x, q);
 	bool quit = q && !qmp_simple(q, "quit");
 	int i, st, sig = quit ? 0 : SIGTERM;
 
@@ -1790,7 +1820,7 @@ static void exec_stop(const struct lu_sub *s, struct lu_exec *x, struct qmp *q)
 	if (sig)
 		kill(pid, sig);
 	for (i = 0; i < 200; i++) {
-		if (x->child ? exec_exited(x, &st) : !pid_runs(pid))
+		if (exec_gone(x, pid, &st))
 			break;
 		if (i == 100) {
 			sig = SIGKILL;
@@ -1815,34 +1845,36 @@ static void exec_stop(const struct lu_sub *s, struct lu_exec *x, struct qmp *q)
 static void exec_failed(const struct lu_sub *s, const struct lu_opts *o, struct lu_exec *x,
 			struct qmp *q, bool stream, bool loaded)
 {
-	pid_t pid = x->pid > 0 ? x->pid : q ? q->pid : 0;
+	pid_t pid = exec_pid(x, q);
 	bool gone = false;
+	char who[40];
 	int i, st;
 
+	if (pid > 0)
+		snprintf(who, sizeof(who), "QEMU (PID %d)", (int)pid);
+	else
+		snprintf(who, sizeof(who), "QEMU (daemonized, PID unknown)");
 	/* A failed load, or a QEMU that did not answer, may be exiting. */
 	for (i = 0; i < ((stream && !loaded) || !q ? 60 : 1) && !gone; i++) {
 		if (i)
 			sleep_ms(50);
-		if (exec_exited(x, &st)) {
-			gone = true;
-			lu_err(s, "QEMU (PID %d) exited (%s %d)", (int)pid,
-			       WIFEXITED(st) ? "status" : "signal",
-			       WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
-		} else if (!x->child && pid > 0 && !pid_runs(pid)) {
-			gone = true;
-			lu_err(s, "QEMU (PID %d) exited", (int)pid);
-		}
+		gone = exec_gone(x, pid, &st);
 	}
+	if (gone && st != -1)
+		lu_err(s, "%s exited (%s %d)", who, WIFEXITED(st) ? "status" : "signal",
+		       WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
+	else if (gone)
+		lu_err(s, "%s exited", who);
 	if (gone) {
 		exec_log_tail(x);
 	} else if (!q) {
 		exec_stop(s, x, NULL);
 	} else if (loaded) {
-		lu_err(s, "QEMU PID %d keeps the loaded VM, paused, not resumed (its output: %s)",
-		       (int)pid, x->log);
+		lu_err(s, "%s keeps the loaded VM, paused, not resumed (its output: %s)",
+		       who, x->log);
 	} else {
-		lu_err(s, "QEMU PID %d waits for the state (inmigrate, its devices open): once the cause is fixed, load it there: hvkitctl liveupdate restore --qmp %s --state %s",
-		       (int)pid, x->conn, o->state);
+		lu_err(s, "%s waits for the state (inmigrate, its devices open): once the cause is fixed, load it there: hvkitctl liveupdate restore --qmp %s --state %s",
+		       who, x->conn, o->state);
 	}
 	if (!loaded)
 		lu_err(s, "the state is kept; a new QEMU that opens its devices gets their state only with vfio_preserve's mig_override (Documentation/live-update.rst, Limits)");
@@ -2588,9 +2620,9 @@ static int sub_restore(const struct lu_sub *s, struct lu_opts *o)
 	printf("resumed; the VM was stopped %llu.%03llu s (stop to resume, CLOCK_REALTIME)\n",
 	       (unsigned long long)((rt - h->stop_ns) / 1000000000),
 	       (unsigned long long)((rt - h->stop_ns) / 1000000 % 1000));
-	if (o->exec && (x.pid > 0 || q->pid > 0))
+	if (o->exec && exec_pid(&x, q) > 0)
 		printf("QEMU PID %d runs the VM (its output: %s)\n",
-		       (int)(x.pid > 0 ? x.pid : q->pid), x.log);
+		       (int)exec_pid(&x, q), x.log);
 	else if (o->exec)
 		printf("QEMU runs the VM (PID unknown; its output: %s)\n", x.log);
 	ret = 0;
