@@ -49,11 +49,11 @@ group_env() { # group_env L1|L2
 		printf 'GROUP=%q\nMODULES=%q\nKMODS=\nTESTS=%q\nTEST_TIMEOUT=%q\nKRAM_REGION=no\nSUITE_KIND=%q\n' \
 			"$GROUP-l2" "$L2_MODULES" "$L2_TESTS" "$TEST_TIMEOUT" "$KIND"
 	else
-		printf 'GROUP=%q\nMODULES=%q\nKMODS=%q\nTESTS=%q\nTEST_TIMEOUT=%q\nL2_MACHINE=%q\nKRAM_REGION=%s\nSUITE_KIND=%q\nCOLDPLUG=%q\nBENCH_QUICK=%s\n' \
+		printf 'GROUP=%q\nMODULES=%q\nKMODS=%q\nTESTS=%q\nTEST_TIMEOUT=%q\nL2_MACHINE=%q\nKRAM_REGION=%s\nSUITE_KIND=%q\nCOLDPLUG=%q\nBENCH_QUICK=%s\nL1_PMU=%s\n' \
 			"$GROUP" "$MODULES" "$KMODS" "$TESTS" "$TEST_TIMEOUT" "$L2_MACHINE" \
 			"$(kram_region_expected && echo yes || echo no)" "$KIND" \
 			"$([ -n "$KMODROOT" ] && echo "$COLDPLUG")" \
-			"$([ "${RUN_SUITE:-}" = bench-check ] && echo yes || echo no)"
+			"$([ "${RUN_SUITE:-}" = bench-check ] && echo yes || echo no)" "$L1_PMU"
 	fi
 }
 
@@ -356,7 +356,8 @@ boot_vm() {
 	WATCHER_PID=$!
 	# shellcheck disable=SC2086
 	timeout --foreground -k 10 "$TIMEOUT" "$L0_QEMU" -pidfile "$dir/qemu.pid" \
-		-M q35 -accel "${HVKIT_ACCEL:-$ACCEL}" -cpu EPYC,+svm -smp "$SMP" -m "$MEM" \
+		-M q35 -accel "${HVKIT_ACCEL:-$ACCEL}" -cpu "EPYC,+svm$([ "$L1_PMU" = yes ] && echo ,pmu=on)" \
+		-smp "$SMP" -m "$MEM" \
 		-nodefaults -display none -no-reboot \
 		-kernel "$VMLINUZ" -initrd "$dir/initrd.cpio" \
 		-append "console=ttyS0 panic=-1 panic_on_warn=1 oops=panic tsc=reliable mitigations=off $L1_NPT_ARG$CMDLINE$([ "$KIND" = debug ] && [ -n "$DEBUG_CMDLINE" ] && echo " $DEBUG_CMDLINE")" \
