@@ -19,6 +19,7 @@
  * Control interface: /dev/kvm_hybrid (ioctls in include/uapi/linux/hvkit.h),
  * debugfs kvm_hybrid/{bindings,audit}. Documentation/kvm_hybrid.rst.
  */
+#include <linux/bsearch.h>
 #include <linux/debugfs.h>
 #include <linux/delay.h>
 #include <linux/fdtable.h>
@@ -31,10 +32,12 @@
 #include <linux/miscdevice.h>
 #include <linux/module.h>
 #include <linux/pid.h>
+#include <linux/random.h>
 #include <linux/rculist.h>
 #include <linux/sched/task.h>
 #include <linux/seq_file.h>
 #include <linux/slab.h>
+#include <linux/sort.h>
 #include <linux/uaccess.h>
 #include <linux/vmalloc.h>
 #include <linux/workqueue.h>
@@ -98,6 +101,16 @@ struct hb_binding {
 	u32 *apic_id;
 	struct hybrid_pmu_cap *pmu_cap;	/* per vCPU, read at bind */
 	char pmu_why[96];		/* why 0xA stays KVM's, or "" */
+	/*
+	 * HYBRID_IOC_PMU_FILTER, under @filter_lock (not @lock nor hb_mutex:
+	 * it is held across a wait for KVM's SRCU readers):
+	 */
+	struct mutex filter_lock;
+	bool filter_on;			/* hvkit's filter was installed */
+	bool filter_done;		/* unbound: no more filters */
+	u32 filter_cookie;		/* in hvkit's filter's pad[1] */
+	struct kvm_pmu_event_filter *vmm_filter; /* the VMM's, to put back */
+	struct work_struct filter_work;	/* unbind's hb_filter_unbind() */
 	u32 nr_clears;
 	struct hybrid_clear clears[HYBRID_MAX_CLEARS];
 	atomic64_t cpuid_exits;
@@ -583,6 +596,7 @@ static void hb_free_rcu(struct rcu_head *rcu)
 	kfree(b->vcpu_type);
 	kfree(b->apic_id);
 	kfree(b->pmu_cap);
+	kfree(b->vmm_filter);
 	kfree(b);
 }
 
@@ -1072,6 +1086,157 @@ static bool hb_unlist(struct hb_binding *b)
 	return was;
 }
 
+/* --- the vPMU event filter (HYBRID_IOC_PMU_FILTER) ------------------------- */
+
+/* pad[0] of a filter hvkit installed; pad[1] is its binding's cookie. */
+#define HB_FILTER_MAGIC	0x4b545648	/* "HVTK" */
+
+static struct workqueue_struct *hb_filter_wq;
+
+/*
+ * Is @f, KVM's filter of @b's VM (read under kvm->lock), the one @b
+ * installed? KVM copies a VMM's filter whole, pad included: a VMM's
+ * matches only if it wrote hvkit's magic and random cookie.
+ */
+static bool hb_filter_ours(const struct hb_binding *b,
+			   const struct kvm_pmu_event_filter *f)
+{
+	return f && b->filter_cookie && f->pad[0] == HB_FILTER_MAGIC &&
+	       f->pad[1] == b->filter_cookie;
+}
+
+static int hb_cmp_u64(const void *pa, const void *pb)
+{
+	u64 a = *(const u64 *)pa, b = *(const u64 *)pb;
+
+	return (a > b) - (a < b);
+}
+
+/*
+ * Does filter @f (NULL: none) let counter @idx of @pmu count, by 6.1's
+ * check_pmu_event_filter()? @idx < INTEL_PMC_IDX_FIXED: a general
+ * counter, by its event select (read racily: the vCPU may change it, and
+ * then reprograms it itself); else fixed counter @idx - INTEL_PMC_IDX_FIXED.
+ */
+static bool hb_filter_allows(const struct kvm_pmu_event_filter *f,
+			     struct kvm_pmu *pmu, int idx)
+{
+	u64 key;
+	bool in;
+
+	if (!f)
+		return true;
+	if (idx < INTEL_PMC_IDX_FIXED) {
+		if (idx >= KVM_INTEL_PMC_MAX_GENERIC)
+			return true;
+		key = READ_ONCE(pmu->gp_counters[idx].eventsel) & AMD64_RAW_EVENT_MASK_NB;
+		in = !!bsearch(&key, f->events, f->nevents, sizeof(key), hb_cmp_u64);
+	} else {
+		idx -= INTEL_PMC_IDX_FIXED;
+		in = idx < 32 && f->fixed_counter_bitmap & BIT(idx);
+	}
+	return f->action == KVM_PMU_EVENT_ALLOW ? in : !in;
+}
+
+/*
+ * The filter of @kvm went from @prev to the one in force now: have each
+ * vCPU reprogram, before its next entry, every counter whose verdict
+ * changed, as a guest write of its event select does. 6.1's
+ * kvm_pmu_handle_event() then pauses each such counter that has a perf
+ * event and runs it again only if the filter allows its event.
+ * KVM_SET_PMU_EVENT_FILTER itself leaves running counters alone in 6.1.
+ * Only counters whose verdict changed: in 6.1 a counter's reprogram_pmi
+ * bit also stands for "overflowed", so marking one that overflows in the
+ * same instant would lose that overflow. Called after the grace period
+ * that retired @prev, before it is freed.
+ */
+static void hb_pmu_reprogram(struct kvm *kvm, const struct kvm_pmu_event_filter *prev)
+{
+	const struct kvm_pmu_event_filter *cur;
+	struct kvm_vcpu *vcpu;
+	unsigned long i;
+	int idx, bit;
+	bool any;
+
+	idx = srcu_read_lock(&kvm->srcu);
+	cur = srcu_dereference(kvm->arch.pmu_event_filter, &kvm->srcu);
+	kvm_for_each_vcpu(i, vcpu, kvm) {
+		struct kvm_pmu *pmu = &vcpu->arch.pmu;
+
+		any = false;
+		for_each_set_bit(bit, pmu->all_valid_pmc_idx, X86_PMC_IDX_MAX) {
+			if (hb_filter_allows(prev, pmu, bit) == hb_filter_allows(cur, pmu, bit))
+				continue;
+			set_bit(bit, pmu->reprogram_pmi);
+			any = true;
+		}
+		if (any) {
+			kvm_make_request(KVM_REQ_PMU, vcpu);
+			kvm_vcpu_kick(vcpu);
+		}
+	}
+	srcu_read_unlock(&kvm->srcu, idx);
+}
+
+/*
+ * Remove @b's filter from @kvm and put the VMM's back, if hvkit's is
+ * still the one in force; drop the VMM's saved one otherwise (the VMM
+ * has set another since). Under @b->filter_lock: waits for KVM's SRCU
+ * readers, as KVM_SET_PMU_EVENT_FILTER does. Returns the owner of the
+ * filter that was in force (HYBRID_FILTER_*).
+ */
+static u32 hb_filter_clear(struct hb_binding *b, struct kvm *kvm)
+{
+	struct kvm_pmu_event_filter *cur, *to_free;
+	u32 owner;
+
+	lockdep_assert_held(&b->filter_lock);
+	mutex_lock(&kvm->lock);
+	cur = rcu_dereference_protected(kvm->arch.pmu_event_filter,
+					lockdep_is_held(&kvm->lock));
+	owner = !cur ? HYBRID_FILTER_NONE : hb_filter_ours(b, cur) ?
+		HYBRID_FILTER_HVKIT : HYBRID_FILTER_VMM;
+	if (!b->filter_on) {
+		mutex_unlock(&kvm->lock);
+		return owner;
+	}
+	if (owner == HYBRID_FILTER_HVKIT) {
+		rcu_assign_pointer(kvm->arch.pmu_event_filter, b->vmm_filter);
+		to_free = cur;
+	} else {
+		to_free = b->vmm_filter;
+	}
+	b->vmm_filter = NULL;
+	WRITE_ONCE(b->filter_on, false);
+	mutex_unlock(&kvm->lock);
+	synchronize_srcu_expedited(&kvm->srcu);
+	if (owner == HYBRID_FILTER_HVKIT)
+		hb_pmu_reprogram(kvm, to_free);
+	kfree(to_free);
+	return owner;
+}
+
+/*
+ * Unbind's part (queued by hb_unbind_ref() with a reference on the VM and
+ * on the binding): hvkit's filter out, the VMM's back, in a work item and
+ * not under hb_mutex: a vCPU may stay in an SRCU read section for long
+ * (a fault on userfaultfd memory), and every VM's bind and unbind would
+ * wait for it.
+ */
+static void hb_filter_unbind(struct work_struct *work)
+{
+	struct hb_binding *b = container_of(work, struct hb_binding, filter_work);
+	struct kvm *kvm = b->kvm;
+
+	mutex_lock(&b->filter_lock);
+	if (b->filter_on && hb_filter_clear(b, kvm) == HYBRID_FILTER_HVKIT)
+		pr_info("binding %u: its vPMU event filter is removed, the VMM's is back\n",
+			b->id);
+	mutex_unlock(&b->filter_lock);
+	kref_put(&b->ref, hb_release);
+	kvm_put_kvm(kvm);
+}
+
 /*
  * Undo @b's overrides while it is listed, then unlist it and drop the
  * caller's reference on it (see hb_unbind()).
@@ -1079,6 +1244,23 @@ static bool hb_unlist(struct hb_binding *b)
 static void hb_unbind_ref(struct hb_binding *b)
 {
 	lockdep_assert_held(&hb_mutex);
+	/*
+	 * No filter from now on; one installed (or being installed) comes
+	 * out in hb_filter_unbind(). The binding's VM reference is held.
+	 */
+	WRITE_ONCE(b->filter_done, true);
+	/*
+	 * Always: an ioctl may be installing one now (it read filter_done
+	 * under filter_lock before this); the work takes filter_lock after
+	 * it. Not filter_lock here: its holder may wait on KVM's SRCU.
+	 */
+	kvm_get_kvm(b->kvm);
+	kref_get(&b->ref);
+	if (!queue_work(hb_filter_wq, &b->filter_work)) {
+		/* Queued by an earlier call, not run yet: it holds its own. */
+		kref_put(&b->ref, hb_release);
+		kvm_put_kvm(b->kvm);
+	}
 	hb_detach_all(b);
 	if (hb_unlist(b))
 		kref_put(&b->ref, hb_release);
@@ -1331,6 +1513,8 @@ static long hb_ioctl_bind(void __user *uarg)
 		return -ENOMEM;
 	kref_init(&b->ref);
 	mutex_init(&b->lock);
+	mutex_init(&b->filter_lock);
+	INIT_WORK(&b->filter_work, hb_filter_unbind);
 	b->nr_types = a.nr_types;
 	b->nr_vcpus = a.nr_vcpus;
 	b->types = memdup_user(u64_to_user_ptr(a.types),
@@ -1987,6 +2171,182 @@ unlock:
 	return ret;
 }
 
+/*
+ * Install @a's filter into @kvm in place of the one in force, keeping the
+ * VMM's for hb_filter_clear(). Under @b->filter_lock. 0 or -ENOMEM.
+ */
+static int hb_filter_set(struct hb_binding *b, struct kvm *kvm,
+			 const struct hybrid_pmu_filter *a)
+{
+	struct kvm_pmu_event_filter *f, *old, *to_free;
+
+	lockdep_assert_held(&b->filter_lock);
+	f = kzalloc(struct_size(f, events, a->nevents), GFP_KERNEL_ACCOUNT);
+	if (!f)
+		return -ENOMEM;
+	f->action = a->action;
+	f->nevents = a->nevents;
+	f->fixed_counter_bitmap = a->fixed_counter_bitmap;
+	memcpy(f->events, a->events, flex_array_size(f, events, a->nevents));
+	/* KVM looks events up with bsearch(). */
+	sort(f->events, f->nevents, sizeof(f->events[0]), hb_cmp_u64, NULL);
+	while (!b->filter_cookie)
+		b->filter_cookie = get_random_u32();
+	f->pad[0] = HB_FILTER_MAGIC;
+	f->pad[1] = b->filter_cookie;
+
+	mutex_lock(&kvm->lock);
+	old = rcu_replace_pointer(kvm->arch.pmu_event_filter, f,
+				  lockdep_is_held(&kvm->lock));
+	if (hb_filter_ours(b, old)) {
+		to_free = old;
+	} else {
+		/* The VMM's (or none): put back later. One saved before is stale. */
+		to_free = b->vmm_filter;
+		b->vmm_filter = old;
+	}
+	WRITE_ONCE(b->filter_on, true);
+	mutex_unlock(&kvm->lock);
+	synchronize_srcu_expedited(&kvm->srcu);
+	/* @old is alive: freed below, or saved under filter_lock. */
+	hb_pmu_reprogram(kvm, old);
+	kfree(to_free);
+	return 0;
+}
+
+/* The filter in force in @kvm into @a (owner, action, events). Under @b->filter_lock. */
+static void hb_filter_read(struct hb_binding *b, struct kvm *kvm,
+			   struct hybrid_pmu_filter *a)
+{
+	const struct kvm_pmu_event_filter *cur;
+
+	lockdep_assert_held(&b->filter_lock);
+	mutex_lock(&kvm->lock);
+	cur = rcu_dereference_protected(kvm->arch.pmu_event_filter,
+					lockdep_is_held(&kvm->lock));
+	a->owner = !cur ? HYBRID_FILTER_NONE : hb_filter_ours(b, cur) ?
+		HYBRID_FILTER_HVKIT : HYBRID_FILTER_VMM;
+	a->action = cur ? cur->action : 0;
+	a->nevents = cur ? cur->nevents : 0;
+	a->fixed_counter_bitmap = cur ? cur->fixed_counter_bitmap : 0;
+	memset(a->events, 0, sizeof(a->events));
+	if (cur)
+		memcpy(a->events, cur->events,
+		       min_t(u32, cur->nevents, HYBRID_FILTER_MAX_EVENTS) * sizeof(u64));
+	mutex_unlock(&kvm->lock);
+}
+
+static const char *const hb_filter_owners[] = { "none", "hvkit's", "the VMM's" };
+
+/* HYBRID_IOC_PMU_FILTER's input: 0, or -EINVAL/-E2BIG (a message logged). */
+static int hb_filter_check(const struct hybrid_pmu_filter *a)
+{
+	u32 i;
+
+	if (hvkit_flags_valid(a->flags, HYBRID_FILTER_SET | HYBRID_FILTER_CLEAR) ||
+	    (a->flags & HYBRID_FILTER_SET && a->flags & HYBRID_FILTER_CLEAR)) {
+		pr_err("pmu_filter: bad flags %#x: read (0), set or clear\n", a->flags);
+		return -EINVAL;
+	}
+	if (a->__pad0) {
+		pr_err("pmu_filter: __pad0 must be 0\n");
+		return -EINVAL;
+	}
+	if (!(a->flags & HYBRID_FILTER_SET)) {
+		/* Read and clear take no filter: their input fields must be 0. */
+		if (a->action || a->nevents || a->fixed_counter_bitmap || a->owner ||
+		    memchr_inv(a->events, 0, sizeof(a->events))) {
+			pr_err("pmu_filter: a read or clear with filter fields set\n");
+			return -EINVAL;
+		}
+		return 0;
+	}
+	if (a->action != HYBRID_FILTER_ALLOW && a->action != HYBRID_FILTER_DENY) {
+		pr_err("pmu_filter: action %u: allow (0) or deny (1)\n", a->action);
+		return -EINVAL;
+	}
+	if (a->nevents > HYBRID_FILTER_MAX_EVENTS) {
+		pr_err("pmu_filter: %u events, at most %u\n", a->nevents,
+		       HYBRID_FILTER_MAX_EVENTS);
+		return -E2BIG;
+	}
+	if (a->owner) {
+		pr_err("pmu_filter: owner is an output: 0\n");
+		return -EINVAL;
+	}
+	for (i = 0; i < a->nevents; i++) {
+		/* What KVM compares: any other bit would never match. */
+		if (a->events[i] & ~(u64)AMD64_RAW_EVENT_MASK_NB) {
+			pr_err("pmu_filter: event %u (%#llx): bits KVM's filter ignores (not in %#llx)\n",
+			       i, a->events[i], (u64)AMD64_RAW_EVENT_MASK_NB);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+static long hb_ioctl_pmu_filter(void __user *uarg)
+{
+	struct hybrid_pmu_filter *a;
+	struct hb_binding *b;
+	struct kvm *kvm;
+	u32 usize, owner;
+	int ret;
+
+	a = kzalloc(sizeof(*a), GFP_KERNEL);
+	if (!a)
+		return -ENOMEM;
+	ret = hvkit_copy_arg_from_user(a, sizeof(*a), sizeof(*a), uarg, &usize);
+	if (!ret)
+		ret = hb_filter_check(a);
+	if (ret)
+		goto out;
+	kvm = hb_get_kvm(a->id, &b);
+	if (!kvm) {
+		pr_err("pmu_filter: no binding %u\n", a->id);
+		ret = -ENOENT;
+		goto out;
+	}
+	mutex_lock(&b->filter_lock);
+	if (b->filter_done) {
+		pr_err("pmu_filter: binding %u is being unbound\n", a->id);
+		ret = -ENOENT;
+		goto unlock;
+	}
+	if (a->flags & HYBRID_FILTER_SET && !READ_ONCE(kvm->arch.enable_pmu)) {
+		pr_err("pmu_filter: binding %u: the VM has no vPMU (%s): nothing to filter\n",
+		       a->id, READ_ONCE(enable_pmu) ? "the VMM turned it off" :
+		       "kvm.enable_pmu=0, no host PMU, or a hybrid host");
+		ret = -EOPNOTSUPP;
+		goto unlock;
+	}
+	if (a->flags & HYBRID_FILTER_SET) {
+		ret = hb_filter_set(b, kvm, a);
+		if (!ret)
+			hb_audit_log("binding %u pid %d: vPMU filter %s %u, fixed %#x by %s[%d]",
+				     b->id, b->pid, a->action ? "deny" : "allow", a->nevents,
+				     a->fixed_counter_bitmap, current->comm,
+				     task_tgid_nr(current));
+	} else if (a->flags & HYBRID_FILTER_CLEAR) {
+		owner = hb_filter_clear(b, kvm);
+		hb_audit_log("binding %u pid %d: vPMU filter clear (%s was in force%s) by %s[%d]",
+			     b->id, b->pid, hb_filter_owners[owner],
+			     owner == HYBRID_FILTER_HVKIT ? ": the VMM's is back" : "",
+			     current->comm, task_tgid_nr(current));
+	}
+	if (!ret) {
+		hb_filter_read(b, kvm, a);
+		ret = hvkit_copy_arg_to_user(uarg, a, sizeof(*a), usize);
+	}
+unlock:
+	mutex_unlock(&b->filter_lock);
+	kref_put(&b->ref, hb_release);
+	kvm_put_kvm(kvm);
+out:
+	kfree(a);
+	return ret;
+}
+
 static long hb_ioctl_baseline(void __user *uarg)
 {
 	struct hybrid_features *sets;
@@ -2267,6 +2627,8 @@ static long kvm_hybrid_ioctl(struct file *file, unsigned int cmd, unsigned long 
 		return hb_ioctl_vm_features(uarg);
 	case HYBRID_IOC_PMU:
 		return hb_ioctl_pmu(uarg);
+	case HYBRID_IOC_PMU_FILTER:
+		return hb_ioctl_pmu_filter(uarg);
 	default:
 		return -ENOTTY;
 	}
@@ -2332,6 +2694,9 @@ static int hb_dbg_bindings_show(struct seq_file *m, void *v)
 		}
 		if (b->pmu_why[0])
 			seq_printf(m, "  0xA: %s\n", b->pmu_why);
+		/* Whether the VMM replaced it since: HYBRID_IOC_PMU_FILTER's read. */
+		if (READ_ONCE(b->filter_on))
+			seq_puts(m, "  vPMU event filter: hvkit's installed\n");
 	}
 	rcu_read_unlock();
 	return 0;
@@ -2356,9 +2721,13 @@ static int __init kvm_hybrid_init(void)
 {
 	int ret;
 
+	hb_filter_wq = alloc_workqueue("kvm_hybrid_filter", WQ_UNBOUND, 0);
+	if (!hb_filter_wq)
+		return -ENOMEM;
 	ret = misc_register(&kvm_hybrid_misc);
 	if (ret) {
 		pr_err("cannot register /dev/kvm_hybrid: %d\n", ret);
+		destroy_workqueue(hb_filter_wq);
 		return ret;
 	}
 	hb_debugfs = debugfs_create_dir("kvm_hybrid", NULL);
@@ -2383,6 +2752,8 @@ static void __exit kvm_hybrid_exit(void)
 	hb_hook_update();
 	hb_probes_put();
 	mutex_unlock(&hb_mutex);
+	/* Unbind's filter works: VMM filters back, their references put. */
+	destroy_workqueue(hb_filter_wq);
 	rcu_barrier();	/* hb_free_rcu and kvfree_rcu callbacks */
 	flush_work(&hb_gc_work);	/* and what they queued */
 	hb_free_dead();

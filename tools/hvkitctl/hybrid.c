@@ -51,11 +51,23 @@ void hybrid_help(FILE *out)
 	      "                              vPMU: set core type TYPE's 0xA online\n"
 	      "                              (general counters, unavailable events\n"
 	      "                              mask, fixed counter mask); prints the\n"
-	      "                              VM-wide KVM_SET_PMU_EVENT_FILTER allow\n"
-	      "                              list for the VMM (KVM filters per VM\n"
-	      "                              only, and only the VMM may set it);\n"
+	      "                              VM-wide allow list of the profile (KVM\n"
+	      "                              filters per VM only) and the pmu-filter\n"
+	      "                              command that enforces it;\n"
 	      "                              refused (EOPNOTSUPP) where KVM's vPMU\n"
 	      "                              has no 0xA (AMD host, enable_pmu=0)\n"
+	      "  pmu-filter ID [allow|deny EVENT... [fixed MASK] | clear]\n"
+	      "                              the bound VM's vPMU event filter (KVM's,\n"
+	      "                              VM-wide): show it (whose: hvkit's, the\n"
+	      "                              VMM's or none), install one in place of\n"
+	      "                              the VMM's (counters of blocked events\n"
+	      "                              stop at each vCPU's next entry), or\n"
+	      "                              clear hvkit's (the VMM's is back, also at\n"
+	      "                              unbind). EVENT: select | umask << 8 |\n"
+	      "                              select[11:8] << 32, e.g. 0x76 (AMD\n"
+	      "                              cycles), 0xc0 (instructions); at most 64.\n"
+	      "                              A VMM's KVM_SET_PMU_EVENT_FILTER after it\n"
+	      "                              replaces hvkit's\n"
 	      "\n"
 	      "Pool baselines (feature files: \"LEAF.SUB REG VALUE\" lines, one per\n"
 	      "feature word: 0x1 ecx/edx, 0x7.0 ebx/ecx/edx, 0x7.1 eax, 0xd.1 eax,\n"
@@ -749,13 +761,79 @@ static int cmd_pmu(int argc, char **argv)
 			strerror(errno));
 		return 1;
 	}
-	printf("# KVM_SET_PMU_EVENT_FILTER for the VMM: action KVM_PMU_EVENT_ALLOW\n");
+	printf("# the allow list of this profile (KVM_PMU_EVENT_ALLOW); to enforce it:\n");
+	printf("#   hvkitctl hybrid pmu-filter %u allow", p.id);
+	for (i = 0; i < p.nevents && i < HYBRID_PMU_MAX_EVENTS; i++)
+		printf(" %#llx", (unsigned long long)p.events[i]);
+	printf(" fixed %#x\n", p.fixed_counter_bitmap);
 	printf("fixed_counter_bitmap %#x\nnevents %u\n", p.fixed_counter_bitmap, p.nevents);
 	for (i = 0; i < p.nevents && i < HYBRID_PMU_MAX_EVENTS; i++)
 		printf("event %#06llx\n", (unsigned long long)p.events[i]);
 	return 0;
 usage:
 	fputs("Usage: hvkitctl hybrid pmu ID [TYPE GP_COUNTERS EVENTS_OFF FIXED_MASK]\n", stderr);
+	return 2;
+}
+
+/* pmu-filter ID [allow|deny EVENT... [fixed MASK] | clear] */
+static int cmd_pmu_filter(int argc, char **argv)
+{
+	static const char *const owners[] = { "none", "hvkit", "vmm" };
+	struct hybrid_pmu_filter f = { .size = sizeof(f) };
+	unsigned long long v;
+	int fd, ret, i;
+
+	if (argc < 2 || parse_id(argv[1], &f.id))
+		goto usage;
+	if (argc == 3 && !strcmp(argv[2], "clear")) {
+		f.flags = HYBRID_FILTER_CLEAR;
+	} else if (argc > 2) {
+		if (!strcmp(argv[2], "allow"))
+			f.action = HYBRID_FILTER_ALLOW;
+		else if (!strcmp(argv[2], "deny"))
+			f.action = HYBRID_FILTER_DENY;
+		else
+			goto usage;
+		f.flags = HYBRID_FILTER_SET;
+		for (i = 3; i < argc; i++) {
+			if (!strcmp(argv[i], "fixed") && i + 1 < argc) {
+				if (parse_num(argv[++i], 0xffffffff, &v))
+					goto usage;
+				f.fixed_counter_bitmap = v;
+				continue;
+			}
+			if (f.nevents == HYBRID_FILTER_MAX_EVENTS) {
+				fprintf(stderr, "hvkitctl hybrid: pmu-filter: at most %u events\n",
+					HYBRID_FILTER_MAX_EVENTS);
+				return 2;
+			}
+			if (parse_num(argv[i], ~0ULL, &v))
+				goto usage;
+			f.events[f.nevents++] = v;
+		}
+	}
+	fd = open_dev();
+	if (fd < 0)
+		return 1;
+	ret = ioctl(fd, HYBRID_IOC_PMU_FILTER, &f);
+	close(fd);
+	if (ret) {
+		fprintf(stderr, "hvkitctl hybrid: pmu-filter %u: %s (see the kernel log)\n", f.id,
+			strerror(errno));
+		return 1;
+	}
+	printf("owner %s\n", f.owner < 3 ? owners[f.owner] : "?");
+	if (f.owner == HYBRID_FILTER_NONE)
+		return 0;
+	printf("action %s\nfixed_counter_bitmap %#x\nnevents %u\n",
+	       f.action == HYBRID_FILTER_DENY ? "deny" : "allow", f.fixed_counter_bitmap,
+	       f.nevents);
+	for (i = 0; i < (int)f.nevents && i < HYBRID_FILTER_MAX_EVENTS; i++)
+		printf("event %#llx\n", (unsigned long long)f.events[i]);
+	return 0;
+usage:
+	fputs("Usage: hvkitctl hybrid pmu-filter ID [allow|deny EVENT... [fixed MASK] | clear]\n",
+	      stderr);
 	return 2;
 }
 
@@ -789,6 +867,8 @@ int cmd_hybrid(int argc, char **argv)
 		return cmd_features(argc - 1, argv + 1);
 	if (!strcmp(sub, "pmu"))
 		return cmd_pmu(argc - 1, argv + 1);
+	if (!strcmp(sub, "pmu-filter"))
+		return cmd_pmu_filter(argc - 1, argv + 1);
 	if (!strcmp(sub, "supported"))
 		return cmd_supported(argc - 1, argv + 1);
 	if (!strcmp(sub, "baseline"))
@@ -797,7 +877,7 @@ int cmd_hybrid(int argc, char **argv)
 		return cmd_baseline(argc - 1, argv + 1, 1);
 	fprintf(stderr, "hvkitctl hybrid: unknown subcommand '%s'\n"
 		"Usage: hvkitctl hybrid {status|check|bind|unbind|clear|restore|host-profile|\n"
-		"                        features|supported|baseline|compare|pmu|help} ...\n",
+		"                        features|supported|baseline|compare|pmu|pmu-filter|help} ...\n",
 		sub);
 	return 2;
 }

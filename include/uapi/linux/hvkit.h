@@ -659,6 +659,62 @@ struct hybrid_pmu {
 	__u64 events[HYBRID_PMU_MAX_EVENTS];
 };
 
+/* struct hybrid_pmu_filter.flags */
+#define HYBRID_FILTER_SET	(1U << 0) /* install @action/@events (else read) */
+#define HYBRID_FILTER_CLEAR	(1U << 1) /* remove hvkit's: the VMM's is back */
+/* struct hybrid_pmu_filter.action: KVM's KVM_PMU_EVENT_ALLOW/_DENY */
+#define HYBRID_FILTER_ALLOW	0
+#define HYBRID_FILTER_DENY	1
+/* struct hybrid_pmu_filter.owner */
+#define HYBRID_FILTER_NONE	0	/* KVM counts every event */
+#define HYBRID_FILTER_HVKIT	1	/* this binding's, installed by hvkit */
+#define HYBRID_FILTER_VMM	2	/* the VMM's (KVM_SET_PMU_EVENT_FILTER) */
+#define HYBRID_FILTER_MAX_EVENTS 64
+
+/**
+ * struct hybrid_pmu_filter - argument of HYBRID_IOC_PMU_FILTER
+ * @size:	sizeof(struct hybrid_pmu_filter)
+ * @flags:	0 (read), HYBRID_FILTER_SET or HYBRID_FILTER_CLEAR
+ * @id:		the binding
+ * @action:	in (SET) and out: HYBRID_FILTER_ALLOW or HYBRID_FILTER_DENY
+ * @nevents:	in (SET): entries of @events, at most HYBRID_FILTER_MAX_EVENTS;
+ *		out: the events of the filter in force (only the first
+ *		HYBRID_FILTER_MAX_EVENTS are copied)
+ * @fixed_counter_bitmap: in (SET) and out: fixed counters (Intel) the
+ *		action applies to
+ * @owner:	out: HYBRID_FILTER_* of the filter in force after the call
+ * @__pad0:	0
+ * @events:	event select | unit mask << 8 | (event select bits 11:8) << 32,
+ *		as KVM compares them (AMD64_RAW_EVENT_MASK_NB); other bits
+ *		are refused
+ *
+ * Installs a vPMU event filter into the bound VM as KVM_SET_PMU_EVENT_FILTER
+ * would (which only the VM's own process may issue), and reprograms every
+ * vCPU's counters at once: a counter of an event the filter blocks stops
+ * at the vCPU's next entry, which 6.1's own ioctl leaves to the guest's
+ * next write of that counter. The filter is VM-wide in 6.1 (one per VM,
+ * not per core type). The VMM's filter in force before is kept and put
+ * back by HYBRID_FILTER_CLEAR and at unbind; a VMM that sets its own
+ * filter afterwards replaces hvkit's, which then is neither put back nor
+ * reinstalled. -EOPNOTSUPP when the VM has no vPMU (kvm.enable_pmu=0, or
+ * the VMM turned it off); -E2BIG for too many events. 6.1 still adds the
+ * instructions and branches KVM emulates to counters of those events
+ * whatever the filter, and starts a counter the guest enabled while its
+ * event was blocked only at the guest's next change of its event select
+ * (Documentation/kvm_hybrid.rst).
+ */
+struct hybrid_pmu_filter {
+	__u32 size;
+	__u32 flags;
+	__u32 id;
+	__u32 action;
+	__u32 nevents;
+	__u32 fixed_counter_bitmap;
+	__u32 owner;
+	__u32 __pad0;
+	__u64 events[HYBRID_FILTER_MAX_EVENTS];
+};
+
 #define HYBRID_IOC_BIND		_IOWR(HVKIT_IOC_MAGIC, 0x30, struct hybrid_bind)
 #define HYBRID_IOC_UNBIND	_IOWR(HVKIT_IOC_MAGIC, 0x31, struct hybrid_unbind)
 #define HYBRID_IOC_FEATURE	_IOWR(HVKIT_IOC_MAGIC, 0x32, struct hybrid_feature)
@@ -668,6 +724,7 @@ struct hybrid_pmu {
 #define HYBRID_IOC_BASELINE	_IOWR(HVKIT_IOC_MAGIC, 0x36, struct hybrid_baseline)
 #define HYBRID_IOC_VM_FEATURES	_IOWR(HVKIT_IOC_MAGIC, 0x37, struct hybrid_vm_features)
 #define HYBRID_IOC_PMU		_IOWR(HVKIT_IOC_MAGIC, 0x38, struct hybrid_pmu)
+#define HYBRID_IOC_PMU_FILTER	_IOWR(HVKIT_IOC_MAGIC, 0x39, struct hybrid_pmu_filter)
 
 /*
  * guest_pvtimer (guest) and pvtimer_agent (host, /dev/pvtimer_agent,
