@@ -1133,7 +1133,10 @@ static bool hb_filter_allows(const struct kvm_pmu_event_filter *f,
 		in = !!bsearch(&key, f->events, f->nevents, sizeof(key), hb_cmp_u64);
 	} else {
 		idx -= INTEL_PMC_IDX_FIXED;
-		in = idx < 32 && f->fixed_counter_bitmap & BIT(idx);
+		/* Not a fixed counter (Intel's vLBR index): KVM has no pmc. */
+		if (idx >= KVM_PMC_MAX_FIXED)
+			return true;
+		in = f->fixed_counter_bitmap & BIT(idx);
 	}
 	return f->action == KVM_PMU_EVENT_ALLOW ? in : !in;
 }
@@ -1246,7 +1249,8 @@ static void hb_unbind_ref(struct hb_binding *b)
 	lockdep_assert_held(&hb_mutex);
 	/*
 	 * No filter from now on; one installed (or being installed) comes
-	 * out in hb_filter_unbind(). The binding's VM reference is held.
+	 * out in hb_filter_unbind(). The VM is alive: the binding's reference
+	 * (or, on bind's failure path, the caller's VM file) holds it.
 	 */
 	WRITE_ONCE(b->filter_done, true);
 	/*
@@ -1722,11 +1726,17 @@ static long hb_ioctl_unbind(void __user *uarg)
 	if (found) {
 		pr_info("binding %u (pid %d): unbound\n", found->id, found->pid);
 		trace_hybrid_unbind(found->id, found->pid, "unbind ioctl");
+		kref_get(&found->ref);	/* for the flush below */
 		kvm = hb_unbind(found);
 		hb_hook_update();
 		hb_probes_put();
 	}
 	mutex_unlock(&hb_mutex);
+	if (found) {
+		/* The VMM's filter is back when the unbind returns. */
+		flush_work(&found->filter_work);
+		kref_put(&found->ref, hb_release);
+	}
 	hb_put_vm(kvm);
 	if (!found) {
 		pr_err("unbind: no binding %u\n", a.id);
@@ -2196,6 +2206,16 @@ static int hb_filter_set(struct hb_binding *b, struct kvm *kvm,
 	f->pad[1] = b->filter_cookie;
 
 	mutex_lock(&kvm->lock);
+	/*
+	 * Unbound meanwhile (set before the VM was unlisted, so ordered
+	 * before another binding of this VM took kvm->lock): that binding's
+	 * filter, or the VMM's, is not ours to save or replace.
+	 */
+	if (READ_ONCE(b->filter_done)) {
+		mutex_unlock(&kvm->lock);
+		kfree(f);
+		return -ENOENT;
+	}
 	old = rcu_replace_pointer(kvm->arch.pmu_event_filter, f,
 				  lockdep_is_held(&kvm->lock));
 	if (hb_filter_ours(b, old)) {
@@ -2274,6 +2294,16 @@ static int hb_filter_check(const struct hybrid_pmu_filter *a)
 		pr_err("pmu_filter: owner is an output: 0\n");
 		return -EINVAL;
 	}
+	if (a->fixed_counter_bitmap & ~GENMASK(KVM_PMC_MAX_FIXED - 1, 0)) {
+		pr_err("pmu_filter: fixed counters %#x: KVM has %u\n",
+		       a->fixed_counter_bitmap, KVM_PMC_MAX_FIXED);
+		return -EINVAL;
+	}
+	if (memchr_inv(&a->events[a->nevents], 0,
+		       (HYBRID_FILTER_MAX_EVENTS - a->nevents) * sizeof(a->events[0]))) {
+		pr_err("pmu_filter: events past nevents (%u) must be 0\n", a->nevents);
+		return -EINVAL;
+	}
 	for (i = 0; i < a->nevents; i++) {
 		/* What KVM compares: any other bit would never match. */
 		if (a->events[i] & ~(u64)AMD64_RAW_EVENT_MASK_NB) {
@@ -2301,6 +2331,12 @@ static long hb_ioctl_pmu_filter(void __user *uarg)
 		ret = hb_filter_check(a);
 	if (ret)
 		goto out;
+	/*
+	 * An unbind's filter work still queued (a reaped VM, a failed bind)
+	 * first: a new binding of the same VM then finds the VMM's filter
+	 * back in force, not the old binding's.
+	 */
+	flush_workqueue(hb_filter_wq);
 	kvm = hb_get_kvm(a->id, &b);
 	if (!kvm) {
 		pr_err("pmu_filter: no binding %u\n", a->id);
@@ -2308,7 +2344,7 @@ static long hb_ioctl_pmu_filter(void __user *uarg)
 		goto out;
 	}
 	mutex_lock(&b->filter_lock);
-	if (b->filter_done) {
+	if (READ_ONCE(b->filter_done)) {
 		pr_err("pmu_filter: binding %u is being unbound\n", a->id);
 		ret = -ENOENT;
 		goto unlock;
@@ -2696,7 +2732,7 @@ static int hb_dbg_bindings_show(struct seq_file *m, void *v)
 			seq_printf(m, "  0xA: %s\n", b->pmu_why);
 		/* Whether the VMM replaced it since: HYBRID_IOC_PMU_FILTER's read. */
 		if (READ_ONCE(b->filter_on))
-			seq_puts(m, "  vPMU event filter: hvkit's installed\n");
+			seq_puts(m, "  vPMU event filter: set by hvkit (the VMM may have replaced it)\n");
 	}
 	rcu_read_unlock();
 	return 0;

@@ -234,6 +234,17 @@ int main(void)
 
 		bad += filter(b.id, HYBRID_FILTER_SET, 1, 1, wide, &f) != -EINVAL;
 	}
+	filter(b.id, 0, 0, 0, NULL, &f);
+	f.flags = HYBRID_FILTER_SET;
+	f.action = HYBRID_FILTER_DENY;
+	f.nevents = 1;
+	f.events[0] = EV_CYCLES;
+	f.owner = 0;
+	f.fixed_counter_bitmap = 1u << 3;		/* KVM has 3 fixed counters */
+	bad += hyb(HYBRID_IOC_PMU_FILTER, &f) != -EINVAL;
+	f.fixed_counter_bitmap = 0;
+	f.events[1] = EV_DC;				/* past nevents */
+	bad += hyb(HYBRID_IOC_PMU_FILTER, &f) != -EINVAL;
 	bad += filter(b.id + 1000, 0, 0, 0, NULL, &f) != -ENOENT;
 	f.__pad0 = 1;
 	bad += hyb(HYBRID_IOC_PMU_FILTER, &f) != -EINVAL;
@@ -241,7 +252,7 @@ int main(void)
 	bad += hyb(HYBRID_IOC_UNBIND, &u) != 0;
 	ksft_test_result(!bad, "%s%s\n",
 			 "refused: bad action, too many events, a clear with an action, ",
-			 "set+clear, unknown flag, bits KVM ignores, no binding, pad");
+			 "set+clear, unknown flag, bits KVM ignores, a 4th fixed counter, events past nevents, no binding, pad");
 	vm_destroy(&v, 2);
 
 	/* A VM whose VMM turned its vPMU off: nothing to filter. */
