@@ -522,8 +522,9 @@ struct hybrid_list {
  * @nent:	in: entries in @entries (the VMM's table for that vCPU);
  *		out: entries of the result
  * @max_nent:	capacity of @entries; leaves the profile adds (0x1A for a
- *		GenuineIntel table, 0x80000026 for an AMD or Hygon one, cache
- *		subleaves) are appended (-E2BIG if full)
+ *		GenuineIntel table, 0x80000026's levels for an AMD or Hygon
+ *		one, made from @entries' own topology, cache subleaves) are
+ *		appended (-E2BIG if full)
  * @entries:	user pointer to struct kvm_cpuid_entry2[@max_nent] (linux/kvm.h),
  *		rewritten in place, ready for KVM_SET_CPUID2
  */
