@@ -738,9 +738,12 @@ static void expect_level(struct kunit *test, const struct kvm_cpuid_entry2 *t, i
 	KUNIT_EXPECT_EQ_MSG(test, e->edx, edx, "subleaf %u", idx);
 }
 
-/* The core fields of the fixture's types: EBX[31:16] of the core level. */
-#define P_CORE	(0U << 28 | 1U << 24 | 200U << 16)
-#define E_CORE	(1U << 28 | 2U << 24 | 100U << 16)
+/*
+ * The core fields of the fixture's types, EBX[31:16] of the core level:
+ * core type [31:28], native model id [27:24], efficiency rank [23:16].
+ */
+#define P_CORE	0x01c80000U	/* 0, 1, 200 */
+#define E_CORE	0x12640000U	/* 1, 2, 100 */
 #define HETERO	(BIT(29) | BIT(30))
 
 /* Every level of a P- and an E-core, the complex from the profile's L3. */

@@ -208,7 +208,7 @@ static void check_profile(struct vm *v, bool amd)
 			guest_cpuid(v, i, 0x80000026, 1, r);
 			guest_cpuid(v, i, 0x80000027, 1, r2);
 			if (memcmp(r, r2, sizeof(r))) {
-				ksft_print_msg("vCPU %d Intel guest 0x80000026.1: %#x %#x %#x %#x\n",
+				ksft_print_msg("vCPU %d Intel 0x80000026.1: %#x %#x %#x %#x\n",
 					       i, r[0], r[1], r[2], r[3]);
 				bad++;
 			}
@@ -314,7 +314,7 @@ static int check_amd_topology(struct vm *v, int i, const struct hybrid_core_type
 	for (k = 0; k < n + 2; k++) {
 		guest_cpuid(v, i, 0x80000026, k, r);
 		if (memcmp(r, want[k], sizeof(r))) {
-			ksft_print_msg("vCPU %d 0x80000026.%u: %#x %#x %#x %#x, want %#x %#x %#x %#x\n",
+			ksft_print_msg("vCPU %d 0x80000026.%u %#x %#x %#x %#x != %#x %#x %#x %#x\n",
 				       i, k, r[0], r[1], r[2], r[3], want[k][0],
 				       want[k][1], want[k][2], want[k][3]);
 			bad++;
@@ -360,7 +360,7 @@ static void test_amd_topology(void)
 			bad += check_amd_topology(&a, i, &t[vtypes[i]],
 						  t[vtypes[i]].caches[3].shared_by, 1);
 	ksft_test_result(!ret && !bad,
-			 "AMD guest, 0xB topology: 0x80000026 levels of a P and an E vCPU agree with 0xB and the L3s (%d wrong)\n",
+			 "AMD guest: 0x80000026 of a P and an E vCPU match 0xB, the L3s (%d wrong)\n",
 			 bad);
 	vm_destroy(&a, NR_VCPUS);
 	for (i = 0; i < 100 && nr_bindings(NULL, NULL); i++)
