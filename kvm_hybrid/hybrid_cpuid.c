@@ -884,8 +884,10 @@ static u32 complex_shift(u32 l3, const struct amd_topo *t)
  * EAX[31] (asymmetric topology) on the complex and socket levels when
  * the layout's core types have L3s of different sizes: the complexes
  * then hold different numbers of CPUs (and shifts: a complex is its
- * L3's x2APIC group, as 0x8000001D tells the guest). KVM's 0x8000001D
- * is one table's, which the profile does not make asymmetric.
+ * L3's x2APIC group, as 0x8000001D tells the guest; Linux 6.9+, which
+ * wants one shift per level on all CPUs, logs a firmware bug for that,
+ * and keeps the boot CPU's shifts). KVM's 0x8000001D is one table's,
+ * which the profile does not make asymmetric.
  * A subleaf past the last is no entry: KVM answers zeros for it (an AMD
  * guest's absent subleaf), which ends a guest's walk (type 0, count 0).
  *
