@@ -233,15 +233,15 @@ static void check_profile(struct vm *v, bool amd)
 }
 
 /*
- * Leaf 0xB of vCPU @i's table (read back from KVM) rewritten to @smt
+ * vCPU @i's table @c (as the VMM set it) with leaf 0xB rewritten to @smt
  * logical CPUs per core (shift @smt_shift) and @pkg per package (shift
- * @pkg_shift), added if KVM's table has none, and set again (before the
- * first KVM_RUN, as a VMM may).
+ * @pkg_shift), added if @c has none, set again (before the first
+ * KVM_RUN, as a VMM may).
  */
-static void set_topology(struct vm *v, int i, __u32 smt_shift, __u32 smt,
-			 __u32 pkg_shift, __u32 pkg)
+static void set_topology(struct vm *v, int i, const struct kvm_cpuid2 *c,
+			 __u32 smt_shift, __u32 smt, __u32 pkg_shift, __u32 pkg)
 {
-	struct kvm_cpuid2 *c = get_cpuid(v->vcpu[i]), *big = cpuid2_alloc();
+	struct kvm_cpuid2 *big = cpuid2_alloc();
 	__u32 k, n = 0;
 
 	for (k = 0; k < c->nent; k++)
@@ -262,7 +262,6 @@ static void set_topology(struct vm *v, int i, __u32 smt_shift, __u32 smt,
 	big->nent = n;
 	if (ioctl(v->vcpu[i], KVM_SET_CPUID2, big))
 		ksft_exit_fail_msg("KVM_SET_CPUID2 (0xB): %s\n", strerror(errno));
-	free(c);
 	free(big);
 }
 
@@ -329,10 +328,13 @@ static int check_amd_topology(struct vm *v, int i, const struct hybrid_core_type
  * An AMD guest whose VMM gives it a topology in 0xB (one thread per core,
  * 4 per package): P vCPUs 0-1 share an L3 (a complex of 2), E vCPUs 2-3
  * each have their own (no complex level: it would add nothing), so the
- * complexes differ and the levels above the core say so.
+ * complexes differ and the levels above the core say so. Bound with 8
+ * per package, then the VMM sets 4 (KVM_SET_CPUID2 before the first
+ * run): the leaf follows the table KVM has now.
  */
 static void test_amd_topology(void)
 {
+	struct kvm_cpuid2 *vmm[NR_VCPUS];
 	struct hybrid_core_type t[2];
 	struct hybrid_bind b;
 	struct vm a;
@@ -349,10 +351,16 @@ static void test_amd_topology(void)
 	cpuid_amd = true;
 	vm_create(&a, NR_VCPUS);
 	cpuid_amd = false;
-	for (i = 0; i < NR_VCPUS; i++)
-		set_topology(&a, i, 0, 1, 2, 4);
+	for (i = 0; i < NR_VCPUS; i++) {
+		vmm[i] = get_cpuid(a.vcpu[i]);
+		set_topology(&a, i, vmm[i], 0, 1, 3, 8);
+	}
 	b.vm_fd = a.vm;
 	ret = hyb(HYBRID_IOC_BIND, &b);
+	for (i = 0; i < NR_VCPUS; i++) {
+		set_topology(&a, i, vmm[i], 0, 1, 2, 4);
+		free(vmm[i]);
+	}
 	if (ret)
 		ksft_print_msg("AMD topology: bind %d (%s)\n", ret, b.why);
 	else
