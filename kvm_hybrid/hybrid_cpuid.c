@@ -547,6 +547,40 @@ static int ovr_amd_legacy(struct hybrid_vcpu_ovr *out,
 	return 0;
 }
 
+/* Logical CPUs sharing @ct's L3, HYBRID_TOPO_NO_L3 if it has none. */
+static u16 type_l3(const struct hybrid_core_type *ct)
+{
+	u32 i;
+
+	for (i = 0; i < ct->nr_caches; i++)
+		if (ct->caches[i].level == 3)
+			return ct->caches[i].shared_by;
+	return HYBRID_TOPO_NO_L3;
+}
+
+/*
+ * The profile's L3 is the complex of a type with caches (the guest sees
+ * that L3 in 0x8000001D, the profile's too). Note the fewest and most
+ * CPUs any vCPU's L3 groups: where they differ, complexes differ in size.
+ */
+static void ovr_topo_l3(struct hybrid_ovr *o, const struct hybrid_core_type *types,
+			const struct hybrid_layout *lay,
+			const struct hybrid_core_type *ct)
+{
+	u32 v;
+	u16 l3;
+
+	o->flags |= HYBRID_OVR_TOPO_L3;
+	o->l3[0] = type_l3(ct);
+	o->l3[1] = o->l3[0];
+	o->l3[2] = o->l3[0];
+	for (v = 0; v < lay->nr_vcpus; v++) {
+		l3 = type_l3(&types[lay->vcpu_type[v]]);
+		o->l3[1] = min(o->l3[1], l3);
+		o->l3[2] = max(o->l3[2], l3);
+	}
+}
+
 /**
  * hybrid_pmu_leaf() - a core type's leaf 0xA, clamped to a vCPU's vPMU
  * @ct:		the core type
@@ -636,11 +670,12 @@ int hybrid_compile_vcpu(const struct hybrid_core_type *types, u32 nr_types,
 		ret = ovr_max_leaf(out, 0x80000000, 0x80000026);
 		if (ret)
 			return ret;
-		/* Only what the core type owns: the level's shift, count and
-		 * type stay KVM's (a count of 0 tells a guest that parses this
-		 * leaf for topology to fall back to 0x8000001E).
+		/*
+		 * The core fields of subleaf 0; a table build makes every
+		 * level around them from the vCPU's own topology leaves
+		 * (hybrid_amd_topo()).
 		 */
-		o = ovr_add(out, 0x80000026, 0, HYBRID_OVR_INDEX);
+		o = ovr_add(out, 0x80000026, 0, HYBRID_OVR_INDEX | HYBRID_OVR_TOPO);
 		if (!o)
 			return -ENOSPC;
 		ovr_set(o, EAX, BIT(29) | BIT(30), BIT(29) | BIT(30));
@@ -648,6 +683,8 @@ int hybrid_compile_vcpu(const struct hybrid_core_type *types, u32 nr_types,
 			(u32)ct->amd_core_type << 28 |
 			(ct->native_model_id & 0xf) << 24 |
 			(u32)ct->amd_efficiency << 16);
+		if (ct->flags & HYBRID_CT_CACHE)
+			ovr_topo_l3(o, types, lay, ct);
 		ovr_tag(out, first, HYBRID_OVR_AMD);
 	}
 	if (ct->flags & HYBRID_CT_CACHE) {
@@ -697,6 +734,240 @@ int hybrid_compile_vcpu(const struct hybrid_core_type *types, u32 nr_types,
 		ovr_set(o, c->reg, c->bits, 0);
 	}
 	return 0;
+}
+
+/*
+ * What a vCPU's table says of its topology, as the guest reads it: the
+ * SMT level (logical CPUs per core) and the package level, each with the
+ * x2APIC id shift to the next level's id and the logical CPUs in it.
+ */
+struct amd_topo {
+	u32 smt_shift;
+	u32 smt_count;
+	u32 pkg_shift;
+	u32 pkg_count;
+	u32 x2apic;
+};
+
+/* Entry KVM answers CPUID @fn.@idx from, if @fn is within the table's maximum. */
+static const struct kvm_cpuid_entry2 *leaf_in_range(const struct kvm_cpuid_entry2 *e,
+						    u32 n, u32 fn, u32 idx)
+{
+	const struct kvm_cpuid_entry2 *max;
+
+	max = hybrid_find_entry(e, n, fn & 0x80000000, 0, true);
+	if (!max || max->eax < fn)
+		return NULL;
+	return hybrid_find_entry(e, n, fn, idx, false);
+}
+
+/* TopologyExtensions (0x80000001 ECX[22]): 0x8000001D and 0x8000001E exist. */
+static bool has_topoext(const struct kvm_cpuid_entry2 *e, u32 n)
+{
+	const struct kvm_cpuid_entry2 *x = leaf_in_range(e, n, 0x80000001, 0);
+
+	return x && x->ecx & BIT(22);
+}
+
+/* Leaf 0xB: subleaf 0 the SMT level (type 1), subleaf 1 the core level
+ * (type 2), whose shift and count are the package's.
+ */
+static bool topo_0b(const struct kvm_cpuid_entry2 *e, u32 n, struct amd_topo *t)
+{
+	const struct kvm_cpuid_entry2 *l0 = leaf_in_range(e, n, 0xb, 0);
+	const struct kvm_cpuid_entry2 *l1 = leaf_in_range(e, n, 0xb, 1);
+
+	if (!l0 || !l1 || (l0->ecx >> 8 & 0xff) != 1 ||
+	    (l1->ecx >> 8 & 0xff) != 2)
+		return false;
+	t->smt_shift = l0->eax & 0x1f;
+	t->smt_count = l0->ebx & 0xffff;
+	t->pkg_shift = l1->eax & 0x1f;
+	t->pkg_count = l1->ebx & 0xffff;
+	t->x2apic = l0->edx;
+	return t->smt_count && t->pkg_count >= t->smt_count &&
+	       t->pkg_shift >= t->smt_shift;
+}
+
+/*
+ * Without 0xB, as Linux reads an AMD CPU: 0x80000008 ECX the package
+ * (NC: CPUs - 1, ApicIdSize: its shift, 0 for "from NC"), 0x8000001E
+ * (with TopologyExtensions) the threads per core and the extended APIC
+ * id; without it one thread per core and leaf 1's APIC id.
+ */
+static bool topo_legacy(const struct kvm_cpuid_entry2 *e, u32 n, struct amd_topo *t)
+{
+	const struct kvm_cpuid_entry2 *x8 = leaf_in_range(e, n, 0x80000008, 0);
+	const struct kvm_cpuid_entry2 *x1e = NULL, *l1;
+	u32 threads = 1;
+
+	if (!x8)
+		return false;
+	if (has_topoext(e, n))
+		x1e = leaf_in_range(e, n, 0x8000001e, 0);
+	if (x1e) {
+		threads = (x1e->ebx >> 8 & 0xff) + 1;
+		t->x2apic = x1e->eax;
+	} else {
+		l1 = leaf_in_range(e, n, 0x1, 0);
+		if (!l1)
+			return false;
+		t->x2apic = l1->ebx >> 24;
+	}
+	t->pkg_count = (x8->ecx & 0xff) + 1;
+	t->pkg_shift = x8->ecx >> 12 & 0xf;
+	if (!t->pkg_shift)
+		t->pkg_shift = order_base_2(t->pkg_count);
+	t->smt_count = threads;
+	t->smt_shift = order_base_2(threads);
+	return t->pkg_count >= threads && t->pkg_shift >= t->smt_shift;
+}
+
+/* Logical CPUs sharing the L3 of KVM's 0x8000001D, HYBRID_TOPO_NO_L3 if none. */
+static u16 kvm_l3(const struct kvm_cpuid_entry2 *e, u32 n)
+{
+	const struct kvm_cpuid_entry2 *c;
+	u32 i;
+
+	if (!has_topoext(e, n))
+		return HYBRID_TOPO_NO_L3;
+	for (i = 0; i < 8; i++) {
+		c = leaf_in_range(e, n, 0x8000001d, i);
+		if (!c || !(c->eax & 0x1f))
+			break;
+		if ((c->eax >> 5 & 0x7) == 3)
+			return (c->eax >> 14 & 0xfff) + 1;
+	}
+	return HYBRID_TOPO_NO_L3;
+}
+
+/*
+ * The complex level's shift for an L3 shared by @l3 CPUs: within the
+ * SMT and the package shifts. An L3 that spans the package, or none,
+ * makes the package one complex.
+ */
+static u32 complex_shift(u32 l3, const struct amd_topo *t)
+{
+	if (l3 == HYBRID_TOPO_NO_L3)
+		return t->pkg_shift;
+	return clamp_t(u32, order_base_2(l3), t->smt_shift, t->pkg_shift);
+}
+
+/**
+ * hybrid_amd_topo() - the levels of a vCPU's leaf 0x80000026
+ * @ov:		the vCPU's overrides
+ * @vendor:	its table's vendor (hybrid_table_vendor())
+ * @e:		its table, as the VMM set it
+ * @n:		entries of @e
+ * @lv:		out: EAX-EDX of subleaves 0 .. return - 1
+ *
+ * AMD's extended topology leaf, one subleaf per level from the core up,
+ * agreeing with the topology the rest of the vCPU's table shows: the core
+ * level (type 1) and the package (type 4, socket) from leaf 0xB (or, without
+ * it, 0x80000008 and 0x8000001E), between them the complex (type 2) of
+ * the L3: the profile's with HYBRID_OVR_TOPO_L3, else KVM's 0x8000001D.
+ * A level whose shift is the one below's adds nothing and is left out,
+ * as real CPUs do; so is the die (CCD, type 3), which no leaf describes.
+ * A package with no L3, or one L3, is one complex (the socket level is
+ * then left out): Linux maps the complex to its CORE domain and the
+ * socket to DIE, and without the complex would count every core a die.
+ *
+ * Per level: EAX[4:0] the shift, EBX[15:0] the logical CPUs at the level,
+ * ECX[7:0] the subleaf, ECX[15:8] the level type, EDX the x2APIC id
+ * (Linux checks it is the same at every level).
+ * Core level only: EBX[31:16] (core type, native model id, efficiency
+ * ranking), which the APM defines for level type 1 only and Linux reads
+ * as cpuid_ebx(0x80000026), i.e. subleaf 0; and EAX[29] (efficiency
+ * ranking valid, type-1 only too) and EAX[30] (heterogeneous cores),
+ * which Linux reads from subleaf 0 as well (X86_FEATURE_AMD_HTR_CORES):
+ * on the higher levels they would claim fields those levels do not have.
+ * EAX[31] (asymmetric topology) on the complex and socket levels when
+ * the layout's core types have L3s of different sizes: the complexes
+ * then hold different numbers of CPUs (and shifts: a complex is its
+ * L3's x2APIC group, as 0x8000001D tells the guest; Linux 6.9+, which
+ * wants one shift per level on all CPUs, logs a firmware bug for that,
+ * and keeps the boot CPU's shifts). KVM's 0x8000001D is one table's,
+ * which the profile does not make asymmetric.
+ * A subleaf past the last is no entry: KVM answers zeros for it (an AMD
+ * guest's absent subleaf), which ends a guest's walk (type 0, count 0).
+ *
+ * Return: the number of levels; 0 if the overrides have no AMD topology
+ * line for @vendor; -EEXIST if @e has a 0x80000026 of its own (the VMM's
+ * levels stay, with the core fields); -ENOENT if @e has no topology the
+ * guest could read (then only the core fields of subleaf 0).
+ */
+int hybrid_amd_topo(const struct hybrid_vcpu_ovr *ov, u32 vendor,
+		    const struct kvm_cpuid_entry2 *e, u32 n,
+		    u32 lv[HYBRID_AMD_LEVELS][4])
+{
+	const struct hybrid_ovr *o = NULL;
+	struct amd_topo t;
+	u32 i, nl = 0, shift, asym = 0;
+	u16 l3;
+
+	for (i = 0; i < ov->n && !o; i++)
+		if (ov->e[i].flags & HYBRID_OVR_TOPO && hybrid_ovr_for(&ov->e[i], vendor))
+			o = &ov->e[i];
+	if (!o)
+		return 0;
+	if (hybrid_find_entry(e, n, 0x80000026, 0, true))
+		return -EEXIST;
+	if (!topo_0b(e, n, &t) && !topo_legacy(e, n, &t))
+		return -ENOENT;
+	l3 = o->flags & HYBRID_OVR_TOPO_L3 ? o->l3[0] : kvm_l3(e, n);
+	if (o->flags & HYBRID_OVR_TOPO_L3 &&
+	    complex_shift(o->l3[1], &t) != complex_shift(o->l3[2], &t))
+		asym = BIT(31);
+
+	memset(lv, 0, HYBRID_AMD_LEVELS * sizeof(lv[0]));
+	lv[0][EAX] = t.smt_shift | o->val[EAX];
+	lv[0][EBX] = t.smt_count | o->val[EBX];
+	lv[0][ECX] = 1 << 8;
+	shift = t.smt_shift;
+	nl = 1;
+	if (complex_shift(l3, &t) > shift) {
+		shift = complex_shift(l3, &t);
+		lv[nl][EAX] = shift | asym;
+		lv[nl][EBX] = shift == t.pkg_shift ? t.pkg_count :
+			      min_t(u32, l3, t.pkg_count);
+		lv[nl][ECX] = nl | 2 << 8;
+		nl++;
+	}
+	if (t.pkg_shift > shift) {
+		lv[nl][EAX] = t.pkg_shift | asym;
+		lv[nl][EBX] = t.pkg_count;
+		lv[nl][ECX] = nl | 4 << 8;
+		nl++;
+	}
+	for (i = 0; i < nl; i++)
+		lv[i][EDX] = t.x2apic;
+	return nl;
+}
+
+/**
+ * hybrid_added_base() - what an entry hybrid_table_build() adds holds
+ * before the overrides apply
+ * @ov:		the vCPU's overrides
+ * @vendor:	the vendor of @src
+ * @src:	the VMM's table the entry was added to
+ * @n:		entries of @src
+ * @function:	the entry's leaf
+ * @index:	its subleaf
+ * @regs:	out: a level of 0x80000026 (hybrid_amd_topo()), else zeros
+ */
+void hybrid_added_base(const struct hybrid_vcpu_ovr *ov, u32 vendor,
+		       const struct kvm_cpuid_entry2 *src, u32 n, u32 function,
+		       u32 index, u32 regs[4])
+{
+	u32 lv[HYBRID_AMD_LEVELS][4];
+	int nl;
+
+	memset(regs, 0, 4 * sizeof(*regs));
+	if (function != 0x80000026)
+		return;
+	nl = hybrid_amd_topo(ov, vendor, src, n, lv);
+	if (nl > 0 && index < (u32)nl)
+		memcpy(regs, lv[index], sizeof(lv[index]));
 }
 
 /**
@@ -838,7 +1109,9 @@ static int tbl_add(struct kvm_cpuid_entry2 *dst, u32 *n, u32 cap, u32 function,
  *   answers every ECX, with the overrides of its own subleaf);
  * - a leaf or subleaf an override names that @src does not have is
  *   added (with the flag when the override names a subleaf), zeros plus
- *   the override, as KVM answers an absent leaf within range. Other
+ *   the override, as KVM answers an absent leaf within range; the
+ *   levels of 0x80000026 are added first, each as hybrid_amd_topo()
+ *   makes it (hybrid_added_base()) plus the core fields. Other
  *   absent leaves need nothing: with leaf 0's (0x80000000's) EAX raised in
  *   the table, 6.1's KVM answers any leaf up to it that it does not have
  *   with zeros (get_out_of_range_cpuid_entry() redirects only above it).
@@ -858,14 +1131,26 @@ int hybrid_table_build(const struct hybrid_vcpu_ovr *ov,
 		       struct kvm_cpuid_entry2 *dst, u32 (*mask)[4], u32 cap,
 		       bool all_leaves)
 {
-	u32 i, out = n, regs[4], vendor;
-	int ret;
+	u32 i, out = n, regs[4], vendor, lv[HYBRID_AMD_LEVELS][4];
+	int ret, nl;
 
 	if (n > cap)
 		return -E2BIG;
 	vendor = hybrid_table_vendor(src, n);
+	/* Before @dst is written: it may be @src. */
+	nl = hybrid_amd_topo(ov, vendor, src, n, lv);
 	if (dst != src)
 		memcpy(dst, src, n * sizeof(*dst));
+	for (i = 0; nl > 0 && i < (u32)nl; i++) {
+		ret = tbl_add(dst, &out, cap, 0x80000026, i,
+			      KVM_CPUID_FLAG_SIGNIFCANT_INDEX);
+		if (ret)
+			return ret;
+		dst[out - 1].eax = lv[i][EAX];
+		dst[out - 1].ebx = lv[i][EBX];
+		dst[out - 1].ecx = lv[i][ECX];
+		dst[out - 1].edx = lv[i][EDX];
+	}
 	for (i = 0; i < ov->n; i++) {
 		const struct hybrid_ovr *o = &ov->e[i];
 		bool indexed = o->flags & HYBRID_OVR_INDEX;

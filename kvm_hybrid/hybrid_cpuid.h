@@ -31,6 +31,16 @@
 #define HYBRID_OVR_INTEL	BIT(3)
 #define HYBRID_OVR_AMD		BIT(4)
 #define HYBRID_OVR_VENDOR	(HYBRID_OVR_INTEL | HYBRID_OVR_AMD)
+/*
+ * 0x80000026.0 of a core type: its mask and values are the core fields
+ * (EAX[30:29], EBX[31:16]), which hybrid_apply() applies alone wherever
+ * no CPUID table is at hand (the CPUID hook, a table without topology);
+ * a table build also makes every level of the leaf from the vCPU's own
+ * table (hybrid_amd_topo()), with @l3 for the complex level.
+ */
+#define HYBRID_OVR_TOPO		BIT(5)
+/* @l3 is the profile's L3 sharing (else KVM's 0x8000001D L3's) */
+#define HYBRID_OVR_TOPO_L3	BIT(6)
 
 /* Enough for every leaf of one core type plus the feature clears. */
 #define HYBRID_MAX_OVR		64
@@ -42,7 +52,17 @@ struct hybrid_ovr {
 	u32 flags;
 	u32 mask[4];
 	u32 val[4];
+	/*
+	 * HYBRID_OVR_TOPO_L3: logical CPUs sharing an L3 of this vCPU's
+	 * type, and the fewest and most of any vCPU's type in the layout
+	 * (HYBRID_TOPO_NO_L3: a type without an L3).
+	 */
+	u16 l3[3];
 };
+
+#define HYBRID_TOPO_NO_L3	0xffff
+/* 0x80000026 levels kvm_hybrid makes: core, complex, socket */
+#define HYBRID_AMD_LEVELS	3
 
 struct hybrid_vcpu_ovr {
 	u32 n;
@@ -107,13 +127,21 @@ void hybrid_apply(const struct hybrid_vcpu_ovr *ov, u32 vendor, u32 function,
 void hybrid_ovr_mask(const struct hybrid_vcpu_ovr *ov, u32 vendor,
 		     u32 function, u32 index, u32 mask[4]);
 
+int hybrid_amd_topo(const struct hybrid_vcpu_ovr *ov, u32 vendor,
+		    const struct kvm_cpuid_entry2 *e, u32 n,
+		    u32 lv[HYBRID_AMD_LEVELS][4]);
+void hybrid_added_base(const struct hybrid_vcpu_ovr *ov, u32 vendor,
+		       const struct kvm_cpuid_entry2 *src, u32 n, u32 function,
+		       u32 index, u32 regs[4]);
+
 /*
  * A vCPU's overrides as entries of KVM's own CPUID table (the table KVM
  * answers every CPUID exit from, without any hook): the VMM's @n entries
  * first, in their order, then the leaves the profile adds. The most it
- * can add to any table:
+ * can add to any table: one entry per override, and for the one
+ * HYBRID_OVR_TOPO override HYBRID_AMD_LEVELS entries instead of one.
  */
-#define HYBRID_TABLE_EXTRA_MAX	HYBRID_MAX_OVR
+#define HYBRID_TABLE_EXTRA_MAX	(HYBRID_MAX_OVR + HYBRID_AMD_LEVELS - 1)
 int hybrid_table_build(const struct hybrid_vcpu_ovr *ov,
 		       const struct kvm_cpuid_entry2 *src, u32 n,
 		       struct kvm_cpuid_entry2 *dst, u32 (*mask)[4], u32 cap,

@@ -631,6 +631,323 @@ static void test_vendor_lines(struct kunit *test)
 	}
 }
 
+/*
+ * AMD leaf 0x80000026 from a vCPU's own topology. A 16-vCPU layout, one
+ * package of 8 SMT-2 cores (0xB: shift 1, 2 per core; shift 4, 16 per
+ * package): x2APIC 0-7 P-cores whose L3 is shared by 8, 8-15 E-cores
+ * whose L3 is shared by 4.
+ */
+struct topo_fixture {
+	struct hybrid_core_type types[2];
+	u8 vtype[16];
+	u32 apic[16];
+	struct hybrid_layout lay;
+	struct hybrid_vcpu_ovr ov;
+	struct kvm_cpuid_entry2 src[16];
+	struct kvm_cpuid_entry2 t[16 + HYBRID_TABLE_EXTRA_MAX];
+	char why[HYBRID_WHY_LEN];
+};
+
+static const u32 amd_vendor[3] = { 0x68747541, 0x444d4163, 0x69746e65 };
+static const u32 intel_vendor[3] = { 0x756e6547, 0x6c65746e, 0x49656e69 };
+
+static void add_l3(struct hybrid_core_type *t, u16 shared_by)
+{
+	t->caches[t->nr_caches++] = (struct hybrid_cache){ .level = 3,
+		.type = HYBRID_CACHE_UNIFIED, .ways = 16, .line_size = 64,
+		.shared_by = shared_by, .size_kb = 32768 };
+}
+
+static struct topo_fixture *topo_fixture(struct kunit *test, u16 p_l3, u16 e_l3)
+{
+	struct topo_fixture *f = kunit_kzalloc(test, sizeof(*f), GFP_KERNEL);
+	u32 i;
+
+	KUNIT_ASSERT_NOT_NULL(test, f);
+	make_type(&f->types[0], "P", true);
+	make_type(&f->types[1], "E", false);
+	add_l3(&f->types[0], p_l3);
+	add_l3(&f->types[1], e_l3);
+	for (i = 0; i < 16; i++) {
+		f->vtype[i] = i >= 8;
+		f->apic[i] = i;
+	}
+	f->lay.nr_vcpus = 16;
+	f->lay.vcpu_type = f->vtype;
+	f->lay.apic_id = f->apic;
+	KUNIT_ASSERT_EQ(test, hybrid_validate_profile(f->types, 2, &f->lay, f->why,
+						      sizeof(f->why)), 0);
+	return f;
+}
+
+#define SIG KVM_CPUID_FLAG_SIGNIFCANT_INDEX
+
+/*
+ * vCPU @apic's table as a VMM gives an AMD guest: 0xB (SMT shift/count,
+ * package shift/count) unless !@with_0b, the same topology in 0x80000008
+ * and 0x8000001E (TopologyExtensions), and KVM's cache leaf 0x8000001D
+ * with an L3 shared by @kvm_l3. Return: its entries.
+ */
+static u32 amd_table(struct kvm_cpuid_entry2 *t, const u32 vendor[3], u32 apic,
+		     u32 smt_shift, u32 smt, u32 pkg_shift, u32 pkg, bool with_0b,
+		     u32 kvm_l3)
+{
+	u32 n = 0;
+
+	t[n++] = (struct kvm_cpuid_entry2){ .function = 0x0, .eax = 0xd,
+		.ebx = vendor[0], .ecx = vendor[1], .edx = vendor[2] };
+	t[n++] = (struct kvm_cpuid_entry2){ .function = 0x1, .eax = 0xa00f11,
+		.ebx = apic << 24 | pkg << 16, .ecx = 0xfef83203 };
+	if (with_0b) {
+		t[n++] = (struct kvm_cpuid_entry2){ .function = 0xb, .index = 0,
+			.flags = SIG, .eax = smt_shift, .ebx = smt, .ecx = 1 << 8,
+			.edx = apic };
+		t[n++] = (struct kvm_cpuid_entry2){ .function = 0xb, .index = 1,
+			.flags = SIG, .eax = pkg_shift, .ebx = pkg,
+			.ecx = 1 | 2 << 8, .edx = apic };
+		t[n++] = (struct kvm_cpuid_entry2){ .function = 0xb, .index = 2,
+			.flags = SIG, .ecx = 2, .edx = apic };
+	}
+	t[n++] = (struct kvm_cpuid_entry2){ .function = 0x80000000, .eax = 0x80000021,
+		.ebx = vendor[0], .ecx = vendor[1], .edx = vendor[2] };
+	t[n++] = (struct kvm_cpuid_entry2){ .function = 0x80000001, .ecx = BIT(22) };
+	t[n++] = (struct kvm_cpuid_entry2){ .function = 0x80000008, .eax = 0x3030,
+		.ecx = (pkg - 1) | pkg_shift << 12 };
+	t[n++] = (struct kvm_cpuid_entry2){ .function = 0x8000001d, .index = 0,
+		.flags = SIG, .eax = 0x121 | (smt - 1) << 14 };
+	t[n++] = (struct kvm_cpuid_entry2){ .function = 0x8000001d, .index = 1,
+		.flags = SIG, .eax = 0x163 | (kvm_l3 - 1) << 14 };
+	t[n++] = (struct kvm_cpuid_entry2){ .function = 0x8000001d, .index = 2,
+		.flags = SIG };
+	t[n++] = (struct kvm_cpuid_entry2){ .function = 0x8000001e, .eax = apic,
+		.ebx = (smt - 1) << 8 | apic / smt };
+	return n;
+}
+
+/* Expect 0x80000026.@idx of @t to be exactly @eax .. @edx, an indexed entry. */
+static void expect_level(struct kunit *test, const struct kvm_cpuid_entry2 *t, int nt,
+			 u32 idx, u32 eax, u32 ebx, u32 ecx, u32 edx)
+{
+	const struct kvm_cpuid_entry2 *e = hybrid_find_entry(t, nt, 0x80000026, idx, false);
+
+	KUNIT_ASSERT_NOT_NULL_MSG(test, e, "subleaf %u", idx);
+	KUNIT_EXPECT_EQ_MSG(test, e->flags, (u32)SIG, "subleaf %u", idx);
+	KUNIT_EXPECT_EQ_MSG(test, e->eax, eax, "subleaf %u", idx);
+	KUNIT_EXPECT_EQ_MSG(test, e->ebx, ebx, "subleaf %u", idx);
+	KUNIT_EXPECT_EQ_MSG(test, e->ecx, ecx, "subleaf %u", idx);
+	KUNIT_EXPECT_EQ_MSG(test, e->edx, edx, "subleaf %u", idx);
+}
+
+/*
+ * The core fields of the fixture's types, EBX[31:16] of the core level:
+ * core type [31:28], native model id [27:24], efficiency rank [23:16].
+ */
+#define P_CORE	0x01c80000U	/* 0, 1, 200 */
+#define E_CORE	0x12640000U	/* 1, 2, 100 */
+#define HETERO	(BIT(29) | BIT(30))
+
+/* Every level of a P- and an E-core, the complex from the profile's L3. */
+static void test_amd_topo_levels(struct kunit *test)
+{
+	struct topo_fixture *f = topo_fixture(test, 8, 4);
+	u32 n, lv[HYBRID_AMD_LEVELS][4], base[4], i;
+	int nt;
+
+	/* vCPU 3, a P-core: core, complex of 8 (shift 3), socket of 16. */
+	KUNIT_ASSERT_EQ(test, hybrid_compile_vcpu(f->types, 2, &f->lay, 3, NULL, 0,
+						  &f->ov), 0);
+	n = amd_table(f->src, amd_vendor, 3, 1, 2, 4, 16, true, 16);
+	KUNIT_EXPECT_EQ(test, hybrid_amd_topo(&f->ov, HYBRID_OVR_AMD, f->src, n, lv), 3);
+	nt = hybrid_table_build(&f->ov, f->src, n, f->t, NULL, ARRAY_SIZE(f->t), false);
+	KUNIT_ASSERT_GT(test, nt, (int)n);
+	/* The L3s differ in size (8, 4): asymmetric above the core level. */
+	expect_level(test, f->t, nt, 0, 1 | HETERO, 2 | P_CORE, 0 | 1 << 8, 3);
+	expect_level(test, f->t, nt, 1, 3 | BIT(31), 8, 1 | 2 << 8, 3);
+	expect_level(test, f->t, nt, 2, 4 | BIT(31), 16, 2 | 4 << 8, 3);
+	/* Past the last: no entry, KVM answers an AMD guest zeros. */
+	KUNIT_EXPECT_NULL(test, hybrid_find_entry(f->t, nt, 0x80000026, 3, false));
+	/* The extended maximum shows the leaf. */
+	KUNIT_EXPECT_EQ(test, hybrid_find_entry(f->t, nt, 0x80000000, 0, true)->eax,
+			0x80000026U);
+	/* An undo-and-redo (hb_vtab_rewrite()) makes the same entries. */
+	for (i = 0; i < 3; i++) {
+		const struct kvm_cpuid_entry2 *e =
+			hybrid_find_entry(f->t, nt, 0x80000026, i, false);
+
+		hybrid_added_base(&f->ov, HYBRID_OVR_AMD, f->src, n, 0x80000026, i, base);
+		hybrid_apply(&f->ov, HYBRID_OVR_AMD, 0x80000026, i, base);
+		KUNIT_EXPECT_EQ(test, base[0], e->eax);
+		KUNIT_EXPECT_EQ(test, base[1], e->ebx);
+		KUNIT_EXPECT_EQ(test, base[2], e->ecx);
+		KUNIT_EXPECT_EQ(test, base[3], e->edx);
+	}
+
+	/* vCPU 9, an E-core: its complex is its L3 of 4 (shift 2). */
+	KUNIT_ASSERT_EQ(test, hybrid_compile_vcpu(f->types, 2, &f->lay, 9, NULL, 0,
+						  &f->ov), 0);
+	n = amd_table(f->src, amd_vendor, 9, 1, 2, 4, 16, true, 16);
+	nt = hybrid_table_build(&f->ov, f->src, n, f->t, NULL, ARRAY_SIZE(f->t), false);
+	KUNIT_ASSERT_GT(test, nt, (int)n);
+	expect_level(test, f->t, nt, 0, 1 | HETERO, 2 | E_CORE, 0 | 1 << 8, 9);
+	expect_level(test, f->t, nt, 1, 2 | BIT(31), 4, 1 | 2 << 8, 9);
+	expect_level(test, f->t, nt, 2, 4 | BIT(31), 16, 2 | 4 << 8, 9);
+	KUNIT_EXPECT_NULL(test, hybrid_find_entry(f->t, nt, 0x80000026, 3, false));
+	/* Each key once. */
+	for (i = 0; i < nt; i++)
+		KUNIT_EXPECT_PTR_EQ(test, hybrid_find_entry(f->t, nt, f->t[i].function,
+							    f->t[i].index, false),
+				    &f->t[i]);
+}
+
+/* Levels that add nothing are left out; equal L3s are not asymmetric. */
+static void test_amd_topo_skip(struct kunit *test)
+{
+	struct topo_fixture *f = topo_fixture(test, 8, 8);
+	u32 n;
+	int nt;
+
+	/* A package of 8 (shift 3): the L3 of 8 is the package, one complex. */
+	KUNIT_ASSERT_EQ(test, hybrid_compile_vcpu(f->types, 2, &f->lay, 0, NULL, 0,
+						  &f->ov), 0);
+	n = amd_table(f->src, amd_vendor, 0, 1, 2, 3, 8, true, 8);
+	nt = hybrid_table_build(&f->ov, f->src, n, f->t, NULL, ARRAY_SIZE(f->t), false);
+	expect_level(test, f->t, nt, 0, 1 | HETERO, 2 | P_CORE, 1 << 8, 0);
+	expect_level(test, f->t, nt, 1, 3, 8, 1 | 2 << 8, 0);
+	KUNIT_EXPECT_NULL(test, hybrid_find_entry(f->t, nt, 0x80000026, 2, false));
+	/* No SMT (shift 0, 1 thread), package of 16: all three levels. */
+	n = amd_table(f->src, amd_vendor, 5, 0, 1, 4, 16, true, 8);
+	nt = hybrid_table_build(&f->ov, f->src, n, f->t, NULL, ARRAY_SIZE(f->t), false);
+	expect_level(test, f->t, nt, 0, 0 | HETERO, 1 | P_CORE, 1 << 8, 5);
+	expect_level(test, f->t, nt, 1, 3, 8, 1 | 2 << 8, 5);
+	expect_level(test, f->t, nt, 2, 4, 16, 2 | 4 << 8, 5);
+}
+
+/*
+ * Without the cache flag the complex is KVM's 0x8000001D L3; without 0xB
+ * the topology comes from 0x80000008 and 0x8000001E; with neither, only
+ * the core fields of subleaf 0, as before (count 0: a guest falls back).
+ */
+static void test_amd_topo_fallback(struct kunit *test)
+{
+	struct topo_fixture *f = topo_fixture(test, 8, 4);
+	u32 n, i, lv[HYBRID_AMD_LEVELS][4];
+	int nt;
+
+	for (i = 0; i < 2; i++) {
+		f->types[i].flags &= ~HYBRID_CT_CACHE;
+		f->types[i].nr_caches = 0;
+	}
+	KUNIT_ASSERT_EQ(test, hybrid_compile_vcpu(f->types, 2, &f->lay, 9, NULL, 0,
+						  &f->ov), 0);
+	/* KVM's L3 shared by 8: complex of 8, the same for all (no EAX[31]). */
+	n = amd_table(f->src, amd_vendor, 9, 1, 2, 4, 16, true, 8);
+	nt = hybrid_table_build(&f->ov, f->src, n, f->t, NULL, ARRAY_SIZE(f->t), false);
+	expect_level(test, f->t, nt, 0, 1 | HETERO, 2 | E_CORE, 1 << 8, 9);
+	expect_level(test, f->t, nt, 1, 3, 8, 1 | 2 << 8, 9);
+	expect_level(test, f->t, nt, 2, 4, 16, 2 | 4 << 8, 9);
+
+	/* No 0xB: the same levels from 0x80000008 and 0x8000001E. */
+	n = amd_table(f->src, amd_vendor, 9, 1, 2, 4, 16, false, 8);
+	KUNIT_EXPECT_EQ(test, hybrid_amd_topo(&f->ov, HYBRID_OVR_AMD, f->src, n, lv), 3);
+	nt = hybrid_table_build(&f->ov, f->src, n, f->t, NULL, ARRAY_SIZE(f->t), false);
+	expect_level(test, f->t, nt, 0, 1 | HETERO, 2 | E_CORE, 1 << 8, 9);
+	expect_level(test, f->t, nt, 1, 3, 8, 1 | 2 << 8, 9);
+	expect_level(test, f->t, nt, 2, 4, 16, 2 | 4 << 8, 9);
+
+	/* No 0xB, no 0x80000008 (maximum 0x80000001): subleaf 0's core fields. */
+	n = amd_table(f->src, amd_vendor, 9, 1, 2, 4, 16, false, 8);
+	for (i = 0; i < n; i++)
+		if (f->src[i].function == 0x80000000)
+			f->src[i].eax = 0x80000001;
+	KUNIT_EXPECT_EQ(test, hybrid_amd_topo(&f->ov, HYBRID_OVR_AMD, f->src, n, lv),
+			-ENOENT);
+	nt = hybrid_table_build(&f->ov, f->src, n, f->t, NULL, ARRAY_SIZE(f->t), false);
+	expect_level(test, f->t, nt, 0, HETERO, E_CORE, 0, 0);
+	KUNIT_EXPECT_NULL(test, hybrid_find_entry(f->t, nt, 0x80000026, 1, false));
+
+	/* A VMM's own 0x80000026 keeps its levels: only the core fields. */
+	n = amd_table(f->src, amd_vendor, 9, 1, 2, 4, 16, true, 8);
+	f->src[n++] = (struct kvm_cpuid_entry2){ .function = 0x80000026, .index = 0,
+		.flags = SIG, .eax = 1, .ebx = 2, .ecx = 1 << 8, .edx = 9 };
+	KUNIT_EXPECT_EQ(test, hybrid_amd_topo(&f->ov, HYBRID_OVR_AMD, f->src, n, lv),
+			-EEXIST);
+	nt = hybrid_table_build(&f->ov, f->src, n, f->t, NULL, ARRAY_SIZE(f->t), false);
+	expect_level(test, f->t, nt, 0, 1 | HETERO, 2 | E_CORE, 1 << 8, 9);
+	KUNIT_EXPECT_NULL(test, hybrid_find_entry(f->t, nt, 0x80000026, 1, false));
+}
+
+/* An Intel-vendor guest gets no 0x80000026 at all, whatever its topology. */
+static void test_amd_topo_intel(struct kunit *test)
+{
+	struct topo_fixture *f = topo_fixture(test, 8, 4);
+	u32 n, lv[HYBRID_AMD_LEVELS][4];
+	int nt;
+
+	KUNIT_ASSERT_EQ(test, hybrid_compile_vcpu(f->types, 2, &f->lay, 3, NULL, 0,
+						  &f->ov), 0);
+	n = amd_table(f->src, intel_vendor, 3, 1, 2, 4, 16, true, 16);
+	KUNIT_EXPECT_EQ(test, hybrid_amd_topo(&f->ov, HYBRID_OVR_INTEL, f->src, n, lv), 0);
+	nt = hybrid_table_build(&f->ov, f->src, n, f->t, NULL, ARRAY_SIZE(f->t), false);
+	KUNIT_ASSERT_GT(test, nt, (int)n);
+	KUNIT_EXPECT_NULL(test, hybrid_find_entry(f->t, nt, 0x80000026, 0, true));
+	KUNIT_EXPECT_EQ(test, hybrid_find_entry(f->t, nt, 0x80000000, 0, true)->eax,
+			0x80000021U);
+}
+
+/*
+ * KVM_SET_CPUID2 before the first run: the table is built again from the
+ * new one (hb_set_ret() -> hybrid_table_build()) and follows its topology.
+ */
+static void test_amd_topo_reset(struct kunit *test)
+{
+	struct topo_fixture *f = topo_fixture(test, 8, 4);
+	u32 n;
+	int nt;
+
+	KUNIT_ASSERT_EQ(test, hybrid_compile_vcpu(f->types, 2, &f->lay, 3, NULL, 0,
+						  &f->ov), 0);
+	n = amd_table(f->src, amd_vendor, 3, 1, 2, 4, 16, true, 16);
+	nt = hybrid_table_build(&f->ov, f->src, n, f->t, NULL, ARRAY_SIZE(f->t), false);
+	expect_level(test, f->t, nt, 2, 4 | BIT(31), 16, 2 | 4 << 8, 3);
+	/* Re-set: one thread per core, 32 per package, another x2APIC id. */
+	n = amd_table(f->src, amd_vendor, 0x23, 0, 1, 5, 32, true, 16);
+	nt = hybrid_table_build(&f->ov, f->src, n, f->t, NULL, ARRAY_SIZE(f->t), false);
+	expect_level(test, f->t, nt, 0, 0 | HETERO, 1 | P_CORE, 1 << 8, 0x23);
+	expect_level(test, f->t, nt, 1, 3 | BIT(31), 8, 1 | 2 << 8, 0x23);
+	expect_level(test, f->t, nt, 2, 5 | BIT(31), 32, 2 | 4 << 8, 0x23);
+}
+
+/*
+ * The most a profile adds to a table fits HYBRID_TABLE_EXTRA_MAX: every
+ * leaf of a type with all flags and HYBRID_MAX_CACHES caches, the three
+ * topology levels, HYBRID_MAX_CLEARS clears compiled (they add nothing).
+ */
+static void test_amd_topo_room(struct kunit *test)
+{
+	struct topo_fixture *f = topo_fixture(test, 8, 4);
+	struct hybrid_clear *cl = kunit_kcalloc(test, HYBRID_MAX_CLEARS, sizeof(*cl),
+						GFP_KERNEL);
+	u32 n, i;
+	int nt;
+
+	KUNIT_ASSERT_NOT_NULL(test, cl);
+	for (i = 0; i < HYBRID_MAX_CLEARS; i++)
+		cl[i] = (struct hybrid_clear){ .vcpu = HYBRID_ALL_VCPUS,
+			.function = 0x1, .index = HYBRID_ANY_INDEX, .reg = 2,
+			.bits = BIT(i) };
+	for (i = f->types[0].nr_caches; i < HYBRID_MAX_CACHES; i++)
+		f->types[0].caches[i] = f->types[0].caches[3];
+	f->types[0].nr_caches = HYBRID_MAX_CACHES;
+	KUNIT_ASSERT_EQ(test, hybrid_compile_vcpu(f->types, 2, &f->lay, 3, cl,
+						  HYBRID_MAX_CLEARS, &f->ov), 0);
+	n = amd_table(f->src, amd_vendor, 3, 1, 2, 4, 16, true, 16);
+	nt = hybrid_table_build(&f->ov, f->src, n, f->t, NULL, n + HYBRID_TABLE_EXTRA_MAX,
+				true);
+	KUNIT_EXPECT_GT(test, nt, (int)n + HYBRID_AMD_LEVELS);
+	KUNIT_EXPECT_LE(test, nt, (int)(n + HYBRID_TABLE_EXTRA_MAX));
+	KUNIT_EXPECT_NOT_NULL(test, hybrid_find_entry(f->t, nt, 0x80000026, 2, false));
+}
+
 static void test_baseline(struct kunit *test)
 {
 	struct hybrid_features sets[3] = {}, base, vm = {}, missing;
@@ -741,6 +1058,12 @@ static struct kunit_case hybrid_cpuid_cases[] = {
 	KUNIT_CASE(test_out_of_range),
 	KUNIT_CASE(test_table_build),
 	KUNIT_CASE(test_vendor_lines),
+	KUNIT_CASE(test_amd_topo_levels),
+	KUNIT_CASE(test_amd_topo_skip),
+	KUNIT_CASE(test_amd_topo_fallback),
+	KUNIT_CASE(test_amd_topo_intel),
+	KUNIT_CASE(test_amd_topo_reset),
+	KUNIT_CASE(test_amd_topo_room),
 	{}
 };
 

@@ -114,7 +114,10 @@ struct hb_binding {
 	u32 nr_clears;
 	struct hybrid_clear clears[HYBRID_MAX_CLEARS];
 	atomic64_t cpuid_exits;
+	unsigned long logged;		/* HB_LOGGED_*: said once */
 };
+
+#define HB_LOGGED_TOPO	0		/* 0x80000026 not from the topology */
 
 static LIST_HEAD(hb_list);
 static DEFINE_SPINLOCK(hb_list_lock);	/* changes of hb_list */
@@ -331,7 +334,8 @@ static void hb_free_dead(void)
  * Write into @dst (@n entries laid out as @vt->ours) @vt's table brought
  * to @ov, or with every override undone (@ov NULL): each register takes,
  * in the bits the overrides own now or owned before, @ov applied to the
- * VMM's value (zeros for an added entry), and keeps its other bits (KVM
+ * VMM's value (for an added entry: zeros, or its 0x80000026 level made
+ * from the VMM's table again), and keeps its other bits (KVM
  * updates some at run time, e.g. OSXSAVE and the XSAVE sizes; no
  * override owns those). Into @vt->ours itself, the bits owned from now
  * on are recorded. Under @vt->lock; the vCPU may be running: each
@@ -355,6 +359,10 @@ static void hb_vtab_rewrite(struct hb_vtab *vt, const struct hybrid_vcpu_ovr *ov
 			want[1] = vt->orig[i].ebx;
 			want[2] = vt->orig[i].ecx;
 			want[3] = vt->orig[i].edx;
+		} else if (ov) {
+			/* As hybrid_table_build() made it from the VMM's table. */
+			hybrid_added_base(ov, vendor, vt->orig, vt->orig_n,
+					  e->function, e->index, want);
 		} else {
 			memset(want, 0, sizeof(want));
 		}
@@ -408,6 +416,28 @@ static void hb_vtab_discard(struct hb_vtab *tmp)
 }
 
 /*
+ * Say once per binding when an AMD guest's 0x80000026 is not made from
+ * its table's topology (hybrid_amd_topo()): the VMM has its own levels,
+ * or the table describes none. Any context.
+ */
+static void hb_log_topo(struct hb_binding *b, struct kvm_vcpu *vcpu,
+			const struct hybrid_vcpu_ovr *ov,
+			const struct kvm_cpuid_entry2 *e, u32 n)
+{
+	u32 lv[HYBRID_AMD_LEVELS][4];
+	int nl = hybrid_amd_topo(ov, hybrid_table_vendor(e, n), e, n, lv);
+
+	if (nl >= 0 || test_and_set_bit(HB_LOGGED_TOPO, &b->logged))
+		return;
+	if (nl == -EEXIST)
+		pr_info("binding %u vCPU %u: the VMM's table has its own 0x80000026: its levels stay, the profile sets the core fields of subleaf 0\n",
+			b->id, vcpu->vcpu_idx);
+	else
+		pr_info("binding %u vCPU %u: its CPUID describes no topology (0xB, or 0x80000008): 0x80000026 is subleaf 0 with the core fields only\n",
+			b->id, vcpu->vcpu_idx);
+}
+
+/*
  * Build @vt's table for @ov from the vCPU's current KVM table into @tmp
  * (nothing installed yet): a rewritten copy that KVM will answer from and
  * kvfree(), and the VMM's table that KVM holds now becomes the binding's
@@ -435,6 +465,7 @@ static int hb_vtab_build(struct hb_binding *b, const struct hb_vtab *vt,
 	ret = hybrid_table_build(ov, src, n, tmp->ours, tmp->mask, cap, false);
 	if (ret < 0)
 		goto free;
+	hb_log_topo(b, vcpu, ov, src, n);
 	tmp->n = ret;
 	tmp->orig = src;
 	tmp->orig_n = n;

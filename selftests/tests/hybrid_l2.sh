@@ -55,6 +55,41 @@ fi
 if [ $amd = yes ]; then
 	check "0x80000026: core type 0 / 1" \
 		[ "$(($(reg 0 0x80000026 2) >> 28)) $(($(reg 1 0x80000026 2) >> 28))" = "0 1" ]
+	# 0x80000026's levels agree with the guest's own 0xB: the core
+	# level is 0xB.0 (shift, count, x2APIC id), the last one the
+	# package of 0xB.1, types rise, every level has the x2APIC id, and
+	# the subleaf past the last reads zeros.
+	topo_ok() { # topo_ok CPU: "ok" or what differs
+		c=$1 s0=$(reg "$1" 0xb 1) b0=$(reg "$1" 0xb 2) x=$(reg "$1" 0xb 4)
+		s1=$(reg "$1" 0xb.1 1) b1=$(reg "$1" 0xb.1 2)
+		[ $(($(reg "$1" 0xb 3) >> 8 & 255)) = 1 ] || { echo "no 0xB"; return; }
+		k=0 last=0 ls=0 lc=0
+		while [ $k -lt 5 ]; do
+			a=$(reg "$c" 0x80000026.$k 1) b=$(reg "$c" 0x80000026.$k 2)
+			t=$(($(reg "$c" 0x80000026.$k 3) >> 8 & 255))
+			[ "$t" = 0 ] && break
+			[ "$t" -gt "$last" ] || { echo "sub $k type $t"; return; }
+			[ "$(reg "$c" 0x80000026.$k 4)" = "$x" ] || { echo "sub $k x2APIC"; return; }
+			[ $(($(reg "$c" 0x80000026.$k 3) & 255)) = $k ] || { echo "sub $k ECX[7:0]"; return; }
+			if [ $k = 0 ]; then
+				[ "$((a & 31)) $((b & 65535))" = "$((s0 & 31)) $((b0 & 65535))" ] ||
+					{ echo "core level $a $b, 0xB.0 $s0 $b0"; return; }
+			fi
+			last=$t ls=$((a & 31)) lc=$((b & 65535)) k=$((k + 1))
+		done
+		if [ $k = 0 ] || [ "$ls $lc" != "$((s1 & 31)) $((b1 & 65535))" ]; then
+			echo "top level shift $ls count $lc, 0xB.1 $((s1 & 31)) $((b1 & 65535))"
+			return
+		fi
+		[ "$(leaf "$c" 0x80000026.$k)" = "$z$z$z$z" ] || { echo "sub $k not zeros"; return; }
+		echo ok
+	}
+	for cpu in 0 1; do
+		cpuid_dump "$cpu" 0xb 0xb.1 0x80000026.1 0x80000026.2 0x80000026.3 | sed 's/^/# /'
+	done
+	t0=$(topo_ok 0) t1=$(topo_ok 1)
+	check "0x80000026: levels agree with 0xB on both vCPUs ($t0 / $t1)" \
+		[ "$t0 $t1" = "ok ok" ]
 	check "0x8000001D.2: L2 8 / 16 ways" \
 		[ "$((($(reg 0 0x8000001d.2 2) >> 22) + 1)) $((($(reg 1 0x8000001d.2 2) >> 22) + 1))" = "8 16" ]
 	check "0x80000006: L2 1280 / 2048 KiB" \
@@ -84,6 +119,10 @@ sizes=$(awk -F': ' '/^cache size/ { printf "%s|", $2 }' /proc/cpuinfo)
 echo "# /proc/cpuinfo cache size: $sizes"
 check "/proc/cpuinfo: cache size 1280 KB (cpu0), 2048 KB (cpu1)" [ "$sizes" = "1280 KB|2048 KB|" ]
 grep -m1 'model name' /proc/cpuinfo | sed 's/^/# /'
+# The guest kernel found nothing wrong with the topology it was shown.
+fw=$(dmesg | grep -ciE 'firmware bug.*(apic|topolog|cpu)|topology.*(mismatch|bug)')
+dmesg | grep -iE 'firmware bug|topolog' | sed 's/^/# dmesg: /'
+check "dmesg: no topology or APIC firmware-bug lines ($fw)" [ "$fw" = 0 ]
 # A feature change made while this guest runs (not while it is paused):
 # at each mark L1's mark hook (hybrid_markhook) clears, then restores,
 # 0x1.ECX[0] (SSE3) on every vCPU; both vCPUs must see it within 30 s.

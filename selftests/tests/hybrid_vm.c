@@ -198,6 +198,21 @@ static void check_profile(struct vm *v, bool amd)
 		/* The extended maximum: raised for the AMD line only. */
 		guest_cpuid(v, i, 0x80000000, 0, r);
 		bad += amd ? r[0] < 0x80000026 : r[0] != k[0];
+		if (!amd) {
+			__u32 r2[4];
+
+			/*
+			 * Out of range for an Intel guest: 0x80000026 reads as
+			 * 0x80000027 does (KVM's highest basic leaf), no level.
+			 */
+			guest_cpuid(v, i, 0x80000026, 1, r);
+			guest_cpuid(v, i, 0x80000027, 1, r2);
+			if (memcmp(r, r2, sizeof(r))) {
+				ksft_print_msg("vCPU %d Intel 0x80000026.1: %#x %#x %#x %#x\n",
+					       i, r[0], r[1], r[2], r[3]);
+				bad++;
+			}
+		}
 		/*
 		 * The basic one: at least 0x1A (Intel); for AMD raised only to
 		 * 0x16 (the frequency leaf, any vendor's) if KVM's is below.
@@ -215,6 +230,149 @@ static void check_profile(struct vm *v, bool amd)
 		ksft_test_result(!bad, "2 P + 2 E, Intel guest: %s (%u wrong)\n",
 				 "0x1A 7.EDX 0x4 0x16 0xA (within KVM's vPMU), no AMD line (0x80000026)",
 				 bad);
+}
+
+/*
+ * vCPU @i's table @c (as the VMM set it) with leaf 0xB rewritten to @smt
+ * logical CPUs per core (shift @smt_shift) and @pkg per package (shift
+ * @pkg_shift), added if @c has none, set again (before the first
+ * KVM_RUN, as a VMM may).
+ */
+static void set_topology(struct vm *v, int i, const struct kvm_cpuid2 *c,
+			 __u32 smt_shift, __u32 smt, __u32 pkg_shift, __u32 pkg)
+{
+	struct kvm_cpuid2 *big = cpuid2_alloc();
+	__u32 k, n = 0;
+
+	for (k = 0; k < c->nent; k++)
+		if (c->entries[k].function != 0xb)
+			big->entries[n++] = c->entries[k];
+	for (k = 0; k < 3; k++) {
+		struct kvm_cpuid_entry2 *e = &big->entries[n++];
+
+		memset(e, 0, sizeof(*e));
+		e->function = 0xb;
+		e->index = k;
+		e->flags = KVM_CPUID_FLAG_SIGNIFCANT_INDEX;
+		e->eax = k == 0 ? smt_shift : k == 1 ? pkg_shift : 0;
+		e->ebx = k == 0 ? smt : k == 1 ? pkg : 0;
+		e->ecx = k | (k < 2 ? k + 1 : 0) << 8;
+		e->edx = i;
+	}
+	big->nent = n;
+	if (ioctl(v->vcpu[i], KVM_SET_CPUID2, big))
+		ksft_exit_fail_msg("KVM_SET_CPUID2 (0xB): %s\n", strerror(errno));
+	free(big);
+}
+
+/*
+ * AMD's 0x80000026 as the guest reads it on vCPU @i, against the guest's
+ * own 0xB and its type's L3 (@l3: CPUs sharing it; @asym: the layout's
+ * L3s differ): the core level, the complex of the L3 unless it adds
+ * nothing, the socket unless it does; every field; zeros past the last.
+ * Return: the number of wrong fields.
+ */
+static int check_amd_topology(struct vm *v, int i, const struct hybrid_core_type *t,
+			      __u32 l3, int asym)
+{
+	__u32 b0[4], b1[4], r[4], want[5][4], smt_shift, pkg_shift, cshift, shift;
+	__u32 n = 0, k, bad = 0;
+
+	guest_cpuid(v, i, 0xb, 0, b0);
+	guest_cpuid(v, i, 0xb, 1, b1);
+	smt_shift = b0[0] & 0x1f;
+	pkg_shift = b1[0] & 0x1f;
+	for (cshift = 0; (1u << cshift) < l3; cshift++)
+		;
+	memset(want, 0, sizeof(want));
+	want[n][0] = smt_shift | 1u << 29 | 1u << 30;
+	want[n][1] = (b0[1] & 0xffff) | (__u32)t->amd_core_type << 28 |
+		     (t->native_model_id & 0xf) << 24 | (__u32)t->amd_efficiency << 16;
+	want[n][2] = 1u << 8;
+	shift = smt_shift;
+	n++;
+	/* An L3 spanning the package makes it one complex (no socket level). */
+	if (cshift > pkg_shift)
+		cshift = pkg_shift;
+	if (cshift > shift) {
+		want[n][0] = cshift | (asym ? 1u << 31 : 0);
+		want[n][1] = cshift == pkg_shift ? b1[1] & 0xffff : l3;
+		want[n][2] = n | 2u << 8;
+		shift = cshift;
+		n++;
+	}
+	if (pkg_shift > shift) {
+		want[n][0] = pkg_shift | (asym ? 1u << 31 : 0);
+		want[n][1] = b1[1] & 0xffff;
+		want[n][2] = n | 4u << 8;
+		n++;
+	}
+	for (k = 0; k < n; k++)
+		want[k][3] = b0[3];
+	/* Two subleaves past the last: zeros (KVM, an absent AMD subleaf). */
+	for (k = 0; k < n + 2; k++) {
+		guest_cpuid(v, i, 0x80000026, k, r);
+		if (memcmp(r, want[k], sizeof(r))) {
+			ksft_print_msg("vCPU %d 0x80000026.%u %#x %#x %#x %#x != %#x %#x %#x %#x\n",
+				       i, k, r[0], r[1], r[2], r[3], want[k][0],
+				       want[k][1], want[k][2], want[k][3]);
+			bad++;
+		}
+	}
+	guest_cpuid(v, i, 0x80000000, 0, r);
+	bad += r[0] < 0x80000026;
+	return bad;
+}
+
+/*
+ * An AMD guest whose VMM gives it a topology in 0xB (one thread per core,
+ * 4 per package): P vCPUs 0-1 share an L3 (a complex of 2), E vCPUs 2-3
+ * each have their own (no complex level: it would add nothing), so the
+ * complexes differ and the levels above the core say so. Bound with 8
+ * per package, then the VMM sets 4 (KVM_SET_CPUID2 before the first
+ * run): the leaf follows the table KVM has now.
+ */
+static void test_amd_topology(void)
+{
+	struct kvm_cpuid2 *vmm[NR_VCPUS];
+	struct hybrid_core_type t[2];
+	struct hybrid_bind b;
+	struct vm a;
+	int i, ret, bad = 0;
+
+	test_profile(t, &b, vtypes, NR_VCPUS);
+	t[1].caches[2].shared_by = 1;
+	for (i = 0; i < 2; i++) {
+		t[i].caches[3] = (struct hybrid_cache){ 3, HYBRID_CACHE_UNIFIED, 16, 64,
+							i ? 1 : 2, 16384, 0 };
+		t[i].nr_caches = 4;
+	}
+	memset(&a, 0, sizeof(a));
+	cpuid_amd = true;
+	vm_create(&a, NR_VCPUS);
+	cpuid_amd = false;
+	for (i = 0; i < NR_VCPUS; i++) {
+		vmm[i] = get_cpuid(a.vcpu[i]);
+		set_topology(&a, i, vmm[i], 0, 1, 3, 8);
+	}
+	b.vm_fd = a.vm;
+	ret = hyb(HYBRID_IOC_BIND, &b);
+	for (i = 0; i < NR_VCPUS; i++) {
+		set_topology(&a, i, vmm[i], 0, 1, 2, 4);
+		free(vmm[i]);
+	}
+	if (ret)
+		ksft_print_msg("AMD topology: bind %d (%s)\n", ret, b.why);
+	else
+		for (i = 0; i < NR_VCPUS; i += 2)
+			bad += check_amd_topology(&a, i, &t[vtypes[i]],
+						  t[vtypes[i]].caches[3].shared_by, 1);
+	ksft_test_result(!ret && !bad,
+			 "AMD guest: 0x80000026 of a P and an E vCPU match 0xB, the L3s (%d wrong)\n",
+			 bad);
+	vm_destroy(&a, NR_VCPUS);
+	for (i = 0; i < 100 && nr_bindings(NULL, NULL); i++)
+		usleep(20000);
 }
 
 /* A child that owns a 1-vCPU VM until killed: bind-by-pid target. It
@@ -259,7 +417,7 @@ int main(void)
 	pid_t child;
 
 	ksft_print_header();
-	ksft_set_plan(28);
+	ksft_set_plan(29);
 	kvm_setup();
 	make_type(&types[0], "P", 1);
 	make_type(&types[1], "E", 0);
@@ -323,6 +481,7 @@ int main(void)
 		for (i = 0; i < 100 && nr_bindings(NULL, NULL); i++)
 			usleep(20000);
 	}
+	test_amd_topology();
 	ret = bind(&b, v.vm, NR_VCPUS);
 	ksft_test_result(!ret && b.id, "bind by VM fd: id %u %s\n", b.id, ret ? b.why : "");
 	check_profile(&v, false);

@@ -327,7 +327,7 @@ struct hybrid_cache {
 
 /* struct hybrid_core_type.flags: which leaves the type defines */
 #define HYBRID_CT_INTEL		(1U << 0) /* 0x1A, 7.EDX[15] (hybrid) */
-#define HYBRID_CT_AMD		(1U << 1) /* 0x80000026 core type, rank */
+#define HYBRID_CT_AMD		(1U << 1) /* 0x80000026 (see below) */
 #define HYBRID_CT_CACHE		(1U << 2) /* 0x4 (and 0x8000001D with AMD) */
 #define HYBRID_CT_FREQ		(1U << 3) /* 0x16 */
 #define HYBRID_CT_PMU		(1U << 4) /* 0xA */
@@ -343,7 +343,13 @@ struct hybrid_cache {
  * @flags:	HYBRID_CT_*
  * @intel_core_type: 0x1A EAX[31:24] (HYBRID_INTEL_*)
  * @amd_core_type: 0x80000026 EBX[31:28]: 0 performance, 1 efficiency
- * @amd_efficiency: 0x80000026 EBX[23:16] power efficiency ranking
+ * @amd_efficiency: 0x80000026 EBX[23:16] power efficiency ranking; both
+ *		on the core level (subleaf 0, with EAX[30:29] set). For an
+ *		AMD or Hygon guest the leaf gets every level (core, complex,
+ *		socket: shift, count, type, x2APIC id) from the vCPU's own
+ *		topology leaves (0xB, else 0x80000008/0x8000001E), the
+ *		complex from the type's L3 (else KVM's 0x8000001D);
+ *		Documentation/kvm_hybrid.rst
  * @nr_caches:	entries of @caches used
  * @native_model_id: 0x1A EAX[23:0]; its low 4 bits are 0x80000026 EBX[27:24]
  * @base_mhz:	0x16 EAX; must be the same for every type of a profile (a
@@ -516,8 +522,9 @@ struct hybrid_list {
  * @nent:	in: entries in @entries (the VMM's table for that vCPU);
  *		out: entries of the result
  * @max_nent:	capacity of @entries; leaves the profile adds (0x1A for a
- *		GenuineIntel table, 0x80000026 for an AMD or Hygon one, cache
- *		subleaves) are appended (-E2BIG if full)
+ *		GenuineIntel table, 0x80000026's levels for an AMD or Hygon
+ *		one, made from @entries' own topology, cache subleaves) are
+ *		appended (-E2BIG if full)
  * @entries:	user pointer to struct kvm_cpuid_entry2[@max_nent] (linux/kvm.h),
  *		rewritten in place, ready for KVM_SET_CPUID2
  */
