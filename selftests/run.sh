@@ -14,9 +14,11 @@
 #                                  show them at work, then one whose KVM
 #                                  guest runs guest_pvtimer (make demo)
 #   selftests/run.sh static        W=1 build, sparse, checkpatch
-#   selftests/run.sh deb           the Debian packages: build, install,
-#                                  upgrade (and the deb-upgrade VM), initramfs
-#                                  hook, purge (lib/deb.sh)
+#   selftests/run.sh deb [GROUP...]
+#                                  the Debian packages: build, install,
+#                                  upgrade, initramfs hook, purge
+#                                  (lib/deb.sh), then the deb suite's VMs
+#                                  (deb-upgrade, systemd), or only GROUPs
 #   selftests/run.sh stock|nested|debug [GROUP...]
 #                                  one suite, optionally only some of its groups
 #
@@ -549,8 +551,9 @@ case "$cmd" in
 stock|nested|debug) check_groups "$cmd" "$@" ;;
 bench) check_groups bench "$@" ;;
 quick) check_groups stock "$@" ;;
-check|demo|static|deb) [ $# = 0 ] || die "'$cmd' takes no group names" ;;
-*) sed -n '3,24p' "$0"; exit 2 ;;
+deb) check_groups deb "$@" ;;
+check|demo|static) [ $# = 0 ] || die "'$cmd' takes no group names" ;;
+*) sed -n '3,26p' "$0"; exit 2 ;;
 esac
 # On a fresh machine the package lists come with the dependencies.
 case "$cmd" in
@@ -609,7 +612,7 @@ static)
 	;;
 deb)
 	step_deb
-	[ -z "$DEB_KOS" ] || { queue_stock deb "$DEB_KOS" && run_queue; }
+	[ -z "$DEB_KOS" ] || { queue_stock deb "$DEB_KOS" "$@" && run_queue; }
 	summary
 	;;
 stock|nested)
