@@ -60,14 +60,23 @@ reloads() { journalctl -b -q _PID=1 -o cat | grep -c '^Reloading'; }
 sock() { stat -c '%U %G %a %F' "$SOCK"; }
 # caps PID: the capability sets of PID.
 caps() { grep -E '^Cap(Inh|Prm|Eff|Bnd|Amb):' "/proc/$1/status" | tr -s '\t ' ' '; }
-# in_ns PID CMD...: CMD in PID's mount namespace.
-in_ns() { local p=$1; shift; nsenter -t "$p" -m -- "$@"; }
-# in_cgroup PID DEV: open DEV read-write from a process in PID's cgroup
-# (the service's: its device policy applies).
+# in_ns PID SCRIPT [ARG...]: sh -c SCRIPT in PID's mount namespace; fails
+# when PID has none (nsenter fails) as when SCRIPT does.
+in_ns() {
+	local p=$1
+	shift
+	[ "${p:-0}" -gt 1 ] && nsenter -t "$p" -m -- sh -c "$@"
+}
+# in_cgroup PID DEV: open DEV read-write from a process in PID's cgroup,
+# which must be the service's (its device policy applies).
 in_cgroup() {
 	local cg
-	cg=/sys/fs/cgroup$(sed -n 's/^0:://p' "/proc/$1/cgroup")
-	sh -c 'echo $$ >"$1/cgroup.procs" && exec 3<>"$2"' in_cgroup "$cg" "$2"
+	cg=$(sed -n 's/^0:://p' "/proc/${1:-0}/cgroup" 2>/dev/null)
+	case "$cg" in
+	*/"$U") ;;
+	*) echo "# PID '$1' is not in $U's cgroup ('$cg')"; return 1 ;;
+	esac
+	sh -c 'echo $$ >"$1/cgroup.procs" && exec 3<>"$2"' in_cgroup "/sys/fs/cgroup$cg" "$2"
 }
 # props NAME...: these properties of the instance, on one line.
 props() {
@@ -77,19 +86,44 @@ props() {
 	done
 	echo "$out"
 }
-# kvm_closed PID: /dev/kvm does not open in PID's cgroup, and does outside.
-kvm_closed() { ! in_cgroup "$1" /dev/kvm 2>/dev/null && (exec 3<>/dev/kvm); }
+# kvm_closed PID: /dev/kvm does not open in PID's cgroup (which must be
+# the service's), and does outside.
+kvm_closed() {
+	in_cgroup "$1" /dev/null || return 1
+	! in_cgroup "$1" /dev/kvm 2>/dev/null && (exec 3<>/dev/kvm)
+}
 # attached QPID: the agent serves QEMU QPID's VCPUS vCPUs.
 attached() { [ "$(awk -v p="$1" '$2 == p' $VMS | wc -l)" = $VCPUS ]; }
 none_attached() { [ "$(grep -vc '^id ' $VMS)" = 0 ]; }
-# tsc_match QPID: each attached vCPU's TSC offset is the one in KVM's
-# debugfs (the sandboxed server read it there).
+# detached QPID: QPID was attached (ATTACHED lists it) and now no VM is.
+detached() {
+	case " $ATTACHED " in *" $1 "*) ;; *) echo "# $1 was never attached"; return 1 ;; esac
+	wait_until 50 none_attached
+}
+ATTACHED=
+# attach_ok QPID: QEMU QPID gets attached within 30 s (noted in ATTACHED).
+attach_ok() { wait_until 300 attached "$1" && ATTACHED="$ATTACHED $1"; }
+# own_ns PID NS...: PID has each namespace NS of its own (not PID 1's).
+own_ns() {
+	local p=${1:-0} ns a b
+	shift
+	for ns in "$@"; do
+		a=$(readlink "/proc/$p/ns/$ns") && b=$(readlink "/proc/1/ns/$ns") &&
+			[ "$a" != "$b" ] || return 1
+	done
+}
+# kill_main PID: SIGKILL PID, a process (never 0: the test's own group).
+kill_main() { [ "${1:-0}" -gt 1 ] && kill -KILL "$1"; }
+# tsc_match QPID: each of the VCPUS attached vCPUs' TSC offset is the one
+# in KVM's debugfs (the sandboxed server read it there).
 tsc_match() {
-	local pid v off
+	local pid v off n=0
 	while read -r _ pid v off _; do
 		[ "$pid" = "$1" ] || continue
 		[ "$(cat /sys/kernel/debug/kvm/"$1"-*/vcpu"$v"/tsc-offset)" = "$off" ] || return 1
+		n=$((n + 1))
 	done <$VMS
+	[ $n = $VCPUS ]
 }
 # qemu_vm: QEMU (paused, KVM, VCPUS vCPUs) with the README's pvtimer
 # arguments, in the background: QPID.
@@ -157,25 +191,24 @@ CapBnd: 0000000000200000
 CapAmb: 0000000000000000" caps "$pid"
 check "NoNewPrivs 1" grep -q '^NoNewPrivs:[[:space:]]*1$' /proc/"$pid"/status
 check "Seccomp 2 (SystemCallFilter)" grep -q '^Seccomp:[[:space:]]*2$' /proc/"$pid"/status
-check "its own mount and network namespaces (ProtectSystem, PrivateNetwork)" sh -c \
-	"[ \$(readlink /proc/$pid/ns/mnt) != \$(readlink /proc/1/ns/mnt) ] &&
-	 [ \$(readlink /proc/$pid/ns/net) != \$(readlink /proc/1/ns/net) ]"
-check "in its mount namespace /usr and /etc are read-only (ProtectSystem=strict)" sh -c \
-	"! nsenter -t $pid -m -- touch /usr/.hvkit-probe 2>/dev/null &&
-	 ! nsenter -t $pid -m -- touch /etc/.hvkit-probe 2>/dev/null && touch /etc/.hvkit-probe &&
-	 rm /etc/.hvkit-probe"
-check "and /run is writable (ReadWritePaths=/run)" sh -c \
-	"nsenter -t $pid -m -- touch /run/.hvkit-probe && rm /run/.hvkit-probe"
+check "its own mount and network namespaces (ProtectSystem, PrivateNetwork)" \
+	own_ns "$pid" mnt net
+# A write that fails there (the probe is removed if it did not).
+ro='for f; do if touch "$f" 2>/dev/null; then rm -f "$f"; exit 1; fi; done'
+check "in its mount namespace /usr and /etc are read-only (ProtectSystem=strict)" \
+	in_ns "$pid" "$ro" ro /usr/.hvkit-probe /etc/.hvkit-probe
+check "and /run is writable (ReadWritePaths=/run)" \
+	in_ns "$pid" 'touch /run/.hvkit-probe && rm /run/.hvkit-probe'
 par=/sys/module/pvtimer_agent/parameters/scan_us
 check "and /sys is read-only (ProtectKernelTunables; writable outside)" sh -c \
-	"! nsenter -t $pid -m -- sh -c 'echo 1000 >$par' 2>/dev/null && echo 1000 >$par"
-check "and KVM's debugfs is readable" in_ns "$pid" test -r /sys/kernel/debug/kvm
+	"nsenter -t ${pid:-0} -m -- sh -c 'if echo 1000 >$par; then exit 1; fi' 2>/dev/null &&
+	 echo 1000 >$par"
+check "and KVM's debugfs is readable" in_ns "$pid" 'test -r /sys/kernel/debug/kvm'
 # (nsenter's shell is root with every capability: it could list an empty
 # mode-000 /root, so the checks look for the host's files in there.)
 touch /tmp/.hvkit-probe /root/.hvkit-probe
-check "and /root is empty (ProtectHome), /tmp is its own (PrivateTmp)" sh -c \
-	"! nsenter -t $pid -m -- test -e /root/.hvkit-probe &&
-	 ! nsenter -t $pid -m -- test -e /tmp/.hvkit-probe && nsenter -t $pid -m -- test -d /tmp"
+check "and /root is empty (ProtectHome), /tmp is its own (PrivateTmp)" in_ns "$pid" \
+	'[ ! -e /root/.hvkit-probe ] && [ ! -e /tmp/.hvkit-probe ] && [ -d /tmp ]'
 rm -f /tmp/.hvkit-probe /root/.hvkit-probe
 check "in its cgroup /dev/pvtimer_agent opens (DeviceAllow)" in_cgroup "$pid" /dev/pvtimer_agent
 check "in its cgroup /dev/kvm does not (DevicePolicy=closed; opens outside)" kvm_closed "$pid"
@@ -185,7 +218,7 @@ qemu_vm
 q1=$QPID
 echo "# QEMU pid $q1"
 check "QEMU's ivshmem-doorbell attached: $VCPUS vCPUs in the agent's vms" \
-	wait_until 300 attached $q1
+	attach_ok $q1
 sed 's/^/# vms: /' $VMS
 check "the agent has KVM's TSC offsets (debugfs read in the sandbox)" wait_until 30 tsc_match $q1
 journal
@@ -196,8 +229,8 @@ check "hvkitctl pvtimer status: 1 VM attached, $VCPUS vCPUs" sh -c \
 
 # ---- SIGKILL: Restart=on-failure
 ino=$(stat -c %i $SOCK)
-check "SIGKILL the main PID $pid" kill -KILL "$pid"
-check "the agent detached the VM (the server's file closed)" wait_until 50 none_attached
+check "SIGKILL the main PID $pid" kill_main "$pid"
+check "the agent detached the VM (the server's file closed)" detached $q1
 check "restarted: active running, NRestarts 1 (RestartSec=2s)" \
 	wait_until 150 is "active running 1" props ActiveState SubState NRestarts
 pid2=$(prop MainPID)
@@ -207,9 +240,9 @@ check "a new $SOCK (inode $ino before), root's, 700" sh -c \
 kill -KILL "$q1"
 qemu_vm
 q2=$QPID
-check "the restarted server attaches a new QEMU (pid $q2)" wait_until 300 attached $q2
+check "the restarted server attaches a new QEMU (pid $q2)" attach_ok $q2
 kill -KILL "$q2"
-check "QEMU gone: the server detached it" wait_until 50 none_attached
+check "QEMU gone: the server detached it" detached $q2
 check "the server still runs, not restarted" is "active running success 1" props ActiveState SubState Result NRestarts
 
 # ---- stop
