@@ -14,9 +14,11 @@
 #                                  show them at work, then one whose KVM
 #                                  guest runs guest_pvtimer (make demo)
 #   selftests/run.sh static        W=1 build, sparse, checkpatch
-#   selftests/run.sh deb           the Debian packages: build, install,
-#                                  upgrade (and the deb-upgrade VM), initramfs
-#                                  hook, purge (lib/deb.sh)
+#   selftests/run.sh deb [GROUP...]
+#                                  the Debian packages: build, install,
+#                                  upgrade, initramfs hook, purge
+#                                  (lib/deb.sh), then the deb suite's VMs
+#                                  (deb-upgrade, systemd), or only GROUPs
 #   selftests/run.sh stock|nested|debug [GROUP...]
 #                                  one suite, optionally only some of its groups
 #
@@ -135,7 +137,7 @@ load_group() {
 	L2_QEMU_ARGS="" L2_MEM=512 L2_MACHINE=microvm L2_CPUS="" TEST_TIMEOUT=600 DESCRIPTION=""
 	HOST_HELPER="" HOST_HELPER_READY="" MODPROBE_CONF="" ACCEL=tcg QEMU_IN_L1=""
 	EXPECT="" EXPECT_DEBUG="" ALONE=no DEBUG_ALONE="" DEBUG_L1=debug
-	DEBUG_CMDLINE="" COLDPLUG="" PREV_KOS="" BY_NAME=no L1_PMU=no
+	DEBUG_CMDLINE="" COLDPLUG="" PREV_KOS="" BY_NAME=no L1_PMU=no INIT="" DEBS=""
 	# shellcheck disable=SC1090
 	. "$1"
 	[ -n "$EXPECT_DEBUG" ] || EXPECT_DEBUG=$EXPECT
@@ -568,8 +570,9 @@ case "$cmd" in
 stock|nested|debug) check_groups "$cmd" "$@" ;;
 bench) check_groups bench "$@" ;;
 quick) check_groups stock "$@" ;;
-check|demo|static|deb) [ $# = 0 ] || die "'$cmd' takes no group names" ;;
-*) sed -n '3,24p' "$0"; exit 2 ;;
+deb) check_groups deb "$@" ;;
+check|demo|static) [ $# = 0 ] || die "'$cmd' takes no group names" ;;
+*) sed -n '3,26p' "$0"; exit 2 ;;
 esac
 # On a fresh machine the package lists come with the dependencies.
 case "$cmd" in
@@ -628,7 +631,7 @@ static)
 	;;
 deb)
 	step_deb
-	[ -z "$DEB_KOS" ] || { queue_stock deb "$DEB_KOS" && run_queue; }
+	[ -z "$DEB_KOS" ] || { queue_stock deb "$DEB_KOS" "$@" && run_queue; }
 	summary
 	;;
 stock|nested)

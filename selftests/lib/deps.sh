@@ -5,14 +5,15 @@
 # is only downloaded and unpacked into the cache (stock-kernel.sh). The
 # packaging tools build and check hvkit's own .debs (lib/deb.sh), and
 # initramfs-tools runs their hook. The QEMU build dependencies are for the
-# test platform's emulator (lib/qemu-build.sh).
+# test platform's emulator (lib/qemu-build.sh); mmdebstrap builds the
+# Debian root file system of the VMs that boot systemd (lib/rootfs.sh).
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
 
 pkgs="build-essential bc bison flex libelf-dev libssl-dev cpio kmod xz-utils
 rsync dwarves qemu-system-x86 qemu-utils busybox-static dkms kexec-tools
 sparse shellcheck python3 seabios linux-source-6.1 linux-headers-amd64
-dpkg-dev debhelper dh-dkms lintian initramfs-tools systemd
+dpkg-dev debhelper dh-dkms lintian initramfs-tools systemd mmdebstrap
 libglib2.0-dev libpixman-1-dev zlib1g-dev libfdt-dev meson ninja-build pkgconf"
 missing=
 for p in $pkgs; do

@@ -11,17 +11,24 @@
 # repacks the root filesystem (carrying its state in /hvkit/state), kexecs
 # into /boot/vmlinuz with "hvkit.stage=2" and, after the jump, runs
 # "<name> stage2" and the remaining tests. See selftests/README.md.
+#
+# In a VM that boots systemd (INIT=systemd, lib/vm.sh) systemd is PID 1
+# and this script runs as hvkit-tests.service once the system is up
+# (lib/hvkit-tests.service): the same reports, and systemd has mounted
+# the file systems.
 
 export PATH=/hvkit/bin:/hvkit/tests:/usr/sbin:/usr/bin:/sbin:/bin
 export LD_LIBRARY_PATH=/hvkit/lib
-mkdir -p /proc /sys /dev /tmp /run
-mount -t proc proc /proc
-mount -t sysfs sysfs /sys
-mount -t devtmpfs devtmpfs /dev 2>/dev/null
-mount -t debugfs debugfs /sys/kernel/debug
-mount -t tmpfs tmpfs /tmp
-mount -t tmpfs tmpfs /run
-mkdir -p /dev/pts && mount -t devpts devpts /dev/pts
+if [ $$ = 1 ]; then
+	mkdir -p /proc /sys /dev /tmp /run
+	mount -t proc proc /proc
+	mount -t sysfs sysfs /sys
+	mount -t devtmpfs devtmpfs /dev 2>/dev/null
+	mount -t debugfs debugfs /sys/kernel/debug
+	mount -t tmpfs tmpfs /tmp
+	mount -t tmpfs tmpfs /run
+	mkdir -p /dev/pts && mount -t devpts devpts /dev/pts
+fi
 echo 1 >/proc/sys/kernel/panic_on_warn
 
 # The group's settings, exported so tests can read them too.

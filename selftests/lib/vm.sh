@@ -57,16 +57,41 @@ group_env() { # group_env L1|L2
 	fi
 }
 
+# root_systemd ROOT: L1's tree for INIT=systemd: the minimal Debian of
+# lib/rootfs.sh (cached), booted as the initramfs with systemd as /init;
+# PID 1's script of the other VMs (lib/init.sh) runs as the service
+# hvkit-tests.service once the system is up, and reports as it does there.
+# DEBS: those packages of the package cycle (lib/deb.sh) in /hvkit/debs.
+root_systemd() {
+	local root=$1 fs p deb wants=$1/etc/systemd/system/multi-user.target.wants
+	fs=$("$LIB/rootfs.sh") || return 1
+	cp -a "$fs/root" "$root" || return 1
+	mkdir -p "$root/hvkit/bin" "$root/hvkit/tests" "$root/hvkit/debs" "$wants"
+	ln -s /sbin/init "$root/init"
+	install -m 755 "$LIB/init.sh" "$root/hvkit/init"
+	install -m 644 "$LIB/hvkit-tests.service" "$root/etc/systemd/system/"
+	ln -s ../hvkit-tests.service "$wants/hvkit-tests.service"
+	for p in $DEBS; do
+		deb=$(ls "$HVKIT_OUT"/deb/cur/"${p}"_*.deb 2>/dev/null | head -n1)
+		[ -n "$deb" ] || { echo "no $p package in $HVKIT_OUT/deb/cur (lib/deb.sh)" >&2; return 1; }
+		cp "$deb" "$root/hvkit/debs/" || return 1
+	done
+}
+
 # mk_root ROOT LEVEL: populate an initramfs tree for L1 or L2.
 mk_root() {
 	local root=$1 level=$2 m a ko upd
 	rm -rf "$root"
-	mkdir -p "$root"/{bin,sbin,etc,proc,sys,dev,tmp,run,boot,hvkit/bin,hvkit/tests}
-	install -m 755 /bin/busybox "$root/bin/busybox"
-	for a in $(/bin/busybox --list); do
-		[ -e "$root/bin/$a" ] || ln -s busybox "$root/bin/$a"
-	done
-	install -m 755 "$LIB/init.sh" "$root/init"
+	if [ "$level" = L1 ] && [ "${INIT:-}" = systemd ]; then
+		root_systemd "$root" || return 1
+	else
+		mkdir -p "$root"/{bin,sbin,etc,proc,sys,dev,tmp,run,boot,hvkit/bin,hvkit/tests}
+		install -m 755 /bin/busybox "$root/bin/busybox"
+		for a in $(/bin/busybox --list); do
+			[ -e "$root/bin/$a" ] || ln -s busybox "$root/bin/$a"
+		done
+		install -m 755 "$LIB/init.sh" "$root/init"
+	fi
 	group_env "$level" >"$root/hvkit/group.env"
 	cp -a "$BUILT_TESTS/tests/." "$root/hvkit/tests/"
 	cp -a "$BUILT_TESTS/bin/." "$root/hvkit/bin/"
