@@ -863,14 +863,16 @@ static u32 complex_shift(u32 l3, const struct amd_topo *t)
  *
  * AMD's extended topology leaf, one subleaf per level from the core up,
  * agreeing with the topology the rest of the vCPU's table shows: the core
- * level (type 1) and the package (type 4, socket) from leaf 0xB (or, without
- * it, 0x80000008 and 0x8000001E), between them the complex (type 2) of
- * the L3: the profile's with HYBRID_OVR_TOPO_L3, else KVM's 0x8000001D.
- * A level whose shift is the one below's adds nothing and is left out,
- * as real CPUs do; so is the die (CCD, type 3), which no leaf describes.
- * A package with no L3, or one L3, is one complex (the socket level is
- * then left out): Linux maps the complex to its CORE domain and the
- * socket to DIE, and without the complex would count every core a die.
+ * level (type 1) and the package from leaf 0xB (or, without it,
+ * 0x80000008 and 0x8000001E), between them the complex (type 2) of the
+ * L3: the profile's with HYBRID_OVR_TOPO_L3, else KVM's 0x8000001D; above
+ * it the die (CCD, type 3) and the socket (type 4), both the package, as
+ * 0xB has the die. A complex whose shift is the core's adds nothing and
+ * is left out, as real CPUs do. A package with no L3, or one L3, is one
+ * complex, with no die or socket level: Linux 6.9+ maps type 1 to its SMT
+ * domain, 2 to CORE, 3 to TILE and 4 to DIE, carries a shift up to the
+ * domains above, and takes the die id from the domain below DIE, so every
+ * die id is the package's, as from 0xB.
  *
  * Per level: EAX[4:0] the shift, EBX[15:0] the logical CPUs at the level,
  * ECX[7:0] the subleaf, ECX[15:8] the level type, EDX the x2APIC id
@@ -933,7 +935,19 @@ int hybrid_amd_topo(const struct hybrid_vcpu_ovr *ov, u32 vendor,
 		lv[nl][ECX] = nl | 2 << 8;
 		nl++;
 	}
+	/*
+	 * Below the package: the die (CCD, type 3) at the package's shift,
+	 * then the socket. Linux 6.9+ takes a CPU's die id from the shift of
+	 * the domain below its DIE (the CCD's, AMD type 3: its TILE); with
+	 * no type 3 that is the complex's (or the core's) shift, and every
+	 * complex (or core) would be a die of its own where 0xB says the
+	 * package is one die.
+	 */
 	if (t.pkg_shift > shift) {
+		lv[nl][EAX] = t.pkg_shift | asym;
+		lv[nl][EBX] = t.pkg_count;
+		lv[nl][ECX] = nl | 3 << 8;
+		nl++;
 		lv[nl][EAX] = t.pkg_shift | asym;
 		lv[nl][EBX] = t.pkg_count;
 		lv[nl][ECX] = nl | 4 << 8;

@@ -62,7 +62,7 @@ struct hybrid_ovr {
 
 #define HYBRID_TOPO_NO_L3	0xffff
 /* 0x80000026 levels kvm_hybrid makes: core, complex, socket */
-#define HYBRID_AMD_LEVELS	3
+#define HYBRID_AMD_LEVELS	4
 
 struct hybrid_vcpu_ovr {
 	u32 n;

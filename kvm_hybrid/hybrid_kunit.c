@@ -757,20 +757,21 @@ static void test_amd_topo_levels(struct kunit *test)
 	KUNIT_ASSERT_EQ(test, hybrid_compile_vcpu(f->types, 2, &f->lay, 3, NULL, 0,
 						  &f->ov), 0);
 	n = amd_table(f->src, amd_vendor, 3, 1, 2, 4, 16, true, 16);
-	KUNIT_EXPECT_EQ(test, hybrid_amd_topo(&f->ov, HYBRID_OVR_AMD, f->src, n, lv), 3);
+	KUNIT_EXPECT_EQ(test, hybrid_amd_topo(&f->ov, HYBRID_OVR_AMD, f->src, n, lv), 4);
 	nt = hybrid_table_build(&f->ov, f->src, n, f->t, NULL, ARRAY_SIZE(f->t), false);
 	KUNIT_ASSERT_GT(test, nt, (int)n);
 	/* The L3s differ in size (8, 4): asymmetric above the core level. */
 	expect_level(test, f->t, nt, 0, 1 | HETERO, 2 | P_CORE, 0 | 1 << 8, 3);
 	expect_level(test, f->t, nt, 1, 3 | BIT(31), 8, 1 | 2 << 8, 3);
-	expect_level(test, f->t, nt, 2, 4 | BIT(31), 16, 2 | 4 << 8, 3);
+	expect_level(test, f->t, nt, 2, 4 | BIT(31), 16, 2 | 3 << 8, 3);
+	expect_level(test, f->t, nt, 3, 4 | BIT(31), 16, 3 | 4 << 8, 3);
 	/* Past the last: no entry, KVM answers an AMD guest zeros. */
-	KUNIT_EXPECT_NULL(test, hybrid_find_entry(f->t, nt, 0x80000026, 3, false));
+	KUNIT_EXPECT_NULL(test, hybrid_find_entry(f->t, nt, 0x80000026, 4, false));
 	/* The extended maximum shows the leaf. */
 	KUNIT_EXPECT_EQ(test, hybrid_find_entry(f->t, nt, 0x80000000, 0, true)->eax,
 			0x80000026U);
 	/* An undo-and-redo (hb_vtab_rewrite()) makes the same entries. */
-	for (i = 0; i < 3; i++) {
+	for (i = 0; i < 4; i++) {
 		const struct kvm_cpuid_entry2 *e =
 			hybrid_find_entry(f->t, nt, 0x80000026, i, false);
 
@@ -790,8 +791,9 @@ static void test_amd_topo_levels(struct kunit *test)
 	KUNIT_ASSERT_GT(test, nt, (int)n);
 	expect_level(test, f->t, nt, 0, 1 | HETERO, 2 | E_CORE, 0 | 1 << 8, 9);
 	expect_level(test, f->t, nt, 1, 2 | BIT(31), 4, 1 | 2 << 8, 9);
-	expect_level(test, f->t, nt, 2, 4 | BIT(31), 16, 2 | 4 << 8, 9);
-	KUNIT_EXPECT_NULL(test, hybrid_find_entry(f->t, nt, 0x80000026, 3, false));
+	expect_level(test, f->t, nt, 2, 4 | BIT(31), 16, 2 | 3 << 8, 9);
+	expect_level(test, f->t, nt, 3, 4 | BIT(31), 16, 3 | 4 << 8, 9);
+	KUNIT_EXPECT_NULL(test, hybrid_find_entry(f->t, nt, 0x80000026, 4, false));
 	/* Each key once. */
 	for (i = 0; i < nt; i++)
 		KUNIT_EXPECT_PTR_EQ(test, hybrid_find_entry(f->t, nt, f->t[i].function,
@@ -814,12 +816,13 @@ static void test_amd_topo_skip(struct kunit *test)
 	expect_level(test, f->t, nt, 0, 1 | HETERO, 2 | P_CORE, 1 << 8, 0);
 	expect_level(test, f->t, nt, 1, 3, 8, 1 | 2 << 8, 0);
 	KUNIT_EXPECT_NULL(test, hybrid_find_entry(f->t, nt, 0x80000026, 2, false));
-	/* No SMT (shift 0, 1 thread), package of 16: all three levels. */
+	/* No SMT (shift 0, 1 thread), package of 16: all four levels. */
 	n = amd_table(f->src, amd_vendor, 5, 0, 1, 4, 16, true, 8);
 	nt = hybrid_table_build(&f->ov, f->src, n, f->t, NULL, ARRAY_SIZE(f->t), false);
 	expect_level(test, f->t, nt, 0, 0 | HETERO, 1 | P_CORE, 1 << 8, 5);
 	expect_level(test, f->t, nt, 1, 3, 8, 1 | 2 << 8, 5);
-	expect_level(test, f->t, nt, 2, 4, 16, 2 | 4 << 8, 5);
+	expect_level(test, f->t, nt, 2, 4, 16, 2 | 3 << 8, 5);
+	expect_level(test, f->t, nt, 3, 4, 16, 3 | 4 << 8, 5);
 }
 
 /*
@@ -844,15 +847,17 @@ static void test_amd_topo_fallback(struct kunit *test)
 	nt = hybrid_table_build(&f->ov, f->src, n, f->t, NULL, ARRAY_SIZE(f->t), false);
 	expect_level(test, f->t, nt, 0, 1 | HETERO, 2 | E_CORE, 1 << 8, 9);
 	expect_level(test, f->t, nt, 1, 3, 8, 1 | 2 << 8, 9);
-	expect_level(test, f->t, nt, 2, 4, 16, 2 | 4 << 8, 9);
+	expect_level(test, f->t, nt, 2, 4, 16, 2 | 3 << 8, 9);
+	expect_level(test, f->t, nt, 3, 4, 16, 3 | 4 << 8, 9);
 
 	/* No 0xB: the same levels from 0x80000008 and 0x8000001E. */
 	n = amd_table(f->src, amd_vendor, 9, 1, 2, 4, 16, false, 8);
-	KUNIT_EXPECT_EQ(test, hybrid_amd_topo(&f->ov, HYBRID_OVR_AMD, f->src, n, lv), 3);
+	KUNIT_EXPECT_EQ(test, hybrid_amd_topo(&f->ov, HYBRID_OVR_AMD, f->src, n, lv), 4);
 	nt = hybrid_table_build(&f->ov, f->src, n, f->t, NULL, ARRAY_SIZE(f->t), false);
 	expect_level(test, f->t, nt, 0, 1 | HETERO, 2 | E_CORE, 1 << 8, 9);
 	expect_level(test, f->t, nt, 1, 3, 8, 1 | 2 << 8, 9);
-	expect_level(test, f->t, nt, 2, 4, 16, 2 | 4 << 8, 9);
+	expect_level(test, f->t, nt, 2, 4, 16, 2 | 3 << 8, 9);
+	expect_level(test, f->t, nt, 3, 4, 16, 3 | 4 << 8, 9);
 
 	/* No 0xB, no 0x80000008 (maximum 0x80000001): subleaf 0's core fields. */
 	n = amd_table(f->src, amd_vendor, 9, 1, 2, 4, 16, false, 8);
@@ -908,18 +913,20 @@ static void test_amd_topo_reset(struct kunit *test)
 						  &f->ov), 0);
 	n = amd_table(f->src, amd_vendor, 3, 1, 2, 4, 16, true, 16);
 	nt = hybrid_table_build(&f->ov, f->src, n, f->t, NULL, ARRAY_SIZE(f->t), false);
-	expect_level(test, f->t, nt, 2, 4 | BIT(31), 16, 2 | 4 << 8, 3);
+	expect_level(test, f->t, nt, 2, 4 | BIT(31), 16, 2 | 3 << 8, 3);
+	expect_level(test, f->t, nt, 3, 4 | BIT(31), 16, 3 | 4 << 8, 3);
 	/* Re-set: one thread per core, 32 per package, another x2APIC id. */
 	n = amd_table(f->src, amd_vendor, 0x23, 0, 1, 5, 32, true, 16);
 	nt = hybrid_table_build(&f->ov, f->src, n, f->t, NULL, ARRAY_SIZE(f->t), false);
 	expect_level(test, f->t, nt, 0, 0 | HETERO, 1 | P_CORE, 1 << 8, 0x23);
 	expect_level(test, f->t, nt, 1, 3 | BIT(31), 8, 1 | 2 << 8, 0x23);
-	expect_level(test, f->t, nt, 2, 5 | BIT(31), 32, 2 | 4 << 8, 0x23);
+	expect_level(test, f->t, nt, 2, 5 | BIT(31), 32, 2 | 3 << 8, 0x23);
+	expect_level(test, f->t, nt, 3, 5 | BIT(31), 32, 3 | 4 << 8, 0x23);
 }
 
 /*
  * The most a profile adds to a table fits HYBRID_TABLE_EXTRA_MAX: every
- * leaf of a type with all flags and HYBRID_MAX_CACHES caches, the three
+ * leaf of a type with all flags and HYBRID_MAX_CACHES caches, the four
  * topology levels, HYBRID_MAX_CLEARS clears compiled (they add nothing).
  */
 static void test_amd_topo_room(struct kunit *test)

@@ -269,14 +269,15 @@ static void set_topology(struct vm *v, int i, const struct kvm_cpuid2 *c,
  * AMD's 0x80000026 as the guest reads it on vCPU @i, against the guest's
  * own 0xB and its type's L3 (@l3: CPUs sharing it; @asym: the layout's
  * L3s differ): the core level, the complex of the L3 unless it adds
- * nothing, the socket unless it does; every field; zeros past the last.
+ * nothing, the die and the socket unless it is the package; every field;
+ * zeros past the last; and the die id Linux computes from it is 0xB's.
  * Return: the number of wrong fields.
  */
 static int check_amd_topology(struct vm *v, int i, const struct hybrid_core_type *t,
 			      __u32 l3, int asym)
 {
-	__u32 b0[4], b1[4], r[4], want[5][4], smt_shift, pkg_shift, cshift, shift;
-	__u32 n = 0, k, bad = 0;
+	__u32 b0[4], b1[4], r[4], want[6][4], smt_shift, pkg_shift, cshift, shift;
+	__u32 n = 0, k, bad = 0, dom[5] = { 0 }, type, tile;
 
 	guest_cpuid(v, i, 0xb, 0, b0);
 	guest_cpuid(v, i, 0xb, 1, b1);
@@ -301,7 +302,12 @@ static int check_amd_topology(struct vm *v, int i, const struct hybrid_core_type
 		shift = cshift;
 		n++;
 	}
+	/* Below the package: the die (CCD) and the socket, both the package. */
 	if (pkg_shift > shift) {
+		want[n][0] = pkg_shift | (asym ? 1u << 31 : 0);
+		want[n][1] = b1[1] & 0xffff;
+		want[n][2] = n | 3u << 8;
+		n++;
 		want[n][0] = pkg_shift | (asym ? 1u << 31 : 0);
 		want[n][1] = b1[1] & 0xffff;
 		want[n][2] = n | 4u << 8;
@@ -321,6 +327,27 @@ static int check_amd_topology(struct vm *v, int i, const struct hybrid_core_type
 	}
 	guest_cpuid(v, i, 0x80000000, 0, r);
 	bad += r[0] < 0x80000026;
+	/*
+	 * Independently of the above: the die id Linux 6.9+ computes from
+	 * the levels the guest read (topology_ext.c: AMD type 1 -> SMT, 2 ->
+	 * CORE, 3 -> TILE, 4 -> DIE; a shift carried up to the domains above
+	 * it; the die id is the x2APIC id >> the TILE domain's shift) must be
+	 * 0xB's, where the package is the die.
+	 */
+	for (k = 0; k < 4; k++) {
+		guest_cpuid(v, i, 0x80000026, k, r);
+		type = r[2] >> 8 & 0xff;
+		if (!type || type > 4)
+			break;
+		for (tile = type - 1; tile < 5; tile++)
+			dom[tile] = r[0] & 0x1f;
+	}
+	tile = dom[2];
+	if (b0[3] >> tile != b0[3] >> pkg_shift) {
+		ksft_print_msg("vCPU %d: die %u from 0x80000026, %u from 0xB (shifts %u, %u)\n",
+			       i, b0[3] >> tile, b0[3] >> pkg_shift, tile, pkg_shift);
+		bad++;
+	}
 	return bad;
 }
 
