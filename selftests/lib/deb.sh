@@ -139,7 +139,7 @@ deb_only_version() {
 
 # deb_files VER: what hvkit-tools installs, as it should be.
 deb_files() {
-	local ver=$1 f
+	local ver=$1 f man
 	/usr/sbin/hvkitctl --version | grep -qF "hvkitctl $ver " || return 1
 	for f in /usr/share/man/man8/hvkitctl.8.gz \
 		/usr/share/bash-completion/completions/hvkitctl \
@@ -149,9 +149,13 @@ deb_files() {
 		[ -s "$f" ] || { echo "missing $f"; return 1; }
 	done
 	[ -x /usr/share/initramfs-tools/hooks/hvkit ] || return 1
-	# The manual page names every command of "hvkitctl --help".
+	# The manual page names every command of "hvkitctl --help". Read
+	# whole first: under run.sh's pipefail, "zcat | grep -q" fails when
+	# grep quits before zcat's last write (SIGPIPE), which it does once
+	# the page is over gzip's 32 KiB output buffer.
+	man=$(zcat /usr/share/man/man8/hvkitctl.8.gz) || { echo "man page: zcat failed"; return 1; }
 	for f in status kram hybrid idlepoll pvtimer vfio; do
-		zcat /usr/share/man/man8/hvkitctl.8.gz | grep -q "hvkitctl $f" ||
+		grep -q "hvkitctl $f" <<<"$man" ||
 			{ echo "man page: no 'hvkitctl $f'"; return 1; }
 	done
 	# The completion completes a command.
