@@ -56,6 +56,9 @@ MODULE_PARM_DESC(reformat, "DESTROY whatever the named region holds and format i
 static bool scan = true;
 module_param(scan, bool, 0444);
 MODULE_PARM_DESC(scan, "without region=, look for a kram superblock in unclaimed reserved ranges (default: on)");
+static bool kram_trace_init;
+module_param_named(trace_init, kram_trace_init, bool, 0444);
+MODULE_PARM_DESC(trace_init, "enable kram's trace events (tracefs events/kram/, top-level buffer) before init attaches, so the attach or its refusal is traced; they stay enabled");
 static bool pmd = true;
 module_param(pmd, bool, 0644);
 MODULE_PARM_DESC(pmd, "map an aligned 2 MiB of an area with one PMD (default: on; off: 4 KiB pages only, for mappings made after)");
@@ -1434,6 +1437,7 @@ static __printf(2, 3) void kram_fail(int err, const char *fmt, ...)
 	kram.state = KRAM_STATE_REFUSED;
 	pr_err("region %#llx+%#llx refused: %s (%d)\n", (u64)kram.base,
 	       kram.size, kram.why, err);
+	trace_kram_refuse(kram.base, kram.size, err, kram.why);
 }
 
 /* SIZE@ADDR (also SIZE$ADDR and SIZE!ADDR, as written for memmap=). */
@@ -1628,6 +1632,7 @@ static int kram_boot_id(uuid_t *id)
 static int kram_attach(phys_addr_t base, u64 size)
 {
 	struct kram_fmt *f = &kram.fmt;
+	bool formatted = false;
 	u64 t0;
 	int ret;
 
@@ -1681,6 +1686,7 @@ static int kram_attach(phys_addr_t base, u64 size)
 			kram_fail(ret, "%s", f->why);
 			goto err_unmap;
 		}
+		formatted = true;
 		memset(f, 0, sizeof(*f));
 		t0 = ktime_get_ns();
 		ret = kram_fmt_attach(f, kram.virt, size);
@@ -1724,6 +1730,9 @@ static int kram_attach(phys_addr_t base, u64 size)
 		kram_fmt_free_pages(f), percpu_counter_sum(&f->nr_dynamic),
 		f->area_pages, f->nr_areas, div_u64(kram.attach_ns, 1000),
 		div_u64(kram.memmap_ns, 1000));
+	trace_kram_attach(base, size, f->generation, f->g.nr_data_pages,
+			  kram_fmt_free_pages(f), f->nr_areas,
+			  div_u64(kram.attach_ns, 1000), formatted);
 	return 0;
 
 err_unmap:
@@ -1874,6 +1883,8 @@ static int __init kram_init(void)
 {
 	int ret;
 
+	if (kram_trace_init)
+		hvkit_trace_own_events("kram");
 	INIT_DELAYED_WORK(&kram.pin_work, kram_pin_work);
 	kram.mnt = kern_mount(&kram_fs_type);
 	if (IS_ERR(kram.mnt))

@@ -3,10 +3,10 @@
  * kram's trace events (tracefs events/kram/): pool pages and areas, the
  * decisions that matter when a host's persistent memory is in question.
  * Zero cost while disabled (static keys). CREATE_TRACE_POINTS in
- * kram_main.c only. The attach and its refusals have no event: they
- * happen in module init, before 6.1 lets anyone enable a module's events
- * (its trace_event= is for boot only); dmesg and sysfs last_attach,
- * state and why tell them.
+ * kram_main.c only. The attach and its refusals happen in module init,
+ * before anyone could enable a module's events on 6.1: load kram with
+ * trace_init=1 to have it enable its own events first
+ * (hvkit_trace_own_events()).
  */
 #undef TRACE_SYSTEM
 #define TRACE_SYSTEM kram
@@ -68,6 +68,50 @@ TRACE_EVENT(kram_area_delete,
 			   __entry->user = user;
 			   __entry->ret = ret;),
 	    TP_printk("name=%s user=%d ret=%d", __get_str(name), __entry->user, __entry->ret)
+);
+
+/* The region attached at load: what it holds, and whether it was formatted. */
+TRACE_EVENT(kram_attach,
+	    TP_PROTO(u64 base, u64 size, u64 generation, u64 data_pages, u64 free_pages,
+		     u32 nr_areas, u64 metadata_us, bool formatted),
+	    TP_ARGS(base, size, generation, data_pages, free_pages, nr_areas, metadata_us,
+		    formatted),
+	    TP_STRUCT__entry(__field(u64, base)
+			     __field(u64, size)
+			     __field(u64, generation)
+			     __field(u64, data_pages)
+			     __field(u64, free_pages)
+			     __field(u32, nr_areas)
+			     __field(u64, metadata_us)
+			     __field(bool, formatted)),
+	    TP_fast_assign(__entry->base = base;
+			   __entry->size = size;
+			   __entry->generation = generation;
+			   __entry->data_pages = data_pages;
+			   __entry->free_pages = free_pages;
+			   __entry->nr_areas = nr_areas;
+			   __entry->metadata_us = metadata_us;
+			   __entry->formatted = formatted;),
+	    TP_printk("base=%#llx size=%#llx generation=%llu data_pages=%llu free_pages=%llu areas=%u metadata_us=%llu formatted=%d",
+		      __entry->base, __entry->size, __entry->generation, __entry->data_pages,
+		      __entry->free_pages, __entry->nr_areas, __entry->metadata_us,
+		      __entry->formatted)
+);
+
+/* The region refused at load, and why (sysfs last_attach says the same). */
+TRACE_EVENT(kram_refuse,
+	    TP_PROTO(u64 base, u64 size, int err, const char *why),
+	    TP_ARGS(base, size, err, why),
+	    TP_STRUCT__entry(__field(u64, base)
+			     __field(u64, size)
+			     __field(int, err)
+			     __string(why, why)),
+	    TP_fast_assign(__entry->base = base;
+			   __entry->size = size;
+			   __entry->err = err;
+			   __assign_str(why, why);),
+	    TP_printk("base=%#llx size=%#llx err=%d why=%s", __entry->base, __entry->size,
+		      __entry->err, __get_str(why))
 );
 
 #endif /* _KRAM_TRACE_H */

@@ -60,6 +60,9 @@ MODULE_PARM_DESC(enable_sriov, "As vfio-pci's enable_sriov: allow sriov_numvfs o
 static bool mig_region = true;
 module_param(mig_region, bool, 0644);
 MODULE_PARM_DESC(mig_region, "Offer QEMU 7.2's VFIO migration (v1) region on a device armed with no_user_reset, as a local-only protocol (default on; read at each open)");
+static bool vpr_trace_init;
+module_param_named(trace_init, vpr_trace_init, bool, 0444);
+MODULE_PARM_DESC(trace_init, "Enable vfio_preserve's trace events (tracefs events/vfio_preserve/, top-level buffer) before init reads the kram records, so each restore or refusal is traced; they stay enabled");
 
 static bool kexec_keep_master;
 static bool vpr_initialized;	/* after init: parameter writes come from sysfs */
@@ -329,6 +332,20 @@ static void vpr_quiet_end(struct vpr_dev *d, const u8 *methods)
 }
 
 /* ------------------------------------------------------------ kram record */
+
+/* Trace event vpr_record for @r (NULL: a slot with no valid copy). */
+static void vpr_trace_record(int slot, const struct vpr_record *r,
+			     const char *result, const char *why)
+{
+	if (!trace_vpr_record_enabled())
+		return;
+	if (r)
+		trace_vpr_record(slot, r->bdf.domain, r->bdf.bus, r->bdf.devfn,
+				 r->ident.vendor, r->ident.device, r->saved_gen,
+				 result, why);
+	else
+		trace_vpr_record(slot, 0, 0, 0, 0, 0, 0, result, why);
+}
 
 /*
  * What the device is: IDs, class, revision, header type, its BAR sizes,
@@ -1795,6 +1812,8 @@ static int vpr_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 		} else {
 			pci_err(pdev, "kram record (slot %d) dropped: the device cannot be held in D0\n",
 				d->slot);
+			vpr_trace_record(d->slot, d->restore_rec, "refuse",
+					 "the device cannot be held in D0; erased");
 			mutex_lock(&vpr_lock);
 			vpr_record_drop(d);
 			mutex_unlock(&vpr_lock);
@@ -1808,8 +1827,10 @@ static int vpr_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	mutex_lock(&vpr_lock);
 	list_add(&d->node, &vpr_devices);
 	mutex_unlock(&vpr_lock);
-	if (d->restored)
+	if (d->restored) {
 		pci_info(pdev, "bound from kram record (slot %d): armed, not reset\n", d->slot);
+		vpr_trace_record(d->slot, d->restore_rec, "bound", "armed, not reset");
+	}
 	return 0;
 
 out_put:
@@ -1976,6 +1997,8 @@ static void vpr_scan_records(void)
 			if (ret != -ENODATA || vpr_record_check(b) != -ENODATA) {
 				pr_err("kram slot %d: no valid record (copy A: %d, copy B: %d); dropped\n",
 				       slot, ret, vpr_record_check(b));
+				vpr_trace_record(slot, NULL, "invalid",
+						 "no valid copy; erased");
 				vpr_slot_clear(slot);
 			}
 			continue;
@@ -2006,6 +2029,7 @@ static void vpr_scan_records(void)
 				slot, r->bdf.domain, r->bdf.bus, PCI_SLOT(r->bdf.devfn),
 				PCI_FUNC(r->bdf.devfn), r->ident.vendor, r->ident.device,
 				r->saved_gen);
+			vpr_trace_record(slot, r, "restore", "binding without reset");
 		} else {
 			kfree(p);
 			if (!ret) {
@@ -2015,6 +2039,7 @@ static void vpr_scan_records(void)
 			pr_err("kram slot %d: %04x:%02x:%02x.%d %04x:%04x not restored: %s; record dropped\n",
 			       slot, r->bdf.domain, r->bdf.bus, PCI_SLOT(r->bdf.devfn),
 			       PCI_FUNC(r->bdf.devfn), r->ident.vendor, r->ident.device, why);
+			vpr_trace_record(slot, r, "refuse", why);
 			vpr_slot_clear(slot);
 		}
 		pci_dev_put(pdev);
@@ -2040,6 +2065,9 @@ static void vpr_pending_free(bool drop)
 			p->slot, p->rec->bdf.domain, p->rec->bdf.bus,
 			PCI_SLOT(p->rec->bdf.devfn), PCI_FUNC(p->rec->bdf.devfn),
 			drop ? "erased" : "kept for the next load");
+		vpr_trace_record(p->slot, p->rec, "unbound",
+				 drop ? "did not bind; erased" :
+					"did not bind; kept for the next load");
 		vpr_clear_override(&p->rec->bdf);
 		if (drop && vpr_area)
 			vpr_slot_clear(p->slot);
@@ -2053,6 +2081,8 @@ static int __init vfio_preserve_init(void)
 {
 	int ret;
 
+	if (vpr_trace_init)
+		hvkit_trace_own_events("vfio_preserve");
 	mutex_lock(&vpr_lock);
 	vpr_scan_records();
 	mutex_unlock(&vpr_lock);

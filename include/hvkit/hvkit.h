@@ -8,7 +8,9 @@
 
 #include <linux/errno.h>
 #include <linux/kernel.h>
+#include <linux/printk.h>
 #include <linux/string.h>
+#include <linux/trace_events.h>
 #include <linux/types.h>
 #include <linux/uaccess.h>
 #include <uapi/linux/hvkit.h>
@@ -118,6 +120,36 @@ static inline long hvkit_ioctl_get_info(void __user *uarg, const char *name,
 	if (ret)
 		return ret;
 	return hvkit_copy_arg_to_user(uarg, &info, sizeof(info), usize);
+}
+
+/**
+ * hvkit_trace_own_events() - enable a module's trace events from its init
+ * @system:	the module's TRACE_SYSTEM
+ *
+ * 6.1 gives nobody a way to enable a module's events before the module's
+ * init runs: they appear in tracefs when it is loading (at
+ * MODULE_STATE_COMING, just before init), and trace_event= works at boot
+ * only. A module whose init makes decisions worth tracing (kram's attach,
+ * vfio_preserve's kram records) calls this first when its trace_init
+ * parameter is set. The events go to the top-level buffer and stay enabled
+ * until turned off in tracefs. If the init then fails, unloading the
+ * module clears every buffer (trace_module_remove_events()): only a live
+ * reader of trace_pipe sees those events; dmesg tells the failure either way.
+ */
+static inline void hvkit_trace_own_events(const char *system)
+{
+	int ret;
+
+	if (!IS_ENABLED(CONFIG_EVENT_TRACING)) {
+		pr_warn("trace_init=1: this kernel has no event tracing (CONFIG_EVENT_TRACING)\n");
+		return;
+	}
+	ret = trace_set_clr_event(system, NULL, 1);
+	if (ret)
+		pr_warn("trace_init=1: cannot enable events/%s: %d\n", system, ret);
+	else
+		pr_info("trace_init=1: events/%s enabled in the top-level trace buffer\n",
+			system);
 }
 
 #endif /* _HVKIT_HVKIT_H */
