@@ -8,6 +8,8 @@
 # region= it finds its region by scanning. A new area is zero-filled.
 # shellcheck source=selftests/tests/kram_lib.sh
 . /hvkit/tests/kram_lib
+# shellcheck source=selftests/tests/trace_lib.sh
+. /hvkit/tests/trace_lib
 echo "TAP version 13"
 kram_need_region
 d=/tmp/kram_refuse
@@ -62,6 +64,22 @@ if [ -e /dev/mem ]; then
 	check "kernel log names the reason" sh -c "dmesg | grep -q 'refused: both superblock copies are damaged'"
 	check "the corrupt bytes are still there (nothing was rewritten)" \
 		[ "$(rd $addr)/$(rd $baddr)" = "$((orig ^ 1))/$((borig ^ 1))" ]
+	# Found by scanning, the same region is refused and kram stays
+	# loaded. With trace_init=1 kram enables its own events before it
+	# attaches: the refusal is a trace event (trace_mount first: it turns
+	# record-cmd off, see trace_lib).
+	trace_mount
+	echo 0 >$TR/events/kram/enable
+	: >$TR/trace
+	check "both copies damaged, found by scanning, trace_init=1: refused, kram stays loaded" \
+		sh -c "modprobe kram region= init=0 trace_init=1 && [ \"\$(cat $KRAM_SYS/state)\" = refused ]"
+	trace_show kram_refuse
+	check "trace_init=1 enabled kram's events" [ "$(cat $TR/events/kram/enable)" = 1 ]
+	check "kram_refuse: base=$(printf %#x "$base") size=$(printf %#x "$size"), err, why: both copies damaged" \
+		trace_has kram_refuse "base=$(printf %#x "$base") size=$(printf %#x "$size") err=-[0-9]+ why=both superblock copies are damaged"
+	check "no kram_attach event" sh -c "! grep -q ' kram_attach:' $TR/trace"
+	echo 0 >$TR/events/kram/enable
+	check "modprobe -r kram (refused)" modprobe -r kram
 	devmem $addr 8 "$orig"
 	devmem $baddr 8 "$borig"
 else

@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0
 # kram's trace events (tracefs events/kram/): an area created and deleted,
 # a refused delete, pool pages allocated and freed, each
-# with its fields. Then disabled: nothing more is recorded.
+# with its fields. Then disabled: nothing more is recorded. Reloaded with
+# trace_init=1: the attach is traced (kram_refuse.sh traces a refusal).
 # shellcheck source=selftests/tests/kram_lib.sh
 . /hvkit/tests/kram_lib
 # shellcheck source=selftests/tests/trace_lib.sh
@@ -35,4 +36,23 @@ trace_off $EV
 hvkitctl kram alloc --tag $tag --count 1 >/dev/null
 hvkitctl kram free --tag $tag --all >/dev/null
 check "disabled: nothing recorded" sh -c "! grep -q ' kram_' $TR/trace"
+
+# kram's attach happens in its init, before anyone could enable its
+# events: trace_init=1 has kram enable them itself, first. Without it
+# they stay off.
+read -r base size <$KRAM_SYS/region
+check "modprobe -r kram" modprobe -r kram
+: >$TR/trace
+check "modprobe kram trace_init=1 (the group's region)" modprobe kram trace_init=1
+trace_show kram_attach
+check "trace_init=1 enabled kram's events" [ "$(cat $TR/events/kram/enable)" = 1 ]
+check "kram_attach: base=$base size=$size, the generation, pages and areas, formatted=0" \
+	trace_has kram_attach "base=$base size=$size generation=[1-9][0-9]* data_pages=[1-9][0-9]* free_pages=[0-9]+ areas=[0-9]+ metadata_us=[0-9]+ formatted=0"
+check "no kram_refuse event" sh -c "! grep -q ' kram_refuse:' $TR/trace"
+echo 0 >$TR/events/kram/enable
+check "modprobe -r kram" modprobe -r kram
+: >$TR/trace
+check "modprobe kram (no trace_init)" modprobe kram
+check "without trace_init kram's events stay off, nothing recorded" \
+	sh -c "[ \"\$(cat $TR/events/kram/enable)\" = 0 ] && ! grep -q ' kram_' $TR/trace"
 exit $rc

@@ -8,6 +8,8 @@
 # no_user_reset; disarmed, the device resets again; bad input is refused.
 # shellcheck source=selftests/tests/vfio_lib.sh
 . /hvkit/tests/vfio_lib
+# shellcheck source=selftests/tests/trace_lib.sh
+. /hvkit/tests/trace_lib
 echo "TAP version 13"
 vfio_devices
 W=/tmp/vfio_preserve
@@ -152,8 +154,21 @@ vfio_dev write "$DEV" >/dev/null 2>&1
 check "rmmod vfio_preserve while $DEV is armed" rmmod vfio_preserve
 check "vfio_preserve is gone" [ ! -d /sys/module/vfio_preserve ]
 check "$DEV is unbound" [ "$(driver_of "$DEV")" = none ]
-check "modprobe vfio_preserve" modprobe vfio_preserve
+# The records are read in the module's init, before anyone could enable
+# its events: trace_init=1 has vfio_preserve enable them itself, first
+# (trace_mount before: it turns record-cmd off, see trace_lib).
+trace_mount
+: >$TR/trace
+check "modprobe vfio_preserve trace_init=1" modprobe vfio_preserve trace_init=1
 check "$DEV is bound again by the module, from its kram record" [ "$(driver_of "$DEV")" = vfio_preserve ]
+D=$(echo "$DEV" | sed 's/\./\\./g')
+grep ' vpr_record:' $TR/trace | sed 's/^/# trace: /'
+check "trace_init=1 enabled vfio_preserve's events" [ "$(cat $TR/events/vfio_preserve/enable)" = 1 ]
+check "vpr_record: $DEV's record restored (vendor 1af4, its generation)" \
+	trace_has vpr_record "slot=[0-9]+ dev=$D vendor=1af4 device=[0-9a-f]{4} saved_gen=[1-9][0-9]* result=restore why=binding without reset"
+check "vpr_record: $DEV bound from it, armed" \
+	trace_has vpr_record "slot=[0-9]+ dev=$D vendor=1af4 device=[0-9a-f]{4} saved_gen=[1-9][0-9]* result=bound why=armed, not reset"
+echo 0 >$TR/events/vfio_preserve/enable
 check "restored 1, flags 0x3 from the record" [ "$(status_field "$DEV" restored)/$(cat "$PCI/$DEV/preserve_flags")" = 1/0x3 ]
 vfio_dev read "$DEV" >$W/reload.r 2>&1
 echo "# after reload: $(tr '\n' ' ' <$W/reload.r)"
@@ -188,7 +203,8 @@ reload_with() {
 		slot=$(status_field "$DEV" slot) &&
 		rmmod vfio_preserve && rmmod kram &&
 		vpr_record "$AREA" "$slot" "$@" | sed 's/^/# /' &&
-		dmesg -c >/dev/null && modprobe kram && modprobe vfio_preserve
+		dmesg -c >/dev/null && : >$TR/trace &&
+		modprobe kram && modprobe vfio_preserve trace_init=1
 }
 # erased NAME: after a refusal, the slot's newest valid copy (what the
 # next load reads) is a tombstone (flags 0), not the refused record:
@@ -204,6 +220,10 @@ erased() {
 check "a record whose vendor changed: reload" reload_with vendor 1234
 dmesg | grep vfio_preserve | sed 's/^/# /'
 check "refused: the log names the changed vendor" sh -c "dmesg | grep -q 'not restored: .*vendor changed.*record dropped'"
+grep ' vpr_record:' $TR/trace | sed 's/^/# trace: /'
+check "vpr_record: $DEV's record (vendor 1234) refused, the reason named" \
+	trace_has vpr_record "slot=[0-9]+ dev=$D vendor=1234 device=[0-9a-f]{4} saved_gen=[0-9]+ result=refuse why=.*vendor changed"
+check "vpr_record: no restore, no bind" sh -c "! grep -qE ' vpr_record: .*result=(restore|bound) ' $TR/trace"
 check "the device is not armed from it (preserve 0, restored 0)" [ "$(cat "$PCI/$DEV/preserve")/$(status_field "$DEV" restored)" = 0/0 ]
 check "the refused record was erased: its slot holds a tombstone" erased vendor
 boot=$(cat /sys/class/misc/kram/boot_count)
@@ -214,8 +234,13 @@ check "the device is not armed from it (preserve 0)" [ "$(cat "$PCI/$DEV/preserv
 check "a corrupt record: reload" reload_with corrupt
 dmesg | grep vfio_preserve | sed 's/^/# /'
 check "refused: the log says no valid record" sh -c "dmesg | grep -q 'no valid record.*dropped'"
+grep ' vpr_record:' $TR/trace | sed 's/^/# trace: /'
+check "vpr_record: the corrupt slot is invalid, erased" \
+	trace_has vpr_record "slot=$slot dev=0000:00:00\.0 vendor=0000 device=0000 saved_gen=0 result=invalid why=no valid copy; erased"
 check "the device is not armed from it" [ "$(cat "$PCI/$DEV/preserve")" = 0 ]
 check "the corrupt slot was erased: it holds a tombstone" erased corrupt
+
+echo 0 >$TR/events/vfio_preserve/enable
 
 # --- disarmed: resets as usual
 check "hvkitctl vfio preserve $DEV off" hvkitctl vfio preserve "$DEV" off
