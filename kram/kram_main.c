@@ -58,7 +58,7 @@ module_param(scan, bool, 0444);
 MODULE_PARM_DESC(scan, "without region=, look for a kram superblock in unclaimed reserved ranges (default: on)");
 static bool kram_trace_init;
 module_param_named(trace_init, kram_trace_init, bool, 0444);
-MODULE_PARM_DESC(trace_init, "enable kram's trace events (tracefs events/kram/, top-level buffer) before init attaches, so the attach or its refusal is traced; they stay enabled");
+MODULE_PARM_DESC(trace_init, "enable trace events kram_attach and kram_refuse (tracefs events/kram/, top-level buffer) before init attaches, so the attach or its refusal is traced; they stay enabled");
 static bool pmd = true;
 module_param(pmd, bool, 0644);
 MODULE_PARM_DESC(pmd, "map an aligned 2 MiB of an area with one PMD (default: on; off: 4 KiB pages only, for mappings made after)");
@@ -1883,8 +1883,11 @@ static int __init kram_init(void)
 {
 	int ret;
 
-	if (kram_trace_init)
-		hvkit_trace_own_events("kram");
+	if (kram_trace_init) {
+		static const char *const ev[] = { "kram_attach", "kram_refuse", NULL };
+
+		hvkit_trace_own_events("kram", ev);
+	}
 	INIT_DELAYED_WORK(&kram.pin_work, kram_pin_work);
 	kram.mnt = kern_mount(&kram_fs_type);
 	if (IS_ERR(kram.mnt))

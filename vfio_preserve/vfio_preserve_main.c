@@ -62,7 +62,7 @@ module_param(mig_region, bool, 0644);
 MODULE_PARM_DESC(mig_region, "Offer QEMU 7.2's VFIO migration (v1) region on a device armed with no_user_reset, as a local-only protocol (default on; read at each open)");
 static bool vpr_trace_init;
 module_param_named(trace_init, vpr_trace_init, bool, 0444);
-MODULE_PARM_DESC(trace_init, "Enable vfio_preserve's trace events (tracefs events/vfio_preserve/, top-level buffer) before init reads the kram records, so each restore or refusal is traced; they stay enabled");
+MODULE_PARM_DESC(trace_init, "Enable trace event vpr_record (tracefs events/vfio_preserve/, top-level buffer) before init reads the kram records, so each restore or refusal is traced; it stays enabled");
 
 static bool kexec_keep_master;
 static bool vpr_initialized;	/* after init: parameter writes come from sysfs */
@@ -2016,9 +2016,12 @@ static void vpr_scan_records(void)
 		}
 		c.boot_now = vpr_area_boot;
 		ret = vpr_policy_restore(r, &c, &why);
-		if (!ret)
+		if (!ret) {
 			ret = driver_set_override(&pdev->dev, &pdev->driver_override,
 						  VPR_DRV_NAME, strlen(VPR_DRV_NAME));
+			if (ret)
+				why = "driver_override could not be set";
+		}
 		p = ret ? NULL : kzalloc(sizeof(*p), GFP_KERNEL);
 		if (p)
 			p->rec = kmemdup(r, sizeof(*r), GFP_KERNEL);
@@ -2081,8 +2084,11 @@ static int __init vfio_preserve_init(void)
 {
 	int ret;
 
-	if (vpr_trace_init)
-		hvkit_trace_own_events("vfio_preserve");
+	if (vpr_trace_init) {
+		static const char *const ev[] = { "vpr_record", NULL };
+
+		hvkit_trace_own_events("vfio_preserve", ev);
+	}
 	mutex_lock(&vpr_lock);
 	vpr_scan_records();
 	mutex_unlock(&vpr_lock);

@@ -123,20 +123,24 @@ static inline long hvkit_ioctl_get_info(void __user *uarg, const char *name,
 }
 
 /**
- * hvkit_trace_own_events() - enable a module's trace events from its init
+ * hvkit_trace_own_events() - enable a module's init-time trace events
  * @system:	the module's TRACE_SYSTEM
+ * @events:	the events its init fires, NULL-terminated
  *
- * 6.1 gives nobody a way to enable a module's events before the module's
- * init runs: they appear in tracefs when it is loading (at
+ * 6.1 gives no simple way to enable a module's events before the module's
+ * init runs: they appear in tracefs while it is loading (at
  * MODULE_STATE_COMING, just before init), and trace_event= works at boot
  * only. A module whose init makes decisions worth tracing (kram's attach,
  * vfio_preserve's kram records) calls this first when its trace_init
- * parameter is set. The events go to the top-level buffer and stay enabled
- * until turned off in tracefs. If the init then fails, unloading the
- * module clears every buffer (trace_module_remove_events()): only a live
- * reader of trace_pipe sees those events; dmesg tells the failure either way.
+ * parameter is set. Only @events, not the whole system: its per-page events
+ * would fill a ring buffer nobody has sized yet. They go to the top-level
+ * buffer and stay enabled until turned off in tracefs. If the init then
+ * fails, unloading the module clears every buffer its events were ever
+ * enabled in, all of it (trace_module_remove_events()); dmesg tells the
+ * failure either way.
  */
-static inline void hvkit_trace_own_events(const char *system)
+static inline void hvkit_trace_own_events(const char *system,
+					  const char *const *events)
 {
 	int ret;
 
@@ -144,12 +148,15 @@ static inline void hvkit_trace_own_events(const char *system)
 		pr_warn("trace_init=1: this kernel has no event tracing (CONFIG_EVENT_TRACING)\n");
 		return;
 	}
-	ret = trace_set_clr_event(system, NULL, 1);
-	if (ret)
-		pr_warn("trace_init=1: cannot enable events/%s: %d\n", system, ret);
-	else
-		pr_info("trace_init=1: events/%s enabled in the top-level trace buffer\n",
-			system);
+	for (; *events; events++) {
+		ret = trace_set_clr_event(system, *events, 1);
+		if (ret)
+			pr_warn("trace_init=1: cannot enable events/%s/%s: %d\n",
+				system, *events, ret);
+		else
+			pr_info("trace_init=1: events/%s/%s enabled in the top-level trace buffer\n",
+				system, *events);
+	}
 }
 
 #endif /* _HVKIT_HVKIT_H */

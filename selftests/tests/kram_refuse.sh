@@ -74,7 +74,7 @@ if [ -e /dev/mem ]; then
 	check "both copies damaged, found by scanning, trace_init=1: refused, kram stays loaded" \
 		sh -c "modprobe kram region= init=0 trace_init=1 && [ \"\$(cat $KRAM_SYS/state)\" = refused ]"
 	trace_show kram_refuse
-	check "trace_init=1 enabled kram's events" [ "$(cat $TR/events/kram/enable)" = 1 ]
+	check "trace_init=1 enabled kram_refuse" [ "$(cat $TR/events/kram/kram_refuse/enable)" = 1 ]
 	check "kram_refuse: base=$(printf %#x "$base") size=$(printf %#x "$size"), err, why: both copies damaged" \
 		trace_has kram_refuse "base=$(printf %#x "$base") size=$(printf %#x "$size") err=-[0-9]+ why=both superblock copies are damaged"
 	check "no kram_attach event" sh -c "! grep -q ' kram_attach:' $TR/trace"

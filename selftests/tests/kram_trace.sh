@@ -45,7 +45,8 @@ check "modprobe -r kram" modprobe -r kram
 : >$TR/trace
 check "modprobe kram trace_init=1 (the group's region)" modprobe kram trace_init=1
 trace_show kram_attach
-check "trace_init=1 enabled kram's events" [ "$(cat $TR/events/kram/enable)" = 1 ]
+check "trace_init=1 enabled kram_attach and kram_refuse, not kram_alloc" \
+	[ "$(cat $TR/events/kram/kram_attach/enable)$(cat $TR/events/kram/kram_refuse/enable)$(cat $TR/events/kram/kram_alloc/enable)" = 110 ]
 check "kram_attach: base=$base size=$size, the generation, pages and areas, formatted=0" \
 	trace_has kram_attach "base=$base size=$size generation=[1-9][0-9]* data_pages=[1-9][0-9]* free_pages=[0-9]+ areas=[0-9]+ metadata_us=[0-9]+ formatted=0"
 check "no kram_refuse event" sh -c "! grep -q ' kram_refuse:' $TR/trace"

@@ -163,7 +163,8 @@ check "modprobe vfio_preserve trace_init=1" modprobe vfio_preserve trace_init=1
 check "$DEV is bound again by the module, from its kram record" [ "$(driver_of "$DEV")" = vfio_preserve ]
 D=$(echo "$DEV" | sed 's/\./\\./g')
 grep ' vpr_record:' $TR/trace | sed 's/^/# trace: /'
-check "trace_init=1 enabled vfio_preserve's events" [ "$(cat $TR/events/vfio_preserve/enable)" = 1 ]
+check "trace_init=1 enabled vpr_record, not vpr_arm" \
+	[ "$(cat $TR/events/vfio_preserve/vpr_record/enable)$(cat $TR/events/vfio_preserve/vpr_arm/enable)" = 10 ]
 check "vpr_record: $DEV's record restored (vendor 1af4, its generation)" \
 	trace_has vpr_record "slot=[0-9]+ dev=$D vendor=1af4 device=[0-9a-f]{4} saved_gen=[1-9][0-9]* result=restore why=binding without reset"
 check "vpr_record: $DEV bound from it, armed" \
