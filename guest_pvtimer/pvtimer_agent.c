@@ -45,6 +45,17 @@ module_param(scan_us, uint, 0644);
 MODULE_PARM_DESC(scan_us, "slot scan period (us, 10..100000)");
 
 /*
+ * While no slot of any attached VM is claimed by a guest (gid_valid: the
+ * guest's guest_pvtimer is bound), the agent scans only every
+ * idle_scan_us: it publishes heartbeats and next_scan at that pace, so a
+ * guest that loads meanwhile programs its local APIC until the next scan
+ * sees its claim. 0: always scan_us.
+ */
+static unsigned int idle_scan_us = 10000;
+module_param(idle_scan_us, uint, 0644);
+MODULE_PARM_DESC(idle_scan_us, "scan period while no attached slot is claimed by a guest (us, 0 = scan_us always, else at least scan_us and at most 100000)");
+
+/*
  * Fault injection (debugfs stall_ms, root only): at its next scan with a
  * VM attached, the agent thread skips its scans for that long, once,
  * after announcing a normal next scan, as a preempted or stuck agent
@@ -98,7 +109,7 @@ static DECLARE_WAIT_QUEUE_HEAD(pvta_wq);
 static struct dentry *pvta_dbg;
 
 static struct {
-	atomic64_t scans, armed, fired, torn, past, early, late_sum, late_max;
+	atomic64_t scans, idle_scans, armed, fired, torn, past, early, late_sum, late_max;
 	atomic64_t hist[PVTIMER_LAT_BUCKETS];
 } pvta_st;
 
@@ -226,9 +237,34 @@ static void pvta_scan(u64 scan_cyc)
 	atomic64_inc(&pvta_st.scans);
 }
 
+/* Has a guest claimed any slot of an attached VM? Under pvta_lock. */
+static bool pvta_claimed(void)
+{
+	struct pvta_vm *vm;
+	unsigned int i;
+
+	list_for_each_entry(vm, &pvta_vms, node)
+		for (i = 0; i < vm->nr_vcpus; i++)
+			if (READ_ONCE(vm->slots[i].slot->gid_valid) & PVTIMER_GID_APIC)
+				return true;
+	return false;
+}
+
+/* The scan period now (ns): scan_us, or idle_scan_us while nothing is claimed. */
+static u64 pvta_period_ns(bool claimed)
+{
+	unsigned int us = clamp(READ_ONCE(scan_us), 10U, 100000U);
+	unsigned int idle = READ_ONCE(idle_scan_us);
+
+	if (!claimed && idle)
+		us = clamp(idle, us, 100000U);
+	return (u64)us * NSEC_PER_USEC;
+}
+
 static int pvta_thread_fn(void *unused)
 {
 	while (!kthread_should_stop()) {
+		bool claimed;
 		u64 period;
 		ktime_t next;
 		u32 stall;
@@ -249,11 +285,13 @@ static int pvta_thread_fn(void *unused)
 			__set_current_state(TASK_RUNNING);
 			continue;
 		}
-		period = clamp(READ_ONCE(scan_us), 10U, 100000U) * NSEC_PER_USEC;
-		next = ktime_add_ns(ktime_get(), period);
-
 		mutex_lock(&pvta_lock);
+		claimed = pvta_claimed();
+		period = pvta_period_ns(claimed);
+		next = ktime_add_ns(ktime_get(), period);
 		pvta_scan(pvt_ns_to_cyc(period, tsc_khz));
+		if (!claimed)
+			atomic64_inc(&pvta_st.idle_scans);
 		mutex_unlock(&pvta_lock);
 		/* A scan longer than the period still sleeps one: never spin at RT. */
 		if (ktime_after(ktime_get(), next))
@@ -513,6 +551,8 @@ static long pvta_ioctl_status(void __user *uarg)
 	mutex_unlock(&pvta_lock);
 	st.scan_ns = (u64)READ_ONCE(scan_us) * NSEC_PER_USEC;
 	st.scans = atomic64_read(&pvta_st.scans);
+	st.idle_scans = atomic64_read(&pvta_st.idle_scans);
+	st.idle_scan_ns = pvta_period_ns(false);
 	st.armed = atomic64_read(&pvta_st.armed);
 	st.fired = atomic64_read(&pvta_st.fired);
 	st.torn = atomic64_read(&pvta_st.torn);
@@ -525,6 +565,7 @@ static long pvta_ioctl_status(void __user *uarg)
 		st.late_hist[b] = atomic64_read(&pvta_st.hist[b]);
 	if (flags & PVTIMER_STATUS_RESET) {
 		atomic64_set(&pvta_st.scans, 0);
+		atomic64_set(&pvta_st.idle_scans, 0);
 		atomic64_set(&pvta_st.armed, 0);
 		atomic64_set(&pvta_st.fired, 0);
 		atomic64_set(&pvta_st.torn, 0);

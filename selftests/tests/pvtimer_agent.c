@@ -14,7 +14,8 @@
  * and close() of the attaching file (header agent_gen back to 0, no
  * firing after); SET_TSC and TSC offsets given at ATTACH; STATUS,
  * GET_INFO; every malformed argument gets its errno and leaves nothing
- * attached; an unprivileged caller gets EPERM.
+ * attached; an unprivileged caller gets EPERM; the agent scans at
+ * idle_scan_ns while no slot is claimed (gid_valid) and at scan_ns once one is.
  *
  * The TSC frequency is calibrated against CLOCK_MONOTONIC at setup. It
  * only sets how far ahead deadlines are: every check compares TSC values.
@@ -213,6 +214,15 @@ static void header_init(struct pvtimer_shm_header *h, unsigned int nr_slots)
 	h->slot_offset = PVTIMER_SLOT_OFFSET;
 }
 
+/* The guest claims slot @i (its CPU's APIC ID written) or releases it. */
+static void claim(struct pvvm *vm, unsigned int i, bool on)
+{
+	struct pvtimer_slot *s = pvtimer_slot_at(vm->shm, i);
+
+	__atomic_store_n(&s->apic_id, i, __ATOMIC_RELAXED);
+	__atomic_store_n(&s->gid_valid, on ? PVTIMER_GID_APIC : 0, __ATOMIC_RELEASE);
+}
+
 /* What "hvkitctl pvtimer serve" makes for a VM: 0 or an errno. */
 static int vm_create(struct pvvm *vm, unsigned int nr_slots)
 {
@@ -234,6 +244,8 @@ static int vm_create(struct pvvm *vm, unsigned int nr_slots)
 		vm->efd[i] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 		if (vm->efd[i] < 0)
 			return errno;
+		/* Claimed, as guest_pvtimer's probe does: the agent scans at scan_ns. */
+		claim(vm, i, true);
 	}
 	return 0;
 }
@@ -1096,6 +1108,71 @@ TEST_F(agent, set_tsc)
 	ASSERT_EQ(0, wait_fire(vm1, 0, 1000, &count, &when));
 	check_on_time(_metadata, when, dl, ms_cyc(25));
 	check_fired(_metadata, vm1, 0, count, 0);
+}
+
+/*
+ * While no attached slot is claimed by a guest (gid_valid 0: its
+ * guest_pvtimer is not loaded) the agent scans every idle_scan_ns and
+ * announces that pace in next_scan; once one is claimed, every scan_ns.
+ */
+TEST_F(agent, idle_until_claimed)
+{
+	struct pvvm *vm = &self->vm[0];
+	struct pvtimer_status a, b;
+	__u64 idle_ms, all, hb, next;
+
+	if (no_agent(_metadata, self))
+		return;
+	start_vm(_metadata, self, 0, 2);
+	ASSERT_EQ(0, get_status(self->fd, &a, 0));
+	ASSERT_EQ(1, a.nr_attached) {
+		TH_LOG("another attachment's claimed slots would keep the agent busy");
+	}
+	TH_LOG("scan every %llu ns, %llu ns while no slot is claimed", a.scan_ns,
+	       a.idle_scan_ns);
+	ASSERT_LT(a.scan_ns, a.idle_scan_ns);
+	idle_ms = a.idle_scan_ns / 1000000;
+	ASSERT_LE(1, idle_ms);
+
+	/* Claimed (vm_create): no idle scan, many scans. */
+	usleep(20000);
+	ASSERT_EQ(0, get_status(self->fd, &a, 0));
+	usleep(idle_ms * 10000);
+	ASSERT_EQ(0, get_status(self->fd, &b, 0));
+	all = b.scans - a.scans;
+	TH_LOG("claimed: %llu scans (%llu idle) in %llu ms", all,
+	       b.idle_scans - a.idle_scans, idle_ms * 10);
+	EXPECT_EQ(0, b.idle_scans - a.idle_scans);
+	EXPECT_LT(40, all);
+
+	/* Both released: only idle scans, at most one per idle_scan_ns. */
+	claim(vm, 0, false);
+	claim(vm, 1, false);
+	usleep(idle_ms * 2000 + 20000);
+	ASSERT_EQ(0, get_status(self->fd, &a, 0));
+	usleep(idle_ms * 10000);
+	ASSERT_EQ(0, get_status(self->fd, &b, 0));
+	all = b.scans - a.scans;
+	TH_LOG("released: %llu scans (%llu idle) in %llu ms", all,
+	       b.idle_scans - a.idle_scans, idle_ms * 10);
+	EXPECT_EQ(all, b.idle_scans - a.idle_scans);
+	EXPECT_LE(1, all);
+	EXPECT_GE(12, all);
+	hb = load64(&slot_of(vm, 0)->heartbeat);
+	next = load64(&slot_of(vm, 0)->next_scan);
+	TH_LOG("next_scan announced %lld us after the heartbeat", cyc_us(next - hb));
+	EXPECT_LE(ms_cyc(idle_ms) * 9 / 10, next - hb);
+
+	/* One claimed again: back to scan_ns within an idle period. */
+	claim(vm, 1, true);
+	usleep(idle_ms * 2000 + 20000);
+	ASSERT_EQ(0, get_status(self->fd, &a, 0));
+	usleep(idle_ms * 10000);
+	ASSERT_EQ(0, get_status(self->fd, &b, 0));
+	all = b.scans - a.scans;
+	TH_LOG("claimed again: %llu scans (%llu idle)", all, b.idle_scans - a.idle_scans);
+	EXPECT_EQ(0, b.idle_scans - a.idle_scans);
+	EXPECT_LT(40, all);
 }
 
 TEST_HARNESS_MAIN

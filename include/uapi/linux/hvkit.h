@@ -919,6 +919,9 @@ struct pvtimer_set_tsc {
  * @late_hist:	out: its histogram (PVTIMER_LAT_BUCKETS)
  * @early:	out: hrtimers that expired before the guest TSC reached the
  *		deadline (re-armed for the rest, never fired early)
+ * @idle_scans:	out: of @scans, those at @idle_scan_ns: no slot of any
+ *		attached VM was claimed by a guest (gid_valid)
+ * @idle_scan_ns: out: the scan period while no slot is claimed
  */
 struct pvtimer_status {
 	__u32 size;
@@ -938,6 +941,8 @@ struct pvtimer_status {
 	__u64 late_max_ns;
 	__u64 late_hist[PVTIMER_LAT_BUCKETS];
 	__u64 early;
+	__u64 idle_scans;
+	__u64 idle_scan_ns;
 };
 
 #define PVTIMER_IOC_ATTACH	_IOWR(HVKIT_IOC_MAGIC, 0x50, struct pvtimer_attach)
