@@ -144,7 +144,8 @@ static int parse_num(const char *s, unsigned long long max, unsigned long long *
 {
 	char *end;
 
-	if (!s || !*s)
+	/* strtoull() takes "-1" as its negation: ULLONG_MAX, not an error. */
+	if (!s || !*s || strchr(s, '-'))
 		return -1;
 	errno = 0;
 	*v = strtoull(s, &end, 0);
@@ -778,43 +779,61 @@ usage:
 	return 2;
 }
 
+/*
+ * pmu-filter's arguments (argv[1] on) into @f: 0; 1 for a usage error;
+ * 2 for more than HYBRID_FILTER_MAX_EVENTS events (said on stderr).
+ */
+static int pmu_filter_parse(int argc, char **argv, struct hybrid_pmu_filter *f)
+{
+	unsigned long long v;
+	int i;
+
+	if (argc < 2 || parse_id(argv[1], &f->id))
+		return 1;
+	if (argc == 3 && !strcmp(argv[2], "clear")) {
+		f->flags = HYBRID_FILTER_CLEAR;
+		return 0;
+	}
+	if (argc == 2)
+		return 0;
+	if (!strcmp(argv[2], "allow"))
+		f->action = HYBRID_FILTER_ALLOW;
+	else if (!strcmp(argv[2], "deny"))
+		f->action = HYBRID_FILTER_DENY;
+	else
+		return 1;
+	f->flags = HYBRID_FILTER_SET;
+	for (i = 3; i < argc; i++) {
+		if (!strcmp(argv[i], "fixed") && i + 1 < argc) {
+			if (parse_num(argv[++i], 0xffffffff, &v))
+				return 1;
+			f->fixed_counter_bitmap = v;
+			continue;
+		}
+		if (f->nevents == HYBRID_FILTER_MAX_EVENTS) {
+			fprintf(stderr, "hvkitctl hybrid: pmu-filter: at most %u events\n",
+				HYBRID_FILTER_MAX_EVENTS);
+			return 2;
+		}
+		if (parse_num(argv[i], ~0ULL, &v))
+			return 1;
+		f->events[f->nevents++] = v;
+	}
+	return 0;
+}
+
 /* pmu-filter ID [allow|deny EVENT... [fixed MASK] | clear] */
 static int cmd_pmu_filter(int argc, char **argv)
 {
 	static const char *const owners[] = { "none", "hvkit", "vmm" };
 	struct hybrid_pmu_filter f = { .size = sizeof(f) };
-	unsigned long long v;
 	int fd, ret, i;
 
-	if (argc < 2 || parse_id(argv[1], &f.id))
+	ret = pmu_filter_parse(argc, argv, &f);
+	if (ret == 1)
 		goto usage;
-	if (argc == 3 && !strcmp(argv[2], "clear")) {
-		f.flags = HYBRID_FILTER_CLEAR;
-	} else if (argc > 2) {
-		if (!strcmp(argv[2], "allow"))
-			f.action = HYBRID_FILTER_ALLOW;
-		else if (!strcmp(argv[2], "deny"))
-			f.action = HYBRID_FILTER_DENY;
-		else
-			goto usage;
-		f.flags = HYBRID_FILTER_SET;
-		for (i = 3; i < argc; i++) {
-			if (!strcmp(argv[i], "fixed") && i + 1 < argc) {
-				if (parse_num(argv[++i], 0xffffffff, &v))
-					goto usage;
-				f.fixed_counter_bitmap = v;
-				continue;
-			}
-			if (f.nevents == HYBRID_FILTER_MAX_EVENTS) {
-				fprintf(stderr, "hvkitctl hybrid: pmu-filter: at most %u events\n",
-					HYBRID_FILTER_MAX_EVENTS);
-				return 2;
-			}
-			if (parse_num(argv[i], ~0ULL, &v))
-				goto usage;
-			f.events[f.nevents++] = v;
-		}
-	}
+	if (ret)
+		return ret;
 	fd = open_dev();
 	if (fd < 0)
 		return 1;
