@@ -1213,6 +1213,22 @@ static void hb_pmu_reprogram(struct kvm *kvm, const struct kvm_pmu_event_filter 
 }
 
 /*
+ * After a filter change in @kvm (kvm->lock released): wait for KVM's SRCU
+ * readers of the filter replaced, as KVM_SET_PMU_EVENT_FILTER does; with
+ * @reprogram, mark the counters whose verdict changed from @prev (alive
+ * until here); then free @to_free.
+ */
+static void hb_filter_retire(struct kvm *kvm, bool reprogram,
+			     const struct kvm_pmu_event_filter *prev,
+			     struct kvm_pmu_event_filter *to_free)
+{
+	synchronize_srcu_expedited(&kvm->srcu);
+	if (reprogram)
+		hb_pmu_reprogram(kvm, prev);
+	kfree(to_free);
+}
+
+/*
  * Remove @b's filter from @kvm and put the VMM's back, if hvkit's is
  * still the one in force; drop the VMM's saved one otherwise (the VMM
  * has set another since). Under @b->filter_lock: waits for KVM's SRCU
@@ -1243,10 +1259,7 @@ static u32 hb_filter_clear(struct hb_binding *b, struct kvm *kvm)
 	b->vmm_filter = NULL;
 	WRITE_ONCE(b->filter_on, false);
 	mutex_unlock(&kvm->lock);
-	synchronize_srcu_expedited(&kvm->srcu);
-	if (owner == HYBRID_FILTER_HVKIT)
-		hb_pmu_reprogram(kvm, to_free);
-	kfree(to_free);
+	hb_filter_retire(kvm, owner == HYBRID_FILTER_HVKIT, to_free, to_free);
 	return owner;
 }
 
@@ -2258,10 +2271,8 @@ static int hb_filter_set(struct hb_binding *b, struct kvm *kvm,
 	}
 	WRITE_ONCE(b->filter_on, true);
 	mutex_unlock(&kvm->lock);
-	synchronize_srcu_expedited(&kvm->srcu);
-	/* @old is alive: freed below, or saved under filter_lock. */
-	hb_pmu_reprogram(kvm, old);
-	kfree(to_free);
+	/* @old is alive: freed here, or saved under filter_lock. */
+	hb_filter_retire(kvm, true, old, to_free);
 	return 0;
 }
 
