@@ -1215,8 +1215,8 @@ static void hb_pmu_reprogram(struct kvm *kvm, const struct kvm_pmu_event_filter 
 /*
  * After a filter change in @kvm (kvm->lock released): wait for KVM's SRCU
  * readers of the filter replaced, as KVM_SET_PMU_EVENT_FILTER does; with
- * @reprogram, mark the counters whose verdict changed from @prev (alive
- * until here); then free @to_free.
+ * @reprogram, mark the counters whose verdict changed from @prev (not
+ * freed before this); then free @to_free.
  */
 static void hb_filter_retire(struct kvm *kvm, bool reprogram,
 			     const struct kvm_pmu_event_filter *prev,
