@@ -5,8 +5,9 @@
  * "hvkitctl pvtimer serve" (the ivshmem server QEMU connects to) attaches
  * each VM here: its shared memory (pinned and mapped into the kernel) and
  * the eventfd of every MSI-X vector, which QEMU made KVM irqfds. A kernel
- * thread bound to one CPU (the agent CPU) scans the slots every scan_us,
- * publishes its heartbeat and next scan time into each slot, and arms a
+ * thread bound to one CPU (the agent CPU) scans the slots every scan_us
+ * (every idle_scan_us while no guest uses them), publishes its heartbeat
+ * and next scan time into each slot, and arms a
  * pinned hard-irq hrtimer for each new deadline (the thread is SCHED_FIFO,
  * so a vCPU thread on its CPU cannot delay a scan). The hrtimer signals the
  * eventfd: KVM injects the interrupt into the vCPU (a posted interrupt
@@ -46,11 +47,13 @@ MODULE_PARM_DESC(scan_us, "slot scan period (us, 10..100000)");
 
 /*
  * While no slot of any attached VM is claimed by a guest (gid_valid: the
- * guest's guest_pvtimer is bound), the agent scans only every
- * idle_scan_us: it publishes heartbeats and next_scan at that pace, so a
- * guest that loads meanwhile programs its local APIC until the next scan
- * sees its claim. 0: always scan_us.
+ * guest's guest_pvtimer is bound) and no guest wrote a deadline in the
+ * last PVTA_ACTIVE_NS (guests older than gid_valid), the agent scans only
+ * every idle_scan_us: it publishes heartbeats and next_scan at that pace,
+ * so a guest that loads meanwhile programs its local APIC until the next
+ * scan sees its claim. 0: always scan_us.
  */
+#define PVTA_ACTIVE_NS	NSEC_PER_SEC
 static unsigned int idle_scan_us = 10000;
 module_param(idle_scan_us, uint, 0644);
 MODULE_PARM_DESC(idle_scan_us, "scan period while no attached slot is claimed by a guest (us, 0 = scan_us always, else at least scan_us and at most 100000)");
@@ -87,6 +90,7 @@ struct pvta_vm {
 	u32 nr_vcpus;
 	pid_t pid;
 	u64 gen;		/* the header's agent_gen it published */
+	u64 active_ns;		/* when a scan last saw a slot's seq change */
 	struct page **pages;
 	unsigned long nr_pages;
 	void *shm;
@@ -211,7 +215,7 @@ static void pvta_apply(struct pvta_slot *ps, u32 seq, u64 deadline, u32 gflags)
 	hrtimer_start(&ps->timer, ps->target, HRTIMER_MODE_ABS_PINNED_HARD);
 }
 
-static void pvta_scan(u64 scan_cyc)
+static void pvta_scan(u64 scan_cyc, u64 now_ns)
 {
 	struct pvta_vm *vm;
 	unsigned long flags;
@@ -229,24 +233,32 @@ static void pvta_scan(u64 scan_cyc)
 			WRITE_ONCE(ps->slot->next_scan, pvta_guest_tsc(ps, now + scan_cyc));
 			if (!pvt_slot_read(ps->slot, &seq, &deadline, &gflags))
 				atomic64_inc(&pvta_st.torn);
-			else if (seq != ps->seen_seq)
+			else if (seq != ps->seen_seq) {
+				vm->active_ns = now_ns;
 				pvta_apply(ps, seq, deadline, gflags);
+			}
 			local_irq_restore(flags);
 		}
 	}
 	atomic64_inc(&pvta_st.scans);
 }
 
-/* Has a guest claimed any slot of an attached VM? Under pvta_lock. */
-static bool pvta_claimed(void)
+/*
+ * Does a guest use an attached VM's slots: one claimed (gid_valid), or a
+ * deadline written in the last PVTA_ACTIVE_NS? Under pvta_lock.
+ */
+static bool pvta_claimed(u64 now_ns)
 {
 	struct pvta_vm *vm;
 	unsigned int i;
 
-	list_for_each_entry(vm, &pvta_vms, node)
+	list_for_each_entry(vm, &pvta_vms, node) {
+		if (vm->active_ns && now_ns - vm->active_ns < PVTA_ACTIVE_NS)
+			return true;
 		for (i = 0; i < vm->nr_vcpus; i++)
 			if (READ_ONCE(vm->slots[i].slot->gid_valid) & PVTIMER_GID_APIC)
 				return true;
+	}
 	return false;
 }
 
@@ -266,7 +278,7 @@ static int pvta_thread_fn(void *unused)
 	while (!kthread_should_stop()) {
 		bool claimed;
 		u64 period;
-		ktime_t next;
+		ktime_t now, next;
 		u32 stall;
 
 		/* Nothing attached: sleep until something is (kthread_stop wakes it). */
@@ -286,10 +298,11 @@ static int pvta_thread_fn(void *unused)
 			continue;
 		}
 		mutex_lock(&pvta_lock);
-		claimed = pvta_claimed();
+		now = ktime_get();
+		claimed = pvta_claimed(ktime_to_ns(now));
 		period = pvta_period_ns(claimed);
-		next = ktime_add_ns(ktime_get(), period);
-		pvta_scan(pvt_ns_to_cyc(period, tsc_khz));
+		next = ktime_add_ns(now, period);
+		pvta_scan(pvt_ns_to_cyc(period, tsc_khz), ktime_to_ns(now));
 		if (!claimed)
 			atomic64_inc(&pvta_st.idle_scans);
 		mutex_unlock(&pvta_lock);
@@ -442,6 +455,8 @@ static long pvta_ioctl_attach(struct file *file, void __user *uarg)
 	list_add_tail(&vm->node, &pvta_vms);
 	mutex_unlock(&pvta_lock);
 	wake_up(&pvta_wq);
+	/* Asleep for an idle period: scan now, the new VM's first heartbeat. */
+	wake_up_process(pvta_thread);
 	a.id = vm->id;
 	pr_info("VM pid %d attached as id %u: %u vCPUs, TSC offset %lld\n", vm->pid, vm->id,
 		vm->nr_vcpus, vm->slots[0].tsc_offset);
@@ -548,10 +563,15 @@ static long pvta_ioctl_status(void __user *uarg)
 		st.nr_attached++;
 		st.nr_vcpus += vm->nr_vcpus;
 	}
-	mutex_unlock(&pvta_lock);
-	st.scan_ns = (u64)READ_ONCE(scan_us) * NSEC_PER_USEC;
+	/* One scan's two counters together (a scan holds the lock). */
 	st.scans = atomic64_read(&pvta_st.scans);
 	st.idle_scans = atomic64_read(&pvta_st.idle_scans);
+	if (flags & PVTIMER_STATUS_RESET) {
+		atomic64_set(&pvta_st.scans, 0);
+		atomic64_set(&pvta_st.idle_scans, 0);
+	}
+	mutex_unlock(&pvta_lock);
+	st.scan_ns = (u64)READ_ONCE(scan_us) * NSEC_PER_USEC;
 	st.idle_scan_ns = pvta_period_ns(false);
 	st.armed = atomic64_read(&pvta_st.armed);
 	st.fired = atomic64_read(&pvta_st.fired);
@@ -564,8 +584,6 @@ static long pvta_ioctl_status(void __user *uarg)
 	for (b = 0; b < PVTIMER_LAT_BUCKETS; b++)
 		st.late_hist[b] = atomic64_read(&pvta_st.hist[b]);
 	if (flags & PVTIMER_STATUS_RESET) {
-		atomic64_set(&pvta_st.scans, 0);
-		atomic64_set(&pvta_st.idle_scans, 0);
 		atomic64_set(&pvta_st.armed, 0);
 		atomic64_set(&pvta_st.fired, 0);
 		atomic64_set(&pvta_st.torn, 0);

@@ -15,7 +15,8 @@
  * firing after); SET_TSC and TSC offsets given at ATTACH; STATUS,
  * GET_INFO; every malformed argument gets its errno and leaves nothing
  * attached; an unprivileged caller gets EPERM; the agent scans at
- * idle_scan_ns while no slot is claimed (gid_valid) and at scan_ns once one is.
+ * idle_scan_ns while no slot is claimed (gid_valid) or written, and at
+ * scan_ns once one is.
  *
  * The TSC frequency is calibrated against CLOCK_MONOTONIC at setup. It
  * only sets how far ahead deadlines are: every check compares TSC values.
@@ -1110,68 +1111,100 @@ TEST_F(agent, set_tsc)
 	check_fired(_metadata, vm1, 0, count, 0);
 }
 
+/* CLOCK_MONOTONIC in ms. */
+static double mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+/* Scans (all, idle) over @ms, and the window really measured (ms). */
+static void scans_over(struct __test_metadata *_metadata, int fd, unsigned int ms,
+		       __u64 *all, __u64 *idle, double *win)
+{
+	struct pvtimer_status a, b;
+	double t0, t1;
+
+	t0 = mono_ms();
+	ASSERT_EQ(0, get_status(fd, &a, 0));
+	usleep(ms * 1000);
+	ASSERT_EQ(0, get_status(fd, &b, 0));
+	t1 = mono_ms();
+	*all = b.scans - a.scans;
+	*idle = b.idle_scans - a.idle_scans;
+	*win = t1 - t0;
+}
+
 /*
  * While no attached slot is claimed by a guest (gid_valid 0: its
- * guest_pvtimer is not loaded) the agent scans every idle_scan_ns and
- * announces that pace in next_scan; once one is claimed, every scan_ns.
+ * guest_pvtimer is not loaded) and none had a deadline written, the agent
+ * scans every idle_scan_ns and announces that pace in next_scan; once one
+ * is claimed, or a deadline is written into one, every scan_ns.
  */
 TEST_F(agent, idle_until_claimed)
 {
 	struct pvvm *vm = &self->vm[0];
-	struct pvtimer_status a, b;
-	__u64 idle_ms, all, hb, next;
+	struct pvtimer_status st;
+	__u64 idle_ms, all, idle, hb, next, count, when;
+	double win;
+	int k;
 
 	if (no_agent(_metadata, self))
 		return;
 	start_vm(_metadata, self, 0, 2);
-	ASSERT_EQ(0, get_status(self->fd, &a, 0));
-	ASSERT_EQ(1, a.nr_attached) {
+	ASSERT_EQ(0, get_status(self->fd, &st, 0));
+	ASSERT_EQ(1, st.nr_attached) {
 		TH_LOG("another attachment's claimed slots would keep the agent busy");
 	}
-	TH_LOG("scan every %llu ns, %llu ns while no slot is claimed", a.scan_ns,
-	       a.idle_scan_ns);
-	ASSERT_LT(a.scan_ns, a.idle_scan_ns);
-	idle_ms = a.idle_scan_ns / 1000000;
+	TH_LOG("scan every %llu ns, %llu ns while no slot is claimed", st.scan_ns,
+	       st.idle_scan_ns);
+	ASSERT_LT(st.scan_ns, st.idle_scan_ns);
+	idle_ms = st.idle_scan_ns / 1000000;
 	ASSERT_LE(1, idle_ms);
 
 	/* Claimed (vm_create): no idle scan, many scans. */
 	usleep(20000);
-	ASSERT_EQ(0, get_status(self->fd, &a, 0));
-	usleep(idle_ms * 10000);
-	ASSERT_EQ(0, get_status(self->fd, &b, 0));
-	all = b.scans - a.scans;
-	TH_LOG("claimed: %llu scans (%llu idle) in %llu ms", all,
-	       b.idle_scans - a.idle_scans, idle_ms * 10);
-	EXPECT_EQ(0, b.idle_scans - a.idle_scans);
+	scans_over(_metadata, self->fd, idle_ms * 10, &all, &idle, &win);
+	TH_LOG("claimed: %llu scans (%llu idle) in %.1f ms", all, idle, win);
+	EXPECT_EQ(0, idle);
 	EXPECT_LT(40, all);
 
 	/* Both released: only idle scans, at most one per idle_scan_ns. */
 	claim(vm, 0, false);
 	claim(vm, 1, false);
 	usleep(idle_ms * 2000 + 20000);
-	ASSERT_EQ(0, get_status(self->fd, &a, 0));
-	usleep(idle_ms * 10000);
-	ASSERT_EQ(0, get_status(self->fd, &b, 0));
-	all = b.scans - a.scans;
-	TH_LOG("released: %llu scans (%llu idle) in %llu ms", all,
-	       b.idle_scans - a.idle_scans, idle_ms * 10);
-	EXPECT_EQ(all, b.idle_scans - a.idle_scans);
+	scans_over(_metadata, self->fd, idle_ms * 10, &all, &idle, &win);
+	TH_LOG("released: %llu scans (%llu idle) in %.1f ms", all, idle, win);
+	EXPECT_EQ(all, idle);
 	EXPECT_LE(1, all);
-	EXPECT_GE(12, all);
-	hb = load64(&slot_of(vm, 0)->heartbeat);
-	next = load64(&slot_of(vm, 0)->next_scan);
+	EXPECT_GE(win / idle_ms + 2, all);
+	/* heartbeat, then next_scan, of one scan: read until both are. */
+	for (k = 0; k < 100; k++) {
+		hb = load64(&slot_of(vm, 0)->heartbeat);
+		next = load64(&slot_of(vm, 0)->next_scan);
+		if (hb == load64(&slot_of(vm, 0)->heartbeat))
+			break;
+	}
 	TH_LOG("next_scan announced %lld us after the heartbeat", cyc_us(next - hb));
 	EXPECT_LE(ms_cyc(idle_ms) * 9 / 10, next - hb);
 
-	/* One claimed again: back to scan_ns within an idle period. */
+	/* A deadline written (a guest older than gid_valid): fast again. */
+	slot_write(vm, 0, __rdtsc() + ms_cyc(idle_ms * 3), PVTIMER_G_ARMED);
+	ASSERT_EQ(0, wait_fire(vm, 0, 1000, &count, &when));
+	usleep(20000);
+	scans_over(_metadata, self->fd, idle_ms * 10, &all, &idle, &win);
+	TH_LOG("a deadline written, none claimed: %llu scans (%llu idle)", all, idle);
+	EXPECT_EQ(0, idle);
+	EXPECT_LT(40, all);
+
+	/* One claimed again, a second after that deadline: still fast. */
 	claim(vm, 1, true);
-	usleep(idle_ms * 2000 + 20000);
-	ASSERT_EQ(0, get_status(self->fd, &a, 0));
-	usleep(idle_ms * 10000);
-	ASSERT_EQ(0, get_status(self->fd, &b, 0));
-	all = b.scans - a.scans;
-	TH_LOG("claimed again: %llu scans (%llu idle)", all, b.idle_scans - a.idle_scans);
-	EXPECT_EQ(0, b.idle_scans - a.idle_scans);
+	usleep(1100000);
+	scans_over(_metadata, self->fd, idle_ms * 10, &all, &idle, &win);
+	TH_LOG("claimed again: %llu scans (%llu idle)", all, idle);
+	EXPECT_EQ(0, idle);
 	EXPECT_LT(40, all);
 }
 

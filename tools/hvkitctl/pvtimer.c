@@ -109,8 +109,9 @@ void pvtimer_help(FILE *out)
 	      "  agent_cpu       the CPU the agent thread runs on\n"
 	      "  attached        VMs attached; vcpus: slots served over all of them\n"
 	      "  scan_ns         the scan period; scans: scans done\n"
-	      "  idle_scan_ns    the scan period while no guest has claimed a slot (its\n"
-	      "                  guest_pvtimer not loaded); idle_scans: scans at that pace\n"
+	      "  idle_scan_ns    the scan period while no guest uses the agent (no slot\n"
+	      "                  claimed by a guest_pvtimer, no deadline written for 1 s);\n"
+	      "                  idle_scans: scans at that pace\n"
 	      "  armed           deadlines taken from slots (hrtimers armed)\n"
 	      "  fired           deadlines fired (eventfd signalled: interrupts sent)\n"
 	      "  torn            slot reads that raced a guest write (retried next scan)\n"
@@ -995,8 +996,14 @@ static int agent_status(const char *dev, bool reset)
 	printf("vcpus: %u\n", st.nr_vcpus);
 	printf("scan_ns: %llu\n", (unsigned long long)st.scan_ns);
 	printf("scans: %llu\n", (unsigned long long)st.scans);
-	printf("idle_scan_ns: %llu\n", (unsigned long long)st.idle_scan_ns);
-	printf("idle_scans: %llu\n", (unsigned long long)st.idle_scans);
+	/* 0 from a module older than the idle pace (it never reports 0). */
+	if (st.idle_scan_ns) {
+		printf("idle_scan_ns: %llu\n", (unsigned long long)st.idle_scan_ns);
+		printf("idle_scans: %llu\n", (unsigned long long)st.idle_scans);
+	} else {
+		puts("idle_scan_ns: unknown (an older pvtimer_agent)");
+		puts("idle_scans: unknown");
+	}
 	printf("armed: %llu\n", (unsigned long long)st.armed);
 	printf("fired: %llu\n", (unsigned long long)st.fired);
 	printf("torn: %llu\n", (unsigned long long)st.torn);

@@ -771,7 +771,8 @@ struct hybrid_pmu_filter {
  * @slot_offset: PVTIMER_SLOT_OFFSET
  * @agent_gen:	agent: non-zero while an agent serves this memory, bumped
  *		at every attach
- * @agent_scan_ns: agent: its scan period
+ * @agent_scan_ns: agent: its scan period while a guest uses it (at attach;
+ *		slower while none does: the slots' @next_scan tells)
  */
 struct pvtimer_shm_header {
 	__u64 magic;
@@ -799,7 +800,9 @@ struct pvtimer_shm_header {
  *		that vCPU for this slot
  * @gid_valid:	guest: PVTIMER_GID_APIC once @apic_id is written; 0 from
  *		the guest's probe until then and after it released the slot
- *		(older guests never set it)
+ *		(older guests never set it). While no slot of any attached VM
+ *		has it and no guest wrote a deadline for a second, the agent
+ *		scans at its idle pace
  * @__gpad:	guest half padding (one cache line per side)
  * @fired_seq:	agent: the @seq whose deadline it fired last
  * @__apad0:	0
