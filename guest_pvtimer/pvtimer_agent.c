@@ -231,9 +231,9 @@ static void pvta_scan(u64 scan_cyc, u64 now_ns)
 			now = rdtsc();
 			WRITE_ONCE(ps->slot->heartbeat, pvta_guest_tsc(ps, now));
 			WRITE_ONCE(ps->slot->next_scan, pvta_guest_tsc(ps, now + scan_cyc));
-			if (!pvt_slot_read(ps->slot, &seq, &deadline, &gflags))
+			if (!pvt_slot_read(ps->slot, &seq, &deadline, &gflags)) {
 				atomic64_inc(&pvta_st.torn);
-			else if (seq != ps->seen_seq) {
+			} else if (seq != ps->seen_seq) {
 				vm->active_ns = now_ns;
 				pvta_apply(ps, seq, deadline, gflags);
 			}
