@@ -234,7 +234,9 @@ static void pvta_scan(u64 scan_cyc, u64 now_ns)
 			if (!pvt_slot_read(ps->slot, &seq, &deadline, &gflags)) {
 				atomic64_inc(&pvta_st.torn);
 			} else if (seq != ps->seen_seq) {
-				vm->active_ns = now_ns;
+				/* The guest wrote (not a first look, nor SET_TSC's retake). */
+				if (ps->seen_seq != U32_MAX)
+					vm->active_ns = now_ns;
 				pvta_apply(ps, seq, deadline, gflags);
 			}
 			local_irq_restore(flags);
