@@ -7,9 +7,9 @@
  * the eventfd of every MSI-X vector, which QEMU made KVM irqfds. A kernel
  * thread bound to one CPU (the agent CPU) scans the slots every scan_us
  * (every idle_scan_us while no guest uses them), publishes its heartbeat
- * and next scan time into each slot, and arms a
- * pinned hard-irq hrtimer for each new deadline (the thread is SCHED_FIFO,
- * so a vCPU thread on its CPU cannot delay a scan). The hrtimer signals the
+ * and next scan time into each slot, and arms a pinned hard-irq hrtimer
+ * for each new deadline (the thread is SCHED_FIFO, so a vCPU thread on
+ * its CPU cannot delay a scan). The hrtimer signals the
  * eventfd: KVM injects the interrupt into the vCPU (a posted interrupt
  * with APICv/AVIC), and the guest took no exit to program it.
  *
@@ -56,7 +56,7 @@ MODULE_PARM_DESC(scan_us, "slot scan period (us, 10..100000)");
 #define PVTA_ACTIVE_NS	NSEC_PER_SEC
 static unsigned int idle_scan_us = 10000;
 module_param(idle_scan_us, uint, 0644);
-MODULE_PARM_DESC(idle_scan_us, "scan period while no attached slot is claimed by a guest (us, 0 = scan_us always, else at least scan_us and at most 100000)");
+MODULE_PARM_DESC(idle_scan_us, "scan period while no guest uses the agent: no slot claimed, no deadline written for 1 s (us, 0 = scan_us always, else at least scan_us and at most 100000)");
 
 /*
  * Fault injection (debugfs stall_ms, root only): at its next scan with a
@@ -65,7 +65,7 @@ MODULE_PARM_DESC(idle_scan_us, "scan period while no attached slot is claimed by
  * would. Armed deadlines still fire (their hrtimers are not the thread's;
  * one a TSC offset change cancelled waits for the next scan); the guest
  * must notice the overdue scan and program its local APIC itself. At most
- * 10 s.
+ * 10 s. An attach meanwhile ends the stall early.
  */
 static u32 pvta_stall_ms;
 
@@ -390,7 +390,9 @@ static long pvta_ioctl_attach(struct file *file, void __user *uarg)
 {
 	struct pvtimer_attach a;
 	struct pvta_vm *vm;
-	u32 usize, i;
+	u32 usize, i, nr;
+	s64 off;
+	pid_t pid;
 	int ret;
 
 	ret = hvkit_copy_arg_from_user(&a, sizeof(a), sizeof(a), uarg, &usize);
@@ -455,13 +457,23 @@ static long pvta_ioctl_attach(struct file *file, void __user *uarg)
 	vm->gen = ++pvta_gen;
 	WRITE_ONCE(vm->hdr->agent_gen, vm->gen);
 	list_add_tail(&vm->node, &pvta_vms);
-	mutex_unlock(&pvta_lock);
-	wake_up(&pvta_wq);
-	/* Asleep for an idle period: scan now, the new VM's first heartbeat. */
-	wake_up_process(pvta_thread);
+	/*
+	 * Once unlocked, a DETACH of the new id may free @vm: what the log
+	 * says is copied now, printed after (not while the scan waits).
+	 */
 	a.id = vm->id;
-	pr_info("VM pid %d attached as id %u: %u vCPUs, TSC offset %lld\n", vm->pid, vm->id,
-		vm->nr_vcpus, vm->slots[0].tsc_offset);
+	pid = vm->pid;
+	nr = vm->nr_vcpus;
+	off = vm->slots[0].tsc_offset;
+	mutex_unlock(&pvta_lock);
+	pr_info("VM pid %d attached as id %u: %u vCPUs, TSC offset %lld\n", pid, a.id, nr, off);
+	wake_up(&pvta_wq);
+	/*
+	 * Asleep for an idle period: scan now, the new VM's first heartbeat.
+	 * (Lost if the thread is between its scan and its sleep: the
+	 * heartbeat then waits one period, and the guest its local APIC.)
+	 */
+	wake_up_process(pvta_thread);
 	return hvkit_copy_arg_to_user(uarg, &a, sizeof(a), usize);
 
 err:

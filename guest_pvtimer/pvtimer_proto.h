@@ -24,7 +24,8 @@
  * Only the slot's CPU writes seq, gflags and deadline, with interrupts
  * off, so there is one writer; the agent may read at any moment. (Probe
  * and remove write apic_id and gid_valid: the server reads them, and the
- * agent scans at its fast pace only while some slot is claimed.)
+ * agent scans at its fast pace only while some slot is claimed or was
+ * written in the last second.)
  */
 static inline void pvt_slot_write(struct pvtimer_slot *s, u32 *seq,
 				  u64 deadline, u32 gflags)

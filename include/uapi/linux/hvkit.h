@@ -923,8 +923,9 @@ struct pvtimer_set_tsc {
  * @early:	out: hrtimers that expired before the guest TSC reached the
  *		deadline (re-armed for the rest, never fired early)
  * @idle_scans:	out: of @scans, those at @idle_scan_ns: no slot of any
- *		attached VM was claimed by a guest (gid_valid)
- * @idle_scan_ns: out: the scan period while no slot is claimed
+ *		attached VM was claimed by a guest (gid_valid) or written
+ *		in the last second
+ * @idle_scan_ns: out: the scan period while no guest uses the agent
  */
 struct pvtimer_status {
 	__u32 size;
