@@ -20,9 +20,9 @@
  * (tests/idlepoll_bench.sh): after the warm-up it writes
  * "HVKIT: mark NAME:s ." to /dev/ttyS1 (L1 snapshots its KVM statistics
  * of this VM when it reads it) and sleeps WAIT_US (default 500000) for
- * L1 to take the snapshot, then executes 100 CPUIDs (each a VM exit L1
+ * L1 to take the snapshot, then executes 20 CPUIDs (each a VM exit L1
  * counts by reason), runs the loop, writes "NAME:e", sleeps WAIT_US and
- * executes 1000 CPUIDs. A window whose exit histogram holds 100..1099
+ * executes 200 CPUIDs. A window whose exit histogram holds 20..219
  * CPUID exits was therefore snapshotted inside both waits; the waits
  * themselves are in the window and are measured by a run with -n 0 (the
  * same marks and waits, no loop), which the bench subtracts.
@@ -360,7 +360,7 @@ int main(int argc, char **argv)
 		xfer(ba[0], ab[1]);
 	if (mark_name) {
 		emit_mark(mark_name, "s", wait_us);
-		cpuid_exits(100);
+		cpuid_exits(20);
 	}
 	read_counters(&k0);
 	t0 = now_ns();
@@ -386,7 +386,7 @@ int main(int argc, char **argv)
 	read_counters(&k1);
 	if (mark_name) {
 		emit_mark(mark_name, "e", wait_us);
-		cpuid_exits(1000);
+		cpuid_exits(200);
 	}
 	pthread_join(th, NULL);
 	cpu += server_cpu_ns;
