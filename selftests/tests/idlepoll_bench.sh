@@ -135,10 +135,11 @@ function med(a, k,   i, j, t) {
 		for (j = i; j > 1 && a[j - 1] > a[j]; j--) { t = a[j]; a[j] = a[j - 1]; a[j - 1] = t }
 	return k % 2 ? a[(k + 1) / 2] : (a[k / 2] + a[k / 2 + 1]) / 2
 }
-$2 == "cal" { c = ++nc[$1]; ch[$1, c] = $8; ce[$1, c] = $9; next }
+# (+ 0: numbers, which busybox awk would otherwise compare as strings)
+$2 == "cal" { c = ++nc[$1]; ch[$1, c] = $8 + 0; ce[$1, c] = $9 + 0; next }
 {
 	k = ++cnt[$1, $2]; seen[$2] = 1
-	R[$1, $2, k] = $5; P[$1, $2, k] = ($1 == "idle_poll" ? $7 : $6) / $4
+	R[$1, $2, k] = $5 + 0; P[$1, $2, k] = ($1 == "idle_poll" ? $7 : $6) / $4
 	H[$1, $2, k] = $8; E[$1, $2, k] = $9; N[$1, $2, k] = $4
 }
 END {
