@@ -218,6 +218,8 @@ module_param_cb(grow, &ipoll_u32_ops, &ipoll_prm.grow, 0644);
 MODULE_PARM_DESC(grow, "haltpoll: window growth factor (guest_halt_poll_grow)");
 module_param_cb(shrink, &ipoll_u32_ops, &ipoll_prm.shrink, 0644);
 MODULE_PARM_DESC(shrink, "haltpoll: window shrink divisor, 0 resets to 0 (guest_halt_poll_shrink)");
+module_param_cb(shrink_after, &ipoll_u32_ops, &ipoll_prm.shrink_after, 0644);
+MODULE_PARM_DESC(shrink_after, "haltpoll: shrink only at the Nth halt in a row longer than max_poll_ns (default 4: one gap between request bursts keeps the window); 1 = upstream haltpoll, shrink after every one; 1..64");
 module_param_cb(grow_start_ns, &ipoll_u64_ops, &ipoll_prm.grow_start_ns, 0644);
 MODULE_PARM_DESC(grow_start_ns, "haltpoll: first window when growing from 0 (guest_halt_poll_grow_start)");
 module_param_cb(allow_shrink, &ipoll_bool_ops, &ipoll_prm.allow_shrink, 0644);

@@ -173,7 +173,9 @@ static void test_haltpoll_rule(struct kunit *test)
 	struct ipoll_params prm;
 	struct ipoll_pred p;
 
+	/* shrink_after = 1: the upstream rule, which shrinks at once. */
 	params_for(&prm, IPOLL_HALTPOLL);
+	prm.shrink_after = 1;
 	ipoll_pred_reset(&p);
 	ipoll_pred_update(&p, &prm, 10 * US, 0, true);	/* grow from 0 */
 	KUNIT_EXPECT_EQ(test, p.window_ns, 50 * US);
@@ -235,6 +237,8 @@ static void test_params(struct kunit *test)
 	BAD(grow, 0);
 	BAD(grow, IPOLL_GROW_MAX + 1);
 	BAD(shrink, IPOLL_SHRINK_MAX + 1);
+	BAD(shrink_after, 0);
+	BAD(shrink_after, IPOLL_SHRINK_AFTER_MAX + 1);
 	BAD(grow_start_ns, IPOLL_MAX_POLL_NS_MAX + 1);
 	BAD(benefit_ns, IPOLL_BENEFIT_NS_MAX + 1);
 	BAD(cost_pct, 0);
@@ -246,6 +250,9 @@ static void test_params(struct kunit *test)
 	prm.max_poll_ns = 0;	/* grow_start_ns above it: capped */
 	prm.shrink = 0;
 	prm.steal_pct = 0;
+	prm.shrink_after = IPOLL_SHRINK_AFTER_MAX;
+	KUNIT_EXPECT_EQ(test, ipoll_params_validate(&prm, NULL), 0);
+	prm.shrink_after = 1;	/* upstream */
 	KUNIT_EXPECT_EQ(test, ipoll_params_validate(&prm, NULL), 0);
 }
 
@@ -268,6 +275,124 @@ static void test_backoff(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, ipoll_steal_pct(0, 100), 0U);
 }
 
+/* 90 us idles: haltpoll's window grows 0 -> 50 -> 100 us and then hits. */
+static const u64 short90[] = { 90 * US };
+
+/* Bursts of 16 request/response idles of 90 us, a 5 ms gap after each. */
+static const u64 gapped[] = { 90 * US, 90 * US, 90 * US, 90 * US,
+			      90 * US, 90 * US, 90 * US, 90 * US,
+			      90 * US, 90 * US, 90 * US, 90 * US,
+			      90 * US, 90 * US, 90 * US, 90 * US,
+			      5000 * US };
+
+/* The same with the gap split by the tick into three long idles. */
+static const u64 gapped_tick[] = { 90 * US, 90 * US, 90 * US, 90 * US,
+				   90 * US, 90 * US, 90 * US, 90 * US,
+				   90 * US, 90 * US, 90 * US, 90 * US,
+				   90 * US, 90 * US, 90 * US, 90 * US,
+				   2000 * US, 4000 * US, 4000 * US };
+
+static void test_haltpoll_one_long_idle(struct kunit *test)
+{
+	struct ipoll_params prm;
+	struct ipoll_pred p;
+	struct sim s;
+
+	params_for(&prm, IPOLL_HALTPOLL);
+	KUNIT_ASSERT_EQ(test, prm.shrink_after, 4U);
+	ipoll_pred_reset(&p);
+	simulate(&p, &prm, short90, 1, 20);
+	KUNIT_ASSERT_EQ(test, p.window_ns, 100 * US);
+	/* One halt far longer than max_poll_ns: the window stays. */
+	ipoll_pred_update(&p, &prm, 100 * US + 5000 * US, 100 * US, true);
+	KUNIT_EXPECT_EQ(test, p.window_ns, 100 * US);
+	KUNIT_EXPECT_EQ(test, p.long_run, 1U);
+	/* A poll hit is a short idle: it ends the run. */
+	ipoll_pred_update(&p, &prm, 90 * US, 90 * US, false);
+	KUNIT_EXPECT_EQ(test, p.long_run, 0U);
+
+	/* 20 bursts with a gap after each: only the gaps halt. */
+	s = simulate(&p, &prm, gapped, ARRAY_SIZE(gapped), 20 * ARRAY_SIZE(gapped));
+	KUNIT_EXPECT_EQ(test, s.halts, 20ULL);
+	KUNIT_EXPECT_EQ(test, s.hits, 20 * 16ULL);
+	KUNIT_EXPECT_EQ(test, p.window_ns, 100 * US);
+	/* Also when the tick splits each gap into three long idles. */
+	s = simulate(&p, &prm, gapped_tick, ARRAY_SIZE(gapped_tick),
+		     20 * ARRAY_SIZE(gapped_tick));
+	KUNIT_EXPECT_EQ(test, s.halts, 20 * 3ULL);
+	KUNIT_EXPECT_EQ(test, s.hits, 20 * 16ULL);
+
+	/*
+	 * The upstream rule halves the window at every gap, and the hits
+	 * after it do not grow it back: the next burst's first idle misses,
+	 * halts, and only that halt regrows the window.
+	 */
+	prm.shrink_after = 1;
+	ipoll_pred_reset(&p);
+	simulate(&p, &prm, short90, 1, 20);
+	KUNIT_ASSERT_EQ(test, p.window_ns, 100 * US);
+	ipoll_pred_update(&p, &prm, 100 * US + 5000 * US, 100 * US, true);
+	KUNIT_EXPECT_EQ(test, p.window_ns, 50 * US);
+	ipoll_pred_update(&p, &prm, 90 * US, 90 * US, false);
+	s = simulate(&p, &prm, gapped, ARRAY_SIZE(gapped), 20 * ARRAY_SIZE(gapped));
+	KUNIT_EXPECT_GE(test, s.halts, 20 * 2ULL);
+	KUNIT_EXPECT_LE(test, s.hits, 20 * 15ULL);
+}
+
+static void test_haltpoll_sustained_idle(struct kunit *test)
+{
+	struct ipoll_params prm;
+	struct ipoll_pred p;
+	u64 prev;
+	int i, zero_at = -1;
+
+	params_for(&prm, IPOLL_HALTPOLL);
+	ipoll_pred_reset(&p);
+	simulate(&p, &prm, short90, 1, 20);
+	KUNIT_ASSERT_EQ(test, p.window_ns, 100 * US);
+	/* Three long idles, a short halt, three more: never four in a row. */
+	for (i = 0; i < 3; i++)
+		ipoll_pred_update(&p, &prm, 2000 * US, 100 * US, true);
+	ipoll_pred_update(&p, &prm, 100 * US + 60 * US, 100 * US, true);
+	for (i = 0; i < 3; i++)
+		ipoll_pred_update(&p, &prm, 2000 * US, 100 * US, true);
+	KUNIT_EXPECT_EQ(test, p.window_ns, 100 * US);
+
+	/*
+	 * A CPU that stays idle: the 4th long idle in a row halves the
+	 * window, and so does every one after it, down to no polling
+	 * (100 us needs 17 halvings).
+	 */
+	ipoll_pred_reset(&p);
+	simulate(&p, &prm, short90, 1, 20);
+	for (i = 0; i < 64; i++) {
+		prev = p.window_ns;
+		ipoll_pred_update(&p, &prm, 10000 * US, prev, true);
+		if (i < 3)
+			KUNIT_EXPECT_EQ_MSG(test, p.window_ns, prev, "long idle %d", i + 1);
+		else if (prev)
+			KUNIT_EXPECT_EQ_MSG(test, p.window_ns, prev / 2, "long idle %d", i + 1);
+		if (!p.window_ns && zero_at < 0)
+			zero_at = i + 1;
+	}
+	KUNIT_EXPECT_EQ(test, zero_at, 3 + 17);
+	KUNIT_EXPECT_EQ(test, ipoll_pred_window(&p, &prm), 0ULL);
+
+	/* The same in the simulation: a steady 1 ms load stops polling. */
+	ipoll_pred_reset(&p);
+	simulate(&p, &prm, short90, 1, 20);
+	simulate(&p, &prm, long_steady, 1, 30);
+	KUNIT_EXPECT_EQ(test, ipoll_pred_window(&p, &prm), 0ULL);
+
+	/* allow_shrink=N: never, however long the run. */
+	prm.allow_shrink = false;
+	ipoll_pred_reset(&p);
+	simulate(&p, &prm, short90, 1, 20);
+	for (i = 0; i < 64; i++)
+		ipoll_pred_update(&p, &prm, 10000 * US, 100 * US, true);
+	KUNIT_EXPECT_EQ(test, p.window_ns, 100 * US);
+}
+
 static struct kunit_case idlepoll_predict_cases[] = {
 	KUNIT_CASE(test_short_steady),
 	KUNIT_CASE(test_long_steady),
@@ -275,6 +400,8 @@ static struct kunit_case idlepoll_predict_cases[] = {
 	KUNIT_CASE(test_shifting),
 	KUNIT_CASE(test_bounds),
 	KUNIT_CASE(test_haltpoll_rule),
+	KUNIT_CASE(test_haltpoll_one_long_idle),
+	KUNIT_CASE(test_haltpoll_sustained_idle),
 	KUNIT_CASE(test_halt_correction),
 	KUNIT_CASE(test_params),
 	KUNIT_CASE(test_backoff),

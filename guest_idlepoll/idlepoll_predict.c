@@ -10,6 +10,19 @@
  * shrink it (/ shrink) when block_ns > max_poll_ns. Poll hits change
  * nothing.
  *
+ * With one change by default: a long idle (block_ns > max_poll_ns) shrinks
+ * the window only when it is at least the shrink_after-th long idle in a
+ * row; any shorter idle, poll hits included, ends the run. Upstream shrinks
+ * after every long idle, so a request/response load with a gap of a few ms
+ * between bursts loses half its window at every gap, and since hits do not
+ * grow it, the next burst's idles miss and halt until the window has grown
+ * back step by step. The gap between two bursts is one long idle, or a few
+ * when the tick (4 ms at HZ=250) is kept and splits it; shrink_after = 4
+ * rides out gaps up to 12-16 ms while a CPU that is really idle (long idles
+ * and nothing else) still shrinks on the 4th and on every long idle after
+ * it, to no polling at all after about log2(window) more. shrink_after = 1
+ * is the upstream rule exactly.
+ *
  * adaptive: keep the last IPOLL_NSAMPLES idle durations (the time from
  * idle entry to the wakeup event, poll hits and halts alike) and choose
  * the window that maximises the expected benefit over them: polling up to
@@ -55,6 +68,8 @@ int ipoll_params_validate(const struct ipoll_params *prm, const char **why)
 		bad = "grow must be 1..16";
 	else if (prm->shrink > IPOLL_SHRINK_MAX)
 		bad = "shrink must be 0..16";
+	else if (prm->shrink_after < 1 || prm->shrink_after > IPOLL_SHRINK_AFTER_MAX)
+		bad = "shrink_after must be 1..64 (1: shrink after every long idle, as upstream)";
 	else if (prm->grow_start_ns > IPOLL_MAX_POLL_NS_MAX)
 		bad = "grow_start_ns must be at most 10000000 (10 ms)";
 	else if (prm->benefit_ns > IPOLL_BENEFIT_NS_MAX)
@@ -78,15 +93,22 @@ static void haltpoll_adjust(struct ipoll_pred *p,
 {
 	u64 val;
 
-	if (block_ns > p->window_ns && block_ns <= prm->max_poll_ns) {
+	if (block_ns > prm->max_poll_ns) {
+		/* A long idle: shrink only at the shrink_after-th in a row. */
+		if (p->long_run < prm->shrink_after)
+			p->long_run++;
+		if (prm->allow_shrink && p->long_run >= prm->shrink_after)
+			p->window_ns = prm->shrink ? p->window_ns / prm->shrink : 0;
+		return;
+	}
+	p->long_run = 0;
+	if (block_ns > p->window_ns) {
 		val = p->window_ns * prm->grow;
 		if (val < prm->grow_start_ns)
 			val = prm->grow_start_ns;
 		if (val > prm->max_poll_ns)
 			val = prm->max_poll_ns;
 		p->window_ns = val;
-	} else if (block_ns > prm->max_poll_ns && prm->allow_shrink) {
-		p->window_ns = prm->shrink ? p->window_ns / prm->shrink : 0;
 	}
 }
 
@@ -107,6 +129,8 @@ void ipoll_pred_update(struct ipoll_pred *p, const struct ipoll_params *prm,
 		/* Upstream adjusts after the halt state, on its residency. */
 		if (halted)
 			haltpoll_adjust(p, prm, idle_ns - min(poll_ns, idle_ns));
+		else
+			p->long_run = 0;	/* a hit: a short idle */
 		return;
 	}
 	if (halted)

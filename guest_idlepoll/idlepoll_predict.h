@@ -22,6 +22,7 @@ enum ipoll_policy {
 #define IPOLL_MAX_POLL_NS_MAX	(10ULL * 1000 * 1000)	/* 10 ms */
 #define IPOLL_GROW_MAX		16
 #define IPOLL_SHRINK_MAX	16
+#define IPOLL_SHRINK_AFTER_MAX	64
 #define IPOLL_BENEFIT_NS_MAX	(1000ULL * 1000)	/* 1 ms */
 #define IPOLL_COST_PCT_MAX	10000
 #define IPOLL_STEAL_PCT_MAX	100
@@ -32,6 +33,7 @@ struct ipoll_params {
 	/* haltpoll (names and defaults of the upstream governor) */
 	u32 grow;		/* guest_halt_poll_grow */
 	u32 shrink;		/* guest_halt_poll_shrink (0: reset to 0) */
+	u32 shrink_after;	/* long idles in a row before a shrink (1: upstream) */
 	u64 grow_start_ns;	/* guest_halt_poll_grow_start */
 	bool allow_shrink;	/* guest_halt_poll_allow_shrink */
 	/* adaptive */
@@ -48,6 +50,7 @@ struct ipoll_params {
 	.max_poll_ns = 200000,			\
 	.grow = 2,				\
 	.shrink = 2,				\
+	.shrink_after = 4,			\
 	.grow_start_ns = 50000,			\
 	.allow_shrink = true,			\
 	.benefit_ns = 20000,			\
@@ -58,6 +61,7 @@ struct ipoll_params {
 
 struct ipoll_pred {
 	u64 window_ns;			/* haltpoll: current window */
+	u32 long_run;			/* haltpoll: long idles in a row */
 	u64 sample[IPOLL_NSAMPLES];	/* adaptive: ring of idle durations */
 	u32 pos;
 	u32 count;

@@ -45,13 +45,19 @@ hvkitctl idlepoll set max_poll_ns 2000000
 
 # Parameters: bad values refused (with a reason in the log), good ones taken.
 for bad in "max_poll_ns 20000000" "grow 0" "cost_pct 0" "steal_pct 101" \
-	"policy fastest" "benefit_ns x" "grow_start_ns 20000000"; do
+	"policy fastest" "benefit_ns x" "grow_start_ns 20000000" \
+	"shrink_after 0" "shrink_after 65"; do
 	# shellcheck disable=SC2086
 	set -- $bad
 	check "set $1=$2 refused" sh -c "! hvkitctl idlepoll set $1 $2 2>/dev/null"
 done
 check "max_poll_ns unchanged after refusals" [ "$(cat $P/max_poll_ns)" = 2000000 ]
 check "dmesg says why grow=0 was refused" sh -c 'dmesg | grep -q "grow=0 refused: grow must be"'
+check "dmesg says why shrink_after=0 was refused" \
+	sh -c 'dmesg | grep -q "shrink_after=0 refused: shrink_after must be 1..64"'
+check "shrink_after 1 (upstream haltpoll) accepted" hvkitctl idlepoll set shrink_after 1
+check "shrink_after reads back 1" [ "$(cat $P/shrink_after)" = 1 ]
+hvkitctl idlepoll set shrink_after 4
 check "load-time parameter nr_states is read-only" sh -c '! hvkitctl idlepoll set nr_states 1 2>/dev/null'
 check "policy adaptive accepted" hvkitctl idlepoll set policy adaptive
 check "policy reads back adaptive" [ "$(cat $P/policy)" = adaptive ]

@@ -19,7 +19,7 @@
 
 static const char *const idlepoll_params[] = {
 	"policy", "max_poll_ns", "benefit_ns", "cost_pct", "steal_pct",
-	"smt_backoff", "grow", "shrink", "grow_start_ns", "allow_shrink",
+	"smt_backoff", "grow", "shrink", "shrink_after", "grow_start_ns", "allow_shrink",
 	"nr_states", "halt_latency_us", "host_poll",
 };
 
@@ -55,6 +55,8 @@ void idlepoll_help(FILE *out)
 	      "  steal_pct       no polling while steal time is at least this %\n"
 	      "  smt_backoff     no polling while an SMT sibling is busy\n"
 	      "  grow, shrink, grow_start_ns, allow_shrink   haltpoll's rule\n"
+	      "  shrink_after    haltpoll: shrink at the Nth long halt in a row (default\n"
+	      "                  4); 1 = upstream haltpoll, after every long halt\n"
 	      "  nr_states, halt_latency_us, host_poll        load time only\n"
 	      "\n"
 	      "Exit status: 0 on success, 1 on error (the reason is printed), 2 on bad usage.\n",
