@@ -78,7 +78,7 @@ static u32 ipoll_gen;
 
 static unsigned int nr_states = 2;
 module_param(nr_states, uint, 0444);
-MODULE_PARM_DESC(nr_states, "cpuidle states: 2 = POLL + IDLEPOLL under the governor (default, keeps the tick for short idles, honours PM QoS), 1 = IDLEPOLL alone (no governor; the idle loop decides the tick)");
+MODULE_PARM_DESC(nr_states, "cpuidle states: 2 = POLL + IDLEPOLL under the governor (default: honours PM QoS, keeps the tick for short idles on every kernel), 1 = latency mode: IDLEPOLL alone, no governor call per idle entry (lower wakeup latency, more polling; ignores PM QoS; on kernels before the 'stop the tick only after a tick wakeup' idle-loop change every idle entry stops the tick)");
 
 static unsigned int halt_latency_us = 10;
 module_param(halt_latency_us, uint, 0444);
@@ -610,8 +610,9 @@ static int ipoll_stats_show(struct seq_file *m, void *unused)
 	struct idlepoll_cpu_stats st;
 	int cpu;
 
-	seq_printf(m, "policy %s states %u max_poll_ns %llu shrink_after %u benefit_ns %llu%s host_poll_control %s\n",
+	seq_printf(m, "policy %s states %u%s max_poll_ns %llu shrink_after %u benefit_ns %llu%s host_poll_control %s\n",
 		   ipoll_policy_names[READ_ONCE(ipoll_prm.policy)], nr_states,
+		   nr_states == 1 ? " (latency mode)" : "",
 		   READ_ONCE(ipoll_prm.max_poll_ns),
 		   READ_ONCE(ipoll_prm.shrink_after),
 		   READ_ONCE(ipoll_prm.benefit_ns),
@@ -697,7 +698,7 @@ static int __init guest_idlepoll_init(void)
 	int ret;
 
 	if (nr_states < 1 || nr_states > 2) {
-		pr_err("nr_states=%u: must be 1 or 2\n", nr_states);
+		pr_err("nr_states=%u: must be 1 (latency mode) or 2 (default)\n", nr_states);
 		return -EINVAL;
 	}
 	if (ipoll_params_validate(&ipoll_prm, &why)) {
@@ -748,8 +749,9 @@ static int __init guest_idlepoll_init(void)
 	ipoll_hp_state = ret;
 	ipoll_debugfs = debugfs_create_dir("guest_idlepoll", NULL);
 	debugfs_create_file("stats", 0444, ipoll_debugfs, NULL, &ipoll_stats_fops);
-	pr_info("version %s loaded: %u states, policy %s, max_poll_ns %llu, host poll control %s\n",
-		HVKIT_VERSION, nr_states, ipoll_policy_names[ipoll_prm.policy],
+	pr_info("version %s loaded: %u states%s, policy %s, max_poll_ns %llu, host poll control %s\n",
+		HVKIT_VERSION, nr_states, nr_states == 1 ? " (latency mode)" : "",
+		ipoll_policy_names[ipoll_prm.policy],
 		ipoll_prm.max_poll_ns,
 		!ipoll_host_poll_ctl ? "absent" : host_poll ? "kept" : "host polling off");
 	return 0;

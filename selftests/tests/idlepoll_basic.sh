@@ -139,6 +139,9 @@ check "no /dev/guest_idlepoll after unload" [ ! -e /dev/guest_idlepoll ]
 sleep 1
 check "reload with policy=haltpoll nr_states=1" modprobe guest_idlepoll policy=haltpoll nr_states=1
 check "nr_states=1: state0 is IDLEPOLL" [ "$(cat $CPUSYS/cpu0/cpuidle/state0/name)" = IDLEPOLL ]
+check "nr_states=1 is reported as the latency mode" \
+	sh -c 'hvkitctl idlepoll status | grep -q "IDLEPOLL: latency mode" &&
+	       dmesg | grep -q "guest_idlepoll: version .* 1 states (latency mode)"'
 sleep 1
 check "nr_states=1: IDLEPOLL used" [ "$(state_usage 0 IDLEPOLL)" -gt 0 ]
 modprobe -r guest_idlepoll

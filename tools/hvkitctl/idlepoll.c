@@ -61,7 +61,9 @@ void idlepoll_help(FILE *out)
 	      "  grow, shrink, grow_start_ns, allow_shrink   haltpoll's rule\n"
 	      "  shrink_after    haltpoll: shrink at the Nth long halt in a row (default\n"
 	      "                  4); 1 = upstream haltpoll, after every long halt\n"
-	      "  nr_states, halt_latency_us, host_poll        load time only\n"
+	      "  nr_states, halt_latency_us, host_poll        load time only;\n"
+	      "                  nr_states=1 is the latency mode (IDLEPOLL alone, no\n"
+	      "                  governor: lower latency, more polling, no PM QoS)\n"
 	      "\n"
 	      "Exit status: 0 on success, 1 on error (the reason is printed), 2 on bad usage.\n",
 	      out);
@@ -203,7 +205,8 @@ static int cmd_status(int argc, char **argv)
 	close(fd);
 	printf("policy %s, %u cpuidle states (%s), max_poll_ns %llu, %u possible CPUs\n",
 	       a.policy < ARRAY_SIZE(policy_names) ? policy_names[a.policy] : "?",
-	       a.nr_states, a.nr_states == 2 ? "POLL + IDLEPOLL" : "IDLEPOLL",
+	       a.nr_states,
+	       a.nr_states == 2 ? "POLL + IDLEPOLL" : "IDLEPOLL: latency mode",
 	       (unsigned long long)a.max_poll_ns, a.nr_possible);
 	printf("%-4s %-5s %10s %10s %10s %10s %10s %10s %10s %8s %9s %5s %9s %8s %9s\n",
 	       "CPU", "STATE", "ENTRIES", "POLLS", "HITS", "MISSES", "POLL_MS",
