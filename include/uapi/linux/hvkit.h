@@ -986,7 +986,7 @@ struct pvtimer_status {
  *		expiry to the CPU running again, over halts that timer ended
  *		(0: none measured yet; not zeroed by a reset)
  * @wake_last_ns: the last such sample
- * @wake_samples: halts measured (timer-ended ones)
+ * @wake_samples: halts measured (the timer-ended ones), since the last reset
  * @benefit_ns:	what the adaptive policy takes a poll hit to save on this
  *		CPU now: the benefit_ns parameter if set, else @wake_ns, else
  *		20000 until the first measurement
