@@ -32,6 +32,7 @@
 #include <linux/seq_file.h>
 #include <linux/slab.h>
 #include <linux/tick.h>
+#include <linux/timekeeping.h>
 #include <linux/topology.h>
 #include <linux/workqueue.h>
 #include <asm/processor.h>
@@ -49,10 +50,12 @@
 struct ipoll_counters {
 	u64 entries, polls, poll_hits, poll_misses, poll_ns;
 	u64 halts, halt_ns, backoff_steal, backoff_smt;
+	u64 wake_samples;
 };
 
 struct ipoll_cpu {
 	struct ipoll_pred pred;
+	struct ipoll_wake wake;		/* not reset with the predictor */
 	struct ipoll_counters cnt;	/* written by the CPU itself only */
 	struct ipoll_counters base;	/* values at the last reset */
 	u64 window_ns;
@@ -75,7 +78,7 @@ static u32 ipoll_gen;
 
 static unsigned int nr_states = 2;
 module_param(nr_states, uint, 0444);
-MODULE_PARM_DESC(nr_states, "cpuidle states: 2 = POLL + IDLEPOLL under the governor (default, keeps the tick for short idles, honours PM QoS), 1 = IDLEPOLL alone (no governor; the idle loop decides the tick)");
+MODULE_PARM_DESC(nr_states, "cpuidle states: 2 = POLL + IDLEPOLL under the governor (default: honours PM QoS, keeps the tick for short idles on every kernel), 1 = latency mode: IDLEPOLL alone, no governor call per idle entry (lower wakeup latency, more polling; ignores PM QoS; on kernels before the 'stop the tick only after a tick wakeup' idle-loop change every idle entry stops the tick)");
 
 static unsigned int halt_latency_us = 10;
 module_param(halt_latency_us, uint, 0444);
@@ -218,12 +221,14 @@ module_param_cb(grow, &ipoll_u32_ops, &ipoll_prm.grow, 0644);
 MODULE_PARM_DESC(grow, "haltpoll: window growth factor (guest_halt_poll_grow)");
 module_param_cb(shrink, &ipoll_u32_ops, &ipoll_prm.shrink, 0644);
 MODULE_PARM_DESC(shrink, "haltpoll: window shrink divisor, 0 resets to 0 (guest_halt_poll_shrink)");
+module_param_cb(shrink_after, &ipoll_u32_ops, &ipoll_prm.shrink_after, 0644);
+MODULE_PARM_DESC(shrink_after, "haltpoll: shrink only at the Nth halt in a row longer than max_poll_ns (default 4: one gap between request bursts keeps the window); 1 = upstream haltpoll, shrink after every one; 1..64");
 module_param_cb(grow_start_ns, &ipoll_u64_ops, &ipoll_prm.grow_start_ns, 0644);
 MODULE_PARM_DESC(grow_start_ns, "haltpoll: first window when growing from 0 (guest_halt_poll_grow_start)");
 module_param_cb(allow_shrink, &ipoll_bool_ops, &ipoll_prm.allow_shrink, 0644);
 MODULE_PARM_DESC(allow_shrink, "haltpoll: shrink after long halts (guest_halt_poll_allow_shrink)");
 module_param_cb(benefit_ns, &ipoll_u64_ops, &ipoll_prm.benefit_ns, 0644);
-MODULE_PARM_DESC(benefit_ns, "adaptive: latency one poll hit saves over halting (HLT exit + wakeup), ns");
+MODULE_PARM_DESC(benefit_ns, "adaptive: latency one poll hit saves over halting (HLT exit + wakeup), ns; 0 (default) = each CPU's own halt wake-up latency, measured on halts a timer ended (20000 until the first one); at most 1000000");
 module_param_cb(cost_pct, &ipoll_u32_ops, &ipoll_prm.cost_pct, 0644);
 MODULE_PARM_DESC(cost_pct, "adaptive: cost of one polled ns in % of one ns of latency (higher polls less)");
 module_param_cb(steal_pct, &ipoll_u32_ops, &ipoll_prm.steal_pct, 0644);
@@ -273,7 +278,8 @@ static notrace u64 ipoll_window(struct ipoll_cpu *c, int cpu, u64 now)
 		c->cnt.backoff_smt++;
 		return 0;
 	}
-	return ipoll_pred_window(&c->pred, &ipoll_prm);
+	return ipoll_pred_window(&c->pred, &ipoll_prm,
+				 ipoll_benefit_ns(&c->wake, &ipoll_prm));
 }
 
 /*
@@ -311,7 +317,7 @@ static notrace int ipoll_enter(struct cpuidle_device *dev,
 			       struct cpuidle_driver *drv, int index)
 {
 	struct ipoll_cpu *c = this_cpu_ptr(&ipoll_cpus);
-	u64 t0 = local_clock(), poll_ns = 0, idle_ns, window;
+	u64 t0 = local_clock(), poll_ns = 0, idle_ns, window, hs, he;
 	bool hit = false, halted = false;
 
 	WRITE_ONCE(c->in_enter, 1);
@@ -359,15 +365,27 @@ static notrace int ipoll_enter(struct cpuidle_device *dev,
 			c->cnt.poll_misses++;
 		trace_ipoll_poll_end(window, poll_ns, hit);
 	}
-	if (halted)
+	if (halted) {
+		/*
+		 * CLOCK_MONOTONIC, the clock of dev->next_hrtimer, around the
+		 * halt: its wake-up latency when a timer ended it.
+		 */
+		hs = ktime_get_mono_fast_ns();
 		ipoll_halt();
+		he = ktime_get_mono_fast_ns();
+		if (ipoll_wake_sample(&c->wake, hs, he,
+				      ktime_to_ns(READ_ONCE(dev->next_hrtimer))))
+			c->cnt.wake_samples++;
+	}
 	idle_ns = local_clock() - t0;
 	if (halted) {
 		c->cnt.halts++;
 		c->cnt.halt_ns += idle_ns - poll_ns;
 		trace_ipoll_halt(poll_ns, idle_ns - poll_ns);
 	}
-	ipoll_pred_update(&c->pred, &ipoll_prm, idle_ns, poll_ns, halted);
+	ipoll_pred_update(&c->pred, &ipoll_prm,
+			  ipoll_benefit_ns(&c->wake, &ipoll_prm),
+			  idle_ns, poll_ns, halted);
 	WRITE_ONCE(c->in_enter, 0);
 	return index;
 }
@@ -461,6 +479,7 @@ static void ipoll_fill(int cpu, struct idlepoll_cpu_stats *st)
 {
 	const struct ipoll_cpu *c = per_cpu_ptr(&ipoll_cpus, cpu);
 	const struct ipoll_counters *n = &c->cnt, *b = &c->base;
+	struct ipoll_wake wk;
 
 	memset(st, 0, sizeof(*st));
 	st->cpu = cpu;
@@ -479,6 +498,15 @@ static void ipoll_fill(int cpu, struct idlepoll_cpu_stats *st)
 	st->backoff_smt = READ_ONCE(n->backoff_smt) - READ_ONCE(b->backoff_smt);
 	st->window_ns = READ_ONCE(c->window_ns);
 	st->steal_pct = READ_ONCE(c->steal_pct);
+	/* One snapshot: the CPU may take a sample meanwhile. */
+	wk.samples = READ_ONCE(c->wake.samples);
+	wk.ewma_ns = READ_ONCE(c->wake.ewma_ns);
+	wk.last_ns = READ_ONCE(c->wake.last_ns);
+	if (wk.samples)
+		st->wake_ns = wk.ewma_ns;
+	st->wake_last_ns = wk.last_ns;
+	st->wake_samples = READ_ONCE(n->wake_samples) - READ_ONCE(b->wake_samples);
+	st->benefit_ns = ipoll_benefit_ns(&wk, &ipoll_prm);
 }
 
 static DEFINE_MUTEX(ipoll_reset_lock);
@@ -501,6 +529,7 @@ static void ipoll_reset(void)
 		c->base.halt_ns = READ_ONCE(c->cnt.halt_ns);
 		c->base.backoff_steal = READ_ONCE(c->cnt.backoff_steal);
 		c->base.backoff_smt = READ_ONCE(c->cnt.backoff_smt);
+		c->base.wake_samples = READ_ONCE(c->cnt.wake_samples);
 	}
 	mutex_unlock(&ipoll_reset_lock);
 }
@@ -581,19 +610,24 @@ static int ipoll_stats_show(struct seq_file *m, void *unused)
 	struct idlepoll_cpu_stats st;
 	int cpu;
 
-	seq_printf(m, "policy %s states %u max_poll_ns %llu host_poll_control %s\n",
+	seq_printf(m, "policy %s states %u%s max_poll_ns %llu shrink_after %u benefit_ns %llu%s host_poll_control %s\n",
 		   ipoll_policy_names[READ_ONCE(ipoll_prm.policy)], nr_states,
+		   nr_states == 1 ? " (latency mode)" : "",
 		   READ_ONCE(ipoll_prm.max_poll_ns),
+		   READ_ONCE(ipoll_prm.shrink_after),
+		   READ_ONCE(ipoll_prm.benefit_ns),
+		   READ_ONCE(ipoll_prm.benefit_ns) ? "" : " (measured)",
 		   !ipoll_host_poll_ctl ? "absent" : host_poll ? "host polls" :
 		   "host polling off");
-	seq_puts(m, "cpu  entries      polls        hits         misses       poll_ns          halts        halt_ns          backoff_steal backoff_smt window_ns steal%\n");
+	seq_puts(m, "cpu  entries      polls        hits         misses       poll_ns          halts        halt_ns          backoff_steal backoff_smt window_ns steal% wake_ns   wake_last_ns wake_samples benefit_ns\n");
 	for_each_possible_cpu(cpu) {
 		ipoll_fill(cpu, &st);
-		seq_printf(m, "%-4d %-12llu %-12llu %-12llu %-12llu %-16llu %-12llu %-16llu %-13llu %-11llu %-9llu %u%s\n",
+		seq_printf(m, "%-4d %-12llu %-12llu %-12llu %-12llu %-16llu %-12llu %-16llu %-13llu %-11llu %-9llu %-6u %-9llu %-12llu %-12llu %llu%s\n",
 			   cpu, st.entries, st.polls, st.poll_hits,
 			   st.poll_misses, st.poll_ns, st.halts, st.halt_ns,
 			   st.backoff_steal, st.backoff_smt, st.window_ns,
-			   st.steal_pct,
+			   st.steal_pct, st.wake_ns, st.wake_last_ns,
+			   st.wake_samples, st.benefit_ns,
 			   st.flags & IDLEPOLL_CPU_REGISTERED ? "" : " (off)");
 	}
 	return 0;
@@ -664,7 +698,7 @@ static int __init guest_idlepoll_init(void)
 	int ret;
 
 	if (nr_states < 1 || nr_states > 2) {
-		pr_err("nr_states=%u: must be 1 or 2\n", nr_states);
+		pr_err("nr_states=%u: must be 1 (latency mode) or 2 (default)\n", nr_states);
 		return -EINVAL;
 	}
 	if (ipoll_params_validate(&ipoll_prm, &why)) {
@@ -715,8 +749,9 @@ static int __init guest_idlepoll_init(void)
 	ipoll_hp_state = ret;
 	ipoll_debugfs = debugfs_create_dir("guest_idlepoll", NULL);
 	debugfs_create_file("stats", 0444, ipoll_debugfs, NULL, &ipoll_stats_fops);
-	pr_info("version %s loaded: %u states, policy %s, max_poll_ns %llu, host poll control %s\n",
-		HVKIT_VERSION, nr_states, ipoll_policy_names[ipoll_prm.policy],
+	pr_info("version %s loaded: %u states%s, policy %s, max_poll_ns %llu, host poll control %s\n",
+		HVKIT_VERSION, nr_states, nr_states == 1 ? " (latency mode)" : "",
+		ipoll_policy_names[ipoll_prm.policy],
 		ipoll_prm.max_poll_ns,
 		!ipoll_host_poll_ctl ? "absent" : host_poll ? "kept" : "host polling off");
 	return 0;

@@ -6,6 +6,8 @@
  * promises.
  */
 #include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
 #include <fcntl.h>
 #include <stdint.h>
 #include <string.h>
@@ -88,6 +90,96 @@ TEST_F(ip, answer)
 	/* A short array: only that many CPUs. */
 	ASSERT_EQ(0, stats(self->fd, &a, 0, 1));
 	EXPECT_EQ(1, a.nr_cpus);
+}
+
+/* The benefit_ns module parameter, or -1. */
+static long long param_benefit_ns(void)
+{
+	FILE *f = fopen("/sys/module/guest_idlepoll/parameters/benefit_ns", "r");
+	long long v = -1;
+
+	if (f) {
+		if (fscanf(f, "%lld", &v) != 1)
+			v = -1;
+		fclose(f);
+	}
+	return v;
+}
+
+TEST_F(ip, wake_latency)
+{
+	struct idlepoll_stats a;
+	long long prm = param_benefit_ns();
+	__u64 samples = 0;
+	int i;
+
+	/* The groups that run this load guest_idlepoll. */
+	ASSERT_LE(0, self->fd) {
+		TH_LOG("/dev/guest_idlepoll missing (module not loaded)");
+	}
+	ASSERT_LE(0, prm);
+	/* Idle CPUs halt, and some halts end at a timer (this usleep's). */
+	usleep(300000);
+	ASSERT_EQ(0, stats(self->fd, &a, 0, MAXCPU));
+	for (i = 0; i < (int)a.nr_cpus; i++) {
+		const struct idlepoll_cpu_stats *s = &cpus[i];
+
+		/* Samples are clamped to 1 ms, so is their average. */
+		EXPECT_LE(s->wake_ns, 1000000);
+		EXPECT_LE(s->wake_last_ns, 1000000);
+		/*
+		 * The benefit the adaptive policy uses: the parameter, else
+		 * the estimate, else 20000 before the first sample (a zero
+		 * estimate is possible but needs a wakeup to the nanosecond).
+		 */
+		EXPECT_TRUE(prm ? s->benefit_ns == (__u64)prm :
+			    s->wake_ns ? s->benefit_ns == s->wake_ns :
+			    s->benefit_ns == 20000 || s->benefit_ns == 0)
+			TH_LOG("cpu %u: benefit_ns %llu, wake_ns %llu, parameter %lld",
+			       s->cpu, (unsigned long long)s->benefit_ns,
+			       (unsigned long long)s->wake_ns, prm);
+		samples += s->wake_samples;
+	}
+	EXPECT_LT(0, samples) TH_LOG("no timer-ended halt measured on any CPU");
+}
+
+TEST_F(ip, cpu_size_versions)
+{
+	const __u32 v0 = offsetof(struct idlepoll_cpu_stats, wake_ns);
+	unsigned char buf[4 * sizeof(struct idlepoll_cpu_stats)];
+	struct idlepoll_stats a;
+	__u32 cpu1;
+	size_t i;
+
+	/* The groups that run this load guest_idlepoll. */
+	ASSERT_LE(0, self->fd) {
+		TH_LOG("/dev/guest_idlepoll missing (module not loaded)");
+	}
+	ASSERT_EQ(96, v0);
+	/* A caller built before the wake fields: 96-byte entries, no more. */
+	memset(buf, 0xaa, sizeof(buf));
+	memset(&a, 0, sizeof(a));
+	a.size = sizeof(a);
+	a.nr_cpus = 2;
+	a.cpu_size = v0;
+	a.cpus = (uintptr_t)buf;
+	ASSERT_EQ(0, ioctl(self->fd, IDLEPOLL_IOC_STATS, &a));
+	ASSERT_GE(a.nr_possible, 2) TH_LOG("the group boots two CPUs");
+	ASSERT_EQ(2, a.nr_cpus);
+	memcpy(&cpu1, buf + v0, sizeof(cpu1));
+	EXPECT_EQ(1, cpu1);
+	for (i = 2 * v0; i < sizeof(buf); i++)
+		if (buf[i] != 0xaa)
+			break;
+	EXPECT_EQ(sizeof(buf), i) TH_LOG("byte %zu past two 96-byte entries written", i);
+	/* A caller with a longer entry: the tail is zeroed. */
+	memset(buf, 0xaa, sizeof(buf));
+	a.nr_cpus = 1;
+	a.cpu_size = sizeof(struct idlepoll_cpu_stats) + 16;
+	ASSERT_EQ(0, ioctl(self->fd, IDLEPOLL_IOC_STATS, &a));
+	for (i = sizeof(struct idlepoll_cpu_stats); i < a.cpu_size; i++)
+		EXPECT_EQ(0, buf[i]);
+	EXPECT_EQ(0xaa, buf[a.cpu_size]);
 }
 
 TEST_F(ip, reset)

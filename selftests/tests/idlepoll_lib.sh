@@ -35,7 +35,7 @@ driver() { cat "$CPUSYS/cpuidle/current_driver" 2>/dev/null; }
 # vCPUs for L2's two plus QEMU and the test harness, so L2 always sees
 # steal time and the (correct) back-off would hide the mechanism.
 tcg_defaults() { # back to the module's defaults
-	for kv in max_poll_ns=200000 benefit_ns=20000 cost_pct=100 steal_pct=10; do
+	for kv in max_poll_ns=200000 benefit_ns=0 cost_pct=100 steal_pct=10; do
 		hvkitctl idlepoll set "${kv%%=*}" "${kv#*=}" || return 1
 	done
 }

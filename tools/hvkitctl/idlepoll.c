@@ -19,7 +19,7 @@
 
 static const char *const idlepoll_params[] = {
 	"policy", "max_poll_ns", "benefit_ns", "cost_pct", "steal_pct",
-	"smt_backoff", "grow", "shrink", "grow_start_ns", "allow_shrink",
+	"smt_backoff", "grow", "shrink", "shrink_after", "grow_start_ns", "allow_shrink",
 	"nr_states", "halt_latency_us", "host_poll",
 };
 
@@ -44,18 +44,26 @@ void idlepoll_help(FILE *out)
 	      "that ran out and halted, POLL_MS time spent polling, HALTS periods that\n"
 	      "halted, HALT_MS time halted, BACKOFF periods with no polling because of\n"
 	      "steal time or a busy SMT sibling, WINDOW the last window (ns), STEAL the\n"
-	      "CPU's steal time (%). The kernel's own per-state counters are in\n"
-	      "/sys/devices/system/cpu/cpuN/cpuidle/stateK/{name,usage,time}.\n"
+	      "CPU's steal time (%), WAKE_NS the CPU's halt wake-up latency (timer expiry\n"
+	      "to the CPU running again, smoothed over the halts a timer ended; 0: none\n"
+	      "yet), WAKES those halts, BENEFIT what the adaptive policy takes a poll hit\n"
+	      "to save now (benefit_ns if set, else WAKE_NS). The kernel's own per-state\n"
+	      "counters are in /sys/devices/system/cpu/cpuN/cpuidle/stateK/{name,usage,time}.\n"
 	      "\n"
 	      "Parameters (/sys/module/guest_idlepoll/parameters/):\n"
 	      "  policy          haltpoll (default, the upstream rule) or adaptive\n"
 	      "  max_poll_ns     cap on any window (0: never poll)\n"
-	      "  benefit_ns      adaptive: latency one poll hit saves over a halt\n"
+	      "  benefit_ns      adaptive: latency one poll hit saves over a halt;\n"
+	      "                  0 (default): each CPU's measured halt wake-up latency\n"
 	      "  cost_pct        adaptive: weight of a polled ns, % of a latency ns\n"
 	      "  steal_pct       no polling while steal time is at least this %\n"
 	      "  smt_backoff     no polling while an SMT sibling is busy\n"
 	      "  grow, shrink, grow_start_ns, allow_shrink   haltpoll's rule\n"
-	      "  nr_states, halt_latency_us, host_poll        load time only\n"
+	      "  shrink_after    haltpoll: shrink at the Nth long halt in a row (default\n"
+	      "                  4); 1 = upstream haltpoll, after every long halt\n"
+	      "  nr_states, halt_latency_us, host_poll        load time only;\n"
+	      "                  nr_states=1 is the latency mode (IDLEPOLL alone, no\n"
+	      "                  governor: lower latency, more polling, no PM QoS)\n"
 	      "\n"
 	      "Exit status: 0 on success, 1 on error (the reason is printed), 2 on bad usage.\n",
 	      out);
@@ -153,7 +161,7 @@ static int cmd_set(int argc, char **argv)
 
 static const char *const policy_names[] = { "haltpoll", "adaptive" };
 static const char row_fmt[] =
-	"%-4u %-5s %10llu %10llu %10llu %10llu %10.3f %10llu %10.3f %8llu %9llu %4u%%\n";
+	"%-4u %-5s %10llu %10llu %10llu %10llu %10.3f %10llu %10.3f %8llu %9llu %4u%%";
 
 static int cmd_status(int argc, char **argv)
 {
@@ -197,11 +205,13 @@ static int cmd_status(int argc, char **argv)
 	close(fd);
 	printf("policy %s, %u cpuidle states (%s), max_poll_ns %llu, %u possible CPUs\n",
 	       a.policy < ARRAY_SIZE(policy_names) ? policy_names[a.policy] : "?",
-	       a.nr_states, a.nr_states == 2 ? "POLL + IDLEPOLL" : "IDLEPOLL",
+	       a.nr_states,
+	       a.nr_states == 2 ? "POLL + IDLEPOLL" : "IDLEPOLL: latency mode",
 	       (unsigned long long)a.max_poll_ns, a.nr_possible);
-	printf("%-4s %-5s %10s %10s %10s %10s %10s %10s %10s %8s %9s %5s\n",
+	printf("%-4s %-5s %10s %10s %10s %10s %10s %10s %10s %8s %9s %5s %9s %8s %9s\n",
 	       "CPU", "STATE", "ENTRIES", "POLLS", "HITS", "MISSES", "POLL_MS",
-	       "HALTS", "HALT_MS", "BACKOFF", "WINDOW", "STEAL");
+	       "HALTS", "HALT_MS", "BACKOFF", "WINDOW", "STEAL", "WAKE_NS",
+	       "WAKES", "BENEFIT");
 	for (i = 0; i < a.nr_cpus; i++) {
 		const struct idlepoll_cpu_stats *s = &cpus[i];
 
@@ -214,6 +224,9 @@ static int cmd_status(int argc, char **argv)
 		       (unsigned long long)s->halts, s->halt_ns / 1e6,
 		       (unsigned long long)(s->backoff_steal + s->backoff_smt),
 		       (unsigned long long)s->window_ns, s->steal_pct);
+		printf(" %9llu %8llu %9llu\n", (unsigned long long)s->wake_ns,
+		       (unsigned long long)s->wake_samples,
+		       (unsigned long long)s->benefit_ns);
 	}
 	free(cpus);
 	return 0;

@@ -991,6 +991,14 @@ struct pvtimer_status {
  * @window_ns:	the window the CPU used last
  * @steal_pct:	the CPU's steal time over the last sample, in %
  * @__pad0:	0
+ * @wake_ns:	the CPU's halt wake-up latency, smoothed: time from a timer's
+ *		expiry to the CPU running again, over halts that timer ended
+ *		(0: none measured yet; not zeroed by a reset)
+ * @wake_last_ns: the last such sample
+ * @wake_samples: halts measured (the timer-ended ones), since the last reset
+ * @benefit_ns:	what the adaptive policy takes a poll hit to save on this
+ *		CPU now: the benefit_ns parameter if set, else @wake_ns, else
+ *		20000 until the first measurement
  */
 struct idlepoll_cpu_stats {
 	__u32 cpu;
@@ -1007,6 +1015,10 @@ struct idlepoll_cpu_stats {
 	__u64 window_ns;
 	__u32 steal_pct;
 	__u32 __pad0;
+	__u64 wake_ns;
+	__u64 wake_last_ns;
+	__u64 wake_samples;
+	__u64 benefit_ns;
 };
 
 #define IDLEPOLL_STATS_RESET	(1U << 0)	/* after reading; CAP_SYS_ADMIN */
@@ -1017,7 +1029,9 @@ struct idlepoll_cpu_stats {
  * @flags:	0 or IDLEPOLL_STATS_RESET
  * @nr_cpus:	in: entries of @cpus; out: entries filled (possible CPUs,
  *		at most the input value)
- * @cpu_size:	in: sizeof(struct idlepoll_cpu_stats) as the caller knows it
+ * @cpu_size:	in: sizeof(struct idlepoll_cpu_stats) as the caller knows it;
+ *		at least 92 (through @steal_pct, the first version): a shorter
+ *		entry gets the fields it covers, a longer one zeroes the rest
  * @cpus:	user pointer to an array of struct idlepoll_cpu_stats
  * @policy:	out: IDLEPOLL_POLICY_*
  * @nr_states:	out: cpuidle states of the driver (2: POLL + IDLEPOLL)
