@@ -439,6 +439,8 @@ static void test_wake_estimator(struct kunit *test)
 	KUNIT_EXPECT_FALSE(test, ipoll_wake_sample(&w, t, t + 50 * US, t + 60 * US));
 	/* The timer was due before the halt began. */
 	KUNIT_EXPECT_FALSE(test, ipoll_wake_sample(&w, t, t + 50 * US, t));
+	/* A halt planned for 20 ms: the clocks' rates differ too much. */
+	KUNIT_EXPECT_FALSE(test, ipoll_wake_sample(&w, t, t + 20040 * US, t + 20000 * US));
 	KUNIT_EXPECT_EQ(test, w.samples, 0ULL);
 	/* Nothing measured: the fallback, unless the parameter is set. */
 	KUNIT_EXPECT_EQ(test, ipoll_benefit_ns(&w, &prm), (u64)IPOLL_BENEFIT_NS_FALLBACK);
@@ -455,16 +457,27 @@ static void test_wake_estimator(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, ipoll_benefit_ns(&w, &prm), 7 * US);
 	prm.benefit_ns = 0;
 
-	/* One vCPU preemption of 10 ms: clamped to 1 ms, weighted 1/8. */
+	/* One vCPU preemption of 10 ms among the first: clamped, the minimum kept. */
 	KUNIT_EXPECT_TRUE(test, ipoll_wake_sample(&w, t, t + 10100 * US, t + 100 * US));
 	KUNIT_EXPECT_EQ(test, w.last_ns, (u64)IPOLL_WAKE_NS_MAX);
-	KUNIT_EXPECT_EQ(test, w.ewma_ns, 40 * US + (1000 * US - 40 * US) / 8);
-	/* The latency drops to 10 us: the estimate follows within 64. */
+	KUNIT_EXPECT_EQ(test, w.ewma_ns, 40 * US);
+	/* The latency is 10 us: the warm-up's minimum, then it stays. */
 	for (i = 0; i < 64; i++)
 		ipoll_wake_sample(&w, t, t + 110 * US, t + 100 * US);
 	KUNIT_EXPECT_EQ(test, w.samples, 66ULL);
-	KUNIT_EXPECT_GE(test, w.ewma_ns, 10 * US);
-	KUNIT_EXPECT_LE(test, w.ewma_ns, 10 * US + 100);
+	KUNIT_EXPECT_EQ(test, w.ewma_ns, 10 * US);
+	/* A 1 ms outlier after the warm-up: capped at 4x, weighted 1/8. */
+	KUNIT_EXPECT_TRUE(test, ipoll_wake_sample(&w, t, t + 1100 * US, t + 100 * US));
+	KUNIT_EXPECT_EQ(test, w.ewma_ns, 10 * US + (40 * US - 10 * US) / 8);
+	/* One outlier every 8 samples keeps it within 2x of the latency. */
+	for (i = 0; i < 64; i++)
+		ipoll_wake_sample(&w, t, t + (i % 8 ? 110 : 1100) * US, t + 100 * US);
+	KUNIT_EXPECT_LE(test, w.ewma_ns, 20 * US);
+	/* A real rise to 100 us gets through within 16 samples. */
+	for (i = 0; i < 16; i++)
+		ipoll_wake_sample(&w, t, t + 200 * US, t + 100 * US);
+	KUNIT_EXPECT_GE(test, w.ewma_ns, 80 * US);
+	KUNIT_EXPECT_LE(test, w.ewma_ns, 100 * US);
 	/* Back exactly at the expiry: a zero sample counts. */
 	KUNIT_EXPECT_TRUE(test, ipoll_wake_sample(&w, t, t + 100 * US, t + 100 * US));
 	KUNIT_EXPECT_EQ(test, w.last_ns, 0ULL);

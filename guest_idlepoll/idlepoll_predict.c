@@ -18,7 +18,9 @@
  * grow it, the next burst's idles miss and halt until the window has grown
  * back step by step. The gap between two bursts is one long idle, or a few
  * when the tick (4 ms at HZ=250) is kept and splits it; shrink_after = 4
- * rides out gaps up to 12-16 ms while a CPU that is really idle (long idles
+ * rides out gaps of up to 12-16 ms the tick splits in four or fewer (a
+ * gap the tick does not split, the tick being stopped, always), while a
+ * CPU that is really idle (long idles
  * and nothing else) still shrinks on the 4th and on every long idle after
  * it, to no polling at all after about log2(window) more. shrink_after = 1
  * is the upstream rule exactly.
@@ -217,8 +219,14 @@ u64 ipoll_pred_window(const struct ipoll_pred *p,
  * interrupt would pay the handler too, so this slightly overestimates the
  * saving for timers and underestimates it for IPIs (whose sender also
  * exits). A halt that ended before the timer was due (an IPI, a device)
- * gives no sample. Samples are clamped to IPOLL_WAKE_NS_MAX and smoothed
- * (new = old + (sample - old) / 8); the first one is taken as it is.
+ * gives no sample, nor does a halt planned longer than
+ * IPOLL_WAKE_PLAN_NS_MAX (the timer's and the clock's rates differ by
+ * the NTP correction: tens of us over a second). Samples are clamped to
+ * IPOLL_WAKE_NS_MAX. The first IPOLL_WAKE_WARMUP keep their minimum;
+ * after them each is capped at IPOLL_WAKE_CAP_MULT times the estimate
+ * (one preempted or softirq-laden halt moves it a little, a real rise
+ * gets through in a few samples) and smoothed, new = old + (sample - old)
+ * / 8.
  *
  * Return: true if the halt gave a sample.
  */
@@ -228,13 +236,17 @@ bool ipoll_wake_sample(struct ipoll_wake *w, u64 halt_start_ns,
 	u64 d, avg = w->ewma_ns;
 
 	if (!next_timer_ns || next_timer_ns == (u64)KTIME_MAX ||
-	    halt_start_ns >= next_timer_ns || halt_end_ns < next_timer_ns)
+	    halt_start_ns >= next_timer_ns || halt_end_ns < next_timer_ns ||
+	    next_timer_ns - halt_start_ns > IPOLL_WAKE_PLAN_NS_MAX)
 		return false;
 	d = min_t(u64, halt_end_ns - next_timer_ns, IPOLL_WAKE_NS_MAX);
 	if (!w->samples)
 		avg = d;
+	else if (w->samples < IPOLL_WAKE_WARMUP)
+		avg = min(avg, d);
 	else if (d >= avg)
-		avg += (d - avg) >> IPOLL_WAKE_EWMA_SHIFT;
+		avg += (min(d, max(avg * IPOLL_WAKE_CAP_MULT, (u64)NSEC_PER_USEC)) - avg) >>
+			IPOLL_WAKE_EWMA_SHIFT;
 	else
 		avg -= (avg - d) >> IPOLL_WAKE_EWMA_SHIFT;
 	/* Only this CPU writes; the statistics read it from others. */

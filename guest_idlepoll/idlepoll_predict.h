@@ -85,6 +85,11 @@ struct ipoll_wake {
 #define IPOLL_WAKE_EWMA_SHIFT		3
 /* Samples are clamped to this (a vCPU the host preempted for 10 ms). */
 #define IPOLL_WAKE_NS_MAX		IPOLL_BENEFIT_NS_MAX
+/* Halts planned longer than this give no sample (clock rate drift). */
+#define IPOLL_WAKE_PLAN_NS_MAX		(10 * NSEC_PER_MSEC)
+/* The first samples: their minimum. After: capped at this times the estimate. */
+#define IPOLL_WAKE_WARMUP		4
+#define IPOLL_WAKE_CAP_MULT		4
 
 void ipoll_params_default(struct ipoll_params *prm);
 int ipoll_params_validate(const struct ipoll_params *prm, const char **why);
