@@ -7,24 +7,8 @@
  * It includes hybrid.c for its static functions; no kvm_hybrid or VM is
  * needed. Prints TAP; exits 1 on a failure.
  */
-#include <stdarg.h>
-#include <stdbool.h>
-
 #include "../hybrid.c"
-
-static int t_nr, t_bad;
-
-static void __printf(2, 3) t_ok(bool ok, const char *fmt, ...)
-{
-	va_list ap;
-
-	printf("%sok %d - ", ok ? "" : "not ", ++t_nr);
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	putchar('\n');
-	t_bad += !ok;
-}
+#include "tap.h"
 
 /* pmu_filter_parse() of "pmu-filter" and @args (NULL-terminated) into @f. */
 static int t_parse(const char *const *args, struct hybrid_pmu_filter *f)
@@ -98,6 +82,5 @@ int main(void)
 	many[3 + i] = NULL;
 	t_refused("one event more than HYBRID_FILTER_MAX_EVENTS", 2, many);
 
-	printf("1..%d\n", t_nr);
-	return t_bad ? 1 : 0;
+	return t_done();
 }

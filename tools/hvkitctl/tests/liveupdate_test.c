@@ -9,20 +9,7 @@
  * failure.
  */
 #include "../liveupdate.c"
-
-static int t_nr, t_bad;
-
-static void __printf(2, 3) t_ok(bool ok, const char *fmt, ...)
-{
-	va_list ap;
-
-	printf("%sok %d - ", ok ? "" : "not ", ++t_nr);
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	putchar('\n');
-	t_bad += !ok;
-}
+#include "tap.h"
 
 static const struct lu_sub t_sub = { .name = "restore" };
 
@@ -246,6 +233,5 @@ int main(void)
 	t_free(&x);
 	free(h);
 
-	printf("1..%d\n", t_nr);
-	return t_bad ? 1 : 0;
+	return t_done();
 }
