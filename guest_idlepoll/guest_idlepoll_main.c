@@ -250,7 +250,8 @@ static bool ipoll_sibling_busy(int cpu)
 }
 
 /* The window for this entry, after back-off; 0 = halt at once. */
-static notrace u64 ipoll_window(struct ipoll_cpu *c, int cpu, u64 now)
+static notrace u64 ipoll_window(struct ipoll_cpu *c, int cpu, u64 now,
+				u64 benefit_ns)
 {
 	enum ipoll_backoff_reason why;
 	u32 gen = READ_ONCE(ipoll_gen);
@@ -278,8 +279,7 @@ static notrace u64 ipoll_window(struct ipoll_cpu *c, int cpu, u64 now)
 		c->cnt.backoff_smt++;
 		return 0;
 	}
-	return ipoll_pred_window(&c->pred, &ipoll_prm,
-				 ipoll_benefit_ns(&c->wake, &ipoll_prm));
+	return ipoll_pred_window(&c->pred, &ipoll_prm, benefit_ns);
 }
 
 /*
@@ -317,11 +317,14 @@ static notrace int ipoll_enter(struct cpuidle_device *dev,
 			       struct cpuidle_driver *drv, int index)
 {
 	struct ipoll_cpu *c = this_cpu_ptr(&ipoll_cpus);
-	u64 t0 = local_clock(), poll_ns = 0, idle_ns, window, hs, he;
+	u64 t0 = local_clock(), poll_ns = 0, idle_ns, window, hs, he, benefit_ns;
+	u64 next_timer_ns = ktime_to_ns(READ_ONCE(dev->next_hrtimer));
 	bool hit = false, halted = false;
 
 	WRITE_ONCE(c->in_enter, 1);
-	window = ipoll_window(c, dev->cpu, t0);
+	/* Once per entry: the window and the predictor's update share it. */
+	benefit_ns = ipoll_benefit_ns(&c->wake, &ipoll_prm);
+	window = ipoll_window(c, dev->cpu, t0, benefit_ns);
 	c->window_ns = window;
 	c->cnt.entries++;
 	if (window) {
@@ -365,7 +368,10 @@ static notrace int ipoll_enter(struct cpuidle_device *dev,
 			c->cnt.poll_misses++;
 		trace_ipoll_poll_end(window, poll_ns, hit);
 	}
-	if (halted) {
+	if (halted && (!next_timer_ns || next_timer_ns == (u64)KTIME_MAX)) {
+		/* No timer due: no wake-up sample, no clock read. */
+		ipoll_halt();
+	} else if (halted) {
 		/*
 		 * CLOCK_MONOTONIC, the clock of dev->next_hrtimer, around the
 		 * halt: its wake-up latency when a timer ended it.
@@ -373,8 +379,7 @@ static notrace int ipoll_enter(struct cpuidle_device *dev,
 		hs = ktime_get_mono_fast_ns();
 		ipoll_halt();
 		he = ktime_get_mono_fast_ns();
-		if (ipoll_wake_sample(&c->wake, hs, he,
-				      ktime_to_ns(READ_ONCE(dev->next_hrtimer))))
+		if (ipoll_wake_sample(&c->wake, hs, he, next_timer_ns))
 			c->cnt.wake_samples++;
 	}
 	idle_ns = local_clock() - t0;
@@ -383,9 +388,8 @@ static notrace int ipoll_enter(struct cpuidle_device *dev,
 		c->cnt.halt_ns += idle_ns - poll_ns;
 		trace_ipoll_halt(poll_ns, idle_ns - poll_ns);
 	}
-	ipoll_pred_update(&c->pred, &ipoll_prm,
-			  ipoll_benefit_ns(&c->wake, &ipoll_prm),
-			  idle_ns, poll_ns, halted);
+	ipoll_pred_update(&c->pred, &ipoll_prm, benefit_ns, idle_ns, poll_ns,
+			  halted);
 	WRITE_ONCE(c->in_enter, 0);
 	return index;
 }
