@@ -453,7 +453,7 @@ static long pvta_ioctl_attach(struct file *file, void __user *uarg)
 	}
 	mutex_lock(&pvta_lock);
 	vm->id = pvta_next_id++;
-	WRITE_ONCE(vm->hdr->agent_scan_ns, READ_ONCE(scan_us) * NSEC_PER_USEC);
+	WRITE_ONCE(vm->hdr->agent_scan_ns, pvta_period_ns(true));
 	vm->gen = ++pvta_gen;
 	WRITE_ONCE(vm->hdr->agent_gen, vm->gen);
 	list_add_tail(&vm->node, &pvta_vms);
@@ -585,7 +585,7 @@ static long pvta_ioctl_status(void __user *uarg)
 		atomic64_set(&pvta_st.idle_scans, 0);
 	}
 	mutex_unlock(&pvta_lock);
-	st.scan_ns = (u64)READ_ONCE(scan_us) * NSEC_PER_USEC;
+	st.scan_ns = pvta_period_ns(true);
 	st.idle_scan_ns = pvta_period_ns(false);
 	st.armed = atomic64_read(&pvta_st.armed);
 	st.fired = atomic64_read(&pvta_st.fired);
