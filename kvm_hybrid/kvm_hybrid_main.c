@@ -425,8 +425,12 @@ static void hb_log_topo(struct hb_binding *b, struct kvm_vcpu *vcpu,
 			const struct kvm_cpuid_entry2 *e, u32 n)
 {
 	u32 lv[HYBRID_AMD_LEVELS][4];
-	int nl = hybrid_amd_topo(ov, hybrid_table_vendor(e, n), e, n, lv);
+	int nl;
 
+	/* Once per binding: not worked out again at every KVM_SET_CPUID2. */
+	if (test_bit(HB_LOGGED_TOPO, &b->logged))
+		return;
+	nl = hybrid_amd_topo(ov, hybrid_table_vendor(e, n), e, n, lv);
 	if (nl >= 0 || test_and_set_bit(HB_LOGGED_TOPO, &b->logged))
 		return;
 	if (nl == -EEXIST)
@@ -1136,6 +1140,15 @@ static bool hb_filter_ours(const struct hb_binding *b,
 	       f->pad[1] == b->filter_cookie;
 }
 
+/* Whose filter @f (the one in force; NULL: none) is: HYBRID_FILTER_*. */
+static u32 hb_filter_owner(const struct hb_binding *b,
+			   const struct kvm_pmu_event_filter *f)
+{
+	if (!f)
+		return HYBRID_FILTER_NONE;
+	return hb_filter_ours(b, f) ? HYBRID_FILTER_HVKIT : HYBRID_FILTER_VMM;
+}
+
 static int hb_cmp_u64(const void *pa, const void *pb)
 {
 	u64 a = *(const u64 *)pa, b = *(const u64 *)pb;
@@ -1244,8 +1257,7 @@ static u32 hb_filter_clear(struct hb_binding *b, struct kvm *kvm)
 	mutex_lock(&kvm->lock);
 	cur = rcu_dereference_protected(kvm->arch.pmu_event_filter,
 					lockdep_is_held(&kvm->lock));
-	owner = !cur ? HYBRID_FILTER_NONE : hb_filter_ours(b, cur) ?
-		HYBRID_FILTER_HVKIT : HYBRID_FILTER_VMM;
+	owner = hb_filter_owner(b, cur);
 	if (!b->filter_on) {
 		mutex_unlock(&kvm->lock);
 		return owner;
@@ -2286,8 +2298,7 @@ static void hb_filter_read(struct hb_binding *b, struct kvm *kvm,
 	mutex_lock(&kvm->lock);
 	cur = rcu_dereference_protected(kvm->arch.pmu_event_filter,
 					lockdep_is_held(&kvm->lock));
-	a->owner = !cur ? HYBRID_FILTER_NONE : hb_filter_ours(b, cur) ?
-		HYBRID_FILTER_HVKIT : HYBRID_FILTER_VMM;
+	a->owner = hb_filter_owner(b, cur);
 	a->action = cur ? cur->action : 0;
 	a->nevents = cur ? cur->nevents : 0;
 	a->fixed_counter_bitmap = cur ? cur->fixed_counter_bitmap : 0;
