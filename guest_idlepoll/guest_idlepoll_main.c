@@ -44,13 +44,18 @@
 
 /* Check the clock every this many cpu_relax() (as poll_idle() does). */
 #define IPOLL_RELAX_COUNT	200
+/*
+ * A missed poll's halt follows at the next entry only if it comes this
+ * soon (one pass of the idle loop); later, the next entry polls anew.
+ */
+#define IPOLL_CARRY_MAX_NS	(1 * NSEC_PER_MSEC)
 /* Steal time is sampled at most this often per CPU. */
 #define IPOLL_STEAL_PERIOD_NS	(50 * NSEC_PER_MSEC)
 
 struct ipoll_counters {
 	u64 entries, polls, poll_hits, poll_misses, poll_ns;
 	u64 halts, halt_ns, backoff_steal, backoff_smt;
-	u64 wake_samples;
+	u64 wake_samples, miss_unhalted, miss_poll_ns;
 };
 
 struct ipoll_cpu {
@@ -63,6 +68,18 @@ struct ipoll_cpu {
 	u32 steal_pct;
 	u32 gen;			/* ipoll_gen the predictor was reset at */
 	int in_enter;
+	/*
+	 * A poll that ran out of its window returns to the idle loop and the
+	 * halt follows at the next entry (ipoll_enter()); until then this is
+	 * the idle period it began: its start, its poll, its return, the task
+	 * that idled (play_idle() runs other tasks' idle) and that task's
+	 * context-switch count then (another count at the next entry: the
+	 * CPU ran a task in between, the period ended unhalted).
+	 */
+	bool carry;
+	u64 carry_t0, carry_poll_ns, carry_end;
+	struct task_struct *carry_task;
+	unsigned long carry_nivcsw;
 };
 
 static DEFINE_PER_CPU(struct ipoll_cpu, ipoll_cpus);
@@ -306,24 +323,97 @@ static __always_inline void ipoll_halt(void)
 }
 
 /*
+ * Account the halt that ended the idle period which began at @t0 with
+ * @poll_ns of polling, at this entry or a poll's earlier one. Called with
+ * TIF_POLLING_NRFLAG clear and need_resched() seen clear after clearing it.
+ */
+static notrace void ipoll_halt_account(struct ipoll_cpu *c, u64 t0,
+				       u64 poll_ns, u64 next_timer_ns,
+				       u64 benefit_ns)
+{
+	u64 hs, he, h0 = local_clock(), h1;
+
+	if (!next_timer_ns || next_timer_ns == (u64)KTIME_MAX) {
+		/* No timer due: no wake-up sample, no clock read. */
+		ipoll_halt();
+	} else {
+		/*
+		 * CLOCK_MONOTONIC, the clock of dev->next_hrtimer, around the
+		 * halt: its wake-up latency when a timer ended it.
+		 */
+		hs = ktime_get_mono_fast_ns();
+		ipoll_halt();
+		he = ktime_get_mono_fast_ns();
+		if (ipoll_wake_sample(&c->wake, hs, he, next_timer_ns))
+			c->cnt.wake_samples++;
+	}
+	h1 = local_clock();
+	c->cnt.halts++;
+	c->cnt.halt_ns += h1 - h0;
+	trace_ipoll_halt(poll_ns, h1 - h0);
+	ipoll_pred_update(&c->pred, &ipoll_prm, benefit_ns, h1 - t0, poll_ns,
+			  true);
+}
+
+/*
  * Called by cpuidle_enter_state() with interrupts off, TIF_POLLING_NRFLAG
  * clear (call_cpuidle() cleared it) and, since the state is
  * CPUIDLE_FLAG_RCU_IDLE, RCU watching: the poll and the trace events run
  * as any kernel code; only ipoll_halt() is an extended quiescent state.
  * Returns with interrupts off. The idle loop sets the polling flag again
  * after we return.
+ *
+ * A poll that runs out of its window does not halt here: it returns, as
+ * poll_idle() does, and the next entry of the same idle period halts at
+ * once. The poll ran with interrupts on, and what an interrupt did then
+ * (a timer-wheel timer queued on this CPU, RCU callbacks) is seen only by
+ * the idle loop's next tick_nohz_idle_stop_tick(): 6.1's irq exit in idle
+ * only restarts idle time accounting, and a timer queued on the local CPU
+ * kicks nobody (wake_up_idle_cpu() returns for it). Halting here would
+ * sleep until the event programmed before the poll, the new timer late.
+ * (A timer due before the window ends is still served at its end.) With
+ * two states the missed poll is returned as POLL's (state 0) with
+ * dev->poll_time_limit set, as poll_idle() returns a poll that ran out.
  */
 static notrace int ipoll_enter(struct cpuidle_device *dev,
 			       struct cpuidle_driver *drv, int index)
 {
 	struct ipoll_cpu *c = this_cpu_ptr(&ipoll_cpus);
-	u64 t0 = local_clock(), poll_ns = 0, idle_ns, window, hs, he, benefit_ns;
+	u64 t0 = local_clock(), poll_ns = 0, window, benefit_ns;
 	u64 next_timer_ns = ktime_to_ns(READ_ONCE(dev->next_hrtimer));
-	bool hit = false, halted = false;
+	bool hit = false;
 
 	WRITE_ONCE(c->in_enter, 1);
+	dev->poll_time_limit = false;
 	/* Once per entry: the window and the predictor's update share it. */
 	benefit_ns = ipoll_benefit_ns(&c->wake, &ipoll_prm);
+	if (c->carry) {
+		/*
+		 * The same period: the same task, never switched out, back
+		 * within one pass of the idle loop that entered no other state
+		 * (call_cpuidle() zeroes last_residency_ns when it sees
+		 * need_resched(); POLL would take longer than the bound).
+		 */
+		bool same = current == c->carry_task &&
+			    current->nivcsw == c->carry_nivcsw &&
+			    dev->last_residency_ns &&
+			    t0 - c->carry_end <= IPOLL_CARRY_MAX_NS;
+
+		c->carry = false;
+		if (same && !current_clr_polling_and_test()) {
+			/* Its halt, now. */
+			ipoll_halt_account(c, c->carry_t0, c->carry_poll_ns,
+					   next_timer_ns, benefit_ns);
+			goto out;
+		}
+		/* It ended after the window, before its halt. */
+		c->cnt.miss_unhalted++;
+		ipoll_pred_update(&c->pred, &ipoll_prm, benefit_ns,
+				  (same ? t0 : c->carry_end) - c->carry_t0,
+				  c->carry_poll_ns, true);
+		if (same)
+			goto out;	/* need_resched(): it ends now */
+	}
 	window = ipoll_window(c, dev->cpu, t0, benefit_ns);
 	c->window_ns = window;
 	c->cnt.entries++;
@@ -348,17 +438,10 @@ static notrace int ipoll_enter(struct cpuidle_device *dev,
 			}
 		}
 		local_irq_disable();
-		hit = need_resched();
 		poll_ns = local_clock() - t0;
 	}
-	if (!hit) {
-		/* Wakers must send an IPI from now on. */
-		if (current_clr_polling_and_test())
-			hit = window != 0;
-		else
-			halted = true;
-	}
-	/* Counted before the halt: what a trace reader saw is counted. */
+	/* Wakers must send an IPI from now on. */
+	hit = current_clr_polling_and_test();
 	if (window) {
 		c->cnt.polls++;
 		c->cnt.poll_ns += poll_ns;
@@ -368,28 +451,32 @@ static notrace int ipoll_enter(struct cpuidle_device *dev,
 			c->cnt.poll_misses++;
 		trace_ipoll_poll_end(window, poll_ns, hit);
 	}
-	if (halted && (!next_timer_ns || next_timer_ns == (u64)KTIME_MAX)) {
-		/* No timer due: no wake-up sample, no clock read. */
-		ipoll_halt();
-	} else if (halted) {
+	if (hit) {
+		ipoll_pred_update(&c->pred, &ipoll_prm, benefit_ns,
+				  local_clock() - t0, poll_ns, false);
+	} else if (window) {
+		/* Back to the idle loop; its next entry here halts. */
+		c->carry = true;
+		c->carry_t0 = t0;
+		c->carry_poll_ns = poll_ns;
+		c->carry_end = local_clock();
+		c->carry_task = current;
+		c->carry_nivcsw = current->nivcsw;
+		dev->poll_time_limit = true;
 		/*
-		 * CLOCK_MONOTONIC, the clock of dev->next_hrtimer, around the
-		 * halt: its wake-up latency when a timer ended it.
+		 * With two states, cpuidle accounts this poll to POLL, as the
+		 * governors need: menu takes a POLLING state that hit its time
+		 * limit for a long idle; a short residency of IDLEPOLL's would
+		 * teach it short idles (keep the tick, choose POLL).
 		 */
-		hs = ktime_get_mono_fast_ns();
-		ipoll_halt();
-		he = ktime_get_mono_fast_ns();
-		if (ipoll_wake_sample(&c->wake, hs, he, next_timer_ns))
-			c->cnt.wake_samples++;
+		if (nr_states == 2) {
+			c->cnt.miss_poll_ns += poll_ns;
+			index = 0;
+		}
+	} else {
+		ipoll_halt_account(c, t0, 0, next_timer_ns, benefit_ns);
 	}
-	idle_ns = local_clock() - t0;
-	if (halted) {
-		c->cnt.halts++;
-		c->cnt.halt_ns += idle_ns - poll_ns;
-		trace_ipoll_halt(poll_ns, idle_ns - poll_ns);
-	}
-	ipoll_pred_update(&c->pred, &ipoll_prm, benefit_ns, idle_ns, poll_ns,
-			  halted);
+out:
 	WRITE_ONCE(c->in_enter, 0);
 	return index;
 }
@@ -454,6 +541,8 @@ static int ipoll_cpu_online(unsigned int cpu)
 
 	if (dev->registered)
 		return 0;
+	/* Runs on @cpu, not idle: no poll of its is pending. */
+	per_cpu(ipoll_cpus, cpu).carry = false;
 	dev->cpu = cpu;
 	ret = cpuidle_register_device(dev);
 	if (ret) {
@@ -511,6 +600,8 @@ static void ipoll_fill(int cpu, struct idlepoll_cpu_stats *st)
 	st->wake_last_ns = wk.last_ns;
 	st->wake_samples = READ_ONCE(n->wake_samples) - READ_ONCE(b->wake_samples);
 	st->benefit_ns = ipoll_benefit_ns(&wk, &ipoll_prm);
+	st->miss_unhalted = READ_ONCE(n->miss_unhalted) - READ_ONCE(b->miss_unhalted);
+	st->miss_poll_ns = READ_ONCE(n->miss_poll_ns) - READ_ONCE(b->miss_poll_ns);
 }
 
 static DEFINE_MUTEX(ipoll_reset_lock);
@@ -534,6 +625,8 @@ static void ipoll_reset(void)
 		c->base.backoff_steal = READ_ONCE(c->cnt.backoff_steal);
 		c->base.backoff_smt = READ_ONCE(c->cnt.backoff_smt);
 		c->base.wake_samples = READ_ONCE(c->cnt.wake_samples);
+		c->base.miss_unhalted = READ_ONCE(c->cnt.miss_unhalted);
+		c->base.miss_poll_ns = READ_ONCE(c->cnt.miss_poll_ns);
 	}
 	mutex_unlock(&ipoll_reset_lock);
 }
@@ -623,16 +716,16 @@ static int ipoll_stats_show(struct seq_file *m, void *unused)
 		   READ_ONCE(ipoll_prm.benefit_ns) ? "" : " (measured)",
 		   !ipoll_host_poll_ctl ? "absent" : host_poll ? "host polls" :
 		   "host polling off");
-	seq_puts(m, "cpu  entries      polls        hits         misses       poll_ns          halts        halt_ns          backoff_steal backoff_smt window_ns steal% wake_ns   wake_last_ns wake_samples benefit_ns\n");
+	seq_puts(m, "cpu  entries      polls        hits         misses       poll_ns          halts        halt_ns          backoff_steal backoff_smt window_ns steal% wake_ns   wake_last_ns wake_samples benefit_ns   miss_unhalted miss_poll_ns\n");
 	for_each_possible_cpu(cpu) {
 		ipoll_fill(cpu, &st);
-		seq_printf(m, "%-4d %-12llu %-12llu %-12llu %-12llu %-16llu %-12llu %-16llu %-13llu %-11llu %-9llu %-6u %-9llu %-12llu %-12llu %llu%s\n",
+		seq_printf(m, "%-4d %-12llu %-12llu %-12llu %-12llu %-16llu %-12llu %-16llu %-13llu %-11llu %-9llu %-6u %-9llu %-12llu %-12llu %-12llu %-13llu %llu%s\n",
 			   cpu, st.entries, st.polls, st.poll_hits,
 			   st.poll_misses, st.poll_ns, st.halts, st.halt_ns,
 			   st.backoff_steal, st.backoff_smt, st.window_ns,
 			   st.steal_pct, st.wake_ns, st.wake_last_ns,
-			   st.wake_samples, st.benefit_ns,
-			   st.flags & IDLEPOLL_CPU_REGISTERED ? "" : " (off)");
+			   st.wake_samples, st.benefit_ns, st.miss_unhalted,
+			   st.miss_poll_ns, st.flags & IDLEPOLL_CPU_REGISTERED ? "" : " (off)");
 	}
 	return 0;
 }

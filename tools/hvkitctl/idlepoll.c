@@ -41,13 +41,16 @@ void idlepoll_help(FILE *out)
 	      "\n"
 	      "Statistics (per CPU): ENTRIES idle periods in the IDLEPOLL state, POLLS\n"
 	      "periods that polled, HITS polls ended by a wakeup (no halt), MISSES polls\n"
-	      "that ran out and halted, POLL_MS time spent polling, HALTS periods that\n"
-	      "halted, HALT_MS time halted, BACKOFF periods with no polling because of\n"
-	      "steal time or a busy SMT sibling, WINDOW the last window (ns), STEAL the\n"
-	      "CPU's steal time (%), WAKE_NS the CPU's halt wake-up latency (timer expiry\n"
-	      "to the CPU running again, smoothed over the halts a timer ended; 0: none\n"
-	      "yet), WAKES those halts, BENEFIT what the adaptive policy takes a poll hit\n"
-	      "to save now (benefit_ns if set, else WAKE_NS). The kernel's own per-state\n"
+	      "that ran out (the halt follows at the idle loop's next entry; with two\n"
+	      "states the kernel counts the missed poll as POLL's, state0), POLL_MS time\n"
+	      "spent polling, HALTS periods that halted, HALT_MS time halted, BACKOFF\n"
+	      "periods with no polling because of steal time or a busy SMT sibling,\n"
+	      "WINDOW the last window (ns), STEAL the CPU's steal time (%), WAKE_NS the\n"
+	      "CPU's halt wake-up latency (timer expiry to the CPU running again,\n"
+	      "smoothed over the halts a timer ended; 0: none yet), WAKES those halts,\n"
+	      "BENEFIT what the adaptive policy takes a poll hit to save now (benefit_ns\n"
+	      "if set, else WAKE_NS), UNHALTED misses whose period ended (a wakeup)\n"
+	      "before their halt. The kernel's own per-state\n"
 	      "counters are in /sys/devices/system/cpu/cpuN/cpuidle/stateK/{name,usage,time}.\n"
 	      "\n"
 	      "Parameters (/sys/module/guest_idlepoll/parameters/):\n"
@@ -208,10 +211,10 @@ static int cmd_status(int argc, char **argv)
 	       a.nr_states,
 	       a.nr_states == 2 ? "POLL + IDLEPOLL" : "IDLEPOLL: latency mode",
 	       (unsigned long long)a.max_poll_ns, a.nr_possible);
-	printf("%-4s %-5s %10s %10s %10s %10s %10s %10s %10s %8s %9s %5s %9s %8s %9s\n",
+	printf("%-4s %-5s %10s %10s %10s %10s %10s %10s %10s %8s %9s %5s %9s %8s %9s %9s\n",
 	       "CPU", "STATE", "ENTRIES", "POLLS", "HITS", "MISSES", "POLL_MS",
 	       "HALTS", "HALT_MS", "BACKOFF", "WINDOW", "STEAL", "WAKE_NS",
-	       "WAKES", "BENEFIT");
+	       "WAKES", "BENEFIT", "UNHALTED");
 	for (i = 0; i < a.nr_cpus; i++) {
 		const struct idlepoll_cpu_stats *s = &cpus[i];
 
@@ -224,9 +227,10 @@ static int cmd_status(int argc, char **argv)
 		       (unsigned long long)s->halts, s->halt_ns / 1e6,
 		       (unsigned long long)(s->backoff_steal + s->backoff_smt),
 		       (unsigned long long)s->window_ns, s->steal_pct);
-		printf(" %9llu %8llu %9llu\n", (unsigned long long)s->wake_ns,
+		printf(" %9llu %8llu %9llu %9llu\n", (unsigned long long)s->wake_ns,
 		       (unsigned long long)s->wake_samples,
-		       (unsigned long long)s->benefit_ns);
+		       (unsigned long long)s->benefit_ns,
+		       (unsigned long long)s->miss_unhalted);
 	}
 	free(cpus);
 	return 0;

@@ -982,9 +982,11 @@ struct pvtimer_status {
  * @entries:	idle periods in the idlepoll state
  * @polls:	periods that polled (window > 0)
  * @poll_hits:	polls ended by a wakeup before the window ran out
- * @poll_misses: polls that ran out and halted
+ * @poll_misses: polls that ran out of their window (the CPU halts next,
+ *		unless @miss_unhalted)
  * @poll_ns:	time spent polling
- * @halts:	periods that halted (misses plus periods with no window)
+ * @halts:	periods that halted (misses but @miss_unhalted, and periods
+ *		with no window)
  * @halt_ns:	time spent halted
  * @backoff_steal: periods that did not poll because of steal time
  * @backoff_smt: periods that did not poll because an SMT sibling was busy
@@ -999,6 +1001,10 @@ struct pvtimer_status {
  * @benefit_ns:	what the adaptive policy takes a poll hit to save on this
  *		CPU now: the benefit_ns parameter if set, else @wake_ns, else
  *		20000 until the first measurement
+ * @miss_unhalted: misses whose period ended (a wakeup) or went on in another
+ *		state before the halt that follows a miss
+ * @miss_poll_ns: the misses' part of @poll_ns; with two states cpuidle
+ *		accounts it to POLL (state0's time), not to IDLEPOLL
  */
 struct idlepoll_cpu_stats {
 	__u32 cpu;
@@ -1019,6 +1025,8 @@ struct idlepoll_cpu_stats {
 	__u64 wake_last_ns;
 	__u64 wake_samples;
 	__u64 benefit_ns;
+	__u64 miss_unhalted;
+	__u64 miss_poll_ns;
 };
 
 #define IDLEPOLL_STATS_RESET	(1U << 0)	/* after reading; CAP_SYS_ADMIN */
