@@ -66,7 +66,7 @@ module_param(late_max_other_us, ullong, 0444);
 MODULE_PARM_DESC(late_max_other_us, "result: the same over the other rounds");
 static unsigned int late;
 module_param(late, uint, 0444);
-MODULE_PARM_DESC(late, "result: polled rounds whose wheel timer came more than late_us after its expiry (or never, in 5 s)");
+MODULE_PARM_DESC(late, "result: polled rounds whose wheel timer came more than late_us after its expiry (one that never comes fails the load)");
 
 struct iw_sample {
 	ktime_t t_irq, t_fire;
@@ -163,7 +163,11 @@ static int __init iw_init(void)
 	iw.ht.function = iw_hrtimer;
 	timer_setup(&iw.wt, iw_timer, TIMER_PINNED);
 	init_completion(&iw.done);
-	/* Let the target CPU settle into idle (and its tick stop). */
+	/*
+	 * Let the target CPU settle into idle (and its tick stop). Round 0
+	 * is armed by this call, which ends the target's idle period: its
+	 * interrupt may not find a poll (in_poll tells).
+	 */
 	msleep(50);
 	ret = smp_call_function_single(cpu, iw_arm, NULL, 1);
 	if (ret) {

@@ -44,11 +44,6 @@
 
 /* Check the clock every this many cpu_relax() (as poll_idle() does). */
 #define IPOLL_RELAX_COUNT	200
-/*
- * A missed poll's halt follows at the next entry only if it comes this
- * soon (one pass of the idle loop); later, the next entry polls anew.
- */
-#define IPOLL_CARRY_MAX_NS	(1 * NSEC_PER_MSEC)
 /* Steal time is sampled at most this often per CPU. */
 #define IPOLL_STEAL_PERIOD_NS	(50 * NSEC_PER_MSEC)
 
@@ -73,13 +68,13 @@ struct ipoll_cpu {
 	 * halt follows at the next entry (ipoll_enter()); until then this is
 	 * the idle period it began: its start, its poll, its return, the task
 	 * that idled (play_idle() runs other tasks' idle) and that task's
-	 * context-switch count then (another count at the next entry: the
-	 * CPU ran a task in between, the period ended unhalted).
+	 * context switches then (another count at the next entry: the CPU
+	 * ran a task in between, the period ended unhalted).
 	 */
 	bool carry;
 	u64 carry_t0, carry_poll_ns, carry_end;
 	struct task_struct *carry_task;
-	unsigned long carry_nivcsw;
+	unsigned long carry_csw;
 };
 
 static DEFINE_PER_CPU(struct ipoll_cpu, ipoll_cpus);
@@ -322,6 +317,12 @@ static __always_inline void ipoll_halt(void)
 	trace_hardirqs_off_finish();
 }
 
+/* Context switches of @t: each time it left the CPU, preempted or asleep. */
+static __always_inline unsigned long ipoll_csw(struct task_struct *t)
+{
+	return t->nvcsw + t->nivcsw;
+}
+
 /*
  * Account the halt that ended the idle period which began at @t0 with
  * @poll_ns of polling, at this entry or a poll's earlier one. Called with
@@ -389,15 +390,17 @@ static notrace int ipoll_enter(struct cpuidle_device *dev,
 	benefit_ns = ipoll_benefit_ns(&c->wake, &ipoll_prm);
 	if (c->carry) {
 		/*
-		 * The same period: the same task, never switched out, back
-		 * within one pass of the idle loop that entered no other state
-		 * (call_cpuidle() zeroes last_residency_ns when it sees
-		 * need_resched(); POLL would take longer than the bound).
+		 * The same period: the same task, never switched out since
+		 * (the idle task's switches count in nivcsw, an idle
+		 * injection thread's sleeps in nvcsw), and call_cpuidle() did
+		 * not see need_resched() in between (it zeroes
+		 * last_residency_ns). No time bound: a pass of the idle loop
+		 * can take milliseconds on a slow or preempted vCPU, and a CPU
+		 * that polled anew after every such miss would never halt.
 		 */
 		bool same = current == c->carry_task &&
-			    current->nivcsw == c->carry_nivcsw &&
-			    dev->last_residency_ns &&
-			    t0 - c->carry_end <= IPOLL_CARRY_MAX_NS;
+			    ipoll_csw(current) == c->carry_csw &&
+			    dev->last_residency_ns;
 
 		c->carry = false;
 		if (same && !current_clr_polling_and_test()) {
@@ -411,8 +414,15 @@ static notrace int ipoll_enter(struct cpuidle_device *dev,
 		ipoll_pred_update(&c->pred, &ipoll_prm, benefit_ns,
 				  (same ? t0 : c->carry_end) - c->carry_t0,
 				  c->carry_poll_ns, true);
-		if (same)
-			goto out;	/* need_resched(): it ends now */
+		if (same) {
+			/*
+			 * need_resched(): it ends now, refused as
+			 * call_cpuidle() refuses (no residency for the
+			 * governor to learn from).
+			 */
+			index = -EBUSY;
+			goto out;
+		}
 	}
 	window = ipoll_window(c, dev->cpu, t0, benefit_ns);
 	c->window_ns = window;
@@ -461,7 +471,7 @@ static notrace int ipoll_enter(struct cpuidle_device *dev,
 		c->carry_poll_ns = poll_ns;
 		c->carry_end = local_clock();
 		c->carry_task = current;
-		c->carry_nivcsw = current->nivcsw;
+		c->carry_csw = ipoll_csw(current);
 		dev->poll_time_limit = true;
 		/*
 		 * With two states, cpuidle accounts this poll to POLL, as the
@@ -470,6 +480,8 @@ static notrace int ipoll_enter(struct cpuidle_device *dev,
 		 * teach it short idles (keep the tick, choose POLL).
 		 */
 		if (nr_states == 2) {
+			/* After poll_ns: a reader takes it first (ipoll_fill()). */
+			barrier();
 			c->cnt.miss_poll_ns += poll_ns;
 			index = 0;
 		}
@@ -537,12 +549,18 @@ static void ipoll_host_poll(unsigned int cpu, bool guest_polls)
 static int ipoll_cpu_online(unsigned int cpu)
 {
 	struct cpuidle_device *dev = per_cpu_ptr(ipoll_devs, cpu);
+	struct ipoll_cpu *c;
 	int ret;
 
 	if (dev->registered)
 		return 0;
-	/* Runs on @cpu, not idle: no poll of its is pending. */
-	per_cpu(ipoll_cpus, cpu).carry = false;
+	/*
+	 * Runs on @cpu, not idle: a miss pending from before it went offline
+	 * ended unhalted.
+	 */
+	c = per_cpu_ptr(&ipoll_cpus, cpu);
+	c->cnt.miss_unhalted += c->carry;
+	c->carry = false;
 	dev->cpu = cpu;
 	ret = cpuidle_register_device(dev);
 	if (ret) {
@@ -584,6 +602,9 @@ static void ipoll_fill(int cpu, struct idlepoll_cpu_stats *st)
 	st->polls = READ_ONCE(n->polls) - READ_ONCE(b->polls);
 	st->poll_hits = READ_ONCE(n->poll_hits) - READ_ONCE(b->poll_hits);
 	st->poll_misses = READ_ONCE(n->poll_misses) - READ_ONCE(b->poll_misses);
+	/* miss_poll_ns first: the CPU adds to poll_ns first. */
+	st->miss_poll_ns = READ_ONCE(n->miss_poll_ns) - READ_ONCE(b->miss_poll_ns);
+	barrier();
 	st->poll_ns = READ_ONCE(n->poll_ns) - READ_ONCE(b->poll_ns);
 	st->halts = READ_ONCE(n->halts) - READ_ONCE(b->halts);
 	st->halt_ns = READ_ONCE(n->halt_ns) - READ_ONCE(b->halt_ns);
@@ -601,7 +622,6 @@ static void ipoll_fill(int cpu, struct idlepoll_cpu_stats *st)
 	st->wake_samples = READ_ONCE(n->wake_samples) - READ_ONCE(b->wake_samples);
 	st->benefit_ns = ipoll_benefit_ns(&wk, &ipoll_prm);
 	st->miss_unhalted = READ_ONCE(n->miss_unhalted) - READ_ONCE(b->miss_unhalted);
-	st->miss_poll_ns = READ_ONCE(n->miss_poll_ns) - READ_ONCE(b->miss_poll_ns);
 }
 
 static DEFINE_MUTEX(ipoll_reset_lock);

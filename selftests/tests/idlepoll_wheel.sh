@@ -25,9 +25,9 @@ for ns in 1 2; do
 	check "  insmod idlepoll_wheel (20 rounds)" insmod "$ko" rounds=20
 	dmesg | grep 'idlepoll_wheel: ' | tail -n 21 | sed 's/^/# /'
 	lim=$(cat $W/late_us)
-	n=$(cat $W/in_poll) late=$(cat $W/late) max=$(cat $W/late_max_us)
-	check "  the interrupt landed in guest_idlepoll's poll in at least 5 of 20 rounds ($n)" \
-		[ "$n" -ge 5 ]
+	np=$(cat $W/in_poll) late=$(cat $W/late) max=$(cat $W/late_max_us)
+	check "  the interrupt landed in guest_idlepoll's poll in at least 5 of 20 rounds ($np)" \
+		[ "$np" -ge 5 ]
 	check "  every wheel timer queued there fired within $((lim / 1000)) ms of its expiry ($late late, latest $max us)" \
 		[ "$late" = 0 ]
 	check "  rmmod idlepoll_wheel" rmmod idlepoll_wheel

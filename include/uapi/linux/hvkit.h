@@ -1003,8 +1003,8 @@ struct pvtimer_status {
  *		20000 until the first measurement
  * @miss_unhalted: misses whose period ended (a wakeup) or went on in another
  *		state before the halt that follows a miss
- * @miss_poll_ns: the misses' part of @poll_ns; with two states cpuidle
- *		accounts it to POLL (state0's time), not to IDLEPOLL
+ * @miss_poll_ns: with two states, the misses' part of @poll_ns, which
+ *		cpuidle accounts to POLL (state0's time); 0 with one state
  */
 struct idlepoll_cpu_stats {
 	__u32 cpu;
