@@ -22,11 +22,11 @@ for ns in 1 2; do
 	check "nr_states=$ns: guest_idlepoll with a 10 ms window" modprobe guest_idlepoll \
 		nr_states=$ns policy=haltpoll max_poll_ns=10000000 \
 		grow_start_ns=10000000 allow_shrink=0 steal_pct=0
-	check "  insmod idlepoll_wheel (20 rounds)" insmod "$ko" rounds=20
-	dmesg | grep 'idlepoll_wheel: ' | tail -n 21 | sed 's/^/# /'
+	check "  insmod idlepoll_wheel (40 rounds)" insmod "$ko" rounds=40
+	dmesg | grep 'idlepoll_wheel: ' | tail -n 41 | sed 's/^/# /'
 	lim=$(cat $W/late_us)
 	np=$(cat $W/in_poll) late=$(cat $W/late) max=$(cat $W/late_max_us)
-	check "  the interrupt landed in guest_idlepoll's poll in at least 5 of 20 rounds ($np)" \
+	check "  the interrupt landed in guest_idlepoll's poll in at least 5 of 40 rounds ($np)" \
 		[ "$np" -ge 5 ]
 	check "  every wheel timer queued there fired within $((lim / 1000)) ms of its expiry ($late late, latest $max us)" \
 		[ "$late" = 0 ]
