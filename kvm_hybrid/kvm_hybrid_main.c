@@ -111,6 +111,10 @@ struct hb_binding {
 	u32 filter_cookie;		/* in hvkit's filter's pad[1] */
 	struct kvm_pmu_event_filter *vmm_filter; /* the VMM's, to put back */
 	struct work_struct filter_work;	/* unbind's hb_filter_unbind() */
+	/* Under hb_filter_busy_lock: */
+	struct list_head filter_busy;	/* in hb_filter_busy while queued or running */
+	u32 filter_queued;		/* filter_work queued, not finished */
+	u64 filter_seq;			/* when it was added to hb_filter_busy */
 	u32 nr_clears;
 	struct hybrid_clear clears[HYBRID_MAX_CLEARS];
 	atomic64_t cpuid_exits;
@@ -1129,6 +1133,15 @@ static bool hb_unlist(struct hb_binding *b)
 static struct workqueue_struct *hb_filter_wq;
 
 /*
+ * Bindings whose filter_work is queued or running, in the order they were
+ * queued, for a filter ioctl to wait on those of its own VM only. Never
+ * held while waiting. A binding listed has a reference its work holds.
+ */
+static LIST_HEAD(hb_filter_busy);
+static DEFINE_SPINLOCK(hb_filter_busy_lock);
+static u64 hb_filter_busy_seq;
+
+/*
  * Is @f, KVM's filter of @b's VM (read under kvm->lock), the one @b
  * installed? KVM copies a VMM's filter whole, pad included: a VMM's
  * matches only if it wrote hvkit's magic and random cookie.
@@ -1292,6 +1305,11 @@ static void hb_filter_unbind(struct work_struct *work)
 		pr_info("binding %u: its vPMU event filter is removed, the VMM's is back\n",
 			b->id);
 	mutex_unlock(&b->filter_lock);
+	/* Before the put: a flusher takes its reference while @b is listed. */
+	spin_lock(&hb_filter_busy_lock);
+	if (!--b->filter_queued)
+		list_del(&b->filter_busy);
+	spin_unlock(&hb_filter_busy_lock);
 	kref_put(&b->ref, hb_release);
 	kvm_put_kvm(kvm);
 }
@@ -1302,6 +1320,8 @@ static void hb_filter_unbind(struct work_struct *work)
  */
 static void hb_unbind_ref(struct hb_binding *b)
 {
+	bool queued;
+
 	lockdep_assert_held(&hb_mutex);
 	/*
 	 * No filter from now on; one installed (or being installed) comes
@@ -1316,7 +1336,21 @@ static void hb_unbind_ref(struct hb_binding *b)
 	 */
 	kvm_get_kvm(b->kvm);
 	kref_get(&b->ref);
-	if (!queue_work(hb_filter_wq, &b->filter_work)) {
+	/*
+	 * Counted under the lock the work's end takes: a work that starts at
+	 * once still finds itself counted. Listed before @b is unlisted, so
+	 * before a new binding of the VM can exist (see hb_flush_vm_filter()).
+	 * A second call (bind's failure path after an unbind ioctl) while
+	 * the first work runs queues it again: counted, it stays listed.
+	 */
+	spin_lock(&hb_filter_busy_lock);
+	queued = queue_work(hb_filter_wq, &b->filter_work);
+	if (queued && !b->filter_queued++) {
+		b->filter_seq = ++hb_filter_busy_seq;
+		list_add_tail(&b->filter_busy, &hb_filter_busy);
+	}
+	spin_unlock(&hb_filter_busy_lock);
+	if (!queued) {
 		/* Queued by an earlier call, not run yet: it holds its own. */
 		kref_put(&b->ref, hb_release);
 		kvm_put_kvm(b->kvm);
@@ -1575,6 +1609,7 @@ static long hb_ioctl_bind(void __user *uarg)
 	mutex_init(&b->lock);
 	mutex_init(&b->filter_lock);
 	INIT_WORK(&b->filter_work, hb_filter_unbind);
+	INIT_LIST_HEAD(&b->filter_busy);
 	b->nr_types = a.nr_types;
 	b->nr_vcpus = a.nr_vcpus;
 	b->types = memdup_user(u64_to_user_ptr(a.types),
@@ -2368,6 +2403,47 @@ static int hb_filter_check(const struct hybrid_pmu_filter *a)
 	return 0;
 }
 
+/*
+ * Wait for the filter works of @kvm's earlier bindings still queued or
+ * running (a reaped VM, a failed bind): @b, a new binding of the same VM,
+ * then finds the VMM's filter back in force, not an old binding's. Those
+ * of @kvm only: another VM's work may wait long on that VM's SRCU. No
+ * lock held: the works take filter_lock and kvm->lock.
+ *
+ * @b is listed, so each earlier binding of @kvm was unlisted before @b
+ * was bound, and added to hb_filter_busy before that: those not finished
+ * are there, numbered up to the number read first. One pass over them, in
+ * order, suffices: a work queued later is @b's own, or the second of a
+ * binding whose first already cleared its filter (filter_done keeps it
+ * from setting another), or one of a binding bound after @b's unbind. A
+ * listed binding's work holds its VM: an equal ->kvm is @kvm, not another
+ * VM at the same address.
+ */
+static void hb_flush_vm_filter(struct kvm *kvm, struct hb_binding *b)
+{
+	struct hb_binding *old;
+	u64 seen = 0, end;
+
+	spin_lock(&hb_filter_busy_lock);
+	end = hb_filter_busy_seq;
+	for (;;) {
+		list_for_each_entry(old, &hb_filter_busy, filter_busy)
+			if (old->filter_seq > seen && old->filter_seq <= end &&
+			    old->kvm == kvm && old != b)
+				break;
+		if (list_entry_is_head(old, &hb_filter_busy, filter_busy))
+			break;
+		/* Listed: its work holds a reference until it is unlisted. */
+		kref_get(&old->ref);
+		seen = old->filter_seq;
+		spin_unlock(&hb_filter_busy_lock);
+		flush_work(&old->filter_work);
+		kref_put(&old->ref, hb_release);
+		spin_lock(&hb_filter_busy_lock);
+	}
+	spin_unlock(&hb_filter_busy_lock);
+}
+
 static long hb_ioctl_pmu_filter(void __user *uarg)
 {
 	struct hybrid_pmu_filter *a;
@@ -2384,18 +2460,13 @@ static long hb_ioctl_pmu_filter(void __user *uarg)
 		ret = hb_filter_check(a);
 	if (ret)
 		goto out;
-	/*
-	 * An unbind's filter work still queued (a reaped VM, a failed bind)
-	 * first: a new binding of the same VM then finds the VMM's filter
-	 * back in force, not the old binding's.
-	 */
-	flush_workqueue(hb_filter_wq);
 	kvm = hb_get_kvm(a->id, &b);
 	if (!kvm) {
 		pr_err("pmu_filter: no binding %u\n", a->id);
 		ret = -ENOENT;
 		goto out;
 	}
+	hb_flush_vm_filter(kvm, b);
 	mutex_lock(&b->filter_lock);
 	if (READ_ONCE(b->filter_done)) {
 		pr_err("pmu_filter: binding %u is being unbound\n", a->id);
