@@ -15,6 +15,8 @@
 #                parameters scaled like tcg_scale; run only where that
 #                governor exists (Debian's 6.1 does not build it)
 #   idle_poll    idle=poll (boot)
+# Each configuration runs every load IPB_REPS times (default 3, the loads
+# interleaved), for medians that one collapsed window cannot move.
 # Loads (IPB_LOADS): bT = back-to-back ping-pong at think T us, gT = the
 # gapped load at think T us (bursts of 10 round trips, gaps of 1-10 ms
 # drawn from seed 1: the same gaps in every row). Each run of pingpong
@@ -25,7 +27,7 @@
 # shellcheck source=selftests/tests/idlepoll_lib.sh
 . /hvkit/tests/idlepoll_lib
 ROUNDS=${IPB_ROUNDS:-200}
-REPS=${IPB_REPS:-1}
+REPS=${IPB_REPS:-3}
 LOADS=${IPB_LOADS:-b0 g1 g20 g50}
 WAIT_US=${IPB_WAIT_US:-1000000}
 cfgs=$(tr ' ' '\n' </proc/cmdline | sed -n 's/^hvkit.ipbench=//p' | tr ',' ' ')
