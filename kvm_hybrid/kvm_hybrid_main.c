@@ -113,7 +113,7 @@ struct hb_binding {
 	struct work_struct filter_work;	/* unbind's hb_filter_unbind() */
 	/* Under hb_filter_busy_lock: */
 	struct list_head filter_busy;	/* in hb_filter_busy while queued or running */
-	u32 filter_queued;		/* filter_work queued, not finished */
+	unsigned int filter_runs;	/* filter_work runs queued or running (<= 2) */
 	u64 filter_seq;			/* when it was added to hb_filter_busy */
 	u32 nr_clears;
 	struct hybrid_clear clears[HYBRID_MAX_CLEARS];
@@ -1307,7 +1307,7 @@ static void hb_filter_unbind(struct work_struct *work)
 	mutex_unlock(&b->filter_lock);
 	/* Before the put: a flusher takes its reference while @b is listed. */
 	spin_lock(&hb_filter_busy_lock);
-	if (!--b->filter_queued)
+	if (!--b->filter_runs)
 		list_del(&b->filter_busy);
 	spin_unlock(&hb_filter_busy_lock);
 	kref_put(&b->ref, hb_release);
@@ -1345,7 +1345,7 @@ static void hb_unbind_ref(struct hb_binding *b)
 	 */
 	spin_lock(&hb_filter_busy_lock);
 	queued = queue_work(hb_filter_wq, &b->filter_work);
-	if (queued && !b->filter_queued++) {
+	if (queued && !b->filter_runs++) {
 		b->filter_seq = ++hb_filter_busy_seq;
 		list_add_tail(&b->filter_busy, &hb_filter_busy);
 	}
@@ -2405,7 +2405,8 @@ static int hb_filter_check(const struct hybrid_pmu_filter *a)
 
 /*
  * Wait for the filter works of @kvm's earlier bindings still queued or
- * running (a reaped VM, a failed bind): @b, a new binding of the same VM,
+ * running (a bind that failed, or an unbind whose caller has not returned
+ * yet): @b, a new binding of the same VM,
  * then finds the VMM's filter back in force, not an old binding's. Those
  * of @kvm only: another VM's work may wait long on that VM's SRCU. No
  * lock held: the works take filter_lock and kvm->lock.
@@ -2415,7 +2416,8 @@ static int hb_filter_check(const struct hybrid_pmu_filter *a)
  * are there, numbered up to the number read first. One pass over them, in
  * order, suffices: a work queued later is @b's own, or the second of a
  * binding whose first already cleared its filter (filter_done keeps it
- * from setting another), or one of a binding bound after @b's unbind. A
+ * from setting another), or one of a binding bound after @b's unbind
+ * (which may also be waited for when numbered earlier, harmlessly). A
  * listed binding's work holds its VM: an equal ->kvm is @kvm, not another
  * VM at the same address.
  */
@@ -2424,6 +2426,8 @@ static void hb_flush_vm_filter(struct kvm *kvm, struct hb_binding *b)
 	struct hb_binding *old;
 	u64 seen = 0, end;
 
+	might_sleep();
+	lockdep_assert_not_held(&hb_mutex);
 	spin_lock(&hb_filter_busy_lock);
 	end = hb_filter_busy_seq;
 	for (;;) {
@@ -2914,6 +2918,8 @@ static void __exit kvm_hybrid_exit(void)
 	mutex_unlock(&hb_mutex);
 	/* Unbind's filter works: VMM filters back, their references put. */
 	destroy_workqueue(hb_filter_wq);
+	/* Each unlisted itself (a work queued while draining would not run). */
+	WARN_ON_ONCE(!list_empty(&hb_filter_busy));
 	rcu_barrier();	/* hb_free_rcu and kvfree_rcu callbacks */
 	flush_work(&hb_gc_work);	/* and what they queued */
 	hb_free_dead();

@@ -33,7 +33,7 @@ BOOTS=${IPB_BOOTS:-1}
 all=/tmp/ipb.all
 : >$all
 n=0 rc=0
-A="hvkit.ipbench=hlt,ip_def,ip_hp,ip_ad"
+A="hvkit.ipbench=hlt,ip_def,ip_hp,ip_up,ip_ad"
 B="hvkit.ipbench=hp_def,hp_tuned cpuidle_haltpoll.force=1"
 C="hvkit.ipbench=idle_poll idle=poll"
 order=
@@ -148,7 +148,7 @@ $2 == "cal" { c = ++nc[$1]; ch[$1, c] = $8 + 0; ce[$1, c] = $9 + 0; next }
 	H[$1, $2, k] = $8; E[$1, $2, k] = $9; N[$1, $2, k] = $4
 }
 END {
-	ncfg = split("idle_poll hlt hp_def ip_def hp_tuned ip_hp ip_ad ip_1s", cfgs, " ")
+	ncfg = split("idle_poll hlt hp_def ip_def hp_tuned ip_hp ip_up ip_ad ip_1s", cfgs, " ")
 	nl = split("b0 b1 b20 b50 g1 g20 g50", loads, " ")
 	name["idle_poll"] = "idle=poll (no parameters)"
 	name["hlt"] = "default idle (HLT, no parameters)"
@@ -156,6 +156,7 @@ END {
 	name["ip_def"] = "**guest_idlepoll, defaults** (policy=haltpoll, 200 µs cap)"
 	name["hp_tuned"] = "haltpoll driver, governor scaled for TCG"
 	name["ip_hp"] = "**guest_idlepoll policy=haltpoll (default policy), tuned for TCG**"
+	name["ip_up"] = "guest_idlepoll policy=haltpoll shrink_after=1 (upstream rule), tuned for TCG"
 	name["ip_ad"] = "guest_idlepoll policy=adaptive, tuned for TCG"
 	name["ip_1s"] = "guest_idlepoll nr_states=1, tuned for TCG"
 	for (i = 1; i <= ncfg; i++) {

@@ -7,6 +7,8 @@
 #   ip_def       guest_idlepoll at its defaults (policy=haltpoll, 2 states)
 #   ip_hp        guest_idlepoll policy=haltpoll (the default policy), tuned
 #                for nested TCG (tcg_scale in idlepoll_lib)
+#   ip_up        ip_hp with shrink_after=1: upstream haltpoll's own rule
+#                (shrink after every long idle), against the default 4
 #   ip_ad        guest_idlepoll policy=adaptive, tuned
 #   ip_1s        guest_idlepoll nr_states=1, tuned
 #   hp_def       the kernel's haltpoll driver at its defaults (boot:
@@ -82,6 +84,7 @@ run() {
 for cfg in $cfgs; do
 	case "$cfg" in
 	ip_def|ip_hp) modprobe guest_idlepoll policy=haltpoll ;;
+	ip_up) modprobe guest_idlepoll policy=haltpoll shrink_after=1 ;;
 	ip_ad) modprobe guest_idlepoll policy=adaptive ;;
 	ip_1s) modprobe guest_idlepoll nr_states=1 ;;
 	esac
@@ -97,7 +100,10 @@ for cfg in $cfgs; do
 	[ "$cfg" = idle_poll ] &&
 		check "$cfg: the kernel uses polling idle threads" sh -c 'dmesg | grep -q "using polling idle threads"'
 	case "$cfg" in
-	ip_hp|ip_ad|ip_1s) check "$cfg: tuned (tcg_scale)" tcg_scale
+	ip_up) check "$cfg: shrink_after $(cat $P/shrink_after) = 1" [ "$(cat $P/shrink_after)" = 1 ] ;;
+	esac
+	case "$cfg" in
+	ip_hp|ip_up|ip_ad|ip_1s) check "$cfg: tuned (tcg_scale)" tcg_scale
 		check "$cfg: max_poll_ns $(cat $P/max_poll_ns) = 2000000" [ "$(cat $P/max_poll_ns)" = 2000000 ] ;;
 	ip_def) check "$cfg: max_poll_ns $(cat $P/max_poll_ns) = 200000 (default)" [ "$(cat $P/max_poll_ns)" = 200000 ] ;;
 	hp_tuned)
