@@ -68,6 +68,8 @@ MODULE_PARM_DESC(idle_scan_us, "scan period while no guest uses the agent: no sl
  * 10 s. An attach meanwhile ends the stall early.
  */
 static u32 pvta_stall_ms;
+/* Set by an attach: scan now, not after the sleep the thread is entering. */
+static u32 pvta_kick;
 
 struct pvta_vm;
 
@@ -312,7 +314,8 @@ static int pvta_thread_fn(void *unused)
 		if (ktime_after(ktime_get(), next))
 			next = ktime_add_ns(ktime_get(), period);
 		set_current_state(TASK_INTERRUPTIBLE);
-		if (!kthread_should_stop())
+		/* After the state: an attach that set the kick also woke us. */
+		if (!kthread_should_stop() && !xchg(&pvta_kick, 0))
 			schedule_hrtimeout_range(&next, 0, HRTIMER_MODE_ABS_PINNED);
 		__set_current_state(TASK_RUNNING);
 	}
@@ -470,9 +473,10 @@ static long pvta_ioctl_attach(struct file *file, void __user *uarg)
 	wake_up(&pvta_wq);
 	/*
 	 * Asleep for an idle period: scan now, the new VM's first heartbeat.
-	 * (Lost if the thread is between its scan and its sleep: the
-	 * heartbeat then waits one period, and the guest its local APIC.)
+	 * The kick covers a thread between its scan and its sleep, which the
+	 * wakeup alone would miss (set before it: wake_up_process() orders).
 	 */
+	WRITE_ONCE(pvta_kick, 1);
 	wake_up_process(pvta_thread);
 	return hvkit_copy_arg_to_user(uarg, &a, sizeof(a), usize);
 
