@@ -296,11 +296,13 @@ static int pvta_thread_fn(void *unused)
 			stall = min(stall, 10000U);
 			pr_info("stalling %u ms (debugfs stall_ms)\n", stall);
 			set_current_state(TASK_INTERRUPTIBLE);
-			if (!kthread_should_stop())
+			if (!kthread_should_stop() && !xchg(&pvta_kick, 0))
 				schedule_timeout(msecs_to_jiffies(stall));
 			__set_current_state(TASK_RUNNING);
 			continue;
 		}
+		/* This scan serves a kick set so far (the VM is listed first). */
+		WRITE_ONCE(pvta_kick, 0);
 		mutex_lock(&pvta_lock);
 		now = ktime_get();
 		claimed = pvta_claimed(ktime_to_ns(now));
