@@ -1221,4 +1221,65 @@ TEST_F(agent, idle_until_claimed)
 	EXPECT_LT(40, all);
 }
 
+/* Write @val to pvtimer_agent's parameter @name; 0 on success. */
+static int set_param(const char *name, const char *val)
+{
+	char path[128];
+	int fd, ret;
+
+	snprintf(path, sizeof(path), "/sys/module/pvtimer_agent/parameters/%s", name);
+	fd = open(path, O_WRONLY);
+	if (fd < 0)
+		return -1;
+	ret = write(fd, val, strlen(val)) == (ssize_t)strlen(val) ? 0 : -1;
+	close(fd);
+	return ret;
+}
+
+/* pvtimer_agent's parameter @name into @buf (newline dropped). */
+static int get_param(const char *name, char *buf, size_t len)
+{
+	char path[128];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/sys/module/pvtimer_agent/parameters/%s", name);
+	fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, len - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = 0;
+	buf[strcspn(buf, "\n")] = 0;
+	return 0;
+}
+
+/*
+ * idle_scan_us out of its range is clamped, as STATUS reports it: below
+ * scan_us to scan_us, above 100 ms to 100 ms, 0 = scan_us always.
+ */
+TEST_F(agent, idle_scan_clamped)
+{
+	static const struct { const char *val; __u64 want_ns; } c[] = {
+		{ "1", 0 }, { "0", 0 }, { "1000000", 100000000 }, { "20000", 20000000 },
+	};
+	struct pvtimer_status st;
+	char old[32];
+	unsigned int i;
+
+	if (no_agent(_metadata, self))
+		return;
+	ASSERT_EQ(0, get_param("idle_scan_us", old, sizeof(old)));
+	for (i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		ASSERT_EQ(0, set_param("idle_scan_us", c[i].val));
+		ASSERT_EQ(0, get_status(self->fd, &st, 0));
+		TH_LOG("idle_scan_us=%s: idle_scan_ns %llu, scan_ns %llu", c[i].val,
+		       st.idle_scan_ns, st.scan_ns);
+		EXPECT_EQ(c[i].want_ns ? c[i].want_ns : st.scan_ns, st.idle_scan_ns);
+	}
+	ASSERT_EQ(0, set_param("idle_scan_us", old));
+}
+
 TEST_HARNESS_MAIN
