@@ -1272,7 +1272,7 @@ TEST_F(agent, idle_scan_clamped)
 	if (no_agent(_metadata, self))
 		return;
 	ASSERT_EQ(0, get_param("idle_scan_us", old, sizeof(old)));
-	for (i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(c); i++) {
 		ASSERT_EQ(0, set_param("idle_scan_us", c[i].val));
 		ASSERT_EQ(0, get_status(self->fd, &st, 0));
 		TH_LOG("idle_scan_us=%s: idle_scan_ns %llu, scan_ns %llu", c[i].val,
