@@ -105,10 +105,18 @@ finish() {
 		# The first scan (5-7 s under TCG) takes the checksums at
 		# once; the second waits until the last test's allocations
 		# are 6 s old (what the module unloads took already counts).
+		read -r k0 _ </proc/uptime
 		echo scan >/sys/kernel/debug/kmemleak
+		read -r k1 _ </proc/uptime
 		aged=$(($(date +%s) - tests_end))
 		[ "$aged" -lt 6 ] && sleep $((6 - aged))
+		read -r k2 _ </proc/uptime
 		echo scan >/sys/kernel/debug/kmemleak
+		read -r k3 _ </proc/uptime
+		# What the two scans cost (they walk the struct pages of all RAM).
+		awk -v a="$k0" -v b="$k1" -v c="$k2" -v d="$k3" '
+			/^MemTotal:/ { printf "# kmemleak: two scans of %d MiB in %.1f s and %.1f s\n", $2 / 1024, b - a, d - c }' \
+			/proc/meminfo >/dev/console
 		leaks=$(kmemleak_since "${leak_t0:-0}")
 		if [ -n "$leaks" ]; then
 			echo "$leaks"
