@@ -27,6 +27,17 @@
 # How groups and tests are declared: selftests/README.md. When a failed VM
 # is booted again: lib/policy.sh, all of it.
 set -uo pipefail
+# Every process of this run carries this tag in its environment, from the
+# first: the runner execs itself once with it (a forked subshell shows
+# the environment its process was exec'd with). cleanup finds them by it.
+case "${HVKIT_RUN_TAG:-}" in
+"hvkit-run-$$-"*) ;;
+*)
+	HVKIT_RUN_TAG=hvkit-run-$$-$(date +%s%N)
+	export HVKIT_RUN_TAG
+	exec "$BASH" "$0" "$@"
+	;;
+esac
 # shellcheck source=selftests/lib/common.sh
 . "$(dirname "$0")/lib/common.sh"
 LIB=$HVKIT_TOP/selftests/lib
@@ -547,6 +558,11 @@ exec 9>"$HVKIT_OUT/.lock"
 flock -n 9 || die "another selftests/run.sh is running in this checkout ($HVKIT_OUT)"
 LIVE=$HVKIT_OUT/live
 rm -rf "$LIVE"
+# run_pids: the processes of this run but this shell.
+run_pids() {
+	grep -lzx "HVKIT_RUN_TAG=$HVKIT_RUN_TAG" /proc/[0-9]*/environ 2>/dev/null |
+		sed -n 's|^/proc/\([0-9]*\)/environ$|\1|p' | grep -vx "$$"
+}
 mkdir -p "$LIVE"
 # cleanup: every VM still running, its host helper and the group jobs.
 cleanup() {
@@ -558,9 +574,16 @@ cleanup() {
 		pid=$(cat "$d/helper.pgid" 2>/dev/null) && kill -- -"$pid" 2>/dev/null
 		rm -f "$f"
 	done
-	for pid in "${!JOB_DIR[@]}"; do
-		kill "$pid" 2>/dev/null
-	done
+	# Then every other process of this run: a QEMU that has not written
+	# its pidfile yet, the timeout around it, a helper or build still
+	# running. They are found by HVKIT_RUN_TAG in their environment (see
+	# the top), not as descendants: a job's subshell dies of the signal
+	# alone (pkill, kill of the process group), its children are init's.
+	# Stopped first, so that nothing forks while they are collected.
+	# shellcheck disable=SC2046 # one pid per word
+	kill -STOP $(run_pids) 2>/dev/null
+	# shellcheck disable=SC2046
+	kill -KILL $(run_pids) 2>/dev/null
 }
 trap 'cleanup; exit 130' INT TERM
 trap cleanup EXIT
