@@ -287,9 +287,42 @@ gcount() {
 # The VMs run JOBS at a time (HVKIT_JOBS, default 2: a TCG VM keeps about
 # one of the two CPUs of the CI machine busy on average). A group that
 # times something (ALONE=yes: benchmarks, timer lateness, poll hit
-# rates; DEBUG_ALONE in the debug suite) runs with no other VM beside it.
+# rates; DEBUG_ALONE in the debug suite) has the CPUs to itself: no other
+# group competes with it for them. Beside it run at most IDLE_BESIDE
+# groups that time nothing (HVKIT_IDLE_BESIDE; make check 1, make bench
+# 0), every thread of theirs SCHED_IDLE (sched(7)): they get only the
+# CPU time it leaves idle (alone, such a group kept 0.4-1.0 of the 2 CPUs
+# idle in make check of 2026-12-05), and the host kernel preempts them
+# whenever a thread of its VM wakes.
 JOBS=${HVKIT_JOBS:-2}
+IDLE_BESIDE=${HVKIT_IDLE_BESIDE:-1}
 declare -A JOB_DIR=()
+ALONE_JOB=
+
+# sched_tree POLICY PID: POLICY (chrt's --idle or --other) for every
+# thread of PID and of its descendants, each parent before its children
+# (what a parent forks after it changed inherits the new policy).
+sched_tree() {
+	local c
+	chrt "$1" -a -p 0 "$2" >/dev/null 2>&1 || return 0
+	for c in $(cat /proc/"$2"/task/*/children 2>/dev/null); do
+		sched_tree "$1" "$c"
+	done
+}
+
+# lanes_sched POLICY: POLICY for every running job but the one alone;
+# twice, for what was forked while the first pass walked.
+LANES_POLICY=--other
+lanes_sched() {
+	local pid
+	[ "$1" != "$LANES_POLICY" ] || [ "$1" = --idle ] || return 0
+	LANES_POLICY=$1
+	for _ in 1 2; do
+		for pid in "${!JOB_DIR[@]}"; do
+			[ "$pid" = "$ALONE_JOB" ] || sched_tree "$1" "$pid"
+		done
+	done
+}
 
 # merge_group DIR: print a finished group's log and count its results.
 merge_group() {
@@ -303,25 +336,32 @@ merge_group() {
 	done <"$1/counts"
 }
 
-# wait_jobs N: wait until at most N jobs are running, merging each (the
-# package cycle's job, when it ends, queues the suites it built for).
-wait_jobs() {
+# wait_one: wait for any job to end and merge it (the package cycle's
+# job, when it ends, queues the suites it built for).
+wait_one() {
 	local pid
+	wait -n -p pid "${!JOB_DIR[@]}"
+	merge_group "${JOB_DIR[$pid]}"
+	unset "JOB_DIR[$pid]"
+	[ "$pid" = "$ALONE_JOB" ] && ALONE_JOB=
+	if [ "$pid" = "$DEB_JOB" ]; then
+		DEB_JOB=
+		deb_job_done
+	fi
+}
+
+# wait_jobs N: wait until at most N jobs are running.
+wait_jobs() {
 	while [ ${#JOB_DIR[@]} -gt "$1" ]; do
-		wait -n -p pid "${!JOB_DIR[@]}"
-		merge_group "${JOB_DIR[$pid]}"
-		unset "JOB_DIR[$pid]"
-		if [ "$pid" = "$DEB_JOB" ]; then
-			DEB_JOB=
-			deb_job_done
-		fi
+		wait_one
 	done
 }
 
-# The Debian package cycle (step_deb) as a job beside the debug suite's
+# The Debian package cycle (step_deb) as a job from make check's start,
+# beside the static checks, the debug build and then the debug suite's
 # first groups: it is mostly single-threaded (dpkg, lintian, DKMS's
-# modpost, mkinitramfs), so one VM beside it uses the CPU it leaves idle.
-# While it runs, it takes one of the JOBS slots. When it ends, the suites
+# modpost, mkinitramfs), so what runs beside it uses the CPU it leaves
+# idle. While it runs, it takes one of the JOBS slots. When it ends, the suites
 # that boot the modules its DKMS built are queued (deb_job_done).
 DEB_JOB=
 start_deb_job() {
@@ -329,7 +369,7 @@ start_deb_job() {
 	rm -rf "$dir"
 	mkdir -p "$dir"
 	: >"$dir/counts"
-	log "the Debian package cycle: started beside the VMs (log: $dir/run.log)"
+	log "the Debian package cycle: started, beside the static checks and the VMs (log: $dir/run.log)"
 	(
 		GDIR=$dir
 		count() { gcount "$@"; }
@@ -379,47 +419,67 @@ queue_groups() {
 	done
 }
 
-# run_queue: the groups that share the machine first (in queue order, the
-# debug suite's longest groups queued first), then those that run alone.
-# The lane queue may grow while it runs (deb_job_done), so it is walked by
-# index, and the groups that run alone start only once nothing can be
-# added any more.
+# run_queue: the groups that share the machine two at a time (in queue
+# order, the debug suite's longest groups queued first) and, once the
+# package cycle is done, one by one those that run alone, each with at
+# most IDLE_BESIDE of the others SCHED_IDLE beside it. Both queues may
+# grow while it runs (deb_job_done), so they are walked by index.
 run_queue() {
-	local e i=0
-	while [ $i -lt ${#QUEUE_LANE[@]} ] || [ -n "$DEB_JOB" ]; do
-		if [ $i -ge ${#QUEUE_LANE[@]} ]; then
-			wait_jobs $((${#JOB_DIR[@]} - 1))
+	local i=0 j=0 lanes max
+	while :; do
+		lanes=${#JOB_DIR[@]}
+		[ -n "$ALONE_JOB" ] && lanes=$((lanes - 1))
+		if [ -z "$ALONE_JOB" ] && [ -z "$DEB_JOB" ] && [ $j -lt ${#QUEUE_ALONE[@]} ]; then
+			if [ "$lanes" -gt "$IDLE_BESIDE" ]; then
+				wait_one
+				continue
+			fi
+			lanes_sched --idle
+			start_queued "${QUEUE_ALONE[j]}" alone
+			j=$((j + 1))
 			continue
 		fi
-		e=${QUEUE_LANE[i]}
-		i=$((i + 1))
-		start_queued "$e" no
+		if [ -z "$ALONE_JOB" ]; then
+			# Nothing runs alone (now): the others share the CPUs.
+			lanes_sched --other
+			max=$JOBS
+		else
+			max=$IDLE_BESIDE
+		fi
+		if [ $i -lt ${#QUEUE_LANE[@]} ] && [ "$lanes" -lt "$max" ]; then
+			start_queued "${QUEUE_LANE[i]}" "$([ -n "$ALONE_JOB" ] && echo idle || echo lane)"
+			i=$((i + 1))
+			continue
+		fi
+		[ ${#JOB_DIR[@]} -gt 0 ] || break
+		wait_one
 	done
-	for e in "${QUEUE_ALONE[@]}"; do
-		start_queued "$e" yes
-	done
-	wait_jobs 0
 	QUEUE_LANE=() QUEUE_ALONE=()
 }
 
-# start_queued ENTRY ALONE: start one queued group once a slot is free
-# (ALONE=yes: once nothing else runs, and wait for it).
+# start_queued ENTRY HOW: start one queued group, HOW alone (ALONE_JOB),
+# lane, or idle (a lane group beside the one alone: SCHED_IDLE from its
+# first process on).
 start_queued() {
-	local e=$1 alone=$2 kind g kos suite dir
+	local e=$1 how=$2 kind g kos suite dir
 	IFS='|' read -r kind g kos suite <<<"$e"
 	dir=$HVKIT_OUT/vm/$kind-$(basename "$g" .group)
 	rm -rf "$dir"
 	mkdir -p "$dir"
 	: >"$dir/counts"
-	if [ "$alone" = yes ]; then
-		wait_jobs 0
-	else
-		wait_jobs $((JOBS - 1))
-	fi
-	log "group $(basename "$g" .group) on $kind kernel: started$([ "$alone" = yes ] && echo ", alone")"
-	(KSET[stock.kos]=$kos RUN_SUITE=$suite; run_group "$kind" "$g") >"$dir/run.log" 2>&1 &
+	case "$how" in
+	alone) log "group $(basename "$g" .group) on $kind kernel: started, alone$(
+		[ ${#JOB_DIR[@]} -gt 0 ] && echo " (SCHED_IDLE beside it: ${#JOB_DIR[@]} group)")" ;;
+	idle) log "group $(basename "$g" .group) on $kind kernel: started, SCHED_IDLE beside a group alone" ;;
+	*) log "group $(basename "$g" .group) on $kind kernel: started" ;;
+	esac
+	(
+		[ "$how" = idle ] && chrt --idle -p 0 "$BASHPID"
+		KSET[stock.kos]=$kos RUN_SUITE=$suite
+		run_group "$kind" "$g"
+	) >"$dir/run.log" 2>&1 &
 	JOB_DIR[$!]=$dir
-	[ "$alone" = yes ] && wait_jobs 0
+	[ "$how" = alone ] && ALONE_JOB=$!
 }
 
 # ---------------------------------------------------------------- suites
@@ -624,22 +684,26 @@ esac
 case "$cmd" in
 check)
 	t0=$(date +%s)
+	# The package cycle from the start, beside the static checks and
+	# the debug build (they leave a CPU idle for half a minute in all)
+	# and then the debug suite's first groups; when it ends, the suites
+	# that boot its DKMS's modules are queued (a failed package check is
+	# counted; they still boot the modules, if built), then the quick
+	# benchmarks (deb_job_done).
+	start_deb_job
 	step_static
 	# The debug suite's longest groups first, then the nested and stock
 	# suites with the modules the package's DKMS built and the quick
 	# benchmarks, then the groups that run alone.
 	queue_debug
-	# The package cycle beside the debug suite's first groups; when it
-	# ends, the suites that boot its DKMS's modules are queued (a failed
-	# package check is counted; they still boot the modules, if built),
-	# then the quick benchmarks (deb_job_done).
-	start_deb_job
 	run_queue
 	bench_tables
 	log "make check wall time: $(($(date +%s) - t0)) s"
 	summary
 	;;
 bench)
+	# Every benchmark alone, with nothing beside it.
+	IDLE_BESIDE=${HVKIT_IDLE_BESIDE:-0}
 	step_build && queue_stock bench "$STOCK_KOS" "$@" && run_queue
 	bench_tables
 	summary
