@@ -296,6 +296,11 @@ gcount() {
 # whenever a thread of its VM wakes.
 JOBS=${HVKIT_JOBS:-2}
 IDLE_BESIDE=${HVKIT_IDLE_BESIDE:-1}
+# Back from SCHED_IDLE needs CAP_SYS_NICE (or RLIMIT_NICE): without it,
+# nothing runs beside a group alone.
+if ! (chrt --idle -p 0 "$BASHPID" && chrt --other -p 0 "$BASHPID") 2>/dev/null; then
+	IDLE_BESIDE=0
+fi
 declare -A JOB_DIR=()
 ALONE_JOB=
 
@@ -319,7 +324,10 @@ lanes_sched() {
 	LANES_POLICY=$1
 	for _ in 1 2; do
 		for pid in "${!JOB_DIR[@]}"; do
-			[ "$pid" = "$ALONE_JOB" ] || sched_tree "$1" "$pid"
+			[ "$pid" = "$ALONE_JOB" ] && continue
+			# Still this shell's child (not a pid used again).
+			[ "$(awk '{ print $4 }' /proc/"$pid"/stat 2>/dev/null)" = "$$" ] || continue
+			sched_tree "$1" "$pid"
 		done
 	done
 }
@@ -339,8 +347,18 @@ merge_group() {
 # wait_one: wait for any job to end and merge it (the package cycle's
 # job, when it ends, queues the suites it built for).
 wait_one() {
-	local pid
+	local pid=''
 	wait -n -p pid "${!JOB_DIR[@]}"
+	if [ -z "${pid:-}" ] || [ -z "${JOB_DIR[$pid]:-}" ]; then
+		# No job that bash still knows of ended: take one that is gone.
+		for pid in "${!JOB_DIR[@]}"; do
+			kill -0 "$pid" 2>/dev/null || break
+		done
+		if kill -0 "$pid" 2>/dev/null; then
+			sleep 1
+			return
+		fi
+	fi
 	merge_group "${JOB_DIR[$pid]}"
 	unset "JOB_DIR[$pid]"
 	[ "$pid" = "$ALONE_JOB" ] && ALONE_JOB=
@@ -618,34 +636,51 @@ exec 9>"$HVKIT_OUT/.lock"
 flock -n 9 || die "another selftests/run.sh is running in this checkout ($HVKIT_OUT)"
 LIVE=$HVKIT_OUT/live
 rm -rf "$LIVE"
-# run_pids: the processes of this run but this shell.
+# run_pids: the processes of this run but this shell (and, once they
+# have ended, the grep and sed that looked: live_pids drops them).
 run_pids() {
 	grep -lzx "HVKIT_RUN_TAG=$HVKIT_RUN_TAG" /proc/[0-9]*/environ 2>/dev/null |
 		sed -n 's|^/proc/\([0-9]*\)/environ$|\1|p' | grep -vx "$$"
 }
+# live_pids PID...: those that still exist.
+live_pids() {
+	local p
+	for p in "$@"; do
+		[ -d /proc/"$p" ] && echo "$p"
+	done
+}
 mkdir -p "$LIVE"
 # cleanup: every VM still running, its host helper and the group jobs.
 cleanup() {
-	local f d pid
+	local f d pid pids='' now i
+	# Every process of this run but this shell is stopped first, so that
+	# none forks or boots a VM again (a group's retry) while the rest is
+	# killed; stopped again until no new one shows. They are found by
+	# HVKIT_RUN_TAG in their environment (see the top), not as
+	# descendants: a job's subshell dies of the signal alone (pkill, kill
+	# of the process group) and its children are then init's. apt, dpkg
+	# and dkms run without the tag (lib/deb.sh): they finish.
+	for i in 1 2 3 4 5; do
+		now=$(live_pids $(run_pids))
+		[ "$now" = "$pids" ] && break
+		pids=$now
+		# shellcheck disable=SC2086 # one pid per word
+		[ -z "$pids" ] || kill -STOP $pids 2>/dev/null
+	done
 	for f in "$LIVE"/*; do
 		[ -e "$f" ] || continue
 		d=$(cat "$f")
 		pid=$(cat "$d/qemu.pid" 2>/dev/null) && kill -KILL "$pid" 2>/dev/null
-		pid=$(cat "$d/helper.pgid" 2>/dev/null) && kill -- -"$pid" 2>/dev/null
+		pid=$(cat "$d/helper.pgid" 2>/dev/null) && kill -KILL -- -"$pid" 2>/dev/null
 		rm -f "$f"
 	done
-	# Then every other process of this run: a QEMU that has not written
-	# its pidfile yet, the timeout around it, a helper or build still
-	# running. They are found by HVKIT_RUN_TAG in their environment (see
-	# the top), not as descendants: a job's subshell dies of the signal
-	# alone (pkill, kill of the process group), its children are init's.
-	# Stopped first, so that nothing forks while they are collected.
-	# shellcheck disable=SC2046 # one pid per word
-	kill -STOP $(run_pids) 2>/dev/null
-	# shellcheck disable=SC2046
-	kill -KILL $(run_pids) 2>/dev/null
+	# shellcheck disable=SC2086
+	[ -z "$pids" ] || kill -KILL $pids 2>/dev/null
 }
-trap 'cleanup; exit 130' INT TERM
+trap 'cleanup; exit 130' INT
+trap 'cleanup; exit 143' TERM
+trap 'cleanup; exit 129' HUP
+trap 'cleanup; exit 131' QUIT
 trap cleanup EXIT
 cmd=${1:-check}
 [ $# -gt 0 ] && shift

@@ -19,7 +19,10 @@ DEB_LOCK=/run/lock/hvkit-deb.lock
 
 # deb_apt ARGS...: apt-get, quiet and non-interactive, its output in the log.
 deb_apt() {
-	DEBIAN_FRONTEND=noninteractive apt-get -y -q --no-install-recommends \
+	# Without the run's tag (run.sh: cleanup): a stopped run lets apt
+	# and dpkg finish, as a half-done dpkg would break this machine's
+	# next apt-get.
+	DEBIAN_FRONTEND=noninteractive env -u HVKIT_RUN_TAG apt-get -y -q --no-install-recommends \
 		-o DPkg::Lock::Timeout=300 -o Dpkg::Options::=--force-confnew "$@" \
 		>>"$DEB_DIR/apt.log" 2>&1
 }
@@ -80,11 +83,11 @@ deb_clean_host() {
 	local v p m f
 	for p in $DEB_PKGS; do
 		if dpkg-query -W "$p" >/dev/null 2>&1; then
-			deb_apt purge "$p" || dpkg --purge "$p" >>"$DEB_DIR/apt.log" 2>&1
+			deb_apt purge "$p" || env -u HVKIT_RUN_TAG dpkg --purge "$p" >>"$DEB_DIR/apt.log" 2>&1
 		fi
 	done
 	for v in $(dkms status hvkit 2>/dev/null | sed -n 's|^hvkit/\([^,: ]*\).*|\1|p' | sort -u); do
-		dkms remove "hvkit/$v" --all >>"$DEB_DIR/apt.log" 2>&1
+		env -u HVKIT_RUN_TAG dkms remove "hvkit/$v" --all >>"$DEB_DIR/apt.log" 2>&1
 	done
 	rm -rf /usr/src/hvkit-* /var/lib/dkms/hvkit /lib/modules/*/updates/hvkit
 	for m in $(deb_modules); do
