@@ -661,6 +661,7 @@ cleanup() {
 	# of the process group) and its children are then init's. apt, dpkg
 	# and dkms run without the tag (lib/deb.sh): they finish.
 	for i in 1 2 3 4 5; do
+		# shellcheck disable=SC2046 # one pid per word
 		now=$(live_pids $(run_pids))
 		[ "$now" = "$pids" ] && break
 		pids=$now
