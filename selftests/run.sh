@@ -315,12 +315,13 @@ sched_tree() {
 	done
 }
 
-# lanes_sched POLICY: POLICY for every running job but the one alone;
-# twice, for what was forked while the first pass walked.
+# lanes_sched POLICY: POLICY for every running job but the one alone,
+# when it changes (a lane started meanwhile got it at its start: HOW
+# idle); twice, for what was forked while the first pass walked.
 LANES_POLICY=--other
 lanes_sched() {
 	local pid
-	[ "$1" != "$LANES_POLICY" ] || [ "$1" = --idle ] || return 0
+	[ "$1" = "$LANES_POLICY" ] && return 0
 	LANES_POLICY=$1
 	for _ in 1 2; do
 		for pid in "${!JOB_DIR[@]}"; do

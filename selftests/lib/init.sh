@@ -113,7 +113,8 @@ finish() {
 		read -r k2 _ </proc/uptime
 		echo scan >/sys/kernel/debug/kmemleak
 		read -r k3 _ </proc/uptime
-		# What the two scans cost (they walk the struct pages of all RAM).
+		# What the two scans cost (most of it the object list, not RAM:
+		# 512 MiB instead of 1 GiB saved 1.5-6.6 s of 11-18 s).
 		awk -v a="$k0" -v b="$k1" -v c="$k2" -v d="$k3" '
 			/^MemTotal:/ { printf "# kmemleak: two scans of %d MiB in %.1f s and %.1f s\n", $2 / 1024, b - a, d - c }' \
 			/proc/meminfo >/dev/console

@@ -364,14 +364,13 @@ boot_l2() {
 		# many "HVKIT: mark NAME ." lines (the trailing " ." tells a whole
 		# line from one the serial port has only half written), whether
 		# PID 1 reported at all, and whether it is done.
-		r=$(awk '{ sub(/\r$/, "") }
+		read -r total reported isdone <<-EOF
+		$(awk '{ sub(/\r$/, "") }
 			/^HVKIT: mark [^ ]* \.$/ { n++ }
 			/^HVKIT: / { rep = 1 }
 			/^HVKIT: done / { d = 1 }
-			END { print n + 0, rep + 0, d + 0 }' "$out/results.txt" 2>/dev/null)
-		[ -n "$r" ] || r="0 0 0"
-		total=${r%% *} reported=${r#* } isdone=${r##* }
-		reported=${reported%% *}
+			END { print n + 0, rep + 0, d + 0 }' "$out/results.txt" 2>/dev/null || echo 0 0 0)
+		EOF
 		# A mark: snapshot the stats now (the test waits a second
 		# after it, see tap_lib's mark).
 		while [ "${total:-0}" -gt "$seen" ]; do
@@ -406,8 +405,7 @@ boot_l2() {
 		if [ -n "$bad" ] && grep -q 'Kernel panic' "$out/console.log"; then
 			status=panic; break
 		fi
-		case "$bad" in
-		?*)
+		if [ -n "$bad" ]; then
 			# An RCU stall: L2 no longer makes progress (seen in
 			# make bench, 2026-12-02: L2's timer stopped firing on
 			# one vCPU and it stalled until the 900 s timeout).
@@ -424,8 +422,8 @@ boot_l2() {
 				last=$size
 				i=$((i + 1))
 			done
-			status=rcu-stall; break ;;
-		esac
+			status=rcu-stall; break
+		fi
 		if [ -n "$sdi" ] && own_shutdown; then
 			status=triple-fault; break
 		fi
