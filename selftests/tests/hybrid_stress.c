@@ -6,9 +6,12 @@
  * re-plugging a vCPU whose fd it kept: KVM compares it with the bound
  * table). Meanwhile the main thread binds the VM (the bind waits for each
  * vCPU between two runs), clears and restores a bit of 0x1A (the CPUID
- * hook), and unbinds, again and again, for SECONDS. Every answer a vCPU
- * reads must be its stock one, its profile's, or its profile's with that
- * bit cleared; no table set may fail.
+ * hook), and unbinds, again and again, for SECONDS and at least
+ * MIN_CYCLES times: progress is counted, not timed, so a VM the host
+ * starves (a test VM at SCHED_IDLE) runs longer instead of failing. It
+ * fails when MIN_CYCLES are not done in MAX_SECS (every bind refused).
+ * Every answer a vCPU reads must be its stock one, its profile's, or its
+ * profile's with that bit cleared; no table set may fail.
  *
  * Then it binds once more, closes /dev/kvm_hybrid, creates MARKER, and
  * waits for the module to go (hybrid_load.sh unloads it while the vCPUs
@@ -24,7 +27,7 @@
  * a tracefs kprobe on kvm_cpuid toggled under this load does the same,
  * and single-threaded TCG does not (README, "The nested platform").
  *
- * Usage: hybrid_stress SECONDS MARKER
+ * Usage: hybrid_stress SECONDS MARKER (SECONDS 1 to MAX_SECS)
  */
 #include <pthread.h>
 #include <sys/stat.h>
@@ -35,12 +38,15 @@
 #define LOAD(x)		__atomic_load_n(&(x), __ATOMIC_ACQUIRE)
 #define STORE(x, v)	__atomic_store_n(&(x), (v), __ATOMIC_RELEASE)
 #define SET_EVERY	32
+#define MIN_CYCLES	3
+#define MAX_SECS	120
 
 static struct vm v;
 static struct kvm_cpuid2 *table[NR_VCPUS];
 static int stop, paused, quiet;	/* main thread -> vCPU threads */
 static __u32 allowed[NR_VCPUS][3];
 static __u32 last[NR_VCPUS];		/* vCPU threads -> main thread */
+static int parked[NR_VCPUS];		/* seen paused, not in KVM_RUN (one pause) */
 static unsigned long runs[NR_VCPUS], bad_value[NR_VCPUS], set_fail[NR_VCPUS];
 static __u32 bad_seen[NR_VCPUS];
 
@@ -70,9 +76,11 @@ static void *vcpu_loop(void *arg)
 
 	while (!LOAD(stop)) {
 		if (LOAD(paused)) {
+			STORE(parked[i], 1);
 			usleep(1000);
 			continue;
 		}
+		STORE(parked[i], 0);
 		run_once(i, &eax);
 		STORE(last[i], eax);
 		for (k = 0; k < 3 && eax != allowed[i][k]; k++)
@@ -81,7 +89,8 @@ static void *vcpu_loop(void *arg)
 			bad_value[i]++;
 			bad_seen[i] = eax;
 		}
-		if (++runs[i] % SET_EVERY == 0 && !LOAD(quiet) &&
+		STORE(runs[i], runs[i] + 1);
+		if (runs[i] % SET_EVERY == 0 && !LOAD(quiet) &&
 		    ioctl(v.vcpu[i], KVM_SET_CPUID2, table[i]))
 			set_fail[i]++;
 		usleep(300);
@@ -95,6 +104,56 @@ static __u64 now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return ts.tv_sec * 1000ULL + ts.tv_nsec / 1000000;
+}
+
+/*
+ * The waits below count what the vCPU threads did, never sleep a fixed
+ * time: a VM the host starves only takes longer. WAIT_SECS ends a wait
+ * that would never end (a vCPU stuck in KVM_RUN).
+ */
+#define WAIT_SECS	60
+
+/* Wait until no vCPU thread is in KVM_RUN (paused set). */
+static void wait_parked(void)
+{
+	__u64 end = now_ms() + WAIT_SECS * 1000ULL;
+	int i = 0;
+
+	while (i < NR_VCPUS) {
+		if (LOAD(parked[i])) {
+			i++;
+			continue;
+		}
+		if (now_ms() > end)
+			ksft_exit_fail_msg("vCPU %d did not leave KVM_RUN in %d s\n",
+					   i, WAIT_SECS);
+		usleep(1000);
+	}
+}
+
+/*
+ * Wait until every vCPU has run twice since now: its last answer is from
+ * a run that began after the caller's change. Return: 0, or -1 when one
+ * did not.
+ */
+static int wait_fresh_runs(void)
+{
+	__u64 end = now_ms() + WAIT_SECS * 1000ULL;
+	unsigned long from[NR_VCPUS];
+	int i;
+
+	for (i = 0; i < NR_VCPUS; i++)
+		from[i] = LOAD(runs[i]);
+	for (i = 0; i < NR_VCPUS; ) {
+		if (LOAD(runs[i]) - from[i] >= 2) {
+			i++;
+			continue;
+		}
+		if (now_ms() > end)
+			return -1;
+		usleep(1000);
+	}
+	return 0;
 }
 
 int main(int argc, char **argv)
@@ -111,14 +170,16 @@ int main(int argc, char **argv)
 	struct kvm_cpuid2 *now;
 	struct vm anchor;
 	__u32 anchor_id;
-	__u64 end;
-	int i, ret, secs, reverted;
+	__u64 start, elapsed, end;
+	int i, ret, secs, reverted, unloaded, fresh;
 	struct stat st;
 	FILE *m;
 
 	if (argc != 3)
 		ksft_exit_fail_msg("usage: hybrid_stress SECONDS MARKER\n");
 	secs = atoi(argv[1]);
+	if (secs < 1 || secs > MAX_SECS)
+		ksft_exit_fail_msg("SECONDS: 1 to %d\n", MAX_SECS);
 	ksft_print_header();
 	ksft_set_plan(3);
 	kvm_setup();
@@ -159,8 +220,9 @@ int main(int argc, char **argv)
 		if (pthread_create(&th[i], NULL, vcpu_loop, (void *)(long)i))
 			ksft_exit_fail_msg("pthread_create\n");
 
-	end = now_ms() + secs * 1000ULL;
-	while (now_ms() < end) {
+	start = now_ms();
+	while ((elapsed = now_ms() - start) < secs * 1000ULL ||
+	       (cycles < MIN_CYCLES && !errs && elapsed < MAX_SECS * 1000ULL)) {
 		b.vm_fd = v.vm;
 		b.id = 0;
 		ret = hyb(HYBRID_IOC_BIND, &b);
@@ -187,9 +249,9 @@ int main(int argc, char **argv)
 		total_set += set_fail[i];
 		total_runs += runs[i];
 	}
-	ksft_test_result(cycles >= 3 && !errs && !total_bad && !total_set,
-			 "%d s under load: %lu bind/clear/restore/unbind cycles (%lu binds EBUSY), %lu errors; %lu vCPU runs of %d CPUIDs, %lu unexpected 0x1A (e.g. %#x), %lu table sets failed\n",
-			 secs, cycles, busy, errs, total_runs, PER_RUN, total_bad,
+	ksft_test_result(cycles >= MIN_CYCLES && !errs && !total_bad && !total_set,
+			 "%.1f s under load: %lu bind/clear/restore/unbind cycles (at least %d; %lu binds EBUSY), %lu errors; %lu vCPU runs of %d CPUIDs, %lu unexpected 0x1A (e.g. %#x), %lu table sets failed\n",
+			 elapsed / 1000.0, cycles, MIN_CYCLES, busy, errs, total_runs, PER_RUN, total_bad,
 			 bad_seen[0] | bad_seen[1] | bad_seen[2] | bad_seen[3], total_set);
 
 	/*
@@ -198,36 +260,40 @@ int main(int argc, char **argv)
 	 */
 	STORE(quiet, 1);
 	STORE(paused, 1);
-	usleep(100000);
+	wait_parked();
 	u.id = anchor_id;
 	if (hyb(HYBRID_IOC_UNBIND, &u))
 		ksft_exit_fail_msg("anchor unbind: %s\n", strerror(errno));
 	STORE(paused, 0);
 	/* Bound once more, running; the module goes while the vCPUs run. */
 	b.vm_fd = v.vm;
-	for (i = 0, ret = -1; i < 50 && ret; i++) {
+	end = now_ms() + WAIT_SECS * 1000ULL;
+	do {
 		b.id = 0;
 		ret = hyb(HYBRID_IOC_BIND, &b);
-	}
-	usleep(200000);
+	} while (ret == -EBUSY && now_ms() < end);
 	reverted = 0;
-	for (i = 0; i < NR_VCPUS; i++)
-		reverted += LOAD(last[i]) == allowed[i][1];
+	if (!ret && !wait_fresh_runs())
+		for (i = 0; i < NR_VCPUS; i++)
+			reverted += LOAD(last[i]) == allowed[i][1];
 	close(hyb_fd);
 	m = fopen(argv[2], "w");
 	if (!m)
 		ksft_exit_fail_msg("%s: %s\n", argv[2], strerror(errno));
 	fclose(m);
-	for (i = 0; i < 600 && !stat("/sys/module/kvm_hybrid", &st); i++)
+	end = now_ms() + 2 * WAIT_SECS * 1000ULL;
+	while (!stat("/sys/module/kvm_hybrid", &st) && now_ms() < end)
 		usleep(50000);
-	usleep(300000);		/* a few runs of every vCPU after the unload */
-	ksft_test_result(!ret && reverted == NR_VCPUS && stat("/sys/module/kvm_hybrid", &st),
-			 "bound while running (%d), every vCPU saw its profile (%d of %d); kvm_hybrid unloaded\n",
-			 ret, reverted, NR_VCPUS);
+	unloaded = stat("/sys/module/kvm_hybrid", &st) != 0;
+	ksft_test_result(!ret && reverted == NR_VCPUS && unloaded,
+			 "bound while running (%d), every vCPU saw its profile (%d of %d); kvm_hybrid unloaded (%d)\n",
+			 ret, reverted, NR_VCPUS, unloaded);
+	/* Every vCPU's last answer from a run begun after the unload. */
+	fresh = unloaded && !wait_fresh_runs();
 	STORE(stop, 1);
 	for (i = 0; i < NR_VCPUS; i++)
 		pthread_join(th[i], NULL);
-	ret = 0;
+	ret = !fresh;
 	for (i = 0; i < NR_VCPUS; i++) {
 		ret += last[i] != allowed[i][0];
 		now = get_cpuid(v.vcpu[i]);
