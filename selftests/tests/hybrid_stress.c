@@ -251,8 +251,9 @@ int main(int argc, char **argv)
 	}
 	ksft_test_result(cycles >= MIN_CYCLES && !errs && !total_bad && !total_set,
 			 "%.1f s under load: %lu bind/clear/restore/unbind cycles (at least %d; %lu binds EBUSY), %lu errors; %lu vCPU runs of %d CPUIDs, %lu unexpected 0x1A (e.g. %#x), %lu table sets failed\n",
-			 elapsed / 1000.0, cycles, MIN_CYCLES, busy, errs, total_runs, PER_RUN, total_bad,
-			 bad_seen[0] | bad_seen[1] | bad_seen[2] | bad_seen[3], total_set);
+			 elapsed / 1000.0, cycles, MIN_CYCLES, busy, errs, total_runs, PER_RUN,
+			 total_bad, bad_seen[0] | bad_seen[1] | bad_seen[2] | bad_seen[3],
+			 total_set);
 
 	/*
 	 * The anchor goes with the vCPUs paused (the hook's probe out); from
