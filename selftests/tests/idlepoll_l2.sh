@@ -88,12 +88,15 @@ echo "# round trip median: HLT $h ns, guest_idlepoll haltpoll $i ns, adaptive $a
 # but, with the other CPU idle and no grace period pending, may print no
 # RCU stall at all: the same 2000 round trips must not take much longer
 # with the module than with HLT (seen: a planted 30 s freeze, 1.9 -> 30.6 s).
+# The 15 s slack is for a VM the host starves during one run but not the
+# other (debug nested-idlepoll shares the CPUs); it still catches that
+# freeze.
 wh=$(awk -F= '$1 == "wall_ns" { print $2 }' /tmp/pp.hlt)
 wi=$(awk -F= '$1 == "wall_ns" { print $2 }' /tmp/pp.ipoll)
 wa=$(awk -F= '$1 == "wall_ns" { print $2 }' /tmp/pp.adaptive)
-check "no CPU froze: ping-pong wall time haltpoll $((${wi:-0} / 1000000)) ms, adaptive $((${wa:-0} / 1000000)) ms <= 3 x HLT's $((${wh:-0} / 1000000)) ms + 2 s" \
+check "no CPU froze: ping-pong wall time haltpoll $((${wi:-0} / 1000000)) ms, adaptive $((${wa:-0} / 1000000)) ms <= 3 x HLT's $((${wh:-0} / 1000000)) ms + 15 s" \
 	eval '[ -n "$wh" ] && [ -n "$wi" ] && [ -n "$wa" ] &&
-	      [ "$wi" -le $((wh * 3 + 2000000000)) ] && [ "$wa" -le $((wh * 3 + 2000000000)) ]'
+	      [ "$wi" -le $((wh * 3 + 15000000000)) ] && [ "$wa" -le $((wh * 3 + 15000000000)) ]'
 
 # Steal back-off, end to end (issue 17 item 6). CPU 1 spins; CPU 0 runs a
 # duty-cycle load (busy a few ms, idle 2 ms) twice: first with L2's vCPUs

@@ -133,7 +133,8 @@ dmesg -c >/dev/null
 kram_pin pinned 16 <$d/pin.in >$d/pin.out 2>&1 &
 pinpid=$!
 exec 5>$d/pin.in
-for _ in $(seq 50); do grep -q pinned $d/pin.out && break; sleep 0.1; done
+# Up to 60 s (typically well under 1 s): a starved VM only takes longer.
+for _ in $(seq 600); do grep -q pinned $d/pin.out && break; sleep 0.1; done
 check "kram_pin holds 16 pages, its mapping and file closed" grep -q '^pinned' $d/pin.out
 check "kram says it stays loaded while pages are held" sh -c \
 	"dmesg | grep -q \"area 'pinned': 16 pages still mapped or pinned\""
@@ -146,7 +147,8 @@ echo >&5
 exec 5>&-
 wait $pinpid
 check "kram_pin let go" grep -q '^unpinned' $d/pin.out
-for _ in $(seq 30); do dmesg | grep -q 'no area page is mapped or pinned any more' && break; sleep 0.2; done
+# kram looks again every second: up to 60 s.
+for _ in $(seq 300); do dmesg | grep -q 'no area page is mapped or pinned any more' && break; sleep 0.2; done
 check "kram drops its hold once the pages are released" sh -c \
 	"dmesg | grep -q 'no area page is mapped or pinned any more'"
 check "delete area 'pinned' now" hvkitctl kram delete pinned

@@ -80,11 +80,12 @@ in_flight() {
 	done
 }
 # stop_l2: "stop", then wait until the monitor says paused in an answer
-# that came after the stop (an earlier "paused" must not count).
+# that came after the stop (an earlier "paused" must not count). Up to
+# 300 looks, 0.1 s apart: a starved VM only takes longer.
 stop_l2() {
 	n0=$(grep -c '^VM status: ' "$out/monitor.log")
 	mon stop
-	for _ in 1 2 3 4 5 6 7 8 9 10; do
+	for _ in $(seq 300); do
 		mon "info status"
 		usleep 100000
 		[ "$(grep -c '^VM status: ' "$out/monitor.log")" -gt "$n0" ] &&

@@ -97,11 +97,11 @@ none_attached() { [ "$(grep -vc '^id ' $VMS)" = 0 ]; }
 # detached QPID: QPID was attached (ATTACHED lists it) and now no VM is.
 detached() {
 	case " $ATTACHED " in *" $1 "*) ;; *) echo "# $1 was never attached"; return 1 ;; esac
-	wait_until 50 none_attached
+	wait_until 300 none_attached
 }
 ATTACHED=
-# attach_ok QPID: QEMU QPID gets attached within 30 s (noted in ATTACHED).
-attach_ok() { wait_until 300 attached "$1" && ATTACHED="$ATTACHED $1"; }
+# attach_ok QPID: QEMU QPID gets attached within 60 s (noted in ATTACHED).
+attach_ok() { wait_until 600 attached "$1" && ATTACHED="$ATTACHED $1"; }
 # own_ns PID NS...: PID has each namespace NS of its own (not PID 1's).
 own_ns() {
 	local p=${1:-0} ns a b
@@ -219,7 +219,7 @@ echo "# QEMU pid $q1"
 check "QEMU's ivshmem-doorbell attached: $VCPUS vCPUs in the agent's vms" \
 	attach_ok $q1
 sed 's/^/# vms: /' $VMS
-check "the agent has KVM's TSC offsets (debugfs read in the sandbox)" wait_until 30 tsc_match $q1
+check "the agent has KVM's TSC offsets (debugfs read in the sandbox)" wait_until 300 tsc_match $q1
 journal
 check "journal: VM pid $q1 attached" grep -q "VM pid $q1 attached as id" $D/journal
 check "hvkitctl pvtimer status: 1 VM attached, $VCPUS vCPUs" sh -c \
@@ -231,7 +231,7 @@ ino=$(stat -c %i $SOCK)
 check "SIGKILL the main PID $pid" kill_main "$pid"
 check "the agent detached the VM (the server's file closed)" detached $q1
 check "restarted: active running, NRestarts 1 (RestartSec=2s)" \
-	wait_until 150 is "active running 1" props ActiveState SubState NRestarts
+	wait_until 600 is "active running 1" props ActiveState SubState NRestarts
 pid2=$(prop MainPID)
 check "a new main PID ($pid -> $pid2)" [ "$pid2" != "$pid" -a "$pid2" != 0 ]
 check "a new $SOCK (inode $ino before), root's, 700" sh -c \
