@@ -55,7 +55,7 @@ machine=${L2_MACHINE:-microvm}
 # not match the features L2 may enable (L2 WARNs in fpu__init_system_xstate):
 # L2 runs without XSAVE. Override with L2_CPU.
 cpu=${L2_CPU:-host,-xsave}
-timeout=${L2_TIMEOUT:-400}
+timeout=${L2_TIMEOUT:-540}
 boot_secs=${L2_BOOT_SECS:-240}
 while [ $# -gt 0 ]; do
 	case "$1" in
