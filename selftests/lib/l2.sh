@@ -20,7 +20,7 @@
 #     /tmp/l2/hook.log, exit status in /tmp/l2/hook.rc), then resumes QEMU
 #     through its monitor (a pipe chardev, /tmp/l2/mon.{in,out}),
 #   - with L2_MARK_HOOK=CMD, runs "CMD NAME" right after the snapshot of
-#     each mark NAME (while L2 waits after its mark; killed after 60 s);
+#     each mark NAME (while L2 waits after its mark; killed after 300 s);
 #     its output and exit status are appended to /tmp/l2/markhook.log and
 #     never fail hvkit-l2,
 #   - with L2_OUT=DIR, keeps its files there instead of /tmp/l2 (two
@@ -380,7 +380,7 @@ boot_l2() {
 			snapshot "$name"
 			if [ -n "$markhook" ]; then
 				echo "# mark $name: $markhook $name" >>"$out/markhook.log"
-				timeout 60 $markhook "$name" >>"$out/markhook.log" 2>&1
+				timeout 300 $markhook "$name" >>"$out/markhook.log" 2>&1
 				echo "# mark $name: exit status $?" >>"$out/markhook.log"
 				# The hook saved L2 and stopped its QEMU.
 				[ -e "$out/handover" ] && break

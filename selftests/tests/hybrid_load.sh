@@ -14,7 +14,8 @@ rm -f "$mark"
 hybrid_stress "$secs" "$mark" >/tmp/hybrid_stress.out 2>&1 &
 pid=$!
 i=0
-while [ ! -e "$mark" ] && [ $i -lt 1800 ] && kill -0 "$pid" 2>/dev/null; do
+# hybrid_stress bounds its own waits (up to about 5 min when it fails).
+while [ ! -e "$mark" ] && [ $i -lt 4000 ] && kill -0 "$pid" 2>/dev/null; do
 	usleep 100000
 	i=$((i + 1))
 done

@@ -409,7 +409,7 @@ int main(int argc, char **argv)
 	 * Squeeze the churner: take what it lets go between its cycles, so
 	 * that it holds few pages and takes any page freed here at once.
 	 */
-	end = time(NULL) + 120;	/* a starved VM: about 3 s on debug */
+	end = time(NULL) + 120;	/* usually about 3 s on debug; 120 s if starved */
 	for (i = 0; time(NULL) < end && nr_own < cap; i++) {
 		if (!(i % 64) && churner_share() < 32)
 			break;
