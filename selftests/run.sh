@@ -147,7 +147,7 @@ load_group() {
 	MODULES="" KMODS="" TESTS="" L2_MODULES="" L2_TESTS="" L2_CMDLINE=""
 	L2_QEMU_ARGS="" L2_MEM=512 L2_MACHINE=microvm L2_CPUS="" TEST_TIMEOUT=600 DESCRIPTION=""
 	HOST_HELPER="" HOST_HELPER_READY="" MODPROBE_CONF="" ACCEL=tcg QEMU_IN_L1=""
-	EXPECT="" EXPECT_DEBUG="" ALONE=no DEBUG_ALONE="" DEBUG_L1=debug
+	EXPECT="" EXPECT_DEBUG="" ALONE=no DEBUG_ALONE="" BESIDE=no DEBUG_L1=debug
 	DEBUG_CMDLINE="" COLDPLUG="" PREV_KOS="" BY_NAME=no L1_PMU=no INIT="" DEBS=""
 	# shellcheck disable=SC1090
 	. "$1"
@@ -288,22 +288,45 @@ gcount() {
 # one of the two CPUs of the CI machine busy on average). A group that
 # times something (ALONE=yes: benchmarks, timer lateness, poll hit
 # rates; DEBUG_ALONE in the debug suite) has the CPUs to itself: no other
-# group competes with it for them. HVKIT_IDLE_BESIDE=N (default 0) lets
-# up to N other groups run beside it, every thread of theirs SCHED_IDLE
-# (sched(7)): they get only the CPU time it leaves idle (0.4-1.0 of the
-# 2 CPUs in make check of 2026-12-05), and the host kernel preempts them
-# whenever a thread of its VM wakes. Not by default: starved for seconds
-# at a time, such a VM fails checks that wait for something with a bound
-# (a CI run lost debug hybrid_load that way, README "Time").
+# group competes with it for them. Beside it run at most IDLE_BESIDE
+# (HVKIT_IDLE_BESIDE; make check 1, make bench 0) of the groups marked
+# BESIDE=yes, every thread of theirs SCHED_IDLE (sched(7)): they get only
+# the CPU time it leaves idle (0.4-1.0 of the 2 CPUs in make check of
+# 2026-12-05), and the host kernel preempts them whenever a thread of its
+# VM wakes. Such a VM may starve for seconds at a time: a group is marked
+# BESIDE=yes only once it passed with its QEMU held to 25 % of one CPU
+# (a CI run lost debug hybrid_load to a check that could not, README
+# "Time").
 JOBS=${HVKIT_JOBS:-2}
-IDLE_BESIDE=${HVKIT_IDLE_BESIDE:-0}
+IDLE_BESIDE=${HVKIT_IDLE_BESIDE:-1}
+# HVKIT_CPU_QUOTA=PCT: every QEMU held to PCT % of one CPU (lib/vm.sh,
+# cpu_quota), or no run at all.
+if [ -n "${HVKIT_CPU_QUOTA:-}" ]; then
+	case "$HVKIT_CPU_QUOTA" in
+	[1-9] | [1-9][0-9] | 100) ;;
+	*) die "HVKIT_CPU_QUOTA: a percentage of one CPU, 1 to 100" ;;
+	esac
+	q=/sys/fs/cgroup/cpu/hvkit-quota-probe$$
+	[ -e /sys/fs/cgroup/cpu/cgroup.procs ] || q=/sys/fs/cgroup/hvkit-quota-probe$$
+	{ mkdir "$q" && [ -e "$q/cpu.cfs_quota_us" ] || [ -e "$q/cpu.max" ]; } 2>/dev/null ||
+		{ rmdir "$q" 2>/dev/null; die "HVKIT_CPU_QUOTA: no cgroup cpu controller here ($q)"; }
+	rmdir "$q"
+fi
 # Back from SCHED_IDLE needs CAP_SYS_NICE (or RLIMIT_NICE): without it,
 # nothing runs beside a group alone.
 if ! (chrt --idle -p 0 "$BASHPID" && chrt --other -p 0 "$BASHPID") 2>/dev/null; then
 	IDLE_BESIDE=0
 fi
-declare -A JOB_DIR=()
+declare -A JOB_DIR=() JOB_BESIDE=()
 ALONE_JOB=
+
+# lanes_all_beside: every running job but the one alone is BESIDE=yes.
+lanes_all_beside() {
+	local pid
+	for pid in "${!JOB_DIR[@]}"; do
+		[ "$pid" = "$ALONE_JOB" ] || [ "${JOB_BESIDE[$pid]:-}" = yes ] || return 1
+	done
+}
 
 # sched_tree POLICY PID: POLICY (chrt's --idle or --other) for every
 # thread of PID and of its descendants, each parent before its children
@@ -362,7 +385,7 @@ wait_one() {
 		fi
 	fi
 	merge_group "${JOB_DIR[$pid]}"
-	unset "JOB_DIR[$pid]"
+	unset "JOB_DIR[$pid]" "JOB_BESIDE[$pid]"
 	[ "$pid" = "$ALONE_JOB" ] && ALONE_JOB=
 	if [ "$pid" = "$DEB_JOB" ]; then
 		DEB_JOB=
@@ -422,11 +445,11 @@ QUEUE_LANE=() QUEUE_ALONE=()
 
 # queue_groups KIND SUITE KOS [NAME...]: every group of SUITE (or the NAMEs).
 queue_groups() {
-	local kind=$1 suite=$2 kos=$3 g alone
+	local kind=$1 suite=$2 kos=$3 g alone beside
 	shift 3
 	for g in $(groups_for "$suite" "$@"); do
-		alone=$(load_group "$g"
-			if [ "$kind" = debug ]; then echo "$DEBUG_ALONE"; else echo "$ALONE"; fi)
+		read -r alone beside < <(load_group "$g"
+			if [ "$kind" = debug ]; then echo "$DEBUG_ALONE $BESIDE"; else echo "$ALONE $BESIDE"; fi)
 		# make check's quick benchmarks judge no figure (their table
 		# lines say so): they share the machine; make bench runs them
 		# alone.
@@ -434,7 +457,7 @@ queue_groups() {
 		if [ "$alone" = yes ]; then
 			QUEUE_ALONE+=("$kind|$g|$kos|$suite")
 		else
-			QUEUE_LANE+=("$kind|$g|$kos|$suite")
+			QUEUE_LANE+=("$kind|$g|$kos|$suite|$beside")
 		fi
 	done
 }
@@ -442,15 +465,21 @@ queue_groups() {
 # run_queue: the groups that share the machine two at a time (in queue
 # order, the debug suite's longest groups queued first) and, once the
 # package cycle is done, one by one those that run alone, each with at
-# most IDLE_BESIDE of the others SCHED_IDLE beside it. Both queues may
+# most IDLE_BESIDE of the BESIDE=yes others SCHED_IDLE beside it (the
+# first queued, out of order; its entry is emptied). Both queues may
 # grow while it runs (deb_job_done), so they are walked by index.
 run_queue() {
-	local i=0 j=0 lanes max
+	local i=0 j=0 k lanes
 	while :; do
+		# Past the entries taken out of order.
+		while [ $i -lt ${#QUEUE_LANE[@]} ] && [ -z "${QUEUE_LANE[i]}" ]; do
+			i=$((i + 1))
+		done
 		lanes=${#JOB_DIR[@]}
 		[ -n "$ALONE_JOB" ] && lanes=$((lanes - 1))
 		if [ -z "$ALONE_JOB" ] && [ -z "$DEB_JOB" ] && [ $j -lt ${#QUEUE_ALONE[@]} ]; then
-			if [ "$lanes" -gt "$IDLE_BESIDE" ]; then
+			# Only BESIDE=yes groups may go on beside it.
+			if [ "$lanes" -gt "$IDLE_BESIDE" ] || ! lanes_all_beside; then
 				wait_one
 				continue
 			fi
@@ -462,14 +491,20 @@ run_queue() {
 		if [ -z "$ALONE_JOB" ]; then
 			# Nothing runs alone (now): the others share the CPUs.
 			lanes_sched --other
-			max=$JOBS
-		else
-			max=$IDLE_BESIDE
-		fi
-		if [ $i -lt ${#QUEUE_LANE[@]} ] && [ "$lanes" -lt "$max" ]; then
-			start_queued "${QUEUE_LANE[i]}" "$([ -n "$ALONE_JOB" ] && echo idle || echo lane)"
-			i=$((i + 1))
-			continue
+			if [ $i -lt ${#QUEUE_LANE[@]} ] && [ "$lanes" -lt "$JOBS" ]; then
+				start_queued "${QUEUE_LANE[i]}" lane
+				i=$((i + 1))
+				continue
+			fi
+		elif [ "$lanes" -lt "$IDLE_BESIDE" ]; then
+			for ((k = i; k < ${#QUEUE_LANE[@]}; k++)); do
+				[ "${QUEUE_LANE[k]##*|}" = yes ] && break
+			done
+			if [ $k -lt ${#QUEUE_LANE[@]} ]; then
+				start_queued "${QUEUE_LANE[k]}" idle
+				QUEUE_LANE[k]=
+				continue
+			fi
 		fi
 		[ ${#JOB_DIR[@]} -gt 0 ] || break
 		wait_one
@@ -481,8 +516,8 @@ run_queue() {
 # lane, or idle (a lane group beside the one alone: SCHED_IDLE from its
 # first process on).
 start_queued() {
-	local e=$1 how=$2 kind g kos suite dir
-	IFS='|' read -r kind g kos suite <<<"$e"
+	local e=$1 how=$2 kind g kos suite beside dir
+	IFS='|' read -r kind g kos suite beside <<<"$e"
 	dir=$HVKIT_OUT/vm/$kind-$(basename "$g" .group)
 	rm -rf "$dir"
 	mkdir -p "$dir"
@@ -499,6 +534,7 @@ start_queued() {
 		run_group "$kind" "$g"
 	) >"$dir/run.log" 2>&1 &
 	JOB_DIR[$!]=$dir
+	JOB_BESIDE[$!]=$beside
 	[ "$how" = alone ] && ALONE_JOB=$!
 }
 
@@ -741,6 +777,7 @@ check)
 	;;
 bench)
 	# Every benchmark alone, with nothing beside it.
+	IDLE_BESIDE=${HVKIT_IDLE_BESIDE:-0}
 	step_build && queue_stock bench "$STOCK_KOS" "$@" && run_queue
 	bench_tables
 	summary

@@ -229,6 +229,25 @@ mk_image() {
 # records what the VM's vCPUs were doing (DIR/vcpus.txt, through QEMU's
 # monitor): a hang says where it hung.
 # Waits for DIR/qemu.pid.
+# cpu_quota PID DIR: with HVKIT_CPU_QUOTA=PCT, QEMU PID (every thread of
+# it) held to PCT % of one CPU, in a cgroup of its own (cgroup v1's cpu
+# controller or v2's cpu.max), its path in DIR/quota.cg: how a group is
+# tried on a starved VM before it is marked BESIDE=yes (selftests/README.md).
+cpu_quota() {
+	local pct=${HVKIT_CPU_QUOTA:-} cg
+	[ -n "$pct" ] || return 0
+	if [ -e /sys/fs/cgroup/cpu/cgroup.procs ]; then
+		cg=/sys/fs/cgroup/cpu/hvkit-quota-$1
+		mkdir "$cg" && echo 100000 >"$cg/cpu.cfs_period_us" &&
+			echo $((pct * 1000)) >"$cg/cpu.cfs_quota_us"
+	else
+		cg=/sys/fs/cgroup/hvkit-quota-$1
+		mkdir "$cg" && echo "$((pct * 1000)) 100000" >"$cg/cpu.max"
+	fi || { echo "HVKIT_CPU_QUOTA: cannot make $cg" >&2; return 1; }
+	echo "$cg" >"$2/quota.cg"
+	echo "$1" >"$cg/cgroup.procs" && echo "QEMU $1 held to $pct % of one CPU ($cg)" >&2
+}
+
 vm_watch() {
 	local dir=$1 pid='' cpu last='' still=0 limit=${STALL_SECS:-180} line
 	local csize clast='' cstill=0 blimit=${BOOT_STALL_SECS:-120} t0=$SECONDS
@@ -237,6 +256,7 @@ vm_watch() {
 		sleep 0.2
 	done
 	[ -n "$pid" ] || return 0
+	cpu_quota "$pid" "$dir"
 	while kill -0 "$pid" 2>/dev/null; do
 		sleep 15
 		if [ $((SECONDS - t0)) -ge $((TIMEOUT - 30)) ] && [ ! -e "$dir/vcpus.txt" ]; then
@@ -399,7 +419,8 @@ boot_vm() {
 	rc=$?
 	QEMU_PIDFILE=''
 	stop_all
-	rm -f "$LIVE/$(basename "$dir")"
+	[ -s "$dir/quota.cg" ] && rmdir "$(cat "$dir/quota.cg")"
+	rm -f "$LIVE/$(basename "$dir")" "$dir/quota.cg"
 	# A QEMU the timeout killed before PID 1 reported: a boot hang too.
 	if [ "$rc" = 124 ] && [ ! -s "$dir/results.txt" ] && [ ! -e "$dir/boothang" ]; then
 		echo "killed after ${TIMEOUT} s with no report from PID 1" >"$dir/boothang"
