@@ -229,25 +229,6 @@ mk_image() {
 # records what the VM's vCPUs were doing (DIR/vcpus.txt, through QEMU's
 # monitor): a hang says where it hung.
 # Waits for DIR/qemu.pid.
-# cpu_quota PID DIR: with HVKIT_CPU_QUOTA=PCT, QEMU PID (every thread of
-# it) held to PCT % of one CPU, in a cgroup of its own (cgroup v1's cpu
-# controller or v2's cpu.max), its path in DIR/quota.cg: how a group is
-# tried on a starved VM before it is marked BESIDE=yes (selftests/README.md).
-cpu_quota() {
-	local pct=${HVKIT_CPU_QUOTA:-} cg
-	[ -n "$pct" ] || return 0
-	if [ -e /sys/fs/cgroup/cpu/cgroup.procs ]; then
-		cg=/sys/fs/cgroup/cpu/hvkit-quota-$1
-		mkdir "$cg" && echo 100000 >"$cg/cpu.cfs_period_us" &&
-			echo $((pct * 1000)) >"$cg/cpu.cfs_quota_us"
-	else
-		cg=/sys/fs/cgroup/hvkit-quota-$1
-		mkdir "$cg" && echo "$((pct * 1000)) 100000" >"$cg/cpu.max"
-	fi || { echo "HVKIT_CPU_QUOTA: cannot make $cg" >&2; return 1; }
-	echo "$cg" >"$2/quota.cg"
-	echo "$1" >"$cg/cgroup.procs" && echo "QEMU $1 held to $pct % of one CPU ($cg)" >&2
-}
-
 vm_watch() {
 	local dir=$1 pid='' cpu last='' still=0 limit=${STALL_SECS:-180} line
 	local csize clast='' cstill=0 blimit=${BOOT_STALL_SECS:-120} t0=$SECONDS
@@ -256,7 +237,6 @@ vm_watch() {
 		sleep 0.2
 	done
 	[ -n "$pid" ] || return 0
-	cpu_quota "$pid" "$dir"
 	while kill -0 "$pid" 2>/dev/null; do
 		sleep 15
 		if [ $((SECONDS - t0)) -ge $((TIMEOUT - 30)) ] && [ ! -e "$dir/vcpus.txt" ]; then
@@ -344,6 +324,27 @@ stop_all() {
 	HELPER_PGID='' WATCHER_PID='' QEMU_PIDFILE=''
 }
 
+# quota_cgroup DIR: with HVKIT_CPU_QUOTA=PCT, make the cgroup that holds
+# DIR's QEMU (every thread of it) to PCT % of one CPU (cgroup v1's cpu
+# controller or v2's cpu.max; hvkit-quota-RUNNER-PID-GROUP, removed after
+# the VM, by run.sh's cleanup if stopped) and print its path: how a group
+# is tried on a starved VM before it is marked BESIDE=yes
+# (selftests/README.md). Without HVKIT_CPU_QUOTA, print nothing.
+quota_cgroup() {
+	local pct=${HVKIT_CPU_QUOTA:-} cg=/sys/fs/cgroup
+	[ -n "$pct" ] || return 0
+	[ -e $cg/cpu/cgroup.procs ] && cg=$cg/cpu
+	cg=$cg/hvkit-quota-$$-$(basename "$1")
+	rmdir "$cg" 2>/dev/null
+	mkdir "$cg" || return 1
+	if [ -e "$cg/cpu.max" ]; then
+		echo "$((pct * 1000)) 100000" >"$cg/cpu.max"
+	else
+		echo 100000 >"$cg/cpu.cfs_period_us" && echo $((pct * 1000)) >"$cg/cpu.cfs_quota_us"
+	fi || { rmdir "$cg"; return 1; }
+	echo "$cg"
+}
+
 # boot_vm DIR: one QEMU run of DIR/initrd.cpio for the loaded group (and its
 # host helper). Returns QEMU's exit status (124: killed by the timeout).
 #
@@ -373,12 +374,12 @@ stop_all() {
 # L1; README, "The nested platform", has the runs with and without it.
 # HVKIT_L1_NPT=1 boots L1 with nested paging, to compare.
 boot_vm() {
-	local dir=$1 qargs rc
+	local dir=$1 qargs rc qcg
 	local L1_NPT_ARG="kvm_amd.npt=0 "
 	[ "${HVKIT_L1_NPT:-0}" = 1 ] && L1_NPT_ARG=""
 	: >"$dir/results.txt"
 	: >"$dir/console.log"
-	rm -f "$dir/qemu.pid" "$dir/stalled" "$dir/fault" "$dir/boothang"
+	rm -f "$dir/qemu.pid" "$dir/stalled" "$dir/fault" "$dir/boothang" "$dir/quotafail"
 	# For HOST_HELPER, HOST_HELPER_READY and QEMU_ARGS (evaluated below).
 	export VMDIR=$dir
 	# What cleanup in run.sh kills if the runner is stopped.
@@ -406,8 +407,17 @@ boot_vm() {
 	# 0.044 s into a kexec boot of live-update, before any module loaded,
 	# while another test VM ran beside it on the 2 host CPUs (an emulated
 	# vCPU starved). Every L1 gets it (kexec boots reuse the command line).
+	if ! qcg=$(quota_cgroup "$dir"); then
+		echo "no cgroup for HVKIT_CPU_QUOTA=$HVKIT_CPU_QUOTA" >"$dir/quotafail"
+		stop_all
+		rm -f "$LIVE/$(basename "$dir")"
+		return 1
+	fi
+	[ -z "$qcg" ] || log "group $GROUP on $KIND kernel: QEMU held to $HVKIT_CPU_QUOTA % of one CPU ($qcg)"
 	# shellcheck disable=SC2086
-	timeout --foreground -k 10 "$TIMEOUT" "$L0_QEMU" -pidfile "$dir/qemu.pid" \
+	( [ -z "$qcg" ] || echo "$BASHPID" >"$qcg/cgroup.procs" ||
+		{ echo "QEMU not put into $qcg" >"$dir/quotafail"; exit 1; }
+	exec timeout --foreground -k 10 "$TIMEOUT" "$L0_QEMU" -pidfile "$dir/qemu.pid" \
 		-M q35 -accel "${HVKIT_ACCEL:-$ACCEL}" -cpu "EPYC,+svm$([ "$L1_PMU" = yes ] && echo ,pmu=on)" \
 		-smp "$SMP" -m "$MEM" \
 		-nodefaults -display none -no-reboot \
@@ -415,12 +425,12 @@ boot_vm() {
 		-append "console=ttyS0 panic=-1 panic_on_warn=1 oops=panic tsc=reliable mitigations=off no_timer_check $L1_NPT_ARG$CMDLINE$([ "$KIND" = debug ] && [ -n "$DEBUG_CMDLINE" ] && echo " $DEBUG_CMDLINE")" \
 		-serial "file:$dir/console.log" -serial "file:$dir/results.txt" \
 		-monitor "unix:$dir/monitor.sock,server=on,wait=off" \
-		$qargs >"$dir/qemu.log" 2>&1 9>&-
+		$qargs >"$dir/qemu.log" 2>&1 9>&- )
 	rc=$?
 	QEMU_PIDFILE=''
 	stop_all
-	[ -s "$dir/quota.cg" ] && rmdir "$(cat "$dir/quota.cg")"
-	rm -f "$LIVE/$(basename "$dir")" "$dir/quota.cg"
+	[ -z "$qcg" ] || rmdir "$qcg"
+	rm -f "$LIVE/$(basename "$dir")"
 	# A QEMU the timeout killed before PID 1 reported: a boot hang too.
 	if [ "$rc" = 124 ] && [ ! -s "$dir/results.txt" ] && [ ! -e "$dir/boothang" ]; then
 		echo "killed after ${TIMEOUT} s with no report from PID 1" >"$dir/boothang"
