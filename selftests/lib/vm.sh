@@ -326,7 +326,7 @@ stop_all() {
 
 # quota_cgroup DIR: with HVKIT_CPU_QUOTA=PCT, make the cgroup that holds
 # DIR's QEMU (every thread of it) to PCT % of one CPU (cgroup v1's cpu
-# controller or v2's cpu.max; hvkit-quota-RUNNER-PID-GROUP, removed after
+# controller or v2's cpu.max; hvkit-quota-RUNNERPID-KIND-GROUP, removed after
 # the VM, by run.sh's cleanup if stopped) and print its path: how a group
 # is tried on a starved VM before it is marked BESIDE=yes
 # (selftests/README.md). Without HVKIT_CPU_QUOTA, print nothing.
@@ -400,13 +400,6 @@ boot_vm() {
 	QEMU_PIDFILE=$dir/qemu.pid
 	vm_watch "$dir" 9>&- &
 	WATCHER_PID=$!
-	# no_timer_check: with interrupt remapping on (intel_iommu=on) 6.1's
-	# check_timer() has no fallback when its busy-wait of 4e10/HZ TSC
-	# cycles (64 ms here) sees 4 jiffies or fewer, and panics ("timer
-	# doesn't work through Interrupt-remapped IO-APIC"). It did once,
-	# 0.044 s into a kexec boot of live-update, before any module loaded,
-	# while another test VM ran beside it on the 2 host CPUs (an emulated
-	# vCPU starved). Every L1 gets it (kexec boots reuse the command line).
 	if ! qcg=$(quota_cgroup "$dir"); then
 		echo "no cgroup for HVKIT_CPU_QUOTA=$HVKIT_CPU_QUOTA" >"$dir/quotafail"
 		stop_all
@@ -414,6 +407,13 @@ boot_vm() {
 		return 1
 	fi
 	[ -z "$qcg" ] || log "group $GROUP on $KIND kernel: QEMU held to $HVKIT_CPU_QUOTA % of one CPU ($qcg)"
+	# no_timer_check: with interrupt remapping on (intel_iommu=on) 6.1's
+	# check_timer() has no fallback when its busy-wait of 4e10/HZ TSC
+	# cycles (64 ms here) sees 4 jiffies or fewer, and panics ("timer
+	# doesn't work through Interrupt-remapped IO-APIC"). It did once,
+	# 0.044 s into a kexec boot of live-update, before any module loaded,
+	# while another test VM ran beside it on the 2 host CPUs (an emulated
+	# vCPU starved). Every L1 gets it (kexec boots reuse the command line).
 	# shellcheck disable=SC2086
 	( [ -z "$qcg" ] || echo "$BASHPID" >"$qcg/cgroup.procs" ||
 		{ echo "QEMU not put into $qcg" >"$dir/quotafail"; exit 1; }
