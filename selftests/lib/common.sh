@@ -16,6 +16,23 @@ HVKIT_OUT=${HVKIT_OUT:-$HVKIT_TOP/selftests/out}
 log() { printf '[hvkit %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 
+# children_cpu_s VAR: VAR = the CPU seconds (user + system) of every
+# child this shell has waited for. bash's times must run in this shell:
+# in $(...) or a pipe it would count a fresh fork's children, none.
+children_cpu_s() {
+	local f
+	f=$(mktemp)
+	times >"$f"
+	printf -v "$1" '%s' "$(awk 'NR == 2 {
+		t = 0
+		for (i = 1; i <= 2; i++) {
+			split($i, a, /[ms]/); t += a[1] * 60 + a[2]
+		}
+		printf "%d", t + 0.5
+	}' "$f")"
+	rm -f "$f"
+}
+
 # stock_kver: the Debian kernel release (e.g. 6.1.0-56-amd64).
 stock_kver() {
 	if [ -z "$HVKIT_KVER" ]; then
