@@ -208,9 +208,7 @@ count_results() {
 	elif [ "$n" -lt "$want" ]; then
 		gcount fail "$KIND/$GROUP: results" "$n reported, at least $want expected"
 	fi
-	if [ -e "$dir/quotafail" ]; then
-		gcount fail "$KIND/$GROUP: VM" "HVKIT_CPU_QUOTA: $(cat "$dir/quotafail")"; rc=fail
-	elif [ -e "$dir/stalled" ]; then
+	if [ -e "$dir/stalled" ]; then
 		gcount fail "$KIND/$GROUP: VM" "emulator stalled: $(cat "$dir/stalled")"; rc=fail
 	elif [ -e "$dir/boothang" ]; then
 		gcount fail "$KIND/$GROUP: VM" "boot hung before PID 1: $(cat "$dir/boothang")"; rc=fail
@@ -248,6 +246,11 @@ run_group() {
 	local dir=$HVKIT_OUT/vm/$KIND-$GROUP qemu_rc why f t0 cpu
 	t0=$(date +%s)
 	GDIR=$dir
+	# Its cgroup (start_queued) holds its CPU weight and quota.
+	if [ -e "$dir/cgfail" ]; then
+		gcount fail "$KIND/$GROUP: VM" "not started: $(cat "$dir/cgfail")"
+		return
+	fi
 	log "group $GROUP on $KIND kernel: ${DESCRIPTION:-no description}; building initramfs"
 	# In the debug suite L2 boots the debug kernel; L1 too, unless the
 	# group only needs it in L2 (DEBUG_L1=stock).
@@ -292,42 +295,50 @@ gcount() {
 # The VMs run JOBS at a time (HVKIT_JOBS, default 2: a TCG VM keeps about
 # one of the two CPUs of the CI machine busy on average). A group that
 # times something (ALONE=yes: benchmarks, timer lateness, poll hit
-# rates; DEBUG_ALONE in the debug suite) has the CPUs to itself: no other
-# group competes with it for them. HVKIT_IDLE_BESIDE=N (default 0) lets
-# up to N of the groups marked BESIDE=yes run beside it, every thread of
-# theirs SCHED_IDLE (sched(7)): they get only the CPU time it leaves idle
-# (0.4-1.0 of the 2 CPUs in make check of 2026-12-05), and the host
-# kernel preempts them whenever a thread of its VM wakes. A group is
-# marked BESIDE=yes once it passed with its QEMU held to 25 % of one CPU
-# (a CI run lost debug hybrid_load to a check that could not). Not by
-# default: SCHED_IDLE starves in gaps of seconds, not in a quota's
-# 100 ms periods, and with the machine busier than make check alone, a
-# guest beside a group alone then reported RCU stalls (README "Time").
+# rates; DEBUG_ALONE in the debug suite) runs with no other group at the
+# same CPU weight: up to HVKIT_BESIDE (default 1) of the groups marked
+# BESIDE=yes may run beside it, at a CPU weight of BESIDE_WEIGHT % of its
+# own. They use the CPU time it leaves idle (0.4-1.0 of the 2 CPUs in
+# make check of 2026-12-05), it loses at most that share of a CPU both
+# want, and they never stop: where it keeps both CPUs busy they still
+# get that share of each (SCHED_IDLE, tried before, gave them nothing
+# there, and a guest beside a group alone reported RCU stalls after 21 s
+# without CPU). A group is marked BESIDE=yes once it passed with its VM
+# held to 25 % of one CPU (HVKIT_CPU_QUOTA, below; selftests/README.md).
+#
+# Every group runs in a cgroup of its own of the cpu controller
+# (hvkit-RUNNERPID-KIND-GROUP, made before it starts and removed when it
+# ends, by cleanup if the run is stopped): its initramfs build, QEMU and
+# helpers. Without a cpu controller to make one in, nothing runs beside
+# a group alone.
 JOBS=${HVKIT_JOBS:-2}
-IDLE_BESIDE=${HVKIT_IDLE_BESIDE:-0}
-[[ $IDLE_BESIDE =~ ^[0-9]+$ ]] || die "HVKIT_IDLE_BESIDE: a number of groups (0, 1, ...)"
-# HVKIT_CPU_QUOTA=PCT: every QEMU held to PCT % of one CPU (lib/vm.sh,
-# quota_cgroup), or no run at all.
+BESIDE_MAX=${HVKIT_BESIDE:-1}
+[[ $BESIDE_MAX =~ ^[0-9]+$ ]] || die "HVKIT_BESIDE: a number of groups (0, 1, ...)"
+BESIDE_WEIGHT=6
+CG_ROOT=$(cpu_cgroup_root)
+if [ -n "$CG_ROOT" ]; then
+	q=$CG_ROOT/hvkit-$$-probe
+	if ! mkdir "$q" 2>/dev/null; then
+		CG_ROOT=
+	elif [ ! -e "$q/cpu.shares" ] && [ ! -e "$q/cpu.weight" ]; then
+		CG_ROOT=
+	fi
+	rmdir "$q" 2>/dev/null
+fi
+if [ -z "$CG_ROOT" ] && [ "$BESIDE_MAX" -gt 0 ]; then
+	log "no cgroup of the cpu controller can be made here: no group runs beside one alone"
+	BESIDE_MAX=0
+fi
+# HVKIT_CPU_QUOTA=PCT: every group's cgroup held to PCT % of one CPU, or
+# no run at all: how a group is tried on a starved VM.
 if [ -n "${HVKIT_CPU_QUOTA:-}" ]; then
 	case "$HVKIT_CPU_QUOTA" in
 	[1-9] | [1-9][0-9] | 100) ;;
 	*) die "HVKIT_CPU_QUOTA: a percentage of one CPU, 1 to 100" ;;
 	esac
-	q=/sys/fs/cgroup/cpu/hvkit-quota-probe$$
-	[ -e /sys/fs/cgroup/cpu/cgroup.procs ] || q=/sys/fs/cgroup/hvkit-quota-probe$$
-	mkdir "$q" || die "HVKIT_CPU_QUOTA: cannot make a cgroup ($q)"
-	if [ ! -e "$q/cpu.cfs_quota_us" ] && [ ! -e "$q/cpu.max" ]; then
-		rmdir "$q"
-		die "HVKIT_CPU_QUOTA: no cpu controller in $(dirname "$q")"
-	fi
-	rmdir "$q"
+	[ -n "$CG_ROOT" ] || die "HVKIT_CPU_QUOTA: no cgroup of the cpu controller can be made here"
 fi
-# Back from SCHED_IDLE needs CAP_SYS_NICE (or RLIMIT_NICE): without it,
-# nothing runs beside a group alone.
-if ! (chrt --idle -p 0 "$BASHPID" && chrt --other -p 0 "$BASHPID") 2>/dev/null; then
-	IDLE_BESIDE=0
-fi
-declare -A JOB_DIR=() JOB_BESIDE=()
+declare -A JOB_DIR=() JOB_BESIDE=() JOB_CG=()
 ALONE_JOB=
 
 # lanes_all_beside: every running job but the one alone is BESIDE=yes.
@@ -338,32 +349,61 @@ lanes_all_beside() {
 	done
 }
 
-# sched_tree POLICY PID: POLICY (chrt's --idle or --other) for every
-# thread of PID and of its descendants, each parent before its children
-# (what a parent forks after it changed inherits the new policy).
-sched_tree() {
-	local c
-	chrt "$1" -a -p 0 "$2" >/dev/null 2>&1 || return 0
-	for c in $(cat /proc/"$2"/task/*/children 2>/dev/null); do
-		sched_tree "$1" "$c"
-	done
+# cg_make DIR WEIGHT: make the cgroup of DIR's group, at WEIGHT (normal or
+# beside), held to HVKIT_CPU_QUOTA if set, and print its path.
+cg_make() {
+	local cg pct=${HVKIT_CPU_QUOTA:-}
+	cg=$CG_ROOT/hvkit-$$-$(basename "$1")
+	rmdir "$cg" 2>/dev/null
+	mkdir "$cg" && cg_weight "$cg" "$2" || return 1
+	if [ -n "$pct" ] && [ -e "$cg/cpu.max" ]; then
+		echo "$((pct * 1000)) 100000" >"$cg/cpu.max" || return 1
+	elif [ -n "$pct" ]; then
+		echo 100000 >"$cg/cpu.cfs_period_us" &&
+			echo $((pct * 1000)) >"$cg/cpu.cfs_quota_us" || return 1
+	fi
+	echo "$cg"
 }
 
-# lanes_sched POLICY: POLICY for every running job but the one alone,
-# when it changes (a lane started meanwhile got it at its start: HOW
-# idle); twice, for what was forked while the first pass walked.
-LANES_POLICY=--other
-lanes_sched() {
-	local pid
-	[ "$1" = "$LANES_POLICY" ] && return 0
-	LANES_POLICY=$1
-	for _ in 1 2; do
-		for pid in "${!JOB_DIR[@]}"; do
-			[ "$pid" = "$ALONE_JOB" ] && continue
-			# Still this shell's child (not a pid used again).
-			[ "$(awk '{ print $4 }' /proc/"$pid"/stat 2>/dev/null)" = "$$" ] || continue
-			sched_tree "$1" "$pid"
+# cg_weight CG normal|beside: the cgroup's CPU weight (v1 cpu.shares of
+# 1024, v2 cpu.weight of 100, or BESIDE_WEIGHT % of that).
+cg_weight() {
+	local pct=100
+	[ "$2" = beside ] && pct=$BESIDE_WEIGHT
+	if [ -e "$1/cpu.shares" ]; then
+		echo $((1024 * pct / 100)) >"$1/cpu.shares"
+	else
+		echo "$pct" >"$1/cpu.weight"
+	fi
+}
+
+# cg_remove CG: remove a group's cgroup once the group ended; what is
+# still in it was left behind by the group, and is killed (and named).
+cg_remove() {
+	local p left
+	for _ in 1 2 3 4 5; do
+		rmdir "$1" 2>/dev/null && return 0
+		left=
+		for p in $(cat "$1/cgroup.procs" 2>/dev/null); do
+			left="$left $p ($(cat /proc/"$p"/comm 2>/dev/null))"
+			kill -KILL "$p" 2>/dev/null
 		done
+		[ -z "$left" ] || log "$(basename "$1"): killed what its group left behind:$left"
+		sleep 0.2
+	done
+	log "$(basename "$1"): cgroup not removed"
+}
+
+# lanes_weight normal|beside: that weight for every running group but
+# the one alone, when it changes (a group started meanwhile got it at
+# its start).
+LANES_WEIGHT=normal
+lanes_weight() {
+	local pid
+	[ "$1" = "$LANES_WEIGHT" ] && return 0
+	LANES_WEIGHT=$1
+	for pid in "${!JOB_CG[@]}"; do
+		[ "$pid" = "$ALONE_JOB" ] || cg_weight "${JOB_CG[$pid]}" "$1"
 	done
 }
 
@@ -395,7 +435,8 @@ wait_one() {
 		fi
 	fi
 	merge_group "${JOB_DIR[$pid]}"
-	unset "JOB_DIR[$pid]" "JOB_BESIDE[$pid]"
+	[ -z "${JOB_CG[$pid]:-}" ] || cg_remove "${JOB_CG[$pid]}"
+	unset "JOB_DIR[$pid]" "JOB_BESIDE[$pid]" "JOB_CG[$pid]"
 	[ "$pid" = "$ALONE_JOB" ] && ALONE_JOB=
 	if [ "$pid" = "$DEB_JOB" ]; then
 		DEB_JOB=
@@ -478,8 +519,8 @@ queue_groups() {
 # run_queue: the groups that share the machine two at a time (in queue
 # order, the debug suite's longest groups queued first) and, once the
 # package cycle is done, one by one those that run alone, each with at
-# most IDLE_BESIDE of the BESIDE=yes others SCHED_IDLE beside it (the
-# first queued, out of order; its entry is emptied). Both queues may
+# most BESIDE_MAX of the BESIDE=yes others beside it at a low CPU weight
+# (the first queued, out of order; its entry is emptied). Both queues may
 # grow while it runs (deb_job_done), so they are walked by index.
 run_queue() {
 	local i=0 j=0 k lanes
@@ -492,29 +533,29 @@ run_queue() {
 		[ -n "$ALONE_JOB" ] && lanes=$((lanes - 1))
 		if [ -z "$ALONE_JOB" ] && [ -z "$DEB_JOB" ] && [ $j -lt ${#QUEUE_ALONE[@]} ]; then
 			# Only BESIDE=yes groups may go on beside it.
-			if [ "$lanes" -gt "$IDLE_BESIDE" ] || ! lanes_all_beside; then
+			if [ "$lanes" -gt "$BESIDE_MAX" ] || ! lanes_all_beside; then
 				wait_one
 				continue
 			fi
-			lanes_sched --idle
+			lanes_weight beside
 			start_queued "${QUEUE_ALONE[j]}" alone
 			j=$((j + 1))
 			continue
 		fi
 		if [ -z "$ALONE_JOB" ]; then
 			# Nothing runs alone (now): the others share the CPUs.
-			lanes_sched --other
+			lanes_weight normal
 			if [ $i -lt ${#QUEUE_LANE[@]} ] && [ "$lanes" -lt "$JOBS" ]; then
 				start_queued "${QUEUE_LANE[i]}" lane
 				i=$((i + 1))
 				continue
 			fi
-		elif [ "$lanes" -lt "$IDLE_BESIDE" ]; then
+		elif [ "$lanes" -lt "$BESIDE_MAX" ]; then
 			for ((k = i; k < ${#QUEUE_LANE[@]}; k++)); do
 				[ "${QUEUE_LANE[k]##*|}" = yes ] && break
 			done
 			if [ $k -lt ${#QUEUE_LANE[@]} ]; then
-				start_queued "${QUEUE_LANE[k]}" idle
+				start_queued "${QUEUE_LANE[k]}" beside
 				QUEUE_LANE[k]=
 				continue
 			fi
@@ -526,10 +567,10 @@ run_queue() {
 }
 
 # start_queued ENTRY HOW: start one queued group, HOW alone (ALONE_JOB),
-# lane, or idle (a lane group beside the one alone: SCHED_IDLE from its
-# first process on).
+# lane, or beside (a lane group beside the one alone: at the low weight
+# from its first process on), in its cgroup.
 start_queued() {
-	local e=$1 how=$2 kind g kos suite beside dir
+	local e=$1 how=$2 kind g kos suite beside dir cg=''
 	IFS='|' read -r kind g kos suite beside <<<"$e"
 	dir=$HVKIT_OUT/vm/$kind-$(basename "$g" .group)
 	rm -rf "$dir"
@@ -537,17 +578,25 @@ start_queued() {
 	: >"$dir/counts"
 	case "$how" in
 	alone) log "group $(basename "$g" .group) on $kind kernel: started, alone$(
-		[ ${#JOB_DIR[@]} -gt 0 ] && echo " (SCHED_IDLE beside it: ${#JOB_DIR[@]} group)")" ;;
-	idle) log "group $(basename "$g" .group) on $kind kernel: started, SCHED_IDLE beside a group alone" ;;
+		[ ${#JOB_DIR[@]} -gt 0 ] && echo " (beside it at $BESIDE_WEIGHT % of its CPU weight: ${#JOB_DIR[@]} group)")" ;;
+	beside) log "group $(basename "$g" .group) on $kind kernel: started, beside a group alone at $BESIDE_WEIGHT % of its CPU weight" ;;
 	*) log "group $(basename "$g" .group) on $kind kernel: started" ;;
 	esac
+	if [ -n "$CG_ROOT" ] &&
+		! cg=$(cg_make "$dir" "$([ "$how" = beside ] && echo beside || echo normal)"); then
+		echo "cannot make its cgroup in $CG_ROOT" >"$dir/cgfail"
+		cg=''
+	fi
 	(
-		[ "$how" = idle ] && chrt --idle -p 0 "$BASHPID"
+		if [ -n "$cg" ] && ! echo "$BASHPID" >"$cg/cgroup.procs"; then
+			echo "not put into $cg" >"$dir/cgfail"
+		fi
 		KSET[stock.kos]=$kos RUN_SUITE=$suite
 		run_group "$kind" "$g"
 	) >"$dir/run.log" 2>&1 &
 	JOB_DIR[$!]=$dir
 	JOB_BESIDE[$!]=$beside
+	[ -n "$cg" ] && JOB_CG[$!]=$cg
 	[ "$how" = alone ] && ALONE_JOB=$!
 }
 
@@ -728,11 +777,11 @@ cleanup() {
 	done
 	# shellcheck disable=SC2086
 	[ -z "$pids" ] || kill -KILL $pids 2>/dev/null
-	# HVKIT_CPU_QUOTA's cgroups (lib/vm.sh, quota_cgroup), once empty.
+	# The groups' cgroups (start_queued), once empty.
 	for i in 1 2 3; do
-		rmdir /sys/fs/cgroup/cpu/hvkit-quota-$$-* /sys/fs/cgroup/hvkit-quota-$$-* 2>/dev/null
-		compgen -G "/sys/fs/cgroup/cpu/hvkit-quota-$$-*" >/dev/null ||
-			compgen -G "/sys/fs/cgroup/hvkit-quota-$$-*" >/dev/null || break
+		[ -n "${CG_ROOT:-}" ] || break
+		rmdir "$CG_ROOT"/hvkit-$$-* 2>/dev/null
+		compgen -G "$CG_ROOT/hvkit-$$-*" >/dev/null || break
 		sleep 1
 	done
 }

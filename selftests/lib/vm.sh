@@ -319,30 +319,26 @@ stop_all() {
 	if [ -n "$QEMU_PIDFILE" ] && pid=$(cat "$QEMU_PIDFILE" 2>/dev/null) && [ -n "$pid" ]; then
 		kill -KILL "$pid" 2>/dev/null
 	fi
-	[ -n "$WATCHER_PID" ] && kill "$WATCHER_PID" 2>/dev/null && wait "$WATCHER_PID" 2>/dev/null
+	if [ -n "$WATCHER_PID" ]; then
+		# Its sleep too: killed alone, the watcher would leave its
+		# current sleep (up to 15 s) behind, in the group's cgroup.
+		pid=$(pgrep -P "$WATCHER_PID")
+		kill "$WATCHER_PID" 2>/dev/null && wait "$WATCHER_PID" 2>/dev/null
+		# shellcheck disable=SC2086 # one pid per word
+		[ -z "$pid" ] || kill $pid 2>/dev/null
+	fi
 	[ -n "$HELPER_PGID" ] && kill -- -"$HELPER_PGID" 2>/dev/null && wait "$HELPER_PGID" 2>/dev/null
 	HELPER_PGID='' WATCHER_PID='' QEMU_PIDFILE=''
 }
 
-# quota_cgroup DIR: with HVKIT_CPU_QUOTA=PCT, make the cgroup that holds
-# DIR's QEMU (every thread of it) to PCT % of one CPU (cgroup v1's cpu
-# controller or v2's cpu.max; hvkit-quota-RUNNERPID-KIND-GROUP, removed after
-# the VM, by run.sh's cleanup if stopped) and print its path: how a group
-# is tried on a starved VM before it is marked BESIDE=yes
-# (selftests/README.md). Without HVKIT_CPU_QUOTA, print nothing.
-quota_cgroup() {
-	local pct=${HVKIT_CPU_QUOTA:-} cg=/sys/fs/cgroup
-	[ -n "$pct" ] || return 0
-	[ -e $cg/cpu/cgroup.procs ] && cg=$cg/cpu
-	cg=$cg/hvkit-quota-$$-$(basename "$1")
-	rmdir "$cg" 2>/dev/null
-	mkdir "$cg" || return 1
-	if [ -e "$cg/cpu.max" ]; then
-		echo "$((pct * 1000)) 100000" >"$cg/cpu.max"
-	else
-		echo 100000 >"$cg/cpu.cfs_period_us" && echo $((pct * 1000)) >"$cg/cpu.cfs_quota_us"
-	fi || { rmdir "$cg"; return 1; }
-	echo "$cg"
+# cpu_cgroup_root: the directory of this machine's cpu controller (cgroup
+# v1's cpu hierarchy, or v2's root when it offers cpu); nothing if none.
+cpu_cgroup_root() {
+	if [ -e /sys/fs/cgroup/cpu/cgroup.procs ]; then
+		echo /sys/fs/cgroup/cpu
+	elif grep -qw cpu /sys/fs/cgroup/cgroup.controllers 2>/dev/null; then
+		echo /sys/fs/cgroup
+	fi
 }
 
 # boot_vm DIR: one QEMU run of DIR/initrd.cpio for the loaded group (and its
@@ -374,12 +370,12 @@ quota_cgroup() {
 # L1; README, "The nested platform", has the runs with and without it.
 # HVKIT_L1_NPT=1 boots L1 with nested paging, to compare.
 boot_vm() {
-	local dir=$1 qargs rc qcg
+	local dir=$1 qargs rc
 	local L1_NPT_ARG="kvm_amd.npt=0 "
 	[ "${HVKIT_L1_NPT:-0}" = 1 ] && L1_NPT_ARG=""
 	: >"$dir/results.txt"
 	: >"$dir/console.log"
-	rm -f "$dir/qemu.pid" "$dir/stalled" "$dir/fault" "$dir/boothang" "$dir/quotafail"
+	rm -f "$dir/qemu.pid" "$dir/stalled" "$dir/fault" "$dir/boothang"
 	# For HOST_HELPER, HOST_HELPER_READY and QEMU_ARGS (evaluated below).
 	export VMDIR=$dir
 	# What cleanup in run.sh kills if the runner is stopped.
@@ -400,13 +396,6 @@ boot_vm() {
 	QEMU_PIDFILE=$dir/qemu.pid
 	vm_watch "$dir" 9>&- &
 	WATCHER_PID=$!
-	if ! qcg=$(quota_cgroup "$dir"); then
-		echo "no cgroup for HVKIT_CPU_QUOTA=$HVKIT_CPU_QUOTA" >"$dir/quotafail"
-		stop_all
-		rm -f "$LIVE/$(basename "$dir")"
-		return 1
-	fi
-	[ -z "$qcg" ] || log "group $GROUP on $KIND kernel: QEMU held to $HVKIT_CPU_QUOTA % of one CPU ($qcg)"
 	# no_timer_check: with interrupt remapping on (intel_iommu=on) 6.1's
 	# check_timer() has no fallback when its busy-wait of 4e10/HZ TSC
 	# cycles (64 ms here) sees 4 jiffies or fewer, and panics ("timer
@@ -415,9 +404,7 @@ boot_vm() {
 	# while another test VM ran beside it on the 2 host CPUs (an emulated
 	# vCPU starved). Every L1 gets it (kexec boots reuse the command line).
 	# shellcheck disable=SC2086
-	( [ -z "$qcg" ] || echo "$BASHPID" >"$qcg/cgroup.procs" ||
-		{ echo "QEMU not put into $qcg" >"$dir/quotafail"; exit 1; }
-	exec timeout --foreground -k 10 "$TIMEOUT" "$L0_QEMU" -pidfile "$dir/qemu.pid" \
+	timeout --foreground -k 10 "$TIMEOUT" "$L0_QEMU" -pidfile "$dir/qemu.pid" \
 		-M q35 -accel "${HVKIT_ACCEL:-$ACCEL}" -cpu "EPYC,+svm$([ "$L1_PMU" = yes ] && echo ,pmu=on)" \
 		-smp "$SMP" -m "$MEM" \
 		-nodefaults -display none -no-reboot \
@@ -425,11 +412,10 @@ boot_vm() {
 		-append "console=ttyS0 panic=-1 panic_on_warn=1 oops=panic tsc=reliable mitigations=off no_timer_check $L1_NPT_ARG$CMDLINE$([ "$KIND" = debug ] && [ -n "$DEBUG_CMDLINE" ] && echo " $DEBUG_CMDLINE")" \
 		-serial "file:$dir/console.log" -serial "file:$dir/results.txt" \
 		-monitor "unix:$dir/monitor.sock,server=on,wait=off" \
-		$qargs >"$dir/qemu.log" 2>&1 9>&- )
+		$qargs >"$dir/qemu.log" 2>&1 9>&-
 	rc=$?
 	QEMU_PIDFILE=''
 	stop_all
-	[ -z "$qcg" ] || rmdir "$qcg"
 	rm -f "$LIVE/$(basename "$dir")"
 	# A QEMU the timeout killed before PID 1 reported: a boot hang too.
 	if [ "$rc" = 124 ] && [ ! -s "$dir/results.txt" ] && [ ! -e "$dir/boothang" ]; then
