@@ -40,8 +40,14 @@
 #define PVT_MAX_SIZE		0x4000000ULL	/* 64M */
 /* The period of the TSC offset checks, and of every wait of the server. */
 #define PVT_POLL_MS		100
-/* How long a new VM may take to show its vCPUs in KVM's debugfs. */
-#define PVT_KVM_WAIT_MS		5000
+/*
+ * How long a new VM may take to show its vCPUs in KVM's debugfs. QEMU
+ * connects to this server while it makes its chardevs, before it creates
+ * its vCPUs; on a busy host that takes seconds. Waiting longer costs only
+ * a VM that never shows them (this server serves one VM), and refusing
+ * one that is merely slow leaves its guest on the local APIC timer.
+ */
+#define PVT_KVM_WAIT_MS		30000
 /* QEMU's ivshmem server protocol (docs/specs/ivshmem-spec.rst). */
 #define IVSHMEM_PROTOCOL	0
 #define IVSHMEM_MAX_PEER	0xffff
