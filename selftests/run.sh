@@ -516,11 +516,22 @@ queue_groups() {
 	done
 }
 
+# next_beside FROM: the index of the first queued BESIDE=yes lane group
+# from FROM on; false if none.
+next_beside() {
+	local k
+	for ((k = $1; k < ${#QUEUE_LANE[@]}; k++)); do
+		[ "${QUEUE_LANE[k]##*|}" = yes ] && echo "$k" && return 0
+	done
+	return 1
+}
+
 # run_queue: the groups that share the machine two at a time (in queue
 # order, the debug suite's longest groups queued first) and, once the
 # package cycle is done, one by one those that run alone, each with at
 # most BESIDE_MAX of the BESIDE=yes others beside it at a low CPU weight
-# (the first queued, out of order; its entry is emptied). Both queues may
+# (the first queued, out of order; its entry is emptied; so is the
+# entry of one that takes a slot free while the others drain). Both queues may
 # grow while it runs (deb_job_done), so they are walked by index.
 run_queue() {
 	local i=0 j=0 k lanes
@@ -532,8 +543,15 @@ run_queue() {
 		lanes=${#JOB_DIR[@]}
 		[ -n "$ALONE_JOB" ] && lanes=$((lanes - 1))
 		if [ -z "$ALONE_JOB" ] && [ -z "$DEB_JOB" ] && [ $j -lt ${#QUEUE_ALONE[@]} ]; then
-			# Only BESIDE=yes groups may go on beside it.
+			# Only BESIDE=yes groups may go on beside it. While the
+			# others drain, a free slot takes one that may.
 			if [ "$lanes" -gt "$BESIDE_MAX" ] || ! lanes_all_beside; then
+				if [ "$BESIDE_MAX" -gt 0 ] && [ "$lanes" -lt "$JOBS" ] &&
+					k=$(next_beside "$i"); then
+					start_queued "${QUEUE_LANE[k]}" lane
+					QUEUE_LANE[k]=
+					continue
+				fi
 				wait_one
 				continue
 			fi
@@ -550,15 +568,10 @@ run_queue() {
 				i=$((i + 1))
 				continue
 			fi
-		elif [ "$lanes" -lt "$BESIDE_MAX" ]; then
-			for ((k = i; k < ${#QUEUE_LANE[@]}; k++)); do
-				[ "${QUEUE_LANE[k]##*|}" = yes ] && break
-			done
-			if [ $k -lt ${#QUEUE_LANE[@]} ]; then
-				start_queued "${QUEUE_LANE[k]}" beside
-				QUEUE_LANE[k]=
-				continue
-			fi
+		elif [ "$lanes" -lt "$BESIDE_MAX" ] && k=$(next_beside "$i"); then
+			start_queued "${QUEUE_LANE[k]}" beside
+			QUEUE_LANE[k]=
+			continue
 		fi
 		[ ${#JOB_DIR[@]} -gt 0 ] || break
 		wait_one
