@@ -600,6 +600,8 @@ start_queued() {
 		echo "cannot make its cgroup in $CG_ROOT" >"$dir/cgfail"
 		cg=''
 	fi
+	[ -z "$cg" ] || [ -z "${HVKIT_CPU_QUOTA:-}" ] ||
+		log "group $(basename "$g" .group) on $kind kernel: held to $HVKIT_CPU_QUOTA % of one CPU ($cg)"
 	(
 		if [ -n "$cg" ] && ! echo "$BASHPID" >"$cg/cgroup.procs"; then
 			echo "not put into $cg" >"$dir/cgfail"
