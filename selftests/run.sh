@@ -281,7 +281,7 @@ run_group() {
 		fi
 	fi
 	count_results "$dir" "$qemu_rc"
-	# The CPU time of this group's QEMUs (and their helpers): what it
+	# The CPU time of this group's QEMUs, helpers and initramfs build: what it
 	# costs on a machine where the CPUs, not the wall clock, are short.
 	children_cpu_s cpu
 	log "group $GROUP on $KIND kernel: $(($(date +%s) - t0)) s, $cpu CPU-s"
@@ -297,23 +297,28 @@ gcount() {
 # times something (ALONE=yes: benchmarks, timer lateness, poll hit
 # rates; DEBUG_ALONE in the debug suite) runs with no other group at the
 # same CPU weight: up to HVKIT_BESIDE (default 1) of the groups marked
-# BESIDE=yes may run beside it, at a CPU weight of BESIDE_WEIGHT % of its
-# own. They use the CPU time it leaves idle (0.4-1.0 of the 2 CPUs in
-# make check of 2026-12-05), it loses at most that share of a CPU both
-# want, and they never stop: where it keeps both CPUs busy they still
-# get that share of each (SCHED_IDLE, tried before, gave them nothing
-# there, and a guest beside a group alone reported RCU stalls after 21 s
-# without CPU). A group is marked BESIDE=yes once it passed with its VM
-# held to 25 % of one CPU (HVKIT_CPU_QUOTA, below; selftests/README.md).
+# BESIDE=yes may run beside it (at most HVKIT_JOBS - 1), at a CPU weight
+# of BESIDE_WEIGHT % of its own. They use the CPU time it leaves idle
+# (0.4-1.0 of the 2 CPUs in make check of 2026-12-05), and where both
+# want a CPU they get about that share of it (up to about twice that:
+# the kernel splits a group's weight among the CPUs it runs on), so they
+# never stop: SCHED_IDLE, tried before, gave them nothing while it kept
+# a CPU busy, and a guest beside a group alone reported RCU stalls after
+# 21 s without CPU. A group is marked BESIDE=yes once it passed with its
+# VM held to 25 % of one CPU (HVKIT_CPU_QUOTA, below; selftests/README.md).
 #
 # Every group runs in a cgroup of its own of the cpu controller
 # (hvkit-RUNNERPID-KIND-GROUP, made before it starts and removed when it
 # ends, by cleanup if the run is stopped): its initramfs build, QEMU and
 # helpers. Without a cpu controller to make one in, nothing runs beside
-# a group alone.
+# a group alone. On cgroup v2 they are children of the root, outside the
+# runner's own cgroup (a systemd unit's limits do not hold them; the
+# runner's cleanup still stops them).
 JOBS=${HVKIT_JOBS:-2}
 BESIDE_MAX=${HVKIT_BESIDE:-1}
 [[ $BESIDE_MAX =~ ^[0-9]+$ ]] || die "HVKIT_BESIDE: a number of groups (0, 1, ...)"
+[[ $JOBS =~ ^[1-9][0-9]*$ ]] || die "HVKIT_JOBS: a number of VMs at a time (1, 2, ...)"
+[ "$BESIDE_MAX" -lt "$JOBS" ] || BESIDE_MAX=$((JOBS - 1))
 BESIDE_WEIGHT=6
 CG_ROOT=$(cpu_cgroup_root)
 if [ -n "$CG_ROOT" ]; then
@@ -337,6 +342,13 @@ if [ -n "${HVKIT_CPU_QUOTA:-}" ]; then
 	*) die "HVKIT_CPU_QUOTA: a percentage of one CPU, 1 to 100" ;;
 	esac
 	[ -n "$CG_ROOT" ] || die "HVKIT_CPU_QUOTA: no cgroup of the cpu controller can be made here"
+	q=$CG_ROOT/hvkit-$$-probe
+	mkdir "$q" || die "HVKIT_CPU_QUOTA: cannot make $q"
+	if [ ! -e "$q/cpu.max" ] && [ ! -e "$q/cpu.cfs_quota_us" ]; then
+		rmdir "$q"
+		die "HVKIT_CPU_QUOTA: no CPU bandwidth control (cpu.max, cpu.cfs_quota_us) in $CG_ROOT"
+	fi
+	rmdir "$q"
 fi
 declare -A JOB_DIR=() JOB_BESIDE=() JOB_CG=()
 ALONE_JOB=
@@ -349,19 +361,32 @@ lanes_all_beside() {
 	done
 }
 
+# lanes_beside: how many running jobs are BESIDE=yes groups.
+lanes_beside() {
+	local pid n=0
+	for pid in "${!JOB_DIR[@]}"; do
+		[ "${JOB_BESIDE[$pid]:-}" = yes ] && n=$((n + 1))
+	done
+	echo "$n"
+}
+
 # cg_make DIR WEIGHT: make the cgroup of DIR's group, at WEIGHT (normal or
 # beside), held to HVKIT_CPU_QUOTA if set, and print its path.
 cg_make() {
 	local cg pct=${HVKIT_CPU_QUOTA:-}
 	cg=$CG_ROOT/hvkit-$$-$(basename "$1")
 	rmdir "$cg" 2>/dev/null
-	mkdir "$cg" && cg_weight "$cg" "$2" || return 1
+	mkdir "$cg" || return 1
+	if ! cg_weight "$cg" "$2"; then
+		rmdir "$cg"
+		return 1
+	fi
 	if [ -n "$pct" ] && [ -e "$cg/cpu.max" ]; then
-		echo "$((pct * 1000)) 100000" >"$cg/cpu.max" || return 1
+		echo "$((pct * 1000)) 100000" >"$cg/cpu.max"
 	elif [ -n "$pct" ]; then
 		echo 100000 >"$cg/cpu.cfs_period_us" &&
-			echo $((pct * 1000)) >"$cg/cpu.cfs_quota_us" || return 1
-	fi
+			echo $((pct * 1000)) >"$cg/cpu.cfs_quota_us"
+	fi || { rmdir "$cg"; return 1; }
 	echo "$cg"
 }
 
@@ -546,7 +571,7 @@ run_queue() {
 			# Only BESIDE=yes groups may go on beside it. While the
 			# others drain, a free slot takes one that may.
 			if [ "$lanes" -gt "$BESIDE_MAX" ] || ! lanes_all_beside; then
-				if [ "$BESIDE_MAX" -gt 0 ] && [ "$lanes" -lt "$JOBS" ] &&
+				if [ "$lanes" -lt "$JOBS" ] && [ "$(lanes_beside)" -lt "$BESIDE_MAX" ] &&
 					k=$(next_beside "$i"); then
 					start_queued "${QUEUE_LANE[k]}" lane
 					QUEUE_LANE[k]=
@@ -842,6 +867,8 @@ esac
 case "$cmd" in
 check)
 	t0=$(date +%s)
+	cpu0=0
+	children_cpu_s cpu0
 	# The package cycle from the start, beside the static checks and
 	# the debug build (they leave a CPU idle for half a minute in all)
 	# and then the debug suite's first groups; when it ends, the suites
@@ -857,7 +884,7 @@ check)
 	run_queue
 	bench_tables
 	children_cpu_s cpu
-	log "make check wall time: $(($(date +%s) - t0)) s, $cpu CPU-s on $(nproc) CPUs"
+	log "make check wall time: $(($(date +%s) - t0)) s, $((cpu - cpu0)) CPU-s on $(nproc) CPUs"
 	summary
 	;;
 bench)

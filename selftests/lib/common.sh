@@ -20,7 +20,7 @@ die() { log "ERROR: $*"; exit 1; }
 # child this shell has waited for. bash's times must run in this shell:
 # in $(...) or a pipe it would count a fresh fork's children, none.
 children_cpu_s() {
-	local f
+	local f LC_ALL=C
 	f=$(mktemp)
 	times >"$f"
 	printf -v "$1" '%s' "$(awk 'NR == 2 {

@@ -322,7 +322,7 @@ stop_all() {
 	if [ -n "$WATCHER_PID" ]; then
 		# Its sleep too: killed alone, the watcher would leave its
 		# current sleep (up to 15 s) behind, in the group's cgroup.
-		pid=$(pgrep -P "$WATCHER_PID")
+		pid=$(cat /proc/"$WATCHER_PID"/task/*/children 2>/dev/null)
 		kill "$WATCHER_PID" 2>/dev/null && wait "$WATCHER_PID" 2>/dev/null
 		# shellcheck disable=SC2086 # one pid per word
 		[ -z "$pid" ] || kill $pid 2>/dev/null
