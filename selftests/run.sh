@@ -246,7 +246,7 @@ run_group() {
 	local dir=$HVKIT_OUT/vm/$KIND-$GROUP qemu_rc why f t0 cpu
 	t0=$(date +%s)
 	GDIR=$dir
-	# Its cgroup (start_queued) holds its CPU weight and quota.
+	# Its cgroup (start_queued) makes it idle beside a group alone, or holds its quota.
 	if [ -e "$dir/cgfail" ]; then
 		gcount fail "$KIND/$GROUP: VM" "not started: $(cat "$dir/cgfail")"
 		return
@@ -295,43 +295,45 @@ gcount() {
 # The VMs run JOBS at a time (HVKIT_JOBS, default 2: a TCG VM keeps about
 # one of the two CPUs of the CI machine busy on average). A group that
 # times something (ALONE=yes: benchmarks, timer lateness, poll hit
-# rates; DEBUG_ALONE in the debug suite) runs with no other group at the
-# same CPU weight: up to HVKIT_BESIDE (default 1) of the groups marked
-# BESIDE=yes may run beside it (at most HVKIT_JOBS - 1), at a CPU weight
-# of BESIDE_WEIGHT % of its own. They use the CPU time it leaves idle
-# (0.4-1.0 of the 2 CPUs in make check of 2026-12-05), and where both
-# want a CPU they get about that share of it (up to about twice that:
-# the kernel splits a group's weight among the CPUs it runs on), so they
-# never stop: SCHED_IDLE, tried before, gave them nothing while it kept
-# a CPU busy, and a guest beside a group alone reported RCU stalls after
-# 21 s without CPU. A group is marked BESIDE=yes once it passed with its
-# VM held to 25 % of one CPU (HVKIT_CPU_QUOTA, below; selftests/README.md).
+# rates; DEBUG_ALONE in the debug suite) runs with no other group at its
+# priority: up to HVKIT_BESIDE (default 1, at most HVKIT_JOBS - 1) of the
+# groups marked BESIDE=yes may run beside it with their cgroups idle
+# (cpu.idle, SCHED_IDLE for the whole group): they get only the CPU time
+# it leaves idle (0.4-1.0 of the 2 CPUs in make check of 2026-12-05),
+# and a thread of its VM that wakes preempts them at once. They may
+# starve while it keeps both CPUs busy, so a group is marked BESIDE=yes
+# only once it passed with its VM held to 25 % of one CPU
+# (HVKIT_CPU_QUOTA, below; selftests/README.md). A neighbour at 6 % of
+# its CPU weight instead (never starved) was tried: stock nested-pvtimer's
+# L2 wrote the TSC-deadline MSR 721 and 883 times with guest_pvtimer in
+# two runs, against 353-598 alone or with an idle neighbour, and failed
+# its 90 % drop once: such a neighbour keeps a CPU for a slice when a
+# thread of the group alone wakes, and the agent fires late.
 #
 # Every group runs in a cgroup of its own of the cpu controller
 # (hvkit-RUNNERPID-KIND-GROUP, made before it starts and removed when it
 # ends, by cleanup if the run is stopped): its initramfs build, QEMU and
-# helpers. Without a cpu controller to make one in, nothing runs beside
-# a group alone. On cgroup v2 they are children of the root, outside the
-# runner's own cgroup (a systemd unit's limits do not hold them; the
-# runner's cleanup still stops them).
+# helpers. Without a cpu controller with cpu.idle (Linux 5.15) to make
+# one in, nothing runs beside a group alone. On cgroup v2 they are
+# children of the root, outside the runner's own cgroup (a systemd
+# unit's limits do not hold them; the runner's cleanup still stops them).
 JOBS=${HVKIT_JOBS:-2}
 BESIDE_MAX=${HVKIT_BESIDE:-1}
 [[ $BESIDE_MAX =~ ^[0-9]+$ ]] || die "HVKIT_BESIDE: a number of groups (0, 1, ...)"
 [[ $JOBS =~ ^[1-9][0-9]*$ ]] || die "HVKIT_JOBS: a number of VMs at a time (1, 2, ...)"
 [ "$BESIDE_MAX" -lt "$JOBS" ] || BESIDE_MAX=$((JOBS - 1))
-BESIDE_WEIGHT=6
 CG_ROOT=$(cpu_cgroup_root)
 if [ -n "$CG_ROOT" ]; then
 	q=$CG_ROOT/hvkit-$$-probe
 	if ! mkdir "$q" 2>/dev/null; then
 		CG_ROOT=
-	elif [ ! -e "$q/cpu.shares" ] && [ ! -e "$q/cpu.weight" ]; then
+	elif [ ! -e "$q/cpu.idle" ]; then
 		CG_ROOT=
 	fi
 	rmdir "$q" 2>/dev/null
 fi
 if [ -z "$CG_ROOT" ] && [ "$BESIDE_MAX" -gt 0 ]; then
-	log "no cgroup of the cpu controller can be made here: no group runs beside one alone"
+	log "no cgroup of the cpu controller with cpu.idle can be made here: no group runs beside one alone"
 	BESIDE_MAX=0
 fi
 # HVKIT_CPU_QUOTA=PCT: every group's cgroup held to PCT % of one CPU, or
@@ -341,7 +343,7 @@ if [ -n "${HVKIT_CPU_QUOTA:-}" ]; then
 	[1-9] | [1-9][0-9] | 100) ;;
 	*) die "HVKIT_CPU_QUOTA: a percentage of one CPU, 1 to 100" ;;
 	esac
-	[ -n "$CG_ROOT" ] || die "HVKIT_CPU_QUOTA: no cgroup of the cpu controller can be made here"
+	[ -n "$CG_ROOT" ] || die "HVKIT_CPU_QUOTA: no cgroup of the cpu controller (with cpu.idle) can be made here"
 	q=$CG_ROOT/hvkit-$$-probe
 	mkdir "$q" || die "HVKIT_CPU_QUOTA: cannot make $q"
 	if [ ! -e "$q/cpu.max" ] && [ ! -e "$q/cpu.cfs_quota_us" ]; then
@@ -370,14 +372,14 @@ lanes_beside() {
 	echo "$n"
 }
 
-# cg_make DIR WEIGHT: make the cgroup of DIR's group, at WEIGHT (normal or
-# beside), held to HVKIT_CPU_QUOTA if set, and print its path.
+# cg_make DIR HOW: make the cgroup of DIR's group, HOW normal or beside
+# (idle), held to HVKIT_CPU_QUOTA if set, and print its path.
 cg_make() {
 	local cg pct=${HVKIT_CPU_QUOTA:-}
 	cg=$CG_ROOT/hvkit-$$-$(basename "$1")
 	rmdir "$cg" 2>/dev/null
 	mkdir "$cg" || return 1
-	if ! cg_weight "$cg" "$2"; then
+	if ! cg_idle "$cg" "$2"; then
 		rmdir "$cg"
 		return 1
 	fi
@@ -390,16 +392,9 @@ cg_make() {
 	echo "$cg"
 }
 
-# cg_weight CG normal|beside: the cgroup's CPU weight (v1 cpu.shares of
-# 1024, v2 cpu.weight of 100, or BESIDE_WEIGHT % of that).
-cg_weight() {
-	local pct=100
-	[ "$2" = beside ] && pct=$BESIDE_WEIGHT
-	if [ -e "$1/cpu.shares" ]; then
-		echo $((1024 * pct / 100)) >"$1/cpu.shares"
-	else
-		echo "$pct" >"$1/cpu.weight"
-	fi
+# cg_idle CG normal|beside: the cgroup idle (beside) or not.
+cg_idle() {
+	echo "$([ "$2" = beside ] && echo 1 || echo 0)" >"$1/cpu.idle"
 }
 
 # cg_remove CG: remove a group's cgroup once the group ended; what is
@@ -419,16 +414,15 @@ cg_remove() {
 	log "$(basename "$1"): cgroup not removed"
 }
 
-# lanes_weight normal|beside: that weight for every running group but
-# the one alone, when it changes (a group started meanwhile got it at
-# its start).
-LANES_WEIGHT=normal
-lanes_weight() {
+# lanes_idle normal|beside: that for every running group but the one
+# alone, when it changes (a group started meanwhile got it at its start).
+LANES_IDLE=normal
+lanes_idle() {
 	local pid
-	[ "$1" = "$LANES_WEIGHT" ] && return 0
-	LANES_WEIGHT=$1
+	[ "$1" = "$LANES_IDLE" ] && return 0
+	LANES_IDLE=$1
 	for pid in "${!JOB_CG[@]}"; do
-		[ "$pid" = "$ALONE_JOB" ] || cg_weight "${JOB_CG[$pid]}" "$1"
+		[ "$pid" = "$ALONE_JOB" ] || cg_idle "${JOB_CG[$pid]}" "$1"
 	done
 }
 
@@ -554,7 +548,7 @@ next_beside() {
 # run_queue: the groups that share the machine two at a time (in queue
 # order, the debug suite's longest groups queued first) and, once the
 # package cycle is done, one by one those that run alone, each with at
-# most BESIDE_MAX of the BESIDE=yes others beside it at a low CPU weight
+# most BESIDE_MAX of the BESIDE=yes others idle beside it
 # (the first queued, out of order; its entry is emptied; so is the
 # entry of one that takes a slot free while the others drain). Both queues may
 # grow while it runs (deb_job_done), so they are walked by index.
@@ -580,14 +574,14 @@ run_queue() {
 				wait_one
 				continue
 			fi
-			lanes_weight beside
+			lanes_idle beside
 			start_queued "${QUEUE_ALONE[j]}" alone
 			j=$((j + 1))
 			continue
 		fi
 		if [ -z "$ALONE_JOB" ]; then
 			# Nothing runs alone (now): the others share the CPUs.
-			lanes_weight normal
+			lanes_idle normal
 			if [ $i -lt ${#QUEUE_LANE[@]} ] && [ "$lanes" -lt "$JOBS" ]; then
 				start_queued "${QUEUE_LANE[i]}" lane
 				i=$((i + 1))
@@ -605,8 +599,8 @@ run_queue() {
 }
 
 # start_queued ENTRY HOW: start one queued group, HOW alone (ALONE_JOB),
-# lane, or beside (a lane group beside the one alone: at the low weight
-# from its first process on), in its cgroup.
+# lane, or beside (a lane group beside the one alone: idle from its
+# first process on), in its cgroup.
 start_queued() {
 	local e=$1 how=$2 kind g kos suite beside dir cg=''
 	IFS='|' read -r kind g kos suite beside <<<"$e"
@@ -616,8 +610,8 @@ start_queued() {
 	: >"$dir/counts"
 	case "$how" in
 	alone) log "group $(basename "$g" .group) on $kind kernel: started, alone$(
-		[ ${#JOB_DIR[@]} -gt 0 ] && echo " (beside it at $BESIDE_WEIGHT % of its CPU weight: ${#JOB_DIR[@]} group)")" ;;
-	beside) log "group $(basename "$g" .group) on $kind kernel: started, beside a group alone at $BESIDE_WEIGHT % of its CPU weight" ;;
+		[ ${#JOB_DIR[@]} -gt 0 ] && echo " (idle beside it: ${#JOB_DIR[@]} group)")" ;;
+	beside) log "group $(basename "$g" .group) on $kind kernel: started, idle beside a group alone" ;;
 	*) log "group $(basename "$g" .group) on $kind kernel: started" ;;
 	esac
 	if [ -n "$CG_ROOT" ] &&
