@@ -322,15 +322,23 @@ BESIDE_MAX=${HVKIT_BESIDE:-1}
 [[ $BESIDE_MAX =~ ^[0-9]+$ ]] || die "HVKIT_BESIDE: a number of groups (0, 1, ...)"
 [[ $JOBS =~ ^[1-9][0-9]*$ ]] || die "HVKIT_JOBS: a number of VMs at a time (1, 2, ...)"
 [ "$BESIDE_MAX" -lt "$JOBS" ] || BESIDE_MAX=$((JOBS - 1))
-CG_ROOT=$(cpu_cgroup_root)
+# The cpu controller's directory (cgroup v1's cpu hierarchy, or v2's root
+# when it offers cpu), kept only if a cgroup made there has cpu.idle; one
+# probe also tells whether it has CPU bandwidth control (HVKIT_CPU_QUOTA).
+CG_ROOT=/sys/fs/cgroup/cpu CG_QUOTA=no
+if [ ! -e $CG_ROOT/cgroup.procs ]; then
+	CG_ROOT=/sys/fs/cgroup
+	grep -qw cpu $CG_ROOT/cgroup.controllers 2>/dev/null || CG_ROOT=
+fi
 if [ -n "$CG_ROOT" ]; then
 	q=$CG_ROOT/hvkit-$$-probe
-	if ! mkdir "$q" 2>/dev/null; then
-		CG_ROOT=
-	elif [ ! -e "$q/cpu.idle" ]; then
+	if mkdir "$q" 2>/dev/null; then
+		[ -e "$q/cpu.idle" ] || CG_ROOT=
+		[ -e "$q/cpu.max" ] || [ -e "$q/cpu.cfs_quota_us" ] && CG_QUOTA=yes
+		rmdir "$q"
+	else
 		CG_ROOT=
 	fi
-	rmdir "$q" 2>/dev/null
 fi
 if [ -z "$CG_ROOT" ] && [ "$BESIDE_MAX" -gt 0 ]; then
 	log "no cgroup of the cpu controller with cpu.idle can be made here: no group runs beside one alone"
@@ -343,25 +351,11 @@ if [ -n "${HVKIT_CPU_QUOTA:-}" ]; then
 	[1-9] | [1-9][0-9] | 100) ;;
 	*) die "HVKIT_CPU_QUOTA: a percentage of one CPU, 1 to 100" ;;
 	esac
-	[ -n "$CG_ROOT" ] || die "HVKIT_CPU_QUOTA: no cgroup of the cpu controller (with cpu.idle) can be made here"
-	q=$CG_ROOT/hvkit-$$-probe
-	mkdir "$q" || die "HVKIT_CPU_QUOTA: cannot make $q"
-	if [ ! -e "$q/cpu.max" ] && [ ! -e "$q/cpu.cfs_quota_us" ]; then
-		rmdir "$q"
-		die "HVKIT_CPU_QUOTA: no CPU bandwidth control (cpu.max, cpu.cfs_quota_us) in $CG_ROOT"
-	fi
-	rmdir "$q"
+	[ -n "$CG_ROOT" ] && [ $CG_QUOTA = yes ] ||
+		die "HVKIT_CPU_QUOTA: no cgroup of the cpu controller with cpu.idle and CPU bandwidth control (cpu.max, cpu.cfs_quota_us) can be made here"
 fi
 declare -A JOB_DIR=() JOB_BESIDE=() JOB_CG=()
 ALONE_JOB=
-
-# lanes_all_beside: every running job but the one alone is BESIDE=yes.
-lanes_all_beside() {
-	local pid
-	for pid in "${!JOB_DIR[@]}"; do
-		[ "$pid" = "$ALONE_JOB" ] || [ "${JOB_BESIDE[$pid]:-}" = yes ] || return 1
-	done
-}
 
 # lanes_beside: how many running jobs are BESIDE=yes groups.
 lanes_beside() {
@@ -553,7 +547,7 @@ next_beside() {
 # entry of one that takes a slot free while the others drain). Both queues may
 # grow while it runs (deb_job_done), so they are walked by index.
 run_queue() {
-	local i=0 j=0 k lanes
+	local i=0 j=0 k lanes nbeside
 	while :; do
 		# Past the entries taken out of order.
 		while [ $i -lt ${#QUEUE_LANE[@]} ] && [ -z "${QUEUE_LANE[i]}" ]; do
@@ -562,10 +556,13 @@ run_queue() {
 		lanes=${#JOB_DIR[@]}
 		[ -n "$ALONE_JOB" ] && lanes=$((lanes - 1))
 		if [ -z "$ALONE_JOB" ] && [ -z "$DEB_JOB" ] && [ $j -lt ${#QUEUE_ALONE[@]} ]; then
-			# Only BESIDE=yes groups may go on beside it. While the
-			# others drain, a free slot takes one that may.
-			if [ "$lanes" -gt "$BESIDE_MAX" ] || ! lanes_all_beside; then
-				if [ "$lanes" -lt "$JOBS" ] && [ "$(lanes_beside)" -lt "$BESIDE_MAX" ] &&
+			# Only BESIDE=yes groups may go on beside it (nothing runs
+			# alone and the package cycle is done: every job is a
+			# lane). While the others drain, a free slot takes one
+			# that may.
+			nbeside=$(lanes_beside)
+			if [ "$lanes" -gt "$BESIDE_MAX" ] || [ "$nbeside" -lt "$lanes" ]; then
+				if [ "$lanes" -lt "$JOBS" ] && [ "$nbeside" -lt "$BESIDE_MAX" ] &&
 					k=$(next_beside "$i"); then
 					start_queued "${QUEUE_LANE[k]}" lane
 					QUEUE_LANE[k]=

@@ -331,16 +331,6 @@ stop_all() {
 	HELPER_PGID='' WATCHER_PID='' QEMU_PIDFILE=''
 }
 
-# cpu_cgroup_root: the directory of this machine's cpu controller (cgroup
-# v1's cpu hierarchy, or v2's root when it offers cpu); nothing if none.
-cpu_cgroup_root() {
-	if [ -e /sys/fs/cgroup/cpu/cgroup.procs ]; then
-		echo /sys/fs/cgroup/cpu
-	elif grep -qw cpu /sys/fs/cgroup/cgroup.controllers 2>/dev/null; then
-		echo /sys/fs/cgroup
-	fi
-}
-
 # boot_vm DIR: one QEMU run of DIR/initrd.cpio for the loaded group (and its
 # host helper). Returns QEMU's exit status (124: killed by the timeout).
 #
