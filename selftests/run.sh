@@ -123,10 +123,12 @@ build_modules() {
 	MODKOS=$(sed "s|^\([^/]\)|$dest/\1|" "$dest/modules.order" | paste -sd' ')
 }
 
-# build_userspace: static test programs and hvkitctl into $HVKIT_OUT/user.
+# build_userspace: the test programs and a static hvkitctl (the tests run
+# it hundreds of times) into $HVKIT_OUT/user, and in its file libs the
+# shared libraries the programs need (mk_root copies them into each root).
 build_userspace() {
 	[ -n "$BUILT_TESTS" ] && return 0
-	local out=$HVKIT_OUT/user k
+	local out=$HVKIT_OUT/user k f
 	k=$(ksrc) || return 1
 	rm -rf "$out"
 	mkdir -p "$out/tests" "$out/bin"
@@ -135,6 +137,11 @@ build_userspace() {
 	make -s -C "$HVKIT_TOP/selftests/tests" O="$out/tests" \
 		KSFT="$k/tools/testing/selftests" >>"$out/build.log" 2>&1 || {
 		cat "$out/build.log"; return 1; }
+	for f in "$out"/tests/* "$out"/bin/*; do
+		[ "$(head -c 4 "$f")" = $'\x7fELF' ] || continue
+		ldd "$f" 2>/dev/null | grep -oE '/[^ ]+'
+	done | sort -u >"$out/libs"
+	[ -s "$out/libs" ] || { echo "build_userspace: no shared library found by ldd" >&2; return 1; }
 	BUILT_TESTS=$out
 }
 

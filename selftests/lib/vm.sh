@@ -16,15 +16,24 @@ BAD_PATTERNS=$LIB/bad-log-patterns
 # Kernel-log lines that mark a fault of nested SVM under TCG itself.
 PLATFORM_FAULTS=$LIB/platform-fault-patterns
 
+# copy_libs ROOT LIB...: shared libraries (paths as ldd prints them) into
+# ROOT, unless there already.
+copy_libs() {
+	local root=$1 lib
+	shift
+	for lib in "$@"; do
+		[ -e "$root$lib" ] || install -D -m 755 "$(readlink -f "$lib")" "$root$lib"
+	done
+}
+
 # copy_bin ROOT FILE...: dynamic executables with their shared libraries.
 copy_bin() {
-	local root=$1 f lib
+	local root=$1 f
 	shift
 	for f in "$@"; do
 		install -D -m 755 "$f" "$root/hvkit/bin/$(basename "$f")"
-		for lib in $(ldd "$f" | grep -oE '/[^ ]+'); do
-			[ -e "$root$lib" ] || install -D -m 755 "$(readlink -f "$lib")" "$root$lib"
-		done
+		# shellcheck disable=SC2046
+		copy_libs "$root" $(ldd "$f" | grep -oE '/[^ ]+')
 	done
 }
 
@@ -95,6 +104,9 @@ mk_root() {
 	group_env "$level" >"$root/hvkit/group.env"
 	cp -a "$BUILT_TESTS/tests/." "$root/hvkit/tests/"
 	cp -a "$BUILT_TESTS/bin/." "$root/hvkit/bin/"
+	# The test programs' shared libraries (build_userspace listed them).
+	# shellcheck disable=SC2046
+	copy_libs "$root" $(cat "$BUILT_TESTS/libs") || return 1
 	install -m 755 "$LIB/l2.sh" "$root/hvkit/bin/hvkit-l2"
 	install -m 644 "$LIB/policy.sh" "$root/hvkit/policy.sh"
 	install -m 644 "$BAD_PATTERNS" "$root/hvkit/bad-log-patterns"
