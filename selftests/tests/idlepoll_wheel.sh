@@ -23,15 +23,28 @@ for ns in 1 2; do
 	check "nr_states=$ns: guest_idlepoll with a 10 ms window" modprobe guest_idlepoll \
 		nr_states=$ns policy=haltpoll max_poll_ns=10000000 \
 		grow_start_ns=10000000 allow_shrink=0 steal_pct=0
-	check "  insmod idlepoll_wheel (40 rounds)" insmod "$ko" rounds=40
-	dmesg | grep 'idlepoll_wheel: ' | tail -n 41 | sed 's/^/# /'
-	lim=$(cat $W/late_us)
-	np=$(cat $W/in_poll) late=$(cat $W/late) max=$(cat $W/late_max_us)
-	check "  the interrupt landed in guest_idlepoll's poll in at least 5 of 40 rounds ($np)" \
+	# Runs of 40 rounds until 5 interrupts landed in guest_idlepoll's
+	# poll, at most 10 runs: where an interrupt lands is the governor's
+	# choice and the host's timing (with 2 states the menu governor
+	# picks the kernel's POLL state after a short idle period, and a
+	# vCPU delayed by the host ends its poll window early). Every
+	# round's wheel timer is judged, in every run.
+	np=0 late=0 max=0 runs=0 ok=yes
+	while [ $runs -lt 10 ] && [ $np -lt 5 ]; do
+		runs=$((runs + 1))
+		insmod "$ko" rounds=40 || { ok=no; break; }
+		dmesg | grep 'idlepoll_wheel: ' | tail -n 41 | sed 's/^/# /'
+		lim=$(cat $W/late_us)
+		np=$((np + $(cat $W/in_poll))) late=$((late + $(cat $W/late)))
+		m=$(cat $W/late_max_us)
+		[ "$m" -gt "$max" ] && max=$m
+		rmmod idlepoll_wheel || { ok=no; break; }
+	done
+	check "  insmod and rmmod idlepoll_wheel, $runs runs of 40 rounds" [ $ok = yes ]
+	check "  the interrupt landed in guest_idlepoll's poll in at least 5 rounds ($np of $((runs * 40)))" \
 		[ "$np" -ge 5 ]
-	check "  every wheel timer queued there fired within $((lim / 1000)) ms of its expiry ($late late, latest $max us)" \
+	check "  every wheel timer queued there fired within $((${lim:-0} / 1000)) ms of its expiry ($late late, latest $max us)" \
 		[ "$late" = 0 ]
-	check "  rmmod idlepoll_wheel" rmmod idlepoll_wheel
 done
 modprobe -r guest_idlepoll
 check "guest_idlepoll back at its defaults" modprobe guest_idlepoll
