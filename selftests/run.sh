@@ -156,9 +156,11 @@ load_group() {
 	HOST_HELPER="" HOST_HELPER_READY="" MODPROBE_CONF="" ACCEL=tcg QEMU_IN_L1=""
 	EXPECT="" EXPECT_DEBUG="" ALONE=no DEBUG_ALONE="" BESIDE=no DEBUG_L1=debug
 	DEBUG_CMDLINE="" COLDPLUG="" PREV_KOS="" BY_NAME=no L1_PMU=no INIT="" DEBS=""
+	DEBUG_TESTS=""
 	# shellcheck disable=SC1090
 	. "$1"
 	[ -n "$EXPECT_DEBUG" ] || EXPECT_DEBUG=$EXPECT
+	[ -n "$DEBUG_TESTS" ] || DEBUG_TESTS=$TESTS
 	[ -n "$DEBUG_ALONE" ] || DEBUG_ALONE=$ALONE
 }
 
@@ -250,6 +252,7 @@ count_results() {
 run_group() {
 	KIND=$1
 	load_group "$2"
+	[ "$KIND" = debug ] && TESTS=$DEBUG_TESTS
 	local dir=$HVKIT_OUT/vm/$KIND-$GROUP qemu_rc why f t0 cpu
 	t0=$(date +%s)
 	GDIR=$dir
