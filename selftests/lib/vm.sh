@@ -22,7 +22,8 @@ copy_libs() {
 	local root=$1 lib
 	shift
 	for lib in "$@"; do
-		[ -e "$root$lib" ] || install -D -m 755 "$(readlink -f "$lib")" "$root$lib"
+		[ -e "$root$lib" ] || install -D -m 755 "$(readlink -f "$lib")" "$root$lib" ||
+			return 1
 	done
 }
 
