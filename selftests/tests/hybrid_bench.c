@@ -86,7 +86,7 @@ int main(void)
 				    .reg = 3, .bits = 1u << 15 };
 	const char *quick = getenv("BENCH_QUICK");
 	int reps = quick && !strcmp(quick, "yes") ? QUICK_REPS : REPS;
-	struct vm v, other;
+	struct vm v = { 0 }, other = { 0 };
 	__u32 ids[2];
 	int c, l, r;
 

@@ -31,7 +31,13 @@ struct vm {
 	int vcpu[NR_VCPUS];
 	struct kvm_run *run[NR_VCPUS];
 	void *mem;
-	bool irqchip;	/* set before vm_create(): in-kernel LAPIC */
+	/*
+	 * Set before vm_create(): in-kernel LAPIC. Read by vm_create(): a
+	 * struct vm on the stack must be initialized ({ 0 }), or garbage
+	 * here gives the VM an irqchip and "cpuid; hlt" halts in the kernel
+	 * for good (hybrid_vm hung so once linked dynamically).
+	 */
+	bool irqchip;
 };
 
 static int kvm_fd, hyb_fd, run_size;

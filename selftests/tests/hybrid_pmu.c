@@ -133,7 +133,7 @@ int main(void)
 	struct hybrid_unbind u = { .size = sizeof(u) };
 	struct hybrid_bind b;
 	__u64 d0, d1, d2, d3;
-	struct vm v;
+	struct vm v = { 0 };
 	int ret, bad, i;
 
 	ksft_print_header();
@@ -260,7 +260,7 @@ int main(void)
 		struct kvm_enable_cap cap = { .cap = KVM_CAP_PMU_CAPABILITY,
 					      .args = { KVM_PMU_CAP_DISABLE } };
 		struct kvm_userspace_memory_region slot = { .memory_size = MEM_SIZE };
-		struct vm w;
+		struct vm w = { 0 };
 
 		/* vm_create_code() with the capability set before the vCPUs. */
 		memset(&w, 0, sizeof(w));

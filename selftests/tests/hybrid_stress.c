@@ -182,7 +182,7 @@ int main(int argc, char **argv)
 	unsigned long cycles = 0, busy = 0, errs = 0, total_bad = 0, total_set = 0, total_runs = 0;
 	pthread_t th[NR_VCPUS];
 	struct kvm_cpuid2 *now;
-	struct vm anchor;
+	struct vm anchor = { 0 };
 	__u32 anchor_id;
 	unsigned long from[NR_VCPUS], fewest;
 	__u64 start, elapsed, end;

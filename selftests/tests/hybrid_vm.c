@@ -416,7 +416,7 @@ static void test_amd_topology(void)
 	struct kvm_cpuid2 *vmm[NR_VCPUS];
 	struct hybrid_core_type t[2];
 	struct hybrid_bind b;
-	struct vm a;
+	struct vm a = { 0 };
 	int i, ret, bad = 0;
 
 	test_profile(t, &b, vtypes, NR_VCPUS);
@@ -466,7 +466,7 @@ static pid_t vm_child(struct vm *parent, int *ready)
 		ksft_exit_fail_msg("pipe\n");
 	pid = fork();
 	if (!pid) {
-		struct vm v;
+		struct vm v = { 0 };
 
 		close(pfd[0]);
 		close(parent->vm);
@@ -490,7 +490,7 @@ int main(void)
 	__u64 exits, missed;
 	struct kvm_cpuid2 *vmm_table, *bound_table;
 	bool pmu_hook;
-	struct vm v;
+	struct vm v = { 0 };
 	int i, ret, bad, devnull, ready;
 	pid_t child;
 
