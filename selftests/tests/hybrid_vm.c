@@ -485,7 +485,7 @@ static pid_t vm_child(struct vm *parent, int *ready)
 int main(void)
 {
 	__u32 stock[NR_VCPUS][4], r[4], bit, sse_bit;
-	struct hybrid_bind b;
+	struct hybrid_bind b = { 0 };
 	char why[HYBRID_WHY_LEN];
 	__u64 exits, missed;
 	struct kvm_cpuid2 *vmm_table, *bound_table;
@@ -790,12 +790,14 @@ int main(void)
 	{
 		struct kvm_cpuid2 *c = cpuid2_alloc();
 		struct hybrid_cpuid2 a = { .size = sizeof(a), .vcpu = 2 };
-		struct hybrid_binding_info bi;
+		struct hybrid_binding_info bi = { 0 };
 		struct hybrid_list l = { .size = sizeof(l), .nr = 1,
 			.entry_size = sizeof(bi), .entries = (uintptr_t)&bi };
 		__u32 k, found = 0;
 
-		hyb(HYBRID_IOC_LIST, &l);
+		/* No binding listed: id 0, and the checks below fail on it. */
+		if (hyb(HYBRID_IOC_LIST, &l) || !l.nr)
+			ksft_print_msg("HYBRID_IOC_LIST: no binding (%s)\n", strerror(errno));
 		memcpy(c, supported, sizeof(*c) + supported->nent * sizeof(c->entries[0]));
 		/* An Intel-vendor table: 0x1A is one of the profile's Intel lines. */
 		for (k = 0; k < c->nent; k++) {

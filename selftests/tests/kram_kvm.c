@@ -97,7 +97,8 @@ int main(void)
 
 	/* Each run: cx = run number, the guest stores 0x1234 + cx. */
 	for (i = 0; i < runs; i++) {
-		ioctl(vcpu, KVM_GET_SREGS, &sregs);
+		if (ioctl(vcpu, KVM_GET_SREGS, &sregs))
+			ksft_exit_fail_msg("KVM_GET_SREGS: %s\n", strerror(errno));
 		sregs.cs.base = 0;
 		sregs.cs.selector = 0;
 		sregs.ds.base = 0;
