@@ -128,7 +128,7 @@ build_modules() {
 # shared libraries the programs need (mk_root copies them into each root).
 build_userspace() {
 	[ -n "$BUILT_TESTS" ] && return 0
-	local out=$HVKIT_OUT/user k f
+	local out=$HVKIT_OUT/user k
 	k=$(ksrc) || return 1
 	rm -rf "$out"
 	mkdir -p "$out/tests" "$out/bin"
@@ -137,10 +137,7 @@ build_userspace() {
 	make -s -C "$HVKIT_TOP/selftests/tests" O="$out/tests" \
 		KSFT="$k/tools/testing/selftests" >>"$out/build.log" 2>&1 || {
 		cat "$out/build.log"; return 1; }
-	for f in "$out"/tests/* "$out"/bin/*; do
-		[ "$(head -c 4 "$f")" = $'\x7fELF' ] || continue
-		ldd "$f" 2>/dev/null | grep -oE '/[^ ]+'
-	done | sort -u >"$out/libs"
+	shlibs "$out"/tests/* "$out"/bin/* | sort -u >"$out/libs"
 	[ -s "$out/libs" ] || { echo "build_userspace: no shared library found by ldd" >&2; return 1; }
 	BUILT_TESTS=$out
 }

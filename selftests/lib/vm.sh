@@ -16,6 +16,17 @@ BAD_PATTERNS=$LIB/bad-log-patterns
 # Kernel-log lines that mark a fault of nested SVM under TCG itself.
 PLATFORM_FAULTS=$LIB/platform-fault-patterns
 
+# shlibs FILE...: the shared libraries the dynamic executables among
+# FILEs load, one path per line, as ldd names them (none for a script or
+# a static program).
+shlibs() {
+	local f
+	for f in "$@"; do
+		[ "$(head -c 4 "$f")" = $'\x7fELF' ] || continue
+		ldd "$f" 2>/dev/null | grep -oE '/[^ ]+'
+	done
+}
+
 # copy_libs ROOT LIB...: shared libraries (paths as ldd prints them) into
 # ROOT, unless there already.
 copy_libs() {
@@ -32,9 +43,9 @@ copy_bin() {
 	local root=$1 f
 	shift
 	for f in "$@"; do
-		install -D -m 755 "$f" "$root/hvkit/bin/$(basename "$f")"
+		install -D -m 755 "$f" "$root/hvkit/bin/$(basename "$f")" || return 1
 		# shellcheck disable=SC2046
-		copy_libs "$root" $(ldd "$f" | grep -oE '/[^ ]+')
+		copy_libs "$root" $(shlibs "$f") || return 1
 	done
 }
 
@@ -165,15 +176,15 @@ mk_root() {
 	# not busybox's, which knows no softdep. Only there: PID 1 and the
 	# tests keep busybox modprobe.
 	if [ "$level" = L1 ] && [ -n "$COLDPLUG" ] && [ -n "$KMODROOT" ]; then
-		copy_bin "$root" "$(command -v kmod)"
+		copy_bin "$root" "$(command -v kmod)" || return 1
 		mkdir -p "$root/hvkit/kmod"
 		ln -s ../bin/kmod "$root/hvkit/kmod/modprobe"
 	fi
 	# kexec tests need the kernel image and kexec(8) inside the VM.
 	case " $TESTS " in
 	*" kexec:"*)
-		cp "$VMLINUZ" "$root/boot/vmlinuz"
-		copy_bin "$root" "$(command -v kexec)"
+		cp "$VMLINUZ" "$root/boot/vmlinuz" || return 1
+		copy_bin "$root" "$(command -v kexec)" || return 1
 		;;
 	esac
 }
@@ -189,7 +200,7 @@ mk_cpio() {
 # add_qemu ROOT: QEMU, its libraries and firmware into an L1 root.
 add_qemu() {
 	local root=$1 f
-	copy_bin "$root" "$(command -v qemu-system-x86_64)"
+	copy_bin "$root" "$(command -v qemu-system-x86_64)" || return 1
 	mkdir -p "$root/usr/share/qemu"
 	for f in /usr/share/seabios/bios-256k.bin /usr/share/qemu/{qboot.rom,linuxboot_dma.bin,kvmvapic.bin,pvh.bin,multiboot_dma.bin}; do
 		cp -L "$f" "$root/usr/share/qemu/" || return 1

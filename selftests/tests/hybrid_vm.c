@@ -545,9 +545,8 @@ int main(void)
 
 	/* The same profile on an AMD guest: the AMD lines, not the Intel ones. */
 	{
-		struct vm a;
+		struct vm a = { 0 };
 
-		memset(&a, 0, sizeof(a));
 		cpuid_amd = true;
 		vm_create(&a, NR_VCPUS);
 		cpuid_amd = false;
