@@ -62,12 +62,13 @@ kram_region_expected() {
 	return 1
 }
 
-# group_env L1|L2: the settings PID 1 and the tests read (/hvkit/group.env).
+# group_env L1|L2: the settings PID 1 and the tests read (/hvkit/group.env);
+# LEVEL=L2 in an L2's.
 # BENCH_QUICK=yes: a benchmark run by make check (suite bench-check),
 # whose fewer rounds show that it runs; make bench gives the figures.
 group_env() { # group_env L1|L2
 	if [ "$1" = L2 ]; then
-		printf 'GROUP=%q\nMODULES=%q\nKMODS=\nTESTS=%q\nTEST_TIMEOUT=%q\nKRAM_REGION=no\nSUITE_KIND=%q\n' \
+		printf 'GROUP=%q\nMODULES=%q\nKMODS=\nTESTS=%q\nTEST_TIMEOUT=%q\nKRAM_REGION=no\nSUITE_KIND=%q\nLEVEL=L2\n' \
 			"$GROUP-l2" "$L2_MODULES" "$L2_TESTS" "$TEST_TIMEOUT" "$KIND"
 	else
 		printf 'GROUP=%q\nMODULES=%q\nKMODS=%q\nTESTS=%q\nTEST_TIMEOUT=%q\nL2_MACHINE=%q\nKRAM_REGION=%s\nSUITE_KIND=%q\nCOLDPLUG=%q\nBENCH_QUICK=%s\nL1_PMU=%s\n' \
@@ -101,7 +102,7 @@ root_systemd() {
 
 # mk_root ROOT LEVEL: populate an initramfs tree for L1 or L2.
 mk_root() {
-	local root=$1 level=$2 m a ko upd
+	local root=$1 level=$2 m a ko upd tests=$TESTS
 	rm -rf "$root"
 	if [ "$level" = L1 ] && [ "${INIT:-}" = systemd ]; then
 		root_systemd "$root" || return 1
@@ -180,8 +181,12 @@ mk_root() {
 		mkdir -p "$root/hvkit/kmod"
 		ln -s ../bin/kmod "$root/hvkit/kmod/modprobe"
 	fi
-	# kexec tests need the kernel image and kexec(8) inside the VM.
-	case " $TESTS " in
+	# kexec tests need the kernel image and kexec(8) inside the VM; an
+	# L2 root only when one of L2's own tests kexecs (none does: the
+	# live-update group kexecs L1 under its L2, whose image was 8 MB
+	# larger for it, loaded and unpacked at every L1 and L2 boot).
+	[ "$level" = L2 ] && tests=$L2_TESTS
+	case " $tests " in
 	*" kexec:"*)
 		cp "$VMLINUZ" "$root/boot/vmlinuz" || return 1
 		copy_bin "$root" "$(command -v kexec)" || return 1
