@@ -4,7 +4,7 @@
  * (MAP_SHARED), give the mapping to KVM as the guest's only memory slot, run
  * real-mode guest code that writes a value, and read that value through the
  * area device. The smallest end-to-end check of "guest RAM in kram" before
- * a whole L2 Linux (kram_l2ram.sh). Needs /dev/kvm (L1 of the nested suite).
+ * a whole L2 Linux (kram_l2ram.sh). Needs /dev/kvm (group kram: KMODS).
  */
 #include <errno.h>
 #include <fcntl.h>

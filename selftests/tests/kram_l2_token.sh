@@ -1,6 +1,6 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0
-# Runs in L2 (group nested-kram): puts a random token into L2's memory (a
+# Runs in L2 (group nested-kram-l2): puts a random token into L2's memory (a
 # tmpfs file) and prints it, so L1 can find it in the kram area that backs
 # L2's RAM. The printed form differs from the stored one on purpose.
 echo "TAP version 13"

@@ -1,6 +1,6 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0
-# A guest's RAM in a kram area (group nested-kram): L1 creates an area,
+# A guest's RAM in a kram area (group nested-kram-l2): L1 creates an area,
 # boots L2 with unmodified QEMU using it as memory-backend-file, and after
 # L2 exits finds in the area the token L2 wrote into its own memory.
 # shellcheck source=selftests/tests/kram_lib.sh
