@@ -5,12 +5,17 @@
 # statistics for this VM (idlepoll_nested compares the halt exits).
 # shellcheck source=selftests/tests/idlepoll_lib.sh
 . /hvkit/tests/idlepoll_lib
-# The debug suite's L2 (KASAN, lockdep; 8 ms per round trip beside another
-# VM) runs a quarter of the load: it looks for reports, not rates.
+# The debug suite's L2 (KASAN, lockdep; about 5 ms per round trip beside
+# another VM) runs a tenth of the load, and duty runs of 2 s instead of 3:
+# it looks for reports, not rates (its rates are printed, not judged). Its
+# 200 round trips still enter idle about 500 times per run (1214 times
+# in 500, CI of 2026-12-05).
 if [ "${SUITE_KIND:-stock}" = debug ]; then
-	ROUNDS=${IDLEPOLL_ROUNDS:-500}
+	ROUNDS=${IDLEPOLL_ROUNDS:-200}
+	DUTY_S=2
 else
 	ROUNDS=${IDLEPOLL_ROUNDS:-2000}
+	DUTY_S=3
 fi
 echo "TAP version 13"
 if grep -q 'cpuidle_haltpoll.force=1' /proc/cmdline; then
@@ -122,16 +127,16 @@ duty() {
 hvkitctl idlepoll set steal_pct 10
 taskset -c 1 sh -c 'while :; do :; done' &
 spin=$!
-duty 3
+duty $DUTY_S
 echo "# steal, vCPUs on their own L1 CPUs: CPU 0 entries $e, polls $p, back-offs $b, steal $st ticks"
 ef=$e bf=$b sf=$st
 mark steal-start
-duty 3
+duty $DUTY_S
 hvkitctl idlepoll status | sed 's/^/# steal, both vCPUs on L1 CPU 0: /'
 echo "# steal, both vCPUs on L1 CPU 0: CPU 0 entries $e, polls $p, back-offs $b, steal $st ticks"
 es=$e bs=$b ss=$st
 mark steal-end
-duty 3
+duty $DUTY_S
 echo "# steal, vCPUs on their own L1 CPUs again: CPU 0 entries $e, polls $p, back-offs $b, steal $st ticks"
 kill $spin
 wait $spin 2>/dev/null
@@ -142,7 +147,7 @@ check "steal back-off: CPU 0 stopped polling while it saw steal (back-offs $bs o
 figure "steal back-off: a larger share of CPU 0's idle entries backed off with the steal than without ($bs of $es vs $bf of $ef)" \
 	eval '[ "${es:-0}" -gt 0 ] && [ "${ef:-0}" -gt 0 ] && [ $((bs * ef)) -gt $((bf * es)) ]'
 # A rate of the machine's share too: the debug L2 beside another VM saw
-# 103-272 ticks of steal in these 3 s even on its own L1 CPUs (34-90 %,
+# 103-272 ticks of steal in 3 s runs even on its own L1 CPUs (34-90 %,
 # far above steal_pct), and rightly kept backing off (polls 0-2).
 figure "steal back-off: polling again with the vCPUs on their own CPUs (polls $p, back-offs $b of $e, steal $st ticks)" \
 	[ "${p:-0}" -gt 0 ]

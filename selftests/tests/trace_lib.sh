@@ -38,7 +38,8 @@ trace_has() {
 	grep -E " $1: (.* )?$2" $TR/trace >/dev/null
 }
 
-# trace_show PREFIX: the buffer, as TAP comments (its first 40 lines).
+# trace_show PREFIX [LINES]: the buffer, as TAP comments (its first LINES
+# lines, 40 by default).
 trace_show() {
-	grep -v '^#' $TR/trace | head -n 40 | sed "s/^/# $1: /"
+	grep -v '^#' $TR/trace | head -n "${2:-40}" | sed "s/^/# $1: /"
 }
