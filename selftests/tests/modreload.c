@@ -2,14 +2,18 @@
 /*
  * modreload: unload and load one module COUNT times in a row.
  *
- *   modreload NAME KO COUNT
+ *   modreload NAME KO COUNT [HOLD_MS]
  *
- * Each round is delete_module(NAME, O_NONBLOCK) (what "modprobe -r" and
- * "rmmod" call) then finit_module() of the file KO with no parameters
- * (what "insmod" calls): the module's exit and init under whatever load
- * the caller keeps running. NAME must be loaded at the start and is
- * loaded at the end when every round succeeded. Two execs of busybox
- * per round cost a debug test VM more than the kernel's own work did
+ * Each round is delete_module(NAME, O_NONBLOCK) (as busybox's rmmod; 6.1
+ * ignores every flag but O_TRUNC, so it never waits: a module in use
+ * fails the round at once, as "modprobe -r" did) then finit_module() of
+ * the file KO, then a pause of HOLD_MS milliseconds (default 0) with the
+ * module loaded, so that the caller's load goes through it before the
+ * next unload (a busybox exec took about 30 ms there before). The module
+ * is loaded with no parameters: options in /etc/modprobe.d or on the
+ * kernel command line are not applied. NAME must be loaded at the start
+ * and is loaded at the end when every round succeeded. Two execs of
+ * busybox per round cost a debug test VM a quarter of each round
  * (idlepoll_reload: 200 rounds).
  *
  * Prints "rounds=N" (the rounds done) and, on a failure, which call
@@ -26,12 +30,12 @@
 
 int main(int argc, char **argv)
 {
+	long count, hold_ms = 0, i;
 	char *end;
-	long count, i;
 	int fd;
 
-	if (argc != 4) {
-		fprintf(stderr, "usage: modreload NAME KO COUNT\n");
+	if (argc != 4 && argc != 5) {
+		fprintf(stderr, "usage: modreload NAME KO COUNT [HOLD_MS]\n");
 		return 2;
 	}
 	errno = 0;
@@ -39,6 +43,14 @@ int main(int argc, char **argv)
 	if (errno || *end || end == argv[3] || count < 1) {
 		fprintf(stderr, "modreload: COUNT '%s' is not a positive number\n", argv[3]);
 		return 2;
+	}
+	if (argc == 5) {
+		errno = 0;
+		hold_ms = strtol(argv[4], &end, 10);
+		if (errno || *end || end == argv[4] || hold_ms < 0 || hold_ms > 10000) {
+			fprintf(stderr, "modreload: HOLD_MS '%s' is not 0..10000\n", argv[4]);
+			return 2;
+		}
 	}
 	fd = open(argv[2], O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
@@ -56,6 +68,8 @@ int main(int argc, char **argv)
 			       i, i + 1, strerror(errno));
 			return 1;
 		}
+		if (hold_ms)
+			usleep(hold_ms * 1000);
 	}
 	printf("rounds=%ld\n", i);
 	close(fd);
