@@ -89,6 +89,8 @@ BAD_PATTERNS=/hvkit/bad-log-patterns
 # shellcheck source=selftests/lib/policy.sh
 . /hvkit/policy.sh
 l1report() { echo "HVKIT: $*" >/dev/ttyS1; }
+# The serial port ends L2's lines with CR LF.
+CR=$(printf '\r')
 # now: sets NOW to whole seconds of L1's monotonic clock, without a fork.
 # CI of 2026-12-02 called an L2 "hung in early boot" (240 s) in a group
 # that took 52 s in all: the wall clock ("date +%s", forked once per look)
@@ -295,14 +297,20 @@ restore_l2() {
 # extra QEMU arguments.
 boot_l2() {
 	vmdir=
-	seen=0
-	if [ -n "$incoming" ]; then
-		# The marks of the run before were handled by its hvkit-l2.
-		seen=$(tr -d '\r' 2>/dev/null <"$out/results.txt" | grep -c '^HVKIT: mark [^ ]* \.$')
-	else
+	if [ -z "$incoming" ]; then
 		: >"$out/marks"
 		: >"$out/results.txt"
 	fi
+	# L2's results port, followed on fd 6 as it grows, without a fork:
+	# whole lines only (what the port has only half written waits in
+	# $part). The lines of a run before (a restored L2) were handled by
+	# its hvkit-l2 (but PID 1 has reported: no early-boot wait for it).
+	exec 6<"$out/results.txt"
+	reported=0 isdone=0
+	while IFS= read -r line <&6; do
+		case "$line" in "HVKIT: "*) reported=1 ;; esac
+	done
+	part=$line
 	[ -n "$sdi" ] && : >"$sdi/trace"
 	rm -f "$out/mon.in" "$out/mon.out" "$out/qmp.sock"
 	mkfifo "$out/mon.in" "$out/mon.out"
@@ -359,33 +367,36 @@ boot_l2() {
 	status=timeout
 	tick=0
 	while :; do
-		# Every 100 ms one look at L2's results (one awk, no more: each
-		# fork costs L1, whose CPUs run L2, milliseconds under TCG): how
-		# many "HVKIT: mark NAME ." lines (the trailing " ." tells a whole
-		# line from one the serial port has only half written), whether
-		# PID 1 reported at all, and whether it is done.
-		read -r total reported isdone <<-EOF
-		$(awk '{ sub(/\r$/, "") }
-			/^HVKIT: mark [^ ]* \.$/ { n++ }
-			/^HVKIT: / { rep = 1 }
-			/^HVKIT: done / { d = 1 }
-			END { print n + 0, rep + 0, d + 0 }' "$out/results.txt" 2>/dev/null || echo 0 0 0)
-		EOF
-		# A mark: snapshot the stats now (the test waits a second
-		# after it, see tap_lib's mark).
-		while [ "${total:-0}" -gt "$seen" ]; do
-			seen=$((seen + 1))
-			name=$(tr -d '\r' <"$out/results.txt" |
-				sed -n 's/^HVKIT: mark \([^ ]*\) \.$/\1/p' | sed -n "${seen}p")
-			snapshot "$name"
-			if [ -n "$markhook" ]; then
+		# Every 100 ms the new lines of L2's results, by the shell's
+		# own read (an awk over the file, each time, was two forks of
+		# L1, whose CPUs run L2, 10 times a second): whether PID 1
+		# reported at all, whether it is done, and its marks.
+		while IFS= read -r line <&6; do
+			line=$part$line part=
+			line=${line%"$CR"}
+			case "$line" in
+			"HVKIT: "*) reported=1 ;;
+			*) continue ;;
+			esac
+			case "$line" in
+			"HVKIT: done "*) isdone=1 ;;
+			"HVKIT: mark "*" .")
+				# A mark: snapshot the stats now (the test waits a
+				# second after it, see tap_lib's mark).
+				name=${line#HVKIT: mark }
+				name=${name% .}
+				case "$name" in *" "*) continue ;; esac
+				snapshot "$name"
+				[ -n "$markhook" ] || continue
 				echo "# mark $name: $markhook $name" >>"$out/markhook.log"
 				timeout 300 $markhook "$name" >>"$out/markhook.log" 2>&1
 				echo "# mark $name: exit status $?" >>"$out/markhook.log"
 				# The hook saved L2 and stopped its QEMU.
-				[ -e "$out/handover" ] && break
-			fi
+				[ -e "$out/handover" ] && { line=; break; }
+				;;
+			esac
 		done
+		part=$part$line
 		if [ -e "$out/handover" ]; then
 			status=handover; break
 		fi
@@ -435,6 +446,7 @@ boot_l2() {
 		fi
 		[ "$t" -ge "$timeout" ] && break
 	done
+	exec 6<&-
 }
 
 # dump_hung: what a hung L2's vCPUs are doing, through its monitor, and
