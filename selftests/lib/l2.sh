@@ -305,6 +305,9 @@ boot_l2() {
 	# whole lines only (what the port has only half written waits in
 	# $part). The lines of a run before (a restored L2) were handled by
 	# its hvkit-l2 (but PID 1 has reported: no early-boot wait for it).
+	# (">>": a restore whose directory has no results file yet must not
+	# end this shell, as a failed exec redirection would.)
+	: >>"$out/results.txt"
 	exec 6<"$out/results.txt"
 	reported=0 isdone=0
 	while IFS= read -r line <&6; do
@@ -328,6 +331,11 @@ boot_l2() {
 	read -r ql0 _ </proc/uptime
 	if [ -n "$exec_cmd" ]; then
 		exec_l2 || status=restore-failed
+		# A saved command line without append=on (a save of a QEMU
+		# not started by hvkit-l2) truncated the results file: read it
+		# again from its start.
+		grep -q '^starting QEMU.*results\.txt,append=on' "$out/restore.log" ||
+			{ exec 6<"$out/results.txt"; part=; }
 	else
 		# shellcheck disable=SC2086
 		$pin qemu-system-x86_64 -L /usr/share/qemu -enable-kvm -cpu "$cpu" $mach -smp 2 -m "$L2_MEM" \
