@@ -30,7 +30,11 @@ c0=$(cat /tmp/counter)
 # round N: one live update of this VM (L1 kexecs under it), and the checks
 # after it.
 round() {
-	lu_token 600 >/tmp/token.out 2>&1 &
+	# Emptied here, not by the background job's redirection: that one
+	# truncates in the child, and the wait below could read round 1's
+	# 'gpa=' first (seen once: round 2 failed with an empty address).
+	: >/tmp/token.out
+	lu_token 600 >>/tmp/token.out 2>&1 &
 	tpid=$!
 	i=0
 	while [ $i -lt 100 ] && ! grep -q 'gpa=' /tmp/token.out; do
