@@ -139,7 +139,6 @@ int main(void)
 	ksft_print_header();
 	ksft_set_plan(8);
 	kvm_setup();
-	memset(&v, 0, sizeof(v));
 	cpuid_amd = true;
 	vm_create_code(&v, 2, code, sizeof(code));
 
@@ -263,7 +262,6 @@ int main(void)
 		struct vm w = { 0 };
 
 		/* vm_create_code() with the capability set before the vCPUs. */
-		memset(&w, 0, sizeof(w));
 		w.vm = ioctl(kvm_fd, KVM_CREATE_VM, 0);
 		if (w.vm < 0 || ioctl(w.vm, KVM_ENABLE_CAP, &cap))
 			ksft_exit_fail_msg("KVM_CAP_PMU_CAPABILITY disable: %s\n", strerror(errno));

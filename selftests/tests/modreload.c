@@ -28,30 +28,32 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+/* number WHAT S MIN MAX: S as a decimal in MIN..MAX, or exit 2 saying so. */
+static long number(const char *what, const char *s, long min, long max)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || *end || end == s || v < min || v > max) {
+		fprintf(stderr, "modreload: %s '%s' is not %ld..%ld\n", what, s, min, max);
+		exit(2);
+	}
+	return v;
+}
+
 int main(int argc, char **argv)
 {
-	long count, hold_ms = 0, i;
-	char *end;
+	long count, hold_ms, i;
 	int fd;
 
 	if (argc != 4 && argc != 5) {
 		fprintf(stderr, "usage: modreload NAME KO COUNT [HOLD_MS]\n");
 		return 2;
 	}
-	errno = 0;
-	count = strtol(argv[3], &end, 10);
-	if (errno || *end || end == argv[3] || count < 1) {
-		fprintf(stderr, "modreload: COUNT '%s' is not a positive number\n", argv[3]);
-		return 2;
-	}
-	if (argc == 5) {
-		errno = 0;
-		hold_ms = strtol(argv[4], &end, 10);
-		if (errno || *end || end == argv[4] || hold_ms < 0 || hold_ms > 10000) {
-			fprintf(stderr, "modreload: HOLD_MS '%s' is not 0..10000\n", argv[4]);
-			return 2;
-		}
-	}
+	count = number("COUNT", argv[3], 1, 1000000);
+	hold_ms = argc == 5 ? number("HOLD_MS", argv[4], 0, 10000) : 0;
 	fd = open(argv[2], O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
 		fprintf(stderr, "modreload: open %s: %s\n", argv[2], strerror(errno));
